@@ -1,0 +1,11 @@
+/** `npm run db:migrate`: applies pending sql/migrations to DATABASE_URL (env or .dev.vars). */
+import { assertNodeVersion, setting } from "./lib/config-files.ts";
+import { migrate } from "./lib/migrate.ts";
+
+assertNodeVersion();
+const databaseUrl = setting("MIGRATION_DATABASE_URL") ?? setting("DATABASE_URL");
+if (databaseUrl === undefined) {
+  console.error("Set DATABASE_URL (or MIGRATION_DATABASE_URL) in the environment or .dev.vars.");
+  process.exit(1);
+}
+process.stdout.write(await migrate(databaseUrl));

@@ -1,0 +1,144 @@
+/**
+ * Brings a Postgres for dev and tests. A real PostgreSQL server when its binaries are on this
+ * machine (what CI and the role/RLS tests need), otherwise PGlite, an embedded Postgres in WASM
+ * that needs no install (enough for `npm run dev`; see README for its limits).
+ */
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync } from "node:fs";
+import { chown, mkdtemp, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+export const DATABASE_NAME = "streamforge";
+
+export interface RunningPostgres {
+  kind: "postgresql" | "pglite";
+  /** Superuser URL on the maintenance database; for migrations and test fixtures only. */
+  adminUrl: string;
+  /** URL of the application database, as the migration owner. */
+  databaseUrl: string;
+  host: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Newest PostgreSQL bin directory on this machine, or undefined. `PG_BIN_DIR` overrides. */
+export function findPostgresBinaries(): string | undefined {
+  const override = process.env.PG_BIN_DIR;
+  if (override) return existsSync(path.join(override, "initdb")) ? override : undefined;
+  const root = "/usr/lib/postgresql";
+  if (!existsSync(root)) return undefined;
+  const versions = readdirSync(root)
+    .filter((name) => existsSync(path.join(root, name, "bin", "initdb")))
+    .sort((a, b) => Number(b) - Number(a));
+  return versions[0] === undefined ? undefined : path.join(root, versions[0], "bin");
+}
+
+async function startPostgresql(binDir: string): Promise<RunningPostgres> {
+  const baseDir = await mkdtemp(path.join(tmpdir(), "streamforge-pg-"));
+  const dataDir = path.join(baseDir, "data");
+  const password = randomBytes(18).toString("base64url");
+  const passwordFile = path.join(baseDir, "pwfile");
+  await writeFile(passwordFile, password + "\n", { mode: 0o600 });
+
+  // PostgreSQL refuses to run as root; drop to the `postgres` account its package creates.
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    const { stdout } = await run("id", ["-u", "postgres"]);
+    const { stdout: gid } = await run("id", ["-g", "postgres"]);
+    await chown(baseDir, Number(stdout), Number(gid));
+    await chown(passwordFile, Number(stdout), Number(gid));
+  }
+  const pg = (tool: string, args: string[]) =>
+    asRoot ? run("runuser", ["-u", "postgres", "--", path.join(binDir, tool), ...args]) : run(path.join(binDir, tool), args);
+
+  await pg("initdb", ["-D", dataDir, "-U", "postgres", "--auth=scram-sha-256", `--pwfile=${passwordFile}`, "-E", "UTF8", "--no-sync"]);
+  const port = await freePort();
+  const serverOptions = [
+    `-p ${port}`,
+    "-c listen_addresses=127.0.0.1",
+    `-c unix_socket_directories=${baseDir}`,
+    // Throwaway cluster: durability buys nothing and costs seconds.
+    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+  ].join(" ");
+  await pg("pg_ctl", ["-D", dataDir, "-o", serverOptions, "-l", path.join(baseDir, "server.log"), "-w", "start"]);
+
+  const adminUrl = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres?sslmode=disable`;
+  await createApplicationDatabase(adminUrl);
+  return {
+    kind: "postgresql",
+    adminUrl,
+    databaseUrl: adminUrl.replace("/postgres?", `/${DATABASE_NAME}?`),
+    host: "127.0.0.1",
+    port,
+    stop: async () => {
+      await pg("pg_ctl", ["-D", dataDir, "-m", "fast", "-w", "stop"]).catch(() => undefined);
+      await rm(baseDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function createApplicationDatabase(adminUrl: string): Promise<void> {
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`create database ${DATABASE_NAME}`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function startPglite(options: { port?: number }): Promise<RunningPostgres> {
+  const { PGlite } = await import("@electric-sql/pglite");
+  const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket");
+  const db = await PGlite.create();
+  const port = options.port ?? (await freePort());
+  // The default of one connection would refuse the migration tool and the worker at the same time.
+  const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port, maxConnections: 64 });
+  await server.start();
+  // PGlite has one database and accepts any user or password; the URL only has to be well formed.
+  const url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres?sslmode=disable`;
+  return {
+    kind: "pglite",
+    adminUrl: url,
+    databaseUrl: url,
+    host: "127.0.0.1",
+    port,
+    stop: async () => {
+      await server.stop();
+      await db.close();
+    },
+  };
+}
+
+export type PostgresPreference = "auto" | "postgresql" | "pglite";
+
+/**
+ * `auto` takes a real server when binaries exist, else PGlite; `postgresql` refuses to fall back,
+ * so CI cannot silently test against the embedded database.
+ */
+export async function startPostgres(preference: PostgresPreference = "auto", options: { port?: number } = {}): Promise<RunningPostgres> {
+  const binDir = findPostgresBinaries();
+  if (preference === "pglite" || (preference === "auto" && binDir === undefined)) return startPglite(options);
+  if (binDir === undefined) {
+    throw new Error("PostgreSQL binaries not found (looked in /usr/lib/postgresql/*/bin and PG_BIN_DIR). Install Debian's postgresql package.");
+  }
+  return startPostgresql(binDir);
+}

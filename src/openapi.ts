@@ -1,0 +1,48 @@
+/**
+ * Routes are declared once with @hono/zod-openapi: the same zod schema validates the request and
+ * documents it. Every router comes from `createRouter`, so a validation failure anywhere becomes
+ * the same 400 problem with one `errors[]` entry per field.
+ */
+import { OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "./env.ts";
+import { AppError } from "./errors.ts";
+
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    code: z.string(),
+    detail: z.string().optional(),
+    instance: z.string(),
+    request_id: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .openapi("Problem");
+
+export function createRouter(): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (result.success) return;
+      throw new AppError({
+        status: 400,
+        code: "validation-failed",
+        title: "Invalid request",
+        detail: `The request ${result.target} did not pass validation.`,
+        errors: result.error.issues.map((issue) => ({
+          path: [result.target, ...issue.path.map(String)].join("."),
+          message: issue.message,
+        })),
+      });
+    },
+  });
+}
+
+export const OPENAPI_INFO = {
+  openapi: "3.1.0",
+  info: {
+    title: "StreamForge Edge API",
+    version: "0.1.0",
+    description: "Security gateway and metrics API of StreamForge. Errors are RFC 9457 problem+json.",
+  },
+} as const;

@@ -1,0 +1,41 @@
+/**
+ * Liveness and readiness. `/health` never touches the database, so an orchestrator can tell a dead
+ * worker from a dead database; `/health/ready` proves a real round trip through the driver.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { withDatabase } from "../db/client.ts";
+import { pingDatabase } from "../db/health.ts";
+import { createRouter, problemSchema } from "../openapi.ts";
+
+const HealthSchema = z.object({ status: z.literal("ok") }).openapi("Health");
+const ReadySchema = z.object({ status: z.literal("ready"), database: z.literal("ok") }).openapi("Ready");
+
+const liveness = createRoute({
+  method: "get",
+  path: "/health",
+  tags: ["health"],
+  summary: "Liveness: the worker answers",
+  responses: { 200: { description: "Alive", content: { "application/json": { schema: HealthSchema } } } },
+});
+
+const readiness = createRoute({
+  method: "get",
+  path: "/health/ready",
+  tags: ["health"],
+  summary: "Readiness: the database answers a query",
+  responses: {
+    200: { description: "Ready", content: { "application/json": { schema: ReadySchema } } },
+    503: { description: "Database unavailable", content: { "application/problem+json": { schema: problemSchema } } },
+  },
+});
+
+export const healthRoutes = createRouter()
+  .openapi(liveness, (c) => c.json({ status: "ok" as const }, 200))
+  .openapi(readiness, async (c) => {
+    const config = c.get("config");
+    await withDatabase(
+      { connectionString: config.DATABASE_URL, config, waitUntil: (p) => c.executionCtx.waitUntil(p) },
+      pingDatabase,
+    );
+    return c.json({ status: "ready" as const, database: "ok" as const }, 200);
+  });

@@ -1,0 +1,80 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { loadConfig } from "../src/env.ts";
+import { readProblem, requestWith } from "./support/app.ts";
+
+const TLS_URL = "postgres://metrics_reader:s3cret-value@db.example.net/streamforge?sslmode=require";
+
+function capturedErrorLog() {
+  const spy = vi.spyOn(console, "error").mockImplementation(() => {});
+  return () => spy.mock.calls.map((call) => call.join(" ")).join("\n");
+}
+
+describe("environment parsing", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("fails closed with a fixed 500 problem when DATABASE_URL is missing, naming the key only in the log", async () => {
+    const log = capturedErrorLog();
+    const response = await requestWith({ DATABASE_URL: undefined }, "/health");
+    expect(response.status).toBe(500);
+    expect(response.headers.get("content-type")).toBe("application/problem+json");
+    const problem = await readProblem(response);
+    expect(problem).toMatchObject({ status: 500, code: "misconfigured", title: "Service misconfigured" });
+    expect(JSON.stringify(problem)).not.toContain("DATABASE_URL");
+    expect(log()).toContain('"key":"DATABASE_URL"');
+  });
+
+  it("never echoes a malformed secret's value, in the response or the log", async () => {
+    const log = capturedErrorLog();
+    const malformed = "mysql://root:hunter2-very-secret@10.0.0.1/db";
+    const response = await requestWith({ DATABASE_URL: malformed }, "/health");
+    expect(response.status).toBe(500);
+    const body = await response.text();
+    expect(body).not.toContain("hunter2-very-secret");
+    expect(body).not.toContain("mysql");
+    expect(log()).toContain('"key":"DATABASE_URL"');
+    expect(log()).not.toContain("hunter2-very-secret");
+  });
+
+  it("rejects an unknown APP_ENV", async () => {
+    const log = capturedErrorLog();
+    const response = await requestWith({ APP_ENV: "staging" }, "/health");
+    expect(response.status).toBe(500);
+    expect(log()).toContain('"key":"APP_ENV"');
+  });
+
+  it("requires the loopback bridge in local mode and refuses a non-loopback one", () => {
+    const missing = loadConfig({ APP_ENV: "local", DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db" });
+    expect(missing).toMatchObject({ ok: false, problems: [{ key: "LOCAL_DB_BRIDGE" }] });
+    const remote = loadConfig({ APP_ENV: "local", DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db", LOCAL_DB_BRIDGE: "198.51.100.7:8080" });
+    expect(remote).toMatchObject({ ok: false, problems: [{ key: "LOCAL_DB_BRIDGE" }] });
+    const good = loadConfig({ APP_ENV: "local", DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db", LOCAL_DB_BRIDGE: "127.0.0.1:8788" });
+    expect(good.ok).toBe(true);
+  });
+});
+
+describe("production TLS rule", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it.each(["require", "verify-full"])("accepts a DATABASE_URL with sslmode=%s in production", (sslmode) => {
+    const result = loadConfig({ APP_ENV: "production", DATABASE_URL: TLS_URL.replace("require", sslmode) });
+    expect(result.ok).toBe(true);
+  });
+
+  it.each([
+    ["no sslmode", "postgres://u:p@db.example.net/streamforge"],
+    ["sslmode=disable", "postgres://u:p@db.example.net/streamforge?sslmode=disable"],
+    ["sslmode=prefer", "postgres://u:p@db.example.net/streamforge?sslmode=prefer"],
+    ["sslmode=allow", "postgres://u:p@db.example.net/streamforge?sslmode=allow"],
+  ])("refuses a DATABASE_URL with %s in production", async (_label, url) => {
+    const log = capturedErrorLog();
+    const response = await requestWith({ APP_ENV: "production", LOCAL_DB_BRIDGE: undefined, DATABASE_URL: url }, "/health");
+    expect(response.status).toBe(500);
+    expect(await readProblem(response)).toMatchObject({ code: "misconfigured" });
+    expect(log()).toContain("production requires sslmode=require or sslmode=verify-full");
+  });
+
+  it("refuses the local bridge setting outside local mode, so production can never be pointed at it", () => {
+    const result = loadConfig({ APP_ENV: "production", DATABASE_URL: TLS_URL, LOCAL_DB_BRIDGE: "127.0.0.1:8788" });
+    expect(result).toMatchObject({ ok: false, problems: [{ key: "LOCAL_DB_BRIDGE" }] });
+  });
+});
