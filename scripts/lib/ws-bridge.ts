@@ -27,7 +27,7 @@ export interface Bridge {
  * it can spot Terminate even when messages share or straddle WebSocket frames.
  */
 function createTerminateDetector(): (chunk: Buffer) => boolean {
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   let sawStartup = false;
   return (chunk) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);

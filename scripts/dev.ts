@@ -1,0 +1,81 @@
+/**
+ * `npm run dev`: the API on http://127.0.0.1:8787 with nothing to install or configure.
+ * With no DATABASE_URL (environment or .dev.vars) it starts an embedded Postgres (PGlite), migrates
+ * and seeds it, and bridges the Neon driver to it; with DATABASE_URL set it uses that server. Ctrl-C
+ * stops everything it started.
+ */
+import { randomBytes } from "node:crypto";
+import { assertNodeVersion, setting } from "./lib/config-files.ts";
+import { migrate } from "./lib/migrate.ts";
+import { startPostgres, type RunningPostgres } from "./lib/postgres.ts";
+import { DEMO_PASSWORD, DEMO_TENANTS, seed } from "./lib/seed.ts";
+import { startWranglerDev, waitForHttp, type RunningWorker } from "./lib/wrangler-dev.ts";
+import { startBridge, type Bridge } from "./lib/ws-bridge.ts";
+
+assertNodeVersion();
+
+const port = Number(setting("DEV_PORT") ?? 8787);
+const started = Date.now();
+const cleanups: (() => Promise<void>)[] = [];
+let stopping = false;
+
+async function stopAll(exitCode: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => console.error(String(error)));
+  }
+  process.exit(exitCode);
+}
+process.on("SIGINT", () => void stopAll(0));
+process.on("SIGTERM", () => void stopAll(0));
+
+function isLoopback(url: string): boolean {
+  return ["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname);
+}
+
+try {
+  // Secrets the worker and the seed must agree on; random per run unless .dev.vars pins them.
+  const pepper = setting("PASSWORD_PEPPER") ?? randomBytes(32).toString("base64url");
+  const vars: Record<string, string> = { PASSWORD_PEPPER: pepper };
+
+  let databaseUrl = setting("DATABASE_URL");
+  if (databaseUrl === undefined) {
+    console.log("No DATABASE_URL configured: starting the embedded Postgres (PGlite) with demo data…");
+    const postgres: RunningPostgres = await startPostgres("pglite");
+    cleanups.push(() => postgres.stop());
+    databaseUrl = postgres.databaseUrl;
+    await migrate(databaseUrl);
+    const { default: pg } = await import("pg");
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    await seed(client, { pepper }).finally(() => client.end());
+  }
+  vars.DATABASE_URL = databaseUrl;
+
+  // A loopback server is reached through the bridge in local mode; a remote one (Neon) directly,
+  // with the production TLS rule in force.
+  if (isLoopback(databaseUrl)) {
+    const bridge: Bridge = await startBridge();
+    cleanups.push(() => bridge.close());
+    vars.APP_ENV = "local";
+    vars.LOCAL_DB_BRIDGE = bridge.address;
+  }
+
+  const worker: RunningWorker = startWranglerDev({ port, vars, inheritOutput: true });
+  cleanups.push(() => worker.stop());
+  worker.child.once("exit", (code) => {
+    if (!stopping) void stopAll(code ?? 1);
+  });
+  await waitForHttp(`${worker.url}/health/ready`, 60_000);
+
+  console.log(`
+StreamForge Edge is ready in ${((Date.now() - started) / 1000).toFixed(1)} s
+  API:      ${worker.url}
+  Health:   ${worker.url}/health/ready
+  API docs: ${worker.url}/docs
+  Demo users (password "${DEMO_PASSWORD}"): ${DEMO_TENANTS.map((tenant) => tenant.username).join(", ")}
+Press Ctrl-C to stop everything.`);
+} catch (error) {
+  console.error(error instanceof Error ? error.message : String(error));
+  await stopAll(1);
+}

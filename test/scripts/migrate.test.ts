@@ -1,0 +1,50 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { migrate } from "../../scripts/lib/migrate.ts";
+import { startPostgres, type PostgresPreference, type RunningPostgres } from "../../scripts/lib/postgres.ts";
+
+/** Everything that defines the schema, in a stable order, so two snapshots compare as strings. */
+const SCHEMA_SNAPSHOT_SQL = `
+  select 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '') as item
+    from information_schema.columns where table_schema = 'public'
+  union all
+  select 'index ' || indexdef from pg_indexes where schemaname = 'public'
+  union all
+  select 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+    from pg_constraint where connamespace = 'public'::regnamespace
+  order by 1`;
+
+describe("migrations", () => {
+  let postgres: RunningPostgres;
+  let client: pg.Client;
+
+  beforeAll(async () => {
+    postgres = await startPostgres((process.env.TEST_POSTGRES ?? "auto") as PostgresPreference);
+    client = new pg.Client({ connectionString: postgres.databaseUrl });
+    await client.connect();
+  });
+
+  afterAll(async () => {
+    await client?.end();
+    await postgres?.stop();
+  });
+
+  async function snapshot(): Promise<string[]> {
+    const { rows } = await client.query<{ item: string }>(SCHEMA_SNAPSHOT_SQL);
+    return rows.map((row) => row.item);
+  }
+
+  it("applies every migration once, records it, and leaves the schema unchanged when run again", async () => {
+    const firstOutput = await migrate(postgres.databaseUrl);
+    expect(firstOutput).toContain("Applied: 0001_schema.sql");
+    const afterFirst = await snapshot();
+    expect(afterFirst).toEqual(expect.arrayContaining([expect.stringMatching(/^index CREATE INDEX metric_buckets_tenant_window_idx/)]));
+
+    const secondOutput = await migrate(postgres.databaseUrl);
+    expect(secondOutput).not.toContain("Applying");
+    expect(await snapshot()).toEqual(afterFirst);
+
+    const { rows } = await client.query<{ version: string }>("select version from schema_migrations order by version");
+    expect(rows.map((row) => row.version)).toEqual(["0001"]);
+  });
+});
