@@ -8,4 +8,5 @@ if (databaseUrl === undefined) {
   console.error("Set DATABASE_URL (or MIGRATION_DATABASE_URL) in the environment or .dev.vars.");
   process.exit(1);
 }
-process.stdout.write(await migrate(databaseUrl));
+const applied = await migrate(databaseUrl);
+console.log(applied.length === 0 ? "Database is up to date." : `Applied: ${applied.join(", ")}`);

@@ -1,24 +1,24 @@
 /**
- * Migrations are plain SQL in sql/migrations, applied in order by dbmate, which records each in
- * `schema_migrations` and never applies one twice.
+ * Migrations are plain SQL in sql/migrations (`-- Up Migration` / `-- Down Migration` sections),
+ * applied in file-name order by node-pg-migrate, which records each in `schema_migrations` under
+ * an advisory lock and never applies one twice.
  */
-import { execFile } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { runner } from "node-pg-migrate";
 
-const run = promisify(execFile);
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const DBMATE = path.join(PROJECT_ROOT, "node_modules", ".bin", "dbmate");
+export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, "sql", "migrations");
 
-export async function migrate(databaseUrl: string): Promise<string> {
-  const { stdout } = await run(DBMATE, [
-    "--url",
+/** Applies pending migrations; returns the names applied by this call (empty when up to date). */
+export async function migrate(databaseUrl: string): Promise<string[]> {
+  const applied = await runner({
     databaseUrl,
-    "--migrations-dir",
-    path.join(PROJECT_ROOT, "sql", "migrations"),
-    "--no-dump-schema",
-    "up",
-  ]);
-  return stdout;
+    dir: MIGRATIONS_DIR,
+    migrationsTable: "schema_migrations",
+    direction: "up",
+    checkOrder: true,
+    log: () => {},
+  });
+  return applied.map((migration) => migration.name);
 }

@@ -5,9 +5,11 @@
  * connection after the client's Terminate message because neither PGlite nor the driver hangs up.
  */
 import { createRequire } from "node:module";
+import http from "node:http";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
-import type { WebSocketServer as WebSocketServerType } from "ws";
+import type { Duplex } from "node:stream";
+import type { WebSocket, WebSocketServer as WebSocketServerType } from "ws";
 
 const require = createRequire(import.meta.url);
 const { WebSocketServer } = require("ws") as typeof import("ws");
@@ -51,54 +53,62 @@ function createTerminateDetector(): (chunk: Buffer) => boolean {
   };
 }
 
+function parseLoopbackTarget(requestUrl: string | undefined): { host: string; port: number } | undefined {
+  const target = new URL(requestUrl ?? "/", "http://bridge").searchParams.get("address") ?? "";
+  const separator = target.lastIndexOf(":");
+  const host = target.slice(0, separator);
+  const port = Number(target.slice(separator + 1));
+  if (!LOOPBACK_TARGETS.has(host) || !Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
+  return { host: host.replace(/^\[|\]$/g, ""), port };
+}
+
+function refuseUpgrade(socket: Duplex, status: string): void {
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
 export async function startBridge(options: { port?: number } = {}): Promise<Bridge> {
-  const server: WebSocketServerType = new WebSocketServer({ host: "127.0.0.1", port: options.port ?? 0 });
+  const websockets: WebSocketServerType = new WebSocketServer({ noServer: true });
+  const server = http.createServer((_request, response) => response.writeHead(426).end());
+
+  // The TCP side is connected before the WebSocket is accepted: a dead database then fails the
+  // handshake, which the driver reports at once, instead of a socket that closes mid-startup.
+  server.on("upgrade", (request, socket, head) => {
+    const target = parseLoopbackTarget(request.url);
+    if (target === undefined) return refuseUpgrade(socket, "403 Forbidden");
+    const tcp = net.connect(target);
+    tcp.once("error", () => refuseUpgrade(socket, "502 Bad Gateway"));
+    tcp.once("connect", () => {
+      tcp.removeAllListeners("error");
+      websockets.handleUpgrade(request, socket, head, (websocket) => pipe(websocket, tcp));
+    });
+  });
+
   await new Promise<void>((resolve, reject) => {
-    server.once("listening", resolve);
     server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", resolve);
   });
-
-  server.on("connection", (socket, request) => {
-    const target = new URL(request.url ?? "/", "http://bridge").searchParams.get("address") ?? "";
-    const separator = target.lastIndexOf(":");
-    const host = target.slice(0, separator);
-    const port = Number(target.slice(separator + 1));
-    if (!LOOPBACK_TARGETS.has(host) || !Number.isInteger(port) || port <= 0 || port > 65535) {
-      socket.close(1008, "target not allowed");
-      return;
-    }
-    const tcp = net.connect({ host: host.replace(/^\[|\]$/g, ""), port });
-    const sawTerminate = createTerminateDetector();
-    const queued: Buffer[] = [];
-    let connected = false;
-
-    tcp.on("connect", () => {
-      connected = true;
-      for (const chunk of queued) tcp.write(chunk);
-      queued.length = 0;
-    });
-    tcp.on("data", (data) => socket.send(data));
-    tcp.on("close", () => socket.close());
-    // A refused or broken TCP side closes the WebSocket at once, so the driver fails fast.
-    tcp.on("error", () => socket.close(1011, "upstream unavailable"));
-
-    socket.on("message", (data: Buffer) => {
-      if (connected) tcp.write(data);
-      else queued.push(data);
-      if (sawTerminate(data)) tcp.end();
-    });
-    socket.on("close", () => tcp.end());
-    socket.on("error", () => tcp.destroy());
-  });
-
   const { port } = server.address() as AddressInfo;
   return {
     port,
     address: `127.0.0.1:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
-        for (const client of server.clients) client.terminate();
+        for (const client of websockets.clients) client.terminate();
+        server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+}
+
+function pipe(websocket: WebSocket, tcp: net.Socket): void {
+  const sawTerminate = createTerminateDetector();
+  tcp.on("data", (data) => websocket.send(data));
+  tcp.on("close", () => websocket.close());
+  tcp.on("error", () => websocket.close(1011, "upstream error"));
+  websocket.on("message", (data: Buffer) => {
+    tcp.write(data);
+    if (sawTerminate(data)) tcp.end();
+  });
+  websocket.on("close", () => tcp.end());
+  websocket.on("error", () => tcp.destroy());
 }

@@ -1,7 +1,7 @@
 -- StreamForge schema: tenants own users and streams; streams produce one metrics bucket a minute.
 -- Database roles and row-level security come in later migrations.
 
--- migrate:up
+-- Up Migration
 create table tenants (
   id bigint generated always as identity primary key,
   slug text not null unique check (slug ~ '^[a-z0-9][a-z0-9-]{1,39}$'),
@@ -50,7 +50,7 @@ create table metric_buckets (
 create index metric_buckets_tenant_window_idx on metric_buckets (tenant_id, bucket_start)
   include (stream_id, events, bytes, errors, latency_p95_ms);
 
--- migrate:down
+-- Down Migration
 drop table metric_buckets;
 drop table streams;
 drop table users;
