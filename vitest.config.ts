@@ -13,6 +13,8 @@ export default defineConfig({
                 APP_ENV: "local",
                 DATABASE_URL: inject("databaseUrl"),
                 LOCAL_DB_BRIDGE: inject("bridgeAddress"),
+                ALLOWED_HOSTS: "localhost",
+                ALLOWED_ORIGINS: "https://app.streamforge.test,http://localhost:5173",
               },
             },
           })),

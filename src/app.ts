@@ -3,25 +3,58 @@
  * it does; each behaviour lives in the file its import names.
  */
 import { swaggerUI } from "@hono/swagger-ui";
+import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
-import { notFound, onError } from "./errors.ts";
-import { requireConfig } from "./middleware/config.ts";
+import type { AppConfig } from "./env.ts";
+import { AppError, notFound, onError } from "./errors.ts";
+import { corsAllowlist } from "./middleware/cors.ts";
+import { securityHeaders } from "./middleware/security-headers.ts";
+import { transportSecurity } from "./middleware/transport-security.ts";
+import { trustedHost } from "./middleware/trusted-host.ts";
 import { createRouter, OPENAPI_INFO } from "./openapi.ts";
-import { healthRoutes } from "./routes/health.ts";
+import { createHealthRoutes } from "./routes/health.ts";
 
-export function createApp() {
+const DOCS_ASSET_ORIGIN = "https://cdn.jsdelivr.net";
+const SWAGGER_UI_VERSION = "5.35.0";
+
+export interface AppDeps {
+  config: AppConfig;
+}
+
+export function createApp({ config }: AppDeps) {
   const app = createRouter();
 
   // First, so every response — errors included — carries an id. limitLength 0 makes Hono discard any
   // client-sent X-Request-Id: ids in our logs are always ours, so a client cannot forge a correlation.
   app.use(requestId({ limitLength: 0 }));
-  // Before any route: a misconfigured worker answers a fixed 500 instead of running half-configured.
-  app.use(requireConfig());
+  // Outermost after the id: its headers land on every response, including the refusals below.
+  app.use(securityHeaders({ docsPath: "/docs", docsAssetOrigin: DOCS_ASSET_ORIGIN }));
+  // Before anything reads the request: a foreign Host is refused without running any other code.
+  app.use(trustedHost({ allowedHosts: config.ALLOWED_HOSTS }));
+  // Plain http is redirected or refused before CORS or auth could act on it.
+  app.use(transportSecurity({ requireHttps: config.APP_ENV !== "local", hstsPreload: config.HSTS_PRELOAD }));
+  // Before routing, so a preflight is answered (or refused) without reaching a handler.
+  app.use(corsAllowlist({ allowedOrigins: config.ALLOWED_ORIGINS }));
+  // Turns the router's 404 for a known path with another method into a 405 problem with Allow.
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) => {
+        throw new AppError({
+          status: 405,
+          code: "method-not-allowed",
+          title: "Method not allowed",
+          detail: `Allowed methods: ${methods.join(", ")}.`,
+          headers: { Allow: methods.join(", ") },
+        });
+      },
+    }),
+  );
 
-  app.route("/", healthRoutes);
+  app.route("/", createHealthRoutes({ config }));
 
   app.doc31("/openapi.json", OPENAPI_INFO);
-  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  app.get("/docs", swaggerUI({ url: "/openapi.json", version: SWAGGER_UI_VERSION, title: "StreamForge Edge API" }));
 
   app.notFound(notFound);
   app.onError(onError);

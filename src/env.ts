@@ -4,6 +4,8 @@
  * names the offending key, never its value (values may be secrets).
  */
 import { z } from "zod";
+import { parseAllowedOrigin } from "./middleware/cors.ts";
+import { parseHostPattern } from "./middleware/trusted-host.ts";
 
 const TLS_SSLMODES = new Set(["require", "verify-full"]);
 
@@ -24,11 +26,44 @@ const loopbackBridge = z
   .string()
   .regex(/^(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}$/, "must be a loopback host:port");
 
+/** A list given as a JSON array or as comma-separated text; every entry must parse, none may be empty. */
+function listOf<T>(parseEntry: (entry: string) => T) {
+  return z
+    .string()
+    .transform((text, ctx) => {
+      let entries: unknown;
+      try {
+        entries = text.trim().startsWith("[") ? JSON.parse(text) : text.split(",").map((entry) => entry.trim());
+      } catch {
+        ctx.addIssue({ code: "custom", message: "not a JSON array or comma-separated list" });
+        return z.NEVER;
+      }
+      if (!Array.isArray(entries) || entries.length === 0 || entries.some((entry) => typeof entry !== "string" || entry === "")) {
+        ctx.addIssue({ code: "custom", message: "must list at least one non-empty entry" });
+        return z.NEVER;
+      }
+      const parsed: T[] = [];
+      for (const [index, entry] of (entries as string[]).entries()) {
+        try {
+          parsed.push(parseEntry(entry));
+        } catch {
+          // Entries are configuration, not secrets, but the position is enough to find the typo.
+          ctx.addIssue({ code: "custom", message: `entry ${index + 1} is malformed` });
+          return z.NEVER;
+        }
+      }
+      return parsed;
+    });
+}
+
 const envSchema = z
   .object({
     APP_ENV: z.enum(["production", "local"]),
     DATABASE_URL: postgresUrl,
     LOCAL_DB_BRIDGE: loopbackBridge.optional(),
+    ALLOWED_HOSTS: listOf(parseHostPattern),
+    ALLOWED_ORIGINS: listOf(parseAllowedOrigin),
+    HSTS_PRELOAD: z.enum(["true", "false"]).default("false").transform((value) => value === "true"),
   })
   .superRefine((env, ctx) => {
     if (env.APP_ENV === "local") {
@@ -56,7 +91,6 @@ export type AppEnv = {
   Bindings: Env;
   Variables: {
     requestId: string;
-    config: AppConfig;
   };
 };
 
@@ -64,14 +98,10 @@ export type ConfigResult =
   | { ok: true; config: AppConfig }
   | { ok: false; problems: { key: string; message: string }[] };
 
-const parsedByEnv = new WeakMap<object, ConfigResult>();
-
-/** Parses (once per env object, i.e. once per isolate) and reports bad keys without their values. */
+/** Parses the env and reports bad keys without their values; worker.ts calls it once per isolate. */
 export function loadConfig(env: object): ConfigResult {
-  const cached = parsedByEnv.get(env);
-  if (cached) return cached;
   const parsed = envSchema.safeParse(env);
-  const result: ConfigResult = parsed.success
+  return parsed.success
     ? { ok: true, config: parsed.data }
     : {
         ok: false,
@@ -81,6 +111,4 @@ export function loadConfig(env: object): ConfigResult {
           message: issue.message,
         })),
       };
-  parsedByEnv.set(env, result);
-  return result;
 }

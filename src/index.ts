@@ -1,7 +1,3 @@
-import { createApp } from "./app.ts";
+import { worker } from "./worker.ts";
 
-const app = createApp();
-
-export default {
-  fetch: app.fetch,
-} satisfies ExportedHandler<Env>;
+export default worker;

@@ -3,6 +3,14 @@ import { loadConfig } from "../src/env.ts";
 import { readProblem, requestWith } from "./support/app.ts";
 
 const TLS_URL = "postgres://metrics_reader:s3cret-value@db.example.net/streamforge?sslmode=require";
+const LOCAL_BASE = {
+  APP_ENV: "local",
+  DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db",
+  LOCAL_DB_BRIDGE: "127.0.0.1:8788",
+  ALLOWED_HOSTS: "localhost",
+  ALLOWED_ORIGINS: "https://app.example.com",
+};
+const PRODUCTION_BASE = { ...LOCAL_BASE, APP_ENV: "production", DATABASE_URL: TLS_URL, LOCAL_DB_BRIDGE: undefined };
 
 function capturedErrorLog() {
   const spy = vi.spyOn(console, "error").mockImplementation(() => {});
@@ -43,12 +51,11 @@ describe("environment parsing", () => {
   });
 
   it("requires the loopback bridge in local mode and refuses a non-loopback one", () => {
-    const missing = loadConfig({ APP_ENV: "local", DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db" });
+    const missing = loadConfig({ ...LOCAL_BASE, LOCAL_DB_BRIDGE: undefined });
     expect(missing).toMatchObject({ ok: false, problems: [{ key: "LOCAL_DB_BRIDGE" }] });
-    const remote = loadConfig({ APP_ENV: "local", DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db", LOCAL_DB_BRIDGE: "198.51.100.7:8080" });
+    const remote = loadConfig({ ...LOCAL_BASE, LOCAL_DB_BRIDGE: "198.51.100.7:8080" });
     expect(remote).toMatchObject({ ok: false, problems: [{ key: "LOCAL_DB_BRIDGE" }] });
-    const good = loadConfig({ APP_ENV: "local", DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db", LOCAL_DB_BRIDGE: "127.0.0.1:8788" });
-    expect(good.ok).toBe(true);
+    expect(loadConfig(LOCAL_BASE).ok).toBe(true);
   });
 });
 
@@ -56,7 +63,7 @@ describe("production TLS rule", () => {
   afterEach(() => vi.restoreAllMocks());
 
   it.each(["require", "verify-full"])("accepts a DATABASE_URL with sslmode=%s in production", (sslmode) => {
-    const result = loadConfig({ APP_ENV: "production", DATABASE_URL: TLS_URL.replace("require", sslmode) });
+    const result = loadConfig({ ...PRODUCTION_BASE, DATABASE_URL: TLS_URL.replace("require", sslmode) });
     expect(result.ok).toBe(true);
   });
 
@@ -74,7 +81,39 @@ describe("production TLS rule", () => {
   });
 
   it("refuses the local bridge setting outside local mode, so production can never be pointed at it", () => {
-    const result = loadConfig({ APP_ENV: "production", DATABASE_URL: TLS_URL, LOCAL_DB_BRIDGE: "127.0.0.1:8788" });
+    const result = loadConfig({ ...PRODUCTION_BASE, LOCAL_DB_BRIDGE: "127.0.0.1:8788" });
     expect(result).toMatchObject({ ok: false, problems: [{ key: "LOCAL_DB_BRIDGE" }] });
+  });
+});
+
+describe("allowlist parsing", () => {
+  it("reads comma-separated and JSON-array lists into typed entries", () => {
+    const fromCsv = loadConfig({ ...LOCAL_BASE, ALLOWED_HOSTS: "api.example.com, *.edge.example.com:8443" });
+    expect(fromCsv).toMatchObject({
+      ok: true,
+      config: { ALLOWED_HOSTS: [{ hostname: "api.example.com", wildcard: false }, { hostname: "edge.example.com", wildcard: true, port: 8443 }] },
+    });
+    const fromJson = loadConfig({ ...LOCAL_BASE, ALLOWED_ORIGINS: '["https://a.example.com","http://localhost:5173"]' });
+    expect(fromJson).toMatchObject({ ok: true, config: { ALLOWED_ORIGINS: ["https://a.example.com", "http://localhost:5173"] } });
+  });
+
+  it.each([
+    ["ALLOWED_HOSTS", ""],
+    ["ALLOWED_HOSTS", "*"],
+    ["ALLOWED_HOSTS", "*.com"],
+    ["ALLOWED_HOSTS", "api.example.com,,other.example.com"],
+    ["ALLOWED_HOSTS", "api.example.com/path"],
+    ["ALLOWED_HOSTS", "api.*.example.com"],
+    ["ALLOWED_HOSTS", "[not json"],
+    ["ALLOWED_ORIGINS", "*"],
+    ["ALLOWED_ORIGINS", "null"],
+    ["ALLOWED_ORIGINS", "https://app.example.com/"],
+    ["ALLOWED_ORIGINS", "https://*.example.com"],
+    ["ALLOWED_ORIGINS", "HTTPS://APP.EXAMPLE.COM"],
+    ["ALLOWED_ORIGINS", "https://app.example.com:443"],
+    ["ALLOWED_ORIGINS", "ftp://files.example.com"],
+  ])("treats %s=%j as a configuration error, never as allow-all", (key, value) => {
+    const result = loadConfig({ ...LOCAL_BASE, [key]: value });
+    expect(result).toMatchObject({ ok: false, problems: [{ key }] });
   });
 });

@@ -5,6 +5,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { withDatabase } from "../db/client.ts";
 import { pingDatabase } from "../db/health.ts";
+import type { AppConfig } from "../env.ts";
 import { createRouter, problemSchema } from "../openapi.ts";
 
 const HealthSchema = z.object({ status: z.literal("ok") }).openapi("Health");
@@ -29,13 +30,14 @@ const readiness = createRoute({
   },
 });
 
-export const healthRoutes = createRouter()
-  .openapi(liveness, (c) => c.json({ status: "ok" as const }, 200))
-  .openapi(readiness, async (c) => {
-    const config = c.get("config");
-    await withDatabase(
-      { connectionString: config.DATABASE_URL, config, waitUntil: (p) => c.executionCtx.waitUntil(p) },
-      pingDatabase,
-    );
-    return c.json({ status: "ready" as const, database: "ok" as const }, 200);
-  });
+export function createHealthRoutes({ config }: { config: AppConfig }) {
+  return createRouter()
+    .openapi(liveness, (c) => c.json({ status: "ok" as const }, 200))
+    .openapi(readiness, async (c) => {
+      await withDatabase(
+        { connectionString: config.DATABASE_URL, config, waitUntil: (p) => c.executionCtx.waitUntil(p) },
+        pingDatabase,
+      );
+      return c.json({ status: "ready" as const, database: "ok" as const }, 200);
+    });
+}

@@ -1,11 +1,11 @@
 /**
  * Helpers to drive the worker inside workerd: `fetchWorker` goes through the deployed entry point
- * (exactly what a client hits); `requestWith` builds a fresh app with an env override, for cases
- * the shared bindings cannot express (a dead database, a broken secret).
+ * (exactly what a client hits); `requestWith` calls the same handler with an env override, for
+ * cases the shared bindings cannot express (a dead database, a broken secret, production mode).
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { createApp } from "../../src/app.ts";
+import { worker } from "../../src/worker.ts";
 
 export const ORIGIN = "http://localhost";
 
@@ -13,9 +13,11 @@ export function fetchWorker(path: string, init?: RequestInit): Promise<Response>
   return exports.default.fetch(new Request(ORIGIN + path, init));
 }
 
+/** `path` may be a full URL, to test other schemes and hosts. */
 export async function requestWith(overrides: Record<string, unknown>, path: string, init?: RequestInit): Promise<Response> {
   const ctx = createExecutionContext();
-  const response = await createApp().request(ORIGIN + path, init, { ...env, ...overrides }, ctx);
+  const url = path.startsWith("/") ? ORIGIN + path : path;
+  const response = await worker.fetch(new Request(url, init) as Request<unknown, IncomingRequestCfProperties>, { ...env, ...overrides } as Env, ctx);
   await waitOnExecutionContext(ctx);
   return response;
 }

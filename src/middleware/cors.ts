@@ -1,0 +1,59 @@
+/**
+ * CORS from an exact origin allowlist (Fetch standard; scheme, host and port compared as one
+ * serialized origin, never as a pattern or regex). A listed origin gets credentials, GET/POST and
+ * the Authorization and Content-Type headers through Hono's `cors`; any other origin — `null`,
+ * http for an https entry, look-alike prefixes and suffixes, other ports — gets no CORS header at
+ * all, and its preflight a 403 problem, so the browser blocks it. `Vary: Origin` is on every response.
+ */
+import type { MiddlewareHandler } from "hono";
+import { cors } from "hono/cors";
+import type { AppEnv } from "../env.ts";
+import { AppError } from "../errors.ts";
+import { isHostname } from "./trusted-host.ts";
+
+/** Parses one ALLOWED_ORIGINS entry; throws unless it is already a serialized http(s) origin. */
+export function parseAllowedOrigin(entry: string): string {
+  let url: URL;
+  try {
+    url = new URL(entry);
+  } catch {
+    throw new Error(`not an origin: ${JSON.stringify(entry)}`);
+  }
+  const hostOk = isHostname(url.hostname) || /^\[[0-9a-f:.]+\]$/.test(url.hostname);
+  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.origin !== entry || !hostOk) {
+    throw new Error(`not a serialized http(s) origin (scheme://host[:port], lower case, no path): ${JSON.stringify(entry)}`);
+  }
+  return entry;
+}
+
+export interface CorsAllowlistOptions {
+  /** Serialized origins, each checked by `parseAllowedOrigin`. */
+  allowedOrigins: readonly string[];
+  /** Default 3600. */
+  maxAgeSeconds?: number;
+}
+
+/**
+ * @example app.use(corsAllowlist({ allowedOrigins: ["https://app.example.com"] }))
+ */
+export function corsAllowlist(options: CorsAllowlistOptions): MiddlewareHandler<AppEnv> {
+  const allowed = new Set(options.allowedOrigins.map(parseAllowedOrigin));
+  const allowListed = cors({
+    origin: (origin) => (allowed.has(origin) ? origin : null),
+    credentials: true,
+    allowMethods: ["GET", "POST"],
+    allowHeaders: ["Authorization", "Content-Type"],
+    maxAge: options.maxAgeSeconds ?? 3600,
+  });
+  return async function corsAllowlist(c, next) {
+    const origin = c.req.header("origin");
+    if (origin !== undefined && allowed.has(origin)) return allowListed(c, next);
+    if (origin !== undefined && c.req.method === "OPTIONS" && c.req.header("access-control-request-method") !== undefined) {
+      c.header("Vary", "Origin");
+      throw new AppError({ status: 403, code: "origin-not-allowed", title: "Origin not allowed", detail: "Cross-origin requests from this origin are not allowed." });
+    }
+    await next();
+    // The answer depends on Origin even when it is refused: caches must not reuse it across origins.
+    c.res.headers.append("Vary", "Origin");
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * Trusted Host: answers only for the hosts this deployment serves, so a request routed here under
+ * a foreign Host (cache poisoning, password-reset link poisoning, DNS rebinding against
+ * `wrangler dev`) is refused before any route runs. Entries are exact hosts or `*.example.com`
+ * patterns; a wildcard matches one or more labels but never the bare apex. Ports are explicit: an
+ * entry without a port accepts no port (or the scheme's default), an entry with one accepts only it.
+ */
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../env.ts";
+import { AppError } from "../errors.ts";
+
+export interface HostPattern {
+  /** Lower-case host name; for a wildcard, the part after `*.`. */
+  hostname: string;
+  wildcard: boolean;
+  port?: number;
+}
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** A DNS name of valid labels, or a dotted IPv4 address (lower case). */
+export function isHostname(name: string): boolean {
+  return name.length <= 253 && (IPV4.test(name) || name.split(".").every((label) => LABEL.test(label)));
+}
+
+function splitPort(host: string): { name: string; port?: number } | undefined {
+  const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(host);
+  if (!match) return undefined;
+  const port = match[2] === undefined ? undefined : Number(match[2]);
+  if (port !== undefined && (port < 1 || port > 65535)) return undefined;
+  return { name: match[1]!, port };
+}
+
+/** Parses one ALLOWED_HOSTS entry; throws on anything that is not a host or `*.host`, optionally with `:port`. */
+export function parseHostPattern(entry: string): HostPattern {
+  const parts = splitPort(entry.trim().toLowerCase());
+  if (!parts) throw new Error(`not a host[:port]: ${JSON.stringify(entry)}`);
+  const wildcard = parts.name.startsWith("*.");
+  const hostname = wildcard ? parts.name.slice(2) : parts.name;
+  const bracketedIpv6 = !wildcard && /^\[[0-9a-f:.]+\]$/.test(hostname);
+  // A wildcard over a single label (`*.com`) would trust a whole top-level domain.
+  if (!bracketedIpv6 && (!isHostname(hostname) || (wildcard && !hostname.includes(".")))) {
+    throw new Error(`not a host or *.host pattern: ${JSON.stringify(entry)}`);
+  }
+  return { hostname, wildcard, ...(parts.port === undefined ? {} : { port: parts.port }) };
+}
+
+export interface TrustedHostOptions {
+  /** Parsed ALLOWED_HOSTS; at least one. */
+  allowedHosts: readonly HostPattern[];
+}
+
+const DEFAULT_PORTS: Record<string, number> = { "http:": 80, "https:": 443 };
+
+function matches(pattern: HostPattern, name: string, port: number | undefined, defaultPort: number | undefined): boolean {
+  const portOk = pattern.port === undefined ? port === undefined || port === defaultPort : port === pattern.port;
+  if (!portOk) return false;
+  if (!pattern.wildcard) return name === pattern.hostname;
+  if (!name.endsWith("." + pattern.hostname)) return false;
+  return name
+    .slice(0, -pattern.hostname.length - 1)
+    .split(".")
+    .every((label) => LABEL.test(label));
+}
+
+/**
+ * @example app.use(trustedHost({ allowedHosts: ["api.example.com", "*.api.example.com"].map(parseHostPattern) }))
+ */
+export function trustedHost(options: TrustedHostOptions): MiddlewareHandler<AppEnv> {
+  if (options.allowedHosts.length === 0) throw new Error("trustedHost needs at least one allowed host");
+  const patterns = [...options.allowedHosts];
+  return async function trustedHost(c, next) {
+    const url = new URL(c.req.url);
+    const parts = splitPort((c.req.header("host") ?? url.host).toLowerCase());
+    const trusted = parts !== undefined && patterns.some((pattern) => matches(pattern, parts.name, parts.port, DEFAULT_PORTS[url.protocol]));
+    if (!trusted) {
+      throw new AppError({ status: 400, code: "untrusted-host", title: "Untrusted host", detail: "This service does not answer for the requested host." });
+    }
+    await next();
+  };
+}
