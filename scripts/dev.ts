@@ -36,7 +36,12 @@ function isLoopback(url: string): boolean {
 try {
   // Secrets the worker and the seed must agree on; random per run unless .dev.vars pins them.
   const pepper = setting("PASSWORD_PEPPER") ?? randomBytes(32).toString("base64url");
-  const vars: Record<string, string> = { PASSWORD_PEPPER: pepper };
+  const vars: Record<string, string> = {
+    PASSWORD_PEPPER: pepper,
+    ALLOWED_HOSTS: setting("ALLOWED_HOSTS") ?? `localhost:${port},127.0.0.1:${port}`,
+    // A front end on Vite's default port can call the local API with credentials.
+    ALLOWED_ORIGINS: setting("ALLOWED_ORIGINS") ?? "http://localhost:5173,http://127.0.0.1:5173",
+  };
 
   let databaseUrl = setting("DATABASE_URL");
   if (databaseUrl === undefined) {

@@ -5,8 +5,8 @@
 import { swaggerUI } from "@hono/swagger-ui";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
-import type { AppConfig } from "./env.ts";
-import { AppError, notFound, onError } from "./errors.ts";
+import type { AppConfig, ConfigProblem } from "./env.ts";
+import { AppError, notFound, onError, problemResponse } from "./errors.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { transportSecurity } from "./middleware/transport-security.ts";
@@ -21,14 +21,35 @@ export interface AppDeps {
   config: AppConfig;
 }
 
-export function createApp({ config }: AppDeps) {
+/** Request id and security headers: the outer layers every response gets, whatever else happens. */
+function createBaseApp() {
   const app = createRouter();
-
   // First, so every response — errors included — carries an id. limitLength 0 makes Hono discard any
   // client-sent X-Request-Id: ids in our logs are always ours, so a client cannot forge a correlation.
   app.use(requestId({ limitLength: 0 }));
   // Outermost after the id: its headers land on every response, including the refusals below.
   app.use(securityHeaders({ docsPath: "/docs", docsAssetOrigin: DOCS_ASSET_ORIGIN }));
+  return app;
+}
+
+/** Serves only the fixed misconfiguration problem; the log names the bad keys, never their values. */
+export function createMisconfiguredApp(problems: ConfigProblem[]) {
+  const app = createBaseApp();
+  app.all("*", (c) => {
+    console.error(JSON.stringify({ level: "error", event: "misconfigured", request_id: c.get("requestId"), keys: problems }));
+    return problemResponse(c, {
+      status: 500,
+      code: "misconfigured",
+      title: "Service misconfigured",
+      detail: "The service is not configured correctly.",
+    });
+  });
+  return app;
+}
+
+export function createApp({ config }: AppDeps) {
+  const app = createBaseApp();
+
   // Before anything reads the request: a foreign Host is refused without running any other code.
   app.use(trustedHost({ allowedHosts: config.ALLOWED_HOSTS }));
   // Plain http is redirected or refused before CORS or auth could act on it.

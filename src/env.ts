@@ -94,9 +94,12 @@ export type AppEnv = {
   };
 };
 
-export type ConfigResult =
-  | { ok: true; config: AppConfig }
-  | { ok: false; problems: { key: string; message: string }[] };
+export interface ConfigProblem {
+  key: string;
+  message: string;
+}
+
+export type ConfigResult = { ok: true; config: AppConfig } | { ok: false; problems: ConfigProblem[] };
 
 /** Parses the env and reports bad keys without their values; worker.ts calls it once per isolate. */
 export function loadConfig(env: object): ConfigResult {

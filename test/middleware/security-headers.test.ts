@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { requestWith } from "../support/app.ts";
+import { expectSecurityHeaders } from "../support/security-headers.ts";
+
+const PRODUCTION = {
+  APP_ENV: "production",
+  LOCAL_DB_BRIDGE: undefined,
+  // Unreachable on purpose: production mode has no bridge, so readiness answers 503.
+  DATABASE_URL: "postgres://reader:pw@127.0.0.1:1/streamforge?sslmode=verify-full",
+  ALLOWED_HOSTS: "api.example.com",
+  ALLOWED_ORIGINS: "https://app.example.com",
+};
+const API = "https://api.example.com";
+const HSTS = "max-age=31536000; includeSubDomains";
+
+// HSTS is asserted where this deployment vouches for the host: not for a refused foreign Host, and
+// not when configuration (which says whether https is required) could not be read.
+const WITHOUT_HSTS = new Set(["400 untrusted host", "500 misconfigured"]);
+
+const RESPONSE_KINDS: [string, Record<string, unknown>, string, RequestInit, number][] = [
+  ["2xx", PRODUCTION, `${API}/health`, {}, 200],
+  ["the OpenAPI document", PRODUCTION, `${API}/openapi.json`, {}, 200],
+  ["400 untrusted host", PRODUCTION, "https://evil.example.net/health", {}, 400],
+  ["403 refused preflight", PRODUCTION, `${API}/health`, { method: "OPTIONS", headers: { Origin: "https://evil.example.net", "Access-Control-Request-Method": "POST" } }, 403],
+  ["204 allowed preflight", PRODUCTION, `${API}/health`, { method: "OPTIONS", headers: { Origin: "https://app.example.com", "Access-Control-Request-Method": "POST" } }, 204],
+  ["404", PRODUCTION, `${API}/nothing-here`, {}, 404],
+  ["405", PRODUCTION, `${API}/health`, { method: "DELETE" }, 405],
+  ["500 misconfigured", { ...PRODUCTION, DATABASE_URL: undefined }, `${API}/health`, {}, 500],
+  ["503 database down", PRODUCTION, `${API}/health/ready`, {}, 503],
+];
+
+describe("security headers middleware", () => {
+  it.each(RESPONSE_KINDS)("puts the full header set on %s", async (kind, env, url, init, status) => {
+    const response = await requestWith(env, url, init);
+    expect(response.status).toBe(status);
+    expectSecurityHeaders(response);
+    expect(response.headers.get("strict-transport-security")).toBe(WITHOUT_HSTS.has(kind) ? null : HSTS);
+  });
+
+  it("gives the docs page its own CSP that allows only what Swagger UI needs", async () => {
+    const response = await requestWith(PRODUCTION, `${API}/docs`);
+    expect(response.status).toBe(200);
+    const csp = response.headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src https://cdn.jsdelivr.net 'unsafe-inline'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain("*");
+    expect(response.headers.get("x-frame-options")).toBe("DENY");
+  });
+
+  it("answers 405 as a problem that lists the allowed methods", async () => {
+    const response = await requestWith(PRODUCTION, `${API}/health`, { method: "DELETE" });
+    expect(response.headers.get("allow")).toBe("GET, HEAD");
+    expect(response.headers.get("content-type")).toBe("application/problem+json");
+    expect(await response.json()).toMatchObject({ status: 405, code: "method-not-allowed" });
+  });
+});
