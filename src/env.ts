@@ -6,6 +6,8 @@
 import { z } from "zod";
 import { parseAllowedOrigin } from "./middleware/cors.ts";
 import { parseHostPattern } from "./middleware/trusted-host.ts";
+import type { RateLimiter } from "./rate-limit/durable-object.ts";
+import { ratePolicy, type FailMode } from "./rate-limit/policy.ts";
 
 const TLS_SSLMODES = new Set(["require", "verify-full"]);
 
@@ -56,6 +58,22 @@ function listOf<T>(parseEntry: (entry: string) => T) {
     });
 }
 
+function rateLimitPolicy(name: string, failMode: FailMode) {
+  return z.string().transform((notation, ctx) => {
+    try {
+      return ratePolicy(name, notation, failMode);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
+}
+
+const durableObjectNamespace = z.custom<DurableObjectNamespace<RateLimiter>>(
+  (value) => typeof value === "object" && value !== null && "idFromName" in value,
+  "Durable Object binding missing",
+);
+
 const envSchema = z
   .object({
     APP_ENV: z.enum(["production", "local"]),
@@ -64,6 +82,13 @@ const envSchema = z
     ALLOWED_HOSTS: listOf(parseHostPattern),
     ALLOWED_ORIGINS: listOf(parseAllowedOrigin),
     HSTS_PRELOAD: z.enum(["true", "false"]).default("false").transform((value) => value === "true"),
+    RATE_LIMITER: durableObjectNamespace,
+    // Metrics fail open: a read-only, authenticated API whose database has its own statement
+    // timeout should not go dark because the limiter does. Login fails closed: brute-force
+    // protection must not disappear with the limiter.
+    RATE_LIMIT_METRICS: rateLimitPolicy("metrics", "open"),
+    RATE_LIMIT_LOGIN_IP: rateLimitPolicy("login-ip", "closed"),
+    RATE_LIMIT_LOGIN_USERNAME: rateLimitPolicy("login-username", "closed"),
   })
   .superRefine((env, ctx) => {
     if (env.APP_ENV === "local") {

@@ -1,0 +1,120 @@
+/**
+ * Rate limiting, exact across the whole edge: each (policy, client key) is counted by one Durable
+ * Object (src/rate-limit/durable-object.ts). Answers carry the draft-ietf-httpapi-ratelimit-
+ * headers-10 fields `RateLimit-Policy` and `RateLimit`; a refusal is a 429 problem with
+ * `Retry-After`. A key refused once is refused from isolate memory until its window resets, with
+ * no Durable Object call. If the limiter cannot answer in time, the policy's fail mode decides.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import type { AppEnv } from "../env.ts";
+import { AppError } from "../errors.ts";
+import { clientKeyFromIp } from "../rate-limit/client-ip.ts";
+import { DenyCache } from "../rate-limit/deny-cache.ts";
+import type { RateLimiter } from "../rate-limit/durable-object.ts";
+import { policyHeader, rateLimitHeader, type RatePolicy } from "../rate-limit/policy.ts";
+import { secondsUntil, type HitDecision } from "../rate-limit/window.ts";
+
+export interface RateLimitOptions {
+  namespace: DurableObjectNamespace<RateLimiter>;
+  policy: RatePolicy;
+  /** Epoch ms. Default `Date.now`. */
+  clock?: () => number;
+  /** Shared refusals of this isolate. Default: one cache per limiter. */
+  denyCache?: DenyCache;
+  /** How long to wait for the Durable Object before the fail mode applies. Default 1000. */
+  timeoutMs?: number;
+}
+
+export interface RateLimiterHandle {
+  /** Counts one request for `key`; sets the headers, or throws the 429 (or fail-closed 503) problem. */
+  enforce(c: Context<AppEnv>, key: string): Promise<void>;
+}
+
+/** Per-IP key from `CF-Connecting-IP` only (IPv6 grouped by /64). */
+export const clientIpKey = (c: Context<AppEnv>): string => clientKeyFromIp(c.req.header("cf-connecting-ip"));
+
+class LimiterUnavailableError extends Error {}
+
+/**
+ * @example const login = createRateLimiter({ namespace: env.RATE_LIMITER, policy: ratePolicy("login-ip", "5/minute", "closed") });
+ */
+export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle {
+  const { namespace, policy } = options;
+  const clock = options.clock ?? Date.now;
+  const denyCache = options.denyCache ?? new DenyCache();
+  const timeoutMs = options.timeoutMs ?? 1000;
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error("timeoutMs must be a positive integer");
+  const policyField = policyHeader(policy);
+
+  async function askDurableObject(key: string, nowMs: number): Promise<HitDecision> {
+    const stub = namespace.get(namespace.idFromName(`${policy.name}:${key}`));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new LimiterUnavailableError("timeout")), timeoutMs);
+    });
+    try {
+      return await Promise.race([stub.hit(policy.name, policy.limit, policy.windowMs, nowMs), timeout]);
+    } catch (error) {
+      throw error instanceof LimiterUnavailableError ? error : new LimiterUnavailableError(error instanceof Error ? error.name : "error");
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+
+  function refuse(c: Context<AppEnv>, resetAtMs: number, nowMs: number): never {
+    const retryAfter = Math.max(1, secondsUntil(resetAtMs, nowMs));
+    throw new AppError({
+      status: 429,
+      code: "rate-limited",
+      title: "Too many requests",
+      detail: `Rate limit exceeded. Retry in ${retryAfter} s.`,
+      headers: {
+        "RateLimit-Policy": policyField,
+        RateLimit: rateLimitHeader(policy, 0, retryAfter),
+        "Retry-After": String(retryAfter),
+      },
+    });
+  }
+
+  return {
+    async enforce(c, key) {
+      const nowMs = clock();
+      const blockedUntil = denyCache.blockedUntil(`${policy.name}:${key}`, nowMs);
+      if (blockedUntil !== undefined) refuse(c, blockedUntil, nowMs);
+
+      let decision: HitDecision;
+      try {
+        decision = await askDurableObject(key, nowMs);
+      } catch (error) {
+        console.error(JSON.stringify({ level: "error", event: "rate_limiter_unavailable", policy: policy.name, fail_mode: policy.failMode, reason: (error as Error).message, request_id: c.get("requestId") }));
+        if (policy.failMode === "open") return;
+        throw new AppError({
+          status: 503,
+          code: "rate-limiter-unavailable",
+          title: "Service temporarily unavailable",
+          detail: "The request could not be checked against its rate limit. Try again shortly.",
+          headers: { "Retry-After": "5" },
+        });
+      }
+      if (!decision.allowed) {
+        denyCache.block(`${policy.name}:${key}`, decision.resetAtMs);
+        refuse(c, decision.resetAtMs, nowMs);
+      }
+      c.header("RateLimit-Policy", policyField, { append: true });
+      c.header("RateLimit", rateLimitHeader(policy, decision.remaining, secondsUntil(decision.resetAtMs, nowMs)), { append: true });
+    },
+  };
+}
+
+/**
+ * Limits every request of a route by client IP.
+ * @example app.use("/metrics/*", rateLimit({ namespace: env.RATE_LIMITER, policy: config.RATE_LIMIT_METRICS }))
+ */
+export function rateLimit(options: RateLimitOptions & { key?: (c: Context<AppEnv>) => string }): MiddlewareHandler<AppEnv> {
+  const limiter = createRateLimiter(options);
+  const keyOf = options.key ?? clientIpKey;
+  return async function rateLimit(c, next) {
+    await limiter.enforce(c, keyOf(c));
+    await next();
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * The client key for per-IP limits. Only `CF-Connecting-IP` is trusted: Cloudflare's edge sets it
+ * and overwrites any client-sent value, while `X-Forwarded-For`, `X-Real-IP`, `True-Client-IP` and
+ * the like are whatever the client typed. IPv6 clients are grouped by /64, the prefix one
+ * subscriber usually holds, so rotating through addresses of one's own prefix does not reset the
+ * count. A request with no usable address (impossible behind Cloudflare; possible only on a local
+ * runtime) shares the single `unknown` bucket: it is limited together, never exempted.
+ */
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+export const UNKNOWN_CLIENT = "ip:unknown";
+
+/** Expands an IPv6 text address into 8 hextets, or undefined when it is not one. */
+function ipv6Hextets(address: string): number[] | undefined {
+  let text = address.toLowerCase();
+  const zone = text.indexOf("%");
+  if (zone >= 0) text = text.slice(0, zone);
+  // An embedded IPv4 tail (::ffff:192.0.2.1) becomes two hextets.
+  const lastColon = text.lastIndexOf(":");
+  const tail = text.slice(lastColon + 1);
+  if (IPV4.test(tail)) {
+    const [a, b, c, d] = tail.split(".").map(Number) as [number, number, number, number];
+    text = `${text.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = text.split("::");
+  if (halves.length > 2) return undefined;
+  const parse = (part: string) => (part === "" ? [] : part.split(":"));
+  const head = parse(halves[0]!);
+  const tailParts = halves.length === 2 ? parse(halves[1]!) : [];
+  const missing = 8 - head.length - tailParts.length;
+  if (halves.length === 1 ? head.length !== 8 : missing < 1) return undefined;
+  const groups = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill("0"), ...tailParts];
+  if (groups.some((group) => !/^[0-9a-f]{1,4}$/.test(group))) return undefined;
+  return groups.map((group) => parseInt(group, 16));
+}
+
+export function clientKeyFromIp(header: string | undefined): string {
+  const address = header?.trim() ?? "";
+  if (IPV4.test(address)) return `ip:${address}`;
+  const hextets = ipv6Hextets(address);
+  if (hextets === undefined) return UNKNOWN_CLIENT;
+  // IPv4-mapped IPv6 (::ffff:a.b.c.d) is the IPv4 client it maps.
+  if (hextets.slice(0, 5).every((h) => h === 0) && hextets[5] === 0xffff) {
+    const [high, low] = [hextets[6]!, hextets[7]!];
+    return `ip:${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+  }
+  return `ip6:${hextets.slice(0, 4).map((h) => h.toString(16)).join(":")}::/64`;
+}

@@ -1,0 +1,171 @@
+import { env } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { onError } from "../../src/errors.ts";
+import { rateLimit, type RateLimitOptions } from "../../src/middleware/rate-limit.ts";
+import type { RateLimiter } from "../../src/rate-limit/durable-object.ts";
+import { ratePolicy, type FailMode } from "../../src/rate-limit/policy.ts";
+import { createRouter } from "../../src/openapi.ts";
+
+type Namespace = DurableObjectNamespace<RateLimiter>;
+
+/** A real namespace that counts how often a limiter object is asked. */
+function countingNamespace(): { namespace: Namespace; calls: () => number } {
+  let calls = 0;
+  const namespace = {
+    idFromName: (name: string) => env.RATE_LIMITER.idFromName(name),
+    get: (id: DurableObjectId) => {
+      calls++;
+      return env.RATE_LIMITER.get(id);
+    },
+  } as unknown as Namespace;
+  return { namespace, calls: () => calls };
+}
+
+/** A namespace whose objects fail: they throw, or never answer. */
+function failingNamespace(how: "throws" | "hangs"): Namespace {
+  return {
+    idFromName: (name: string) => env.RATE_LIMITER.idFromName(name),
+    get: () => ({
+      hit: () => (how === "throws" ? Promise.reject(new Error("Durable Object reset because its code was updated")) : new Promise(() => {})),
+    }),
+  } as unknown as Namespace;
+}
+
+let policyCounter = 0;
+function limitedApp(options: Partial<RateLimitOptions> & { limit?: string; failMode?: FailMode } = {}) {
+  // A fresh policy name per app keeps tests from sharing counters in the same objects.
+  const policy = ratePolicy(`t${++policyCounter}`, options.limit ?? "100/minute", options.failMode ?? "closed");
+  const app = createRouter();
+  app.get("/limited", rateLimit({ namespace: env.RATE_LIMITER, policy, ...options }), (c) => c.json({ ok: true }));
+  app.onError(onError);
+  return { app, policy };
+}
+
+function get(app: ReturnType<typeof limitedApp>["app"], ip?: string, headers: Record<string, string> = {}) {
+  return app.request("/limited", { headers: { ...(ip === undefined ? {} : { "CF-Connecting-IP": ip }), ...headers } });
+}
+
+describe("rate limit middleware", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("admits exactly 100 of 1,000 concurrent requests from one IP", async () => {
+    const { app } = limitedApp();
+    const responses = await Promise.all(Array.from({ length: 1000 }, () => get(app, "198.51.100.1")));
+    const statuses = responses.map((response) => response.status);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(100);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(900);
+  });
+
+  it("returns 429 with Retry-After and a problem body after the 100th request", async () => {
+    const nowMs = Date.now();
+    const { app } = limitedApp({ clock: () => nowMs });
+    for (let i = 0; i < 100; i++) expect((await get(app, "198.51.100.2")).status).toBe(200);
+    const refused = await get(app, "198.51.100.2");
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe("60");
+    expect(refused.headers.get("content-type")).toBe("application/problem+json");
+    expect(await refused.json()).toMatchObject({ status: 429, code: "rate-limited" });
+  });
+
+  it("reports remaining and reset in RateLimit and resets the window on a controllable clock", async () => {
+    const startMs = Date.now();
+    let nowMs = startMs;
+    const { app, policy } = limitedApp({ limit: "3/minute", clock: () => nowMs });
+    const first = await get(app, "198.51.100.3");
+    expect(first.headers.get("ratelimit-policy")).toBe(`"${policy.name}";q=3;w=60`);
+    expect(first.headers.get("ratelimit")).toBe(`"${policy.name}";r=2;t=60`);
+
+    nowMs += 17_000;
+    expect((await get(app, "198.51.100.3")).headers.get("ratelimit")).toBe(`"${policy.name}";r=1;t=43`);
+    nowMs += 500;
+    expect((await get(app, "198.51.100.3")).headers.get("ratelimit")).toBe(`"${policy.name}";r=0;t=43`);
+
+    nowMs += 20_000;
+    const refused = await get(app, "198.51.100.3");
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("ratelimit")).toBe(`"${policy.name}";r=0;t=23`);
+    expect(refused.headers.get("retry-after")).toBe("23");
+
+    nowMs = startMs + 60_000;
+    const afterReset = await get(app, "198.51.100.3");
+    expect(afterReset.status).toBe(200);
+    expect(afterReset.headers.get("ratelimit")).toBe(`"${policy.name}";r=2;t=60`);
+  });
+
+  it("counts two IPs independently", async () => {
+    const { app } = limitedApp({ limit: "1/minute" });
+    expect((await get(app, "198.51.100.4")).status).toBe(200);
+    expect((await get(app, "198.51.100.4")).status).toBe(429);
+    expect((await get(app, "198.51.100.5")).status).toBe(200);
+  });
+
+  it("shares one counter between two IPv6 addresses of one /64, and not across /64s", async () => {
+    const { app } = limitedApp({ limit: "1/minute" });
+    expect((await get(app, "2001:db8:aa:1::1")).status).toBe(200);
+    expect((await get(app, "2001:db8:aa:1:ffff::2")).status).toBe(429);
+    expect((await get(app, "2001:db8:aa:2::1")).status).toBe(200);
+  });
+
+  it("ignores a spoofed X-Forwarded-For and other client-set address headers", async () => {
+    const { app } = limitedApp({ limit: "1/minute" });
+    expect((await get(app, "198.51.100.6")).status).toBe(200);
+    const spoofed = await get(app, "198.51.100.6", {
+      "X-Forwarded-For": "203.0.113.99",
+      "X-Real-IP": "203.0.113.98",
+      "True-Client-IP": "203.0.113.97",
+      Forwarded: "for=203.0.113.96",
+    });
+    expect(spoofed.status).toBe(429);
+  });
+
+  it("limits requests with no client IP together instead of exempting them", async () => {
+    const { app } = limitedApp({ limit: "2/minute" });
+    expect((await get(app)).status).toBe(200);
+    expect((await get(app, undefined, { "X-Forwarded-For": "203.0.113.1" })).status).toBe(200);
+    expect((await get(app, "not-an-address")).status).toBe(429);
+  });
+
+  it("refuses a blocked client from isolate memory without calling the Durable Object again", async () => {
+    const { namespace, calls } = countingNamespace();
+    const { app } = limitedApp({ limit: "2/minute", namespace });
+    for (let i = 0; i < 3; i++) await get(app, "198.51.100.7");
+    expect(calls()).toBe(3);
+    for (let i = 0; i < 50; i++) expect((await get(app, "198.51.100.7")).status).toBe(429);
+    expect(calls()).toBe(3);
+    // Another client is still asked: the cache only short-circuits refusals.
+    expect((await get(app, "198.51.100.8")).status).toBe(200);
+    expect(calls()).toBe(4);
+  });
+
+  it("asks the Durable Object again once a blocked client's window has reset", async () => {
+    const startMs = Date.now();
+    let nowMs = startMs;
+    const { namespace, calls } = countingNamespace();
+    const { app } = limitedApp({ limit: "1/minute", namespace, clock: () => nowMs });
+    await get(app, "198.51.100.9");
+    await get(app, "198.51.100.9");
+    nowMs += 60_000;
+    expect((await get(app, "198.51.100.9")).status).toBe(200);
+    expect(calls()).toBe(3);
+  });
+
+  it.each(["throws", "hangs"] as const)("fails closed when the Durable Object %s and the policy says closed", async (how) => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const { app } = limitedApp({ failMode: "closed", namespace: failingNamespace(how), timeoutMs: 50 });
+    const response = await get(app, "198.51.100.10");
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("5");
+    const text = await response.text();
+    expect(JSON.parse(text)).toMatchObject({ status: 503, code: "rate-limiter-unavailable" });
+    expect(text).not.toContain("Durable Object reset");
+  });
+
+  it.each(["throws", "hangs"] as const)("fails open when the Durable Object %s and the policy says open", async (how) => {
+    const log = vi.spyOn(console, "error").mockImplementation(() => {});
+    const { app } = limitedApp({ failMode: "open", namespace: failingNamespace(how), timeoutMs: 50 });
+    const response = await get(app, "198.51.100.11");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("ratelimit")).toBeNull();
+    expect(log.mock.calls.join("\n")).toContain("rate_limiter_unavailable");
+  });
+});
