@@ -22,7 +22,7 @@ export default defineConfig({
         test: {
           name: "worker",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/scripts/**"],
+          exclude: ["test/scripts/**", "test/browser/**"],
           globalSetup: ["test/support/global-setup.ts"],
           testTimeout: 15_000,
         },
@@ -34,6 +34,16 @@ export default defineConfig({
           include: ["test/scripts/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: "browser",
+          environment: "node",
+          include: ["test/browser/**/*.test.ts"],
+          // Starting Postgres, wrangler dev and Chromium takes tens of seconds on a shared machine.
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
         },
       },
     ],

@@ -13,6 +13,8 @@ export interface WranglerDevOptions {
   logLevel?: "info" | "warn" | "error";
   inheritOutput?: boolean;
   extraEnv?: Record<string, string>;
+  /** Local state directory (`--persist-to`); default `.wrangler/state`, shared with other runs in the tree. */
+  persistTo?: string;
 }
 
 export interface RunningWorker {
@@ -49,6 +51,7 @@ export function startWranglerDev(options: WranglerDevOptions): RunningWorker {
     "--show-interactive-dev-session=false",
     "--log-level",
     options.logLevel ?? "info",
+    ...(options.persistTo === undefined ? [] : ["--persist-to", options.persistTo]),
     ...Object.entries(options.vars).flatMap(([key, value]) => ["--var", `${key}:${value}`]),
   ];
   const child = spawn(process.execPath, args, {

@@ -1,0 +1,256 @@
+/**
+ * Real-browser harness: the worker under `wrangler dev` on a real Postgres (the way `npm run dev`
+ * runs it), static pages on their own loopback origins, and Debian's Chromium driven by
+ * playwright-core. Each starter returns something with a stop or close; a start that fails stops
+ * what it had already started, so a broken run leaves no process behind.
+ */
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { migrate } from "../../scripts/lib/migrate.ts";
+import { startPostgres, type PostgresPreference } from "../../scripts/lib/postgres.ts";
+import { seed } from "../../scripts/lib/seed.ts";
+import { startWranglerDev, waitForHttp } from "../../scripts/lib/wrangler-dev.ts";
+import { startBridge } from "../../scripts/lib/ws-bridge.ts";
+import { TEST_PEPPER } from "../support/constants.ts";
+
+export const CHROMIUM_PATH = "/usr/bin/chromium";
+/** Test-only; the browser suite never checks a token, the worker just refuses to start without a key. */
+const BROWSER_TEST_JWT_SIGNING_KEY = "browser-test-jwt-signing-key-0123456789abcdef";
+
+/** Runs cleanups newest first, each even when an earlier one fails; rethrows the failures together. */
+export async function stopAll(cleanups: (() => Promise<void>)[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup().catch((error: unknown) => failures.push(error));
+  }
+  if (failures.length > 0) throw new AggregateError(failures, "cleanup failed");
+}
+
+export interface Chromium {
+  context: BrowserContext;
+  close(): Promise<void>;
+}
+
+/** Headless Chromium with a fresh profile, no background traffic and nothing fetched from the network. */
+export async function launchChromium(): Promise<Chromium> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium (run scripts/install-system-deps.sh as root).`);
+  }
+  const userDataDir = await mkdtemp(path.join(tmpdir(), "streamforge-chromium-"));
+  try {
+    const context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+    return {
+      context,
+      close: async () => {
+        await context.close();
+        await rm(userDataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await rm(userDataDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+export interface StaticPage {
+  /** Serialized origin the page is served from, e.g. `http://127.0.0.1:41234`. */
+  origin: string;
+  close(): Promise<void>;
+}
+
+/** Serves one HTML document at `/` (404 elsewhere) on a free loopback port: a page with its own origin. */
+export async function startStaticPage(html: string): Promise<StaticPage> {
+  const server = http.createServer((request, response) => {
+    if (request.url !== "/") return void response.writeHead(404).end();
+    response.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" }).end(html);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface LocalWorker {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `wrangler dev` in local mode on `port`, reaching a migrated and seeded Postgres through the bridge,
+ * answering for 127.0.0.1 and localhost on that port and allowing exactly `allowedOrigins`.
+ */
+export async function startLocalWorker(options: { port: number; allowedOrigins: readonly string[] }): Promise<LocalWorker> {
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    const postgres = await startPostgres((process.env.TEST_POSTGRES ?? "auto") as PostgresPreference);
+    cleanups.push(() => postgres.stop());
+    await migrate(postgres.databaseUrl);
+    const client = new pg.Client({ connectionString: postgres.databaseUrl });
+    await client.connect();
+    await seed(client, { pepper: TEST_PEPPER, buckets: 1440 }).finally(() => client.end());
+
+    const bridge = await startBridge();
+    cleanups.push(() => bridge.close());
+
+    // Its own state directory, so this run cannot collide with a `wrangler dev` elsewhere in the tree.
+    const persistTo = await mkdtemp(path.join(tmpdir(), "streamforge-wrangler-"));
+    cleanups.push(() => rm(persistTo, { recursive: true, force: true }));
+
+    const worker = startWranglerDev({
+      port: options.port,
+      logLevel: "warn",
+      persistTo,
+      vars: {
+        APP_ENV: "local",
+        LOCAL_DB_BRIDGE: bridge.address,
+        DATABASE_URL: postgres.databaseUrl,
+        // One database plays both roles here; the auth secrets only have to satisfy the env schema.
+        AUTH_DATABASE_URL: postgres.databaseUrl,
+        PASSWORD_PEPPER: TEST_PEPPER,
+        JWT_SIGNING_KEY: BROWSER_TEST_JWT_SIGNING_KEY,
+        ALLOWED_HOSTS: `127.0.0.1:${options.port},localhost:${options.port}`,
+        ALLOWED_ORIGINS: options.allowedOrigins.join(","),
+      },
+    });
+    cleanups.push(() => worker.stop());
+    // Drained so a chatty wrangler cannot block on a full pipe, and kept for the failure message.
+    let output = "";
+    const keep = (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-4000);
+    };
+    worker.child.stdout?.on("data", keep);
+    worker.child.stderr?.on("data", keep);
+    const exited = new Promise<never>((_resolve, reject) => {
+      worker.child.once("exit", (code) => reject(new Error(`wrangler dev exited with ${code} before it was ready`)));
+    });
+    exited.catch(() => undefined);
+    await Promise.race([waitForHttp(`${worker.url}/health/ready`, 60_000), exited]).catch((error: unknown) => {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\nwrangler output:\n${output}`);
+    });
+    return { url: worker.url, stop: () => stopAll(cleanups) };
+  } catch (error) {
+    await stopAll(cleanups);
+    throw error;
+  }
+}
+
+/** One request Chromium made, as the DevTools protocol reports it; header names in lower case. */
+export interface SeenRequest {
+  method: string;
+  url: string;
+  /** `preflight` for a CORS preflight Chromium sent on its own, `script` for the page's fetch. */
+  initiator: string;
+  requestHeaders: Record<string, string>;
+  status?: number;
+  responseHeaders?: Record<string, string>;
+  /** Chromium's `Network.CorsError` when it withheld the response from the page. */
+  corsError?: string;
+  /** Set when loading ended, either way; the events can trail what the page's script saw. */
+  finished: boolean;
+}
+
+function lowerCaseKeys(headers: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), String(value)]));
+}
+
+/**
+ * Records every request of `page` through a DevTools session. Playwright's own request events leave
+ * out CORS preflights, and the preflight is what this harness has to see. Status and headers come
+ * from the `ExtraInfo` events, the bytes on the wire: a response Chromium withholds from the page
+ * gets no `responseReceived`, and those events may arrive before `requestWillBeSent`.
+ */
+export async function recordRequests(context: BrowserContext, page: Page): Promise<SeenRequest[]> {
+  const session = await context.newCDPSession(page);
+  const seen: SeenRequest[] = [];
+  const byId = new Map<string, SeenRequest>();
+  const entry = (requestId: string): SeenRequest => {
+    let request = byId.get(requestId);
+    if (request === undefined) {
+      request = { method: "", url: "", initiator: "", requestHeaders: {}, finished: false };
+      byId.set(requestId, request);
+      seen.push(request);
+    }
+    return request;
+  };
+  session.on("Network.requestWillBeSent", (event) => {
+    Object.assign(entry(event.requestId), { method: event.request.method, url: event.request.url, initiator: event.initiator.type });
+  });
+  session.on("Network.requestWillBeSentExtraInfo", (event) => {
+    entry(event.requestId).requestHeaders = lowerCaseKeys(event.headers);
+  });
+  session.on("Network.responseReceivedExtraInfo", (event) => {
+    Object.assign(entry(event.requestId), { status: event.statusCode, responseHeaders: lowerCaseKeys(event.headers) });
+  });
+  session.on("Network.loadingFinished", (event) => {
+    entry(event.requestId).finished = true;
+  });
+  session.on("Network.loadingFailed", (event) => {
+    Object.assign(entry(event.requestId), { corsError: event.corsErrorStatus?.corsError, finished: true });
+  });
+  await session.send("Network.enable");
+  return seen;
+}
+
+export type ProbeResult = { ok: true; status: number; body: unknown } | { ok: false; error: string };
+
+export interface ProbeResults {
+  login: ProbeResult;
+  health: ProbeResult;
+}
+
+/**
+ * A page that, on load, makes two credentialed cross-origin calls to the worker — a JSON POST to
+ * /auth/login (Content-Type: application/json makes it preflighted) and a GET of /health — and
+ * leaves what its script could read in `window.results`.
+ */
+export function corsProbePage(workerUrl: string): string {
+  return `<!doctype html>
+<meta charset="utf-8">
+<title>CORS probe</title>
+<script type="module">
+const workerUrl = ${JSON.stringify(workerUrl)};
+async function probe(url, init) {
+  try {
+    const response = await fetch(url, { credentials: "include", ...init });
+    return { ok: true, status: response.status, body: await response.json() };
+  } catch (error) {
+    return { ok: false, error: String(error) };
+  }
+}
+const login = await probe(workerUrl + "/auth/login", {
+  method: "POST",
+  headers: { "Content-Type": "application/json" },
+  body: JSON.stringify({ username: "acme_analyst", password: "wrong-password-1" }),
+});
+const health = await probe(workerUrl + "/health");
+window.results = { login, health };
+</script>
+`;
+}
