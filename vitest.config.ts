@@ -1,5 +1,9 @@
+import { createHash } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { apiKeysSecret, TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_PEPPER } from "./test/support/constants.ts";
+
+const sha256Hex = (text: string) => createHash("sha256").update(text).digest("hex");
 
 export default defineConfig({
   test: {
@@ -12,6 +16,10 @@ export default defineConfig({
               bindings: {
                 APP_ENV: "local",
                 DATABASE_URL: inject("databaseUrl"),
+                AUTH_DATABASE_URL: inject("databaseUrl"),
+                PASSWORD_PEPPER: TEST_PEPPER,
+                JWT_SIGNING_KEY: TEST_JWT_SIGNING_KEY,
+                API_KEYS: apiKeysSecret(Object.values(TEST_API_KEYS), sha256Hex),
                 LOCAL_DB_BRIDGE: inject("bridgeAddress"),
                 ALLOWED_HOSTS: "localhost",
                 ALLOWED_ORIGINS: "https://app.streamforge.test,http://localhost:5173",

@@ -5,7 +5,8 @@
  */
 import { parseArgs } from "node:util";
 import { assertNodeVersion, setting } from "./lib/config-files.ts";
-import { DEMO_PASSWORD, DEMO_TENANTS, seed } from "./lib/seed.ts";
+import { DEMO_PASSWORD, DEMO_TENANTS } from "./lib/demo-data.ts";
+import { seed } from "./lib/seed.ts";
 
 assertNodeVersion();
 const { values } = parseArgs({ options: { buckets: { type: "string" } } });

@@ -8,7 +8,8 @@ import { randomBytes } from "node:crypto";
 import { assertNodeVersion, setting } from "./lib/config-files.ts";
 import { migrate } from "./lib/migrate.ts";
 import { startPostgres, type RunningPostgres } from "./lib/postgres.ts";
-import { DEMO_PASSWORD, DEMO_TENANTS, seed } from "./lib/seed.ts";
+import { DEMO_PASSWORD, DEMO_TENANTS } from "./lib/demo-data.ts";
+import { seed } from "./lib/seed.ts";
 import { startWranglerDev, waitForHttp, type RunningWorker } from "./lib/wrangler-dev.ts";
 import { startBridge, type Bridge } from "./lib/ws-bridge.ts";
 

@@ -7,11 +7,15 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import type { AppConfig, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
+import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
+import { apiKeyRateLimit, clientIpKey, createRateLimiter, rateLimit } from "./middleware/rate-limit.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { transportSecurity } from "./middleware/transport-security.ts";
 import { trustedHost } from "./middleware/trusted-host.ts";
 import { createRouter, OPENAPI_INFO } from "./openapi.ts";
+import { DenyCache } from "./rate-limit/deny-cache.ts";
+import { createAuthRoutes } from "./routes/auth.ts";
 import { createHealthRoutes } from "./routes/health.ts";
 
 const DOCS_ASSET_ORIGIN = "https://cdn.jsdelivr.net";
@@ -19,7 +23,14 @@ const SWAGGER_UI_VERSION = "5.35.0";
 
 export interface AppDeps {
   config: AppConfig;
+  /** Epoch ms; tests move it to cross rate-limit windows. Default `Date.now`. */
+  clock?: () => number;
 }
+
+/** Routes that need a principal: rate-limited per IP first, then authenticated, then per key. */
+const AUTHENTICATED_PATHS = ["/auth/me"];
+/** Short, so a slow limiter barely delays reads (their fail mode is open). */
+const API_LIMITER_TIMEOUT_MS = 500;
 
 /** Request id and security headers: the outer layers every response gets, whatever else happens. */
 function createBaseApp() {
@@ -47,8 +58,17 @@ export function createMisconfiguredApp(problems: ConfigProblem[]) {
   return app;
 }
 
-export function createApp({ config }: AppDeps) {
+export function createApp({ config, clock = Date.now }: AppDeps) {
   const app = createBaseApp();
+  const namespace = config.RATE_LIMITER;
+  // One per isolate: refusals learned on any route short-circuit later requests of that key.
+  const denyCache = new DenyCache();
+  const tokens = {
+    signingKey: config.JWT_SIGNING_KEY,
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    ttlSeconds: config.TOKEN_TTL_SECONDS,
+  };
 
   // Before anything reads the request: a foreign Host is refused without running any other code.
   app.use(trustedHost({ allowedHosts: config.ALLOWED_HOSTS }));
@@ -72,7 +92,25 @@ export function createApp({ config }: AppDeps) {
     }),
   );
 
+  const limitByIp = rateLimit({ namespace, policy: config.RATE_LIMIT_API, clock, denyCache, timeoutMs: API_LIMITER_TIMEOUT_MS });
+  const requirePrincipal = authenticate({ apiKeys: config.API_KEYS, tokens });
+  const limitByApiKey = apiKeyRateLimit({ namespace, apiKeys: config.API_KEYS, clock, denyCache, timeoutMs: API_LIMITER_TIMEOUT_MS });
+  for (const path of AUTHENTICATED_PATHS) app.use(path, limitByIp, requirePrincipal, limitByApiKey);
+
   app.route("/", createHealthRoutes({ config }));
+  app.route(
+    "/",
+    createAuthRoutes({
+      config,
+      tokens,
+      clientIpKey,
+      loginByIp: createRateLimiter({ namespace, policy: config.RATE_LIMIT_LOGIN_IP, clock, denyCache }),
+      loginByUsername: createRateLimiter({ namespace, policy: config.RATE_LIMIT_LOGIN_USERNAME, clock, denyCache }),
+    }),
+  );
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "apiKey", in: "header", name: "X-API-Key" });
 
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.get("/docs", swaggerUI({ url: "/openapi.json", version: SWAGGER_UI_VERSION, title: "StreamForge Edge API" }));

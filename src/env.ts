@@ -6,6 +6,8 @@
 import { z } from "zod";
 import { parseAllowedOrigin } from "./middleware/cors.ts";
 import { parseHostPattern } from "./middleware/trusted-host.ts";
+import { apiKeysSchema } from "./auth/api-keys.ts";
+import type { Principal } from "./auth/principal.ts";
 import type { RateLimiter } from "./rate-limit/durable-object.ts";
 import { ratePolicy, type FailMode } from "./rate-limit/policy.ts";
 
@@ -74,21 +76,46 @@ const durableObjectNamespace = z.custom<DurableObjectNamespace<RateLimiter>>(
   "Durable Object binding missing",
 );
 
+/** A secret of at least `bytes` bytes of UTF-8. */
+function secret(bytes: number) {
+  return z.string().refine((value) => new TextEncoder().encode(value).length >= bytes, `must be at least ${bytes} bytes`);
+}
+
+const jsonText = <T extends z.ZodType>(schema: T) =>
+  z.string().transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: "custom", message: "not valid JSON" });
+      return z.NEVER;
+    }
+  }).pipe(schema);
+
 const envSchema = z
   .object({
     APP_ENV: z.enum(["production", "local"]),
+    /** Read-only metrics role. */
     DATABASE_URL: postgresUrl,
+    /** Authentication role: reads users, nothing else. */
+    AUTH_DATABASE_URL: postgresUrl,
     LOCAL_DB_BRIDGE: loopbackBridge.optional(),
     ALLOWED_HOSTS: listOf(parseHostPattern),
     ALLOWED_ORIGINS: listOf(parseAllowedOrigin),
     HSTS_PRELOAD: z.enum(["true", "false"]).default("false").transform((value) => value === "true"),
     RATE_LIMITER: durableObjectNamespace,
-    // Metrics fail open: a read-only, authenticated API whose database has its own statement
-    // timeout should not go dark because the limiter does. Login fails closed: brute-force
-    // protection must not disappear with the limiter.
-    RATE_LIMIT_METRICS: rateLimitPolicy("metrics", "open"),
+    // Authenticated reads fail open: a read-only API whose database has its own statement timeout
+    // should not go dark because the limiter does. Login fails closed: brute-force protection must
+    // not disappear with the limiter.
+    RATE_LIMIT_API: rateLimitPolicy("api", "open"),
     RATE_LIMIT_LOGIN_IP: rateLimitPolicy("login-ip", "closed"),
     RATE_LIMIT_LOGIN_USERNAME: rateLimitPolicy("login-username", "closed"),
+    PASSWORD_PEPPER: secret(32),
+    JWT_SIGNING_KEY: secret(32),
+    JWT_ISSUER: z.string().min(1),
+    JWT_AUDIENCE: z.string().min(1),
+    TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400),
+    // No machine clients is a valid deployment: absent means no key is accepted.
+    API_KEYS: jsonText(apiKeysSchema).optional().transform((keys) => keys ?? []),
   })
   .superRefine((env, ctx) => {
     if (env.APP_ENV === "local") {
@@ -100,13 +127,11 @@ const envSchema = z
     if (env.LOCAL_DB_BRIDGE !== undefined) {
       ctx.addIssue({ code: "custom", path: ["LOCAL_DB_BRIDGE"], message: "only allowed when APP_ENV is local" });
     }
-    const sslmode = new URL(env.DATABASE_URL).searchParams.get("sslmode");
-    if (sslmode === null || !TLS_SSLMODES.has(sslmode)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["DATABASE_URL"],
-        message: "production requires sslmode=require or sslmode=verify-full",
-      });
+    for (const key of ["DATABASE_URL", "AUTH_DATABASE_URL"] as const) {
+      const sslmode = new URL(env[key]).searchParams.get("sslmode");
+      if (sslmode === null || !TLS_SSLMODES.has(sslmode)) {
+        ctx.addIssue({ code: "custom", path: [key], message: "production requires sslmode=require or sslmode=verify-full" });
+      }
     }
   });
 
@@ -116,6 +141,7 @@ export type AppEnv = {
   Bindings: Env;
   Variables: {
     requestId: string;
+    principal: Principal;
   };
 };
 

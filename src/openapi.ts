@@ -20,17 +20,21 @@ export const problemSchema = z
   })
   .openapi("Problem");
 
+/** Names clients know: they send a body, not a "json" validation target. */
+const TARGET_NAMES: Record<string, string> = { json: "body", form: "body" };
+
 export function createRouter(): OpenAPIHono<AppEnv> {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (result.success) return;
+      const target = TARGET_NAMES[result.target] ?? result.target;
       throw new AppError({
         status: 400,
         code: "validation-failed",
         title: "Invalid request",
-        detail: `The request ${result.target} did not pass validation.`,
+        detail: `The request ${target} did not pass validation.`,
         errors: result.error.issues.map((issue) => ({
-          path: [result.target, ...issue.path.map(String)].join("."),
+          path: [target, ...issue.path.map(String)].join("."),
           message: issue.message,
         })),
       });

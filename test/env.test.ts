@@ -1,16 +1,18 @@
+import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../src/env.ts";
 import { readProblem, requestWith } from "./support/app.ts";
 
 const TLS_URL = "postgres://metrics_reader:s3cret-value@db.example.net/streamforge?sslmode=require";
 const LOCAL_BASE = {
+  ...env,
   APP_ENV: "local",
   DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db",
   LOCAL_DB_BRIDGE: "127.0.0.1:8788",
   ALLOWED_HOSTS: "localhost",
   ALLOWED_ORIGINS: "https://app.example.com",
 };
-const PRODUCTION_BASE = { ...LOCAL_BASE, APP_ENV: "production", DATABASE_URL: TLS_URL, LOCAL_DB_BRIDGE: undefined };
+const PRODUCTION_BASE = { ...LOCAL_BASE, APP_ENV: "production", DATABASE_URL: TLS_URL, AUTH_DATABASE_URL: TLS_URL, LOCAL_DB_BRIDGE: undefined };
 
 function capturedErrorLog() {
   const spy = vi.spyOn(console, "error").mockImplementation(() => {});

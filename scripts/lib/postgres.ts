@@ -3,7 +3,7 @@
  * machine (what CI and the role/RLS tests need), otherwise PGlite, an embedded Postgres in WASM
  * that needs no install (enough for `npm run dev`; see README for its limits).
  */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { chown, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -79,6 +79,16 @@ async function startPostgresql(binDir: string): Promise<RunningPostgres> {
   ].join(" ");
   await pg("pg_ctl", ["-D", dataDir, "-o", serverOptions, "-l", path.join(baseDir, "server.log"), "-w", "start"]);
 
+  // Safety net for a runner that exits without its teardown (a crash, process.exit): never leave a server behind.
+  const stopOnExit = () => {
+    try {
+      execFileSync(asRoot ? "runuser" : path.join(binDir, "pg_ctl"), [...(asRoot ? ["-u", "postgres", "--", path.join(binDir, "pg_ctl")] : []), "-D", dataDir, "-m", "immediate", "stop"], { stdio: "ignore" });
+    } catch {
+      // Already stopped.
+    }
+  };
+  process.once("exit", stopOnExit);
+
   const adminUrl = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres?sslmode=disable`;
   await createApplicationDatabase(adminUrl);
   return {
@@ -88,6 +98,7 @@ async function startPostgresql(binDir: string): Promise<RunningPostgres> {
     host: "127.0.0.1",
     port,
     stop: async () => {
+      process.removeListener("exit", stopOnExit);
       await pg("pg_ctl", ["-D", dataDir, "-m", "fast", "-w", "stop"]).catch(() => undefined);
       await rm(baseDir, { recursive: true, force: true });
     },

@@ -7,17 +7,9 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type pg from "pg";
 import { hashPassword } from "../../src/auth/password.ts";
+import { DEMO_PASSWORD, DEMO_STREAM_COUNT, DEMO_TENANTS } from "./demo-data.ts";
 import { PROJECT_ROOT } from "./migrate.ts";
 
-export const DEMO_PASSWORD = "streamforge-demo";
-
-export const DEMO_TENANTS = [
-  { slug: "acme", name: "Acme Streaming", username: "acme_analyst", streams: ["orders.created", "orders.paid", "payments.settled", "clickstream", "inventory.changed", "emails.sent"] },
-  { slug: "globex", name: "Globex Corporation", username: "globex_analyst", streams: ["sensor.readings", "alerts.raised", "billing.events", "audit.log"] },
-  { slug: "initech", name: "Initech", username: "initech_analyst", streams: ["tps.reports", "printer.jobs"] },
-] as const;
-
-export const DEMO_STREAM_COUNT = DEMO_TENANTS.reduce((total, tenant) => total + tenant.streams.length, 0);
 const MINUTES_PER_DAY = 1440;
 export const DEFAULT_DAYS = 7;
 

@@ -11,7 +11,7 @@ import { AppError } from "../errors.ts";
 import { clientKeyFromIp } from "../rate-limit/client-ip.ts";
 import { DenyCache } from "../rate-limit/deny-cache.ts";
 import type { RateLimiter } from "../rate-limit/durable-object.ts";
-import { policyHeader, rateLimitHeader, type RatePolicy } from "../rate-limit/policy.ts";
+import { policyHeader, rateLimitHeader, ratePolicy, type RatePolicy } from "../rate-limit/policy.ts";
 import { secondsUntil, type HitDecision } from "../rate-limit/window.ts";
 
 export interface RateLimitOptions {
@@ -115,6 +115,30 @@ export function rateLimit(options: RateLimitOptions & { key?: (c: Context<AppEnv
   const keyOf = options.key ?? clientIpKey;
   return async function rateLimit(c, next) {
     await limiter.enforce(c, keyOf(c));
+    await next();
+  };
+}
+
+export interface ApiKeyRateLimitOptions extends Omit<RateLimitOptions, "policy"> {
+  /** Each key id with a `rate_limit` gets its own counter under that policy. */
+  apiKeys: readonly { id: string; rate_limit?: string }[];
+}
+
+/**
+ * After authentication: a machine client whose API key carries its own policy is also limited by
+ * key id, wherever it calls from.
+ * @example app.use("/metrics/*", apiKeyRateLimit({ namespace: env.RATE_LIMITER, apiKeys: config.API_KEYS }))
+ */
+export function apiKeyRateLimit(options: ApiKeyRateLimitOptions): MiddlewareHandler<AppEnv> {
+  const limiters = new Map(
+    options.apiKeys
+      .filter((entry) => entry.rate_limit !== undefined)
+      .map((entry) => [entry.id, createRateLimiter({ ...options, policy: ratePolicy("api-key", entry.rate_limit!, "open") })]),
+  );
+  return async function apiKeyRateLimit(c, next) {
+    const principal = c.get("principal");
+    const limiter = principal.kind === "api-key" ? limiters.get(principal.subject) : undefined;
+    if (limiter !== undefined) await limiter.enforce(c, `key:${principal.subject}`);
     await next();
   };
 }

@@ -7,6 +7,7 @@ const PRODUCTION = {
   LOCAL_DB_BRIDGE: undefined,
   // Unreachable on purpose: production mode has no bridge, so readiness answers 503.
   DATABASE_URL: "postgres://reader:pw@127.0.0.1:1/streamforge?sslmode=verify-full",
+  AUTH_DATABASE_URL: "postgres://auth:pw@127.0.0.1:1/streamforge?sslmode=verify-full",
   ALLOWED_HOSTS: "api.example.com",
   ALLOWED_ORIGINS: "https://app.example.com",
 };

@@ -5,6 +5,7 @@ const PRODUCTION = {
   APP_ENV: "production",
   LOCAL_DB_BRIDGE: undefined,
   DATABASE_URL: "postgres://reader:pw@db.example.net/streamforge?sslmode=verify-full",
+  AUTH_DATABASE_URL: "postgres://auth:pw@db.example.net/streamforge?sslmode=verify-full",
   ALLOWED_HOSTS: "api.example.com",
 };
 

@@ -1,2 +1,23 @@
 /** Test-only secrets: fixed so failures reproduce; never used outside the suite. */
 export const TEST_PEPPER = "test-pepper-0123456789abcdef0123456789abcdef";
+export const TEST_JWT_SIGNING_KEY = "test-jwt-signing-key-0123456789abcdef0123456789";
+
+/** API keys in the production format; the suite's API_KEYS secret holds only their digests. */
+export const TEST_API_KEYS = {
+  acmeCurrent: { id: "acme-ci-2026", tenant: "acme", key: "sfk_acme-ci-2026_GatgiEtqI1gt2alOoNnwMAVhFOhujdQfsbTXa0WwVco" },
+  acmeNext: { id: "acme-ci-2027", tenant: "acme", key: "sfk_acme-ci-2027_ECwS2qLG7qnRGKpT9YiQVl2kGusNfY-rDf5R0S6ysoc" },
+  globexLimited: { id: "globex-etl", tenant: "globex", key: "sfk_globex-etl_PyC4Y9MhxxLavaGh10FOyUQ_JgrfTi-5heWnvIAXPvo", rateLimit: "3/minute" },
+} as const;
+
+/** The API_KEYS secret for the suite: digests only, as in production. */
+export function apiKeysSecret(keys: readonly { id: string; tenant: string; key: string; rateLimit?: string }[], sha256Hex: (text: string) => string): string {
+  return JSON.stringify(
+    keys.map((entry) => ({
+      id: entry.id,
+      digest: sha256Hex(entry.key),
+      tenant: entry.tenant,
+      scopes: ["metrics:read"],
+      ...(entry.rateLimit === undefined ? {} : { rate_limit: entry.rateLimit }),
+    })),
+  );
+}
