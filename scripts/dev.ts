@@ -35,10 +35,12 @@ function isLoopback(url: string): boolean {
 }
 
 try {
-  // Secrets the worker and the seed must agree on; random per run unless .dev.vars pins them.
+  // Secrets random per run unless .dev.vars pins them; the seed hashes the demo password with this
+  // pepper, so worker and seed agree. API_KEYS, if any, wrangler reads from .dev.vars itself.
   const pepper = setting("PASSWORD_PEPPER") ?? randomBytes(32).toString("base64url");
   const vars: Record<string, string> = {
     PASSWORD_PEPPER: pepper,
+    JWT_SIGNING_KEY: setting("JWT_SIGNING_KEY") ?? randomBytes(32).toString("base64url"),
     ALLOWED_HOSTS: setting("ALLOWED_HOSTS") ?? `localhost:${port},127.0.0.1:${port}`,
     // A front end on Vite's default port can call the local API with credentials.
     ALLOWED_ORIGINS: setting("ALLOWED_ORIGINS") ?? "http://localhost:5173,http://127.0.0.1:5173",
@@ -57,6 +59,8 @@ try {
     await seed(client, { pepper }).finally(() => client.end());
   }
   vars.DATABASE_URL = databaseUrl;
+  // PGlite has one session and no logins, so locally one URL serves both roles unless .dev.vars splits them.
+  vars.AUTH_DATABASE_URL = setting("AUTH_DATABASE_URL") ?? databaseUrl;
 
   // A loopback server is reached through the bridge in local mode; a remote one (Neon) directly,
   // with the production TLS rule in force.

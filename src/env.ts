@@ -115,7 +115,7 @@ const envSchema = z
     JWT_AUDIENCE: z.string().min(1),
     TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400),
     // No machine clients is a valid deployment: absent means no key is accepted.
-    API_KEYS: jsonText(apiKeysSchema).optional().transform((keys) => keys ?? []),
+    API_KEYS: z.preprocess((value) => (value === "" ? undefined : value), jsonText(apiKeysSchema).optional()).transform((keys) => keys ?? []),
   })
   .superRefine((env, ctx) => {
     if (env.APP_ENV === "local") {

@@ -24,8 +24,17 @@ const RESPONSE_KINDS: [string, Record<string, unknown>, string, RequestInit, num
   ["400 untrusted host", PRODUCTION, "https://evil.example.net/health", {}, 400],
   ["403 refused preflight", PRODUCTION, `${API}/health`, { method: "OPTIONS", headers: { Origin: "https://evil.example.net", "Access-Control-Request-Method": "POST" } }, 403],
   ["204 allowed preflight", PRODUCTION, `${API}/health`, { method: "OPTIONS", headers: { Origin: "https://app.example.com", "Access-Control-Request-Method": "POST" } }, 204],
+  ["401 no credentials", PRODUCTION, `${API}/auth/me`, { headers: { "CF-Connecting-IP": "10.90.0.1" } }, 401],
   ["404", PRODUCTION, `${API}/nothing-here`, {}, 404],
   ["405", PRODUCTION, `${API}/health`, { method: "DELETE" }, 405],
+  [
+    "413 body too large",
+    PRODUCTION,
+    `${API}/auth/login`,
+    { method: "POST", headers: { "Content-Type": "application/json", "CF-Connecting-IP": "10.90.0.2" }, body: JSON.stringify({ username: "x".repeat(5000) }) },
+    413,
+  ],
+  ["415 not JSON", PRODUCTION, `${API}/auth/login`, { method: "POST", headers: { "Content-Type": "text/plain", "CF-Connecting-IP": "10.90.0.3" }, body: "hello" }, 415],
   ["500 misconfigured", { ...PRODUCTION, DATABASE_URL: undefined }, `${API}/health`, {}, 500],
   ["503 database down", PRODUCTION, `${API}/health/ready`, {}, 503],
 ];
@@ -36,6 +45,16 @@ describe("security headers middleware", () => {
     expect(response.status).toBe(status);
     expectSecurityHeaders(response);
     expect(response.headers.get("strict-transport-security")).toBe(WITHOUT_HSTS.has(kind) ? null : HSTS);
+  });
+
+  it("puts the full header set on 429", async () => {
+    const limited = { ...PRODUCTION, RATE_LIMIT_API: "1/minute" };
+    const init = { headers: { "CF-Connecting-IP": "10.90.0.4" } };
+    await requestWith(limited, `${API}/auth/me`, init);
+    const response = await requestWith(limited, `${API}/auth/me`, init);
+    expect(response.status).toBe(429);
+    expectSecurityHeaders(response);
+    expect(response.headers.get("strict-transport-security")).toBe(HSTS);
   });
 
   it("gives the docs page its own CSP that allows only what Swagger UI needs", async () => {
