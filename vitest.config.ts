@@ -15,8 +15,10 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 APP_ENV: "local",
-                DATABASE_URL: inject("databaseUrl"),
-                AUTH_DATABASE_URL: inject("databaseUrl"),
+                DATABASE_URL: inject("metricsUrl"),
+                AUTH_DATABASE_URL: inject("authUrl"),
+                TEST_OWNER_DATABASE_URL: inject("databaseUrl"),
+                TEST_DATABASE_KIND: inject("databaseKind"),
                 PASSWORD_PEPPER: TEST_PEPPER,
                 JWT_SIGNING_KEY: TEST_JWT_SIGNING_KEY,
                 API_KEYS: apiKeysSecret(Object.values(TEST_API_KEYS), sha256Hex),

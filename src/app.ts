@@ -17,6 +17,8 @@ import { createRouter, OPENAPI_INFO } from "./openapi.ts";
 import { DenyCache } from "./rate-limit/deny-cache.ts";
 import { createAuthRoutes } from "./routes/auth.ts";
 import { createHealthRoutes } from "./routes/health.ts";
+import { createMetricsRoutes } from "./routes/metrics.ts";
+import { createStreamRoutes } from "./routes/streams.ts";
 
 const DOCS_ASSET_ORIGIN = "https://cdn.jsdelivr.net";
 const SWAGGER_UI_VERSION = "5.35.0";
@@ -28,7 +30,7 @@ export interface AppDeps {
 }
 
 /** Routes that need a principal: rate-limited per IP first, then authenticated, then per key. */
-const AUTHENTICATED_PATHS = ["/auth/me"];
+const AUTHENTICATED_PATHS = ["/auth/me", "/metrics/*", "/streams"];
 /** Short, so a slow limiter barely delays reads (their fail mode is open). */
 const API_LIMITER_TIMEOUT_MS = 500;
 
@@ -108,6 +110,9 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       loginByUsername: createRateLimiter({ namespace, policy: config.RATE_LIMIT_LOGIN_USERNAME, clock, denyCache }),
     }),
   );
+
+  app.route("/", createMetricsRoutes({ config, clock }));
+  app.route("/", createStreamRoutes({ config }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "apiKey", in: "header", name: "X-API-Key" });

@@ -20,6 +20,12 @@ export const problemSchema = z
   })
   .openapi("Problem");
 
+/** A documented problem+json response. */
+export const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: problemSchema } } });
+
+/** Either credential; typed explicitly, as the inferred `never[]` breaks the routes' input types. */
+export const API_SECURITY: { [scheme: string]: string[] }[] = [{ bearer: [] }, { apiKey: [] }];
+
 /** Names clients know: they send a body, not a "json" validation target. */
 const TARGET_NAMES: Record<string, string> = { json: "body", form: "body" };
 

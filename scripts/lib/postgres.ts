@@ -16,6 +16,36 @@ const run = promisify(execFile);
 
 export const DATABASE_NAME = "streamforge";
 
+export interface RoleUrls {
+  /** The read-only metrics role (`streamforge_metrics`). */
+  metricsUrl: string;
+  /** The authentication role (`streamforge_auth`). */
+  authUrl: string;
+}
+
+/**
+ * Gives the worker's roles (created by migration 0002) passwords on a throwaway server and returns
+ * their URLs. PGlite has no logins: there both URLs are the owner's, and RLS is not in force.
+ */
+export async function roleUrls(postgres: RunningPostgres): Promise<RoleUrls> {
+  if (postgres.kind === "pglite") return { metricsUrl: postgres.databaseUrl, authUrl: postgres.databaseUrl };
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({ connectionString: postgres.adminUrl });
+  await client.connect();
+  try {
+    const urls: Record<string, string> = {};
+    for (const role of ["streamforge_metrics", "streamforge_auth"]) {
+      const password = randomBytes(18).toString("base64url");
+      // Role names are constants above; the password is base64url. ALTER ROLE takes no parameters.
+      await client.query(`alter role ${role} password '${password}'`);
+      urls[role] = `postgres://${role}:${password}@${postgres.host}:${postgres.port}/${DATABASE_NAME}?sslmode=disable`;
+    }
+    return { metricsUrl: urls.streamforge_metrics!, authUrl: urls.streamforge_auth! };
+  } finally {
+    await client.end();
+  }
+}
+
 export interface RunningPostgres {
   kind: "postgresql" | "pglite";
   /** Superuser URL on the maintenance database; for migrations and test fixtures only. */

@@ -15,7 +15,7 @@ import type { AppConfig } from "../env.ts";
 import { AppError } from "../errors.ts";
 import { jsonBody } from "../middleware/json-body.ts";
 import type { RateLimiterHandle } from "../middleware/rate-limit.ts";
-import { createRouter, problemSchema } from "../openapi.ts";
+import { API_SECURITY, createRouter, problem } from "../openapi.ts";
 
 const LoginRequest = z
   .object({
@@ -46,8 +46,6 @@ const PrincipalResponse = z
   })
   .openapi("Principal");
 
-const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: problemSchema } } });
-
 const login = createRoute({
   method: "post",
   path: "/auth/login",
@@ -70,7 +68,7 @@ const me = createRoute({
   path: "/auth/me",
   tags: ["auth"],
   summary: "Who the presented credential belongs to",
-  security: [{ bearer: [] }, { apiKey: [] }],
+  security: API_SECURITY,
   responses: {
     200: { description: "The authenticated principal", content: { "application/json": { schema: PrincipalResponse } } },
     401: problem("No or invalid credential"),

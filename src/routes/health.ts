@@ -6,7 +6,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { withDatabase } from "../db/client.ts";
 import { pingDatabase } from "../db/health.ts";
 import type { AppConfig } from "../env.ts";
-import { createRouter, problemSchema } from "../openapi.ts";
+import { createRouter, problem } from "../openapi.ts";
 
 const HealthSchema = z.object({ status: z.literal("ok") }).openapi("Health");
 const ReadySchema = z.object({ status: z.literal("ready"), database: z.literal("ok") }).openapi("Ready");
@@ -26,7 +26,7 @@ const readiness = createRoute({
   summary: "Readiness: the database answers a query",
   responses: {
     200: { description: "Ready", content: { "application/json": { schema: ReadySchema } } },
-    503: { description: "Database unavailable", content: { "application/problem+json": { schema: problemSchema } } },
+    503: problem("Database unavailable"),
   },
 });
 

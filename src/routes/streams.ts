@@ -1,0 +1,39 @@
+/** `GET /streams`: the caller's tenant's streams and when each last reported. */
+import { createRoute, z } from "@hono/zod-openapi";
+import { listStreams } from "../db/metrics.ts";
+import type { AppConfig } from "../env.ts";
+import { API_SECURITY, createRouter, problem } from "../openapi.ts";
+import { tenantQuery } from "./metrics.ts";
+
+const StreamList = z
+  .object({
+    streams: z.array(z.object({ name: z.string(), created_at: z.string(), last_bucket_at: z.string().nullable() })),
+  })
+  .openapi("StreamList");
+
+const list = createRoute({
+  method: "get",
+  path: "/streams",
+  tags: ["metrics"],
+  summary: "The caller's tenant's streams",
+  security: API_SECURITY,
+  request: { query: z.object({}).strict() },
+  responses: {
+    200: { description: "Streams", content: { "application/json": { schema: StreamList } } },
+    400: problem("Unknown parameters"),
+    401: problem("No or invalid credential"),
+    403: problem("Wrong API key"),
+    429: problem("Too many requests"),
+    503: problem("Database unavailable"),
+  },
+});
+
+export function createStreamRoutes({ config }: { config: AppConfig }) {
+  return createRouter().openapi(list, async (c) => {
+    const streams = await tenantQuery(c, config, listStreams);
+    return c.json(
+      { streams: streams.map((stream) => ({ name: stream.name, created_at: stream.createdAt, last_bucket_at: stream.lastBucketAt })) },
+      200,
+    );
+  });
+}
