@@ -32,16 +32,16 @@ export default defineConfig({
         test: {
           name: "worker",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/scripts/**", "test/browser/**"],
+          exclude: ["test/scripts/**", "test/sql/**", "test/lint/**", "test/browser/**"],
           globalSetup: ["test/support/global-setup.ts"],
           testTimeout: 15_000,
         },
       },
       {
         test: {
-          name: "scripts",
+          name: "node",
           environment: "node",
-          include: ["test/scripts/**/*.test.ts"],
+          include: ["test/scripts/**/*.test.ts", "test/sql/**/*.test.ts", "test/lint/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

@@ -12,6 +12,20 @@ const SCHEMA_SNAPSHOT_SQL = `
   union all
   select 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
     from pg_constraint where connamespace = 'public'::regnamespace
+  union all
+  select 'policy ' || tablename || ' ' || policyname || ' ' || cmd || ' ' || array_to_string(roles, ',') || ' ' || coalesce(qual, '')
+    from pg_policies where schemaname = 'public'
+  union all
+  select 'rls ' || relname || ' ' || relrowsecurity from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r'
+  union all
+  select 'grant ' || grantee || ' ' || table_name || ' ' || privilege_type
+    from information_schema.role_table_grants where grantee like 'streamforge_%'
+  union all
+  select 'column grant ' || grantee || ' ' || table_name || '.' || column_name || ' ' || privilege_type
+    from information_schema.column_privileges where grantee like 'streamforge_%'
+  union all
+  select 'role setting ' || r.rolname || ' ' || array_to_string(s.setconfig, ',')
+    from pg_db_role_setting s join pg_roles r on r.oid = s.setrole where r.rolname like 'streamforge_%'
   order by 1`;
 
 describe("migrations", () => {
@@ -35,14 +49,20 @@ describe("migrations", () => {
   }
 
   it("applies every migration once, records it, and leaves the schema unchanged when run again", async () => {
-    expect(await migrate(postgres.databaseUrl)).toEqual(["0001_schema"]);
+    expect(await migrate(postgres.databaseUrl)).toEqual(["0001_schema", "0002_roles_and_rls"]);
     const afterFirst = await snapshot();
-    expect(afterFirst).toEqual(expect.arrayContaining([expect.stringMatching(/^index CREATE INDEX metric_buckets_tenant_window_idx/)]));
+    expect(afterFirst).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^index CREATE INDEX metric_buckets_tenant_window_idx/),
+        expect.stringMatching(/^policy metric_buckets metric_buckets_tenant_isolation SELECT streamforge_metrics/),
+        "grant streamforge_metrics metric_buckets SELECT",
+      ]),
+    );
 
     expect(await migrate(postgres.databaseUrl)).toEqual([]);
     expect(await snapshot()).toEqual(afterFirst);
 
     const { rows } = await client.query<{ name: string }>("select name from schema_migrations order by id");
-    expect(rows.map((row) => row.name)).toEqual(["0001_schema"]);
+    expect(rows.map((row) => row.name)).toEqual(["0001_schema", "0002_roles_and_rls"]);
   });
 });
