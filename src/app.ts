@@ -25,7 +25,7 @@ const SWAGGER_UI_VERSION = "5.35.0";
 
 export interface AppDeps {
   config: AppConfig;
-  /** Epoch ms; tests move it to cross rate-limit windows. Default `Date.now`. */
+  /** Epoch ms: the rate limiters' and the metrics windows' notion of now. Default `Date.now`. */
   clock?: () => number;
 }
 

@@ -62,6 +62,16 @@ describe("GET /metrics/overview", () => {
     expect(await readProblem(response)).toMatchObject({ code: "validation-failed" });
   });
 
+  it("is limited per client IP, answering 429 with Retry-After once the policy is spent", async () => {
+    const init = { headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key, "CF-Connecting-IP": "10.61.0.9" } };
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await requestWith({ RATE_LIMIT_API: "3/minute" }, "/metrics/overview", init)).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const refused = await requestWith({ RATE_LIMIT_API: "3/minute" }, "/streams", init);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+  });
+
   it("requires a credential", async () => {
     const response = await fetchWorker("/metrics/overview", { headers: { "CF-Connecting-IP": "10.61.0.2" } });
     expect(response.status).toBe(401);
