@@ -1,0 +1,110 @@
+/**
+ * Bundles a worker into ES modules the way a deploy does — `wrangler deploy --dry-run --outdir` —
+ * so the benchmark runs the same code as production: same esbuild, same nodejs_compat polyfills.
+ * The project's worker is built from its own wrangler.toml; the reference workers from
+ * scripts/bench/wrangler.toml with the entry, compatibility date and flags given on the command
+ * line (those of the project, read from its wrangler.toml). Variants of the project's worker (for
+ * attributing its cost) are built from a generated entry that re-exports it with one part swapped.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { PROJECT_ROOT } from "../lib/migrate.ts";
+import { track } from "./children.ts";
+
+export interface Compatibility {
+  compatibilityDate: string;
+  compatibilityFlags: string[];
+}
+
+export interface WorkerBundle {
+  mainModule: string;
+  /** File name → source of every ES module the build produced. */
+  modules: Record<string, string>;
+}
+
+export interface BundleSpec {
+  /** wrangler config to build with, relative to the project root. */
+  config: string;
+  /** Entry file; omitted, the config's `main` is used. */
+  entry?: string;
+  /** Source of an entry module written next to the build output and built with the project's config. */
+  generatedEntry?: string;
+}
+
+const WRANGLER = path.join(PROJECT_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+const BENCH_WRANGLER_CONFIG = "scripts/bench/wrangler.toml";
+
+/** The project's worker, exactly as `wrangler deploy` builds it. */
+export const PROJECT_WORKER: BundleSpec = { config: "wrangler.toml" };
+
+/** A bench-only worker under scripts/bench/workers/. */
+export function benchWorker(entry: string): BundleSpec {
+  return { config: BENCH_WRANGLER_CONFIG, entry };
+}
+
+/**
+ * The project's worker with parts swapped, built with its wrangler.toml. `source` is the entry
+ * module; `importPath` turns a path relative to the project root into an import specifier.
+ */
+export function projectVariant(source: (importPath: (relative: string) => string) => string): BundleSpec {
+  return { config: PROJECT_WORKER.config, generatedEntry: source((relative) => JSON.stringify(path.join(PROJECT_ROOT, relative))) };
+}
+
+/** compatibility_date and compatibility_flags of a wrangler.toml; the only two keys the bench needs. */
+export function readCompatibility(configPath: string): Compatibility {
+  const text = readFileSync(path.resolve(PROJECT_ROOT, configPath), "utf8");
+  const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(text)?.[1];
+  if (date === undefined) throw new Error(`${configPath}: no compatibility_date`);
+  const flagsText = /^compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(text)?.[1] ?? "";
+  const compatibilityFlags = [...flagsText.matchAll(/"([^"]+)"/g)].map((match) => match[1]!);
+  return { compatibilityDate: date, compatibilityFlags };
+}
+
+function run(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = track(
+      spawn(process.execPath, [WRANGLER, ...args], {
+        cwd: PROJECT_ROOT,
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_HIDE_BANNER: "true", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+      }),
+      { group: true },
+    );
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`wrangler ${args.join(" ")} failed (${code}):\n${output}`))));
+  });
+}
+
+export async function buildWorker(spec: BundleSpec, outDir: string, compatibility: Compatibility): Promise<WorkerBundle> {
+  let entry = spec.entry;
+  if (spec.generatedEntry !== undefined) {
+    const entryDir = `${outDir}-entry`;
+    mkdirSync(entryDir, { recursive: true });
+    entry = path.join(entryDir, "entry.ts");
+    writeFileSync(entry, spec.generatedEntry);
+  }
+  const args = [
+    "deploy",
+    // Positional first: the flags below take lists and would swallow it.
+    ...(entry === undefined ? [] : [entry]),
+    "--dry-run",
+    "--config",
+    spec.config,
+    "--outdir",
+    outDir,
+    ...(spec.entry === undefined
+      ? []
+      : ["--compatibility-date", compatibility.compatibilityDate, ...compatibility.compatibilityFlags.map((flag) => `--compatibility-flags=${flag}`)]),
+  ];
+  await run(args);
+  const files = readdirSync(outDir).filter((file) => /\.m?js$/.test(file));
+  const entryName = entry === undefined ? "index" : path.basename(entry).replace(/\.[cm]?[jt]s$/, "");
+  const mainModule = files.find((file) => file.replace(/\.m?js$/, "") === entryName);
+  if (mainModule === undefined) throw new Error(`build of ${entry ?? spec.config}: no ${entryName}.js in ${files.join(", ")}`);
+  return { mainModule, modules: Object.fromEntries(files.map((file) => [file, readFileSync(path.join(outDir, file), "utf8")])) };
+}

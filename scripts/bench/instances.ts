@@ -1,0 +1,112 @@
+/**
+ * Worker instances the scenarios load: each is one bundle with its bindings, run in its own
+ * Miniflare (so its own workerd process, whose CPU is measured alone). An instance is described
+ * by data — which bundle, which vars and secrets, which Durable Object classes — so adding one
+ * (say, the main worker pointed at a seeded Postgres through the bridge) is one more entry here,
+ * plus whatever it needs in BindingContext.
+ */
+import { benchWorker, PROJECT_WORKER, projectVariant, type BundleSpec } from "./build.ts";
+
+/** What bindings may depend on; known once the bench has chosen ports and made its API key. */
+export interface BindingContext {
+  /** Port the instance's worker answers on (its Host header is `127.0.0.1:<port>`). */
+  port: number;
+  /** The API key the bench presents; the worker holds only its digest. */
+  apiKey: { id: string; key: string; sha256Hex: string };
+}
+
+export interface InstanceSpec {
+  name: string;
+  bundle: BundleName;
+  /** Vars and secrets, as strings, as `wrangler secret put` and `[vars]` would give them. */
+  bindings(context: BindingContext): Record<string, string>;
+  /** Binding name → Durable Object class exported by the bundle (SQLite-backed, as in wrangler.toml). */
+  durableObjects?: Record<string, string>;
+}
+
+const LIMITER_VARIANTS = "scripts/bench/workers/limiter-variants.ts";
+
+export const BUNDLES = {
+  main: PROJECT_WORKER,
+  bare: benchWorker("scripts/bench/workers/bare.ts"),
+  builtins: benchWorker("scripts/bench/workers/builtins.ts"),
+  // Attribution only: the project's worker with its limiter's storage, or its whole Durable Object call, taken out.
+  mainLimiterWithoutStorage: projectVariant(
+    (from) => `export { default } from ${from("src/index.ts")};\nexport { RateLimiterWithoutStorage as RateLimiter } from ${from(LIMITER_VARIANTS)};\n`,
+  ),
+  mainInIsolateLimiter: projectVariant(
+    (from) =>
+      `import worker from ${from("src/index.ts")};\nimport { withInIsolateLimiter } from ${from(LIMITER_VARIANTS)};\n` +
+      `export { RateLimiter } from ${from("src/index.ts")};\nexport default withInIsolateLimiter(worker);\n`,
+  ),
+} satisfies Record<string, BundleSpec>;
+
+export type BundleName = keyof typeof BUNDLES;
+
+/** The origin the bench's requests come from, allowed by every instance so CORS does its work. */
+export const BENCH_ORIGIN = "https://app.bench.test";
+
+/** The scenarios below never reach it: port 1 refuses, so a stray query fails fast. */
+const UNREACHABLE_DATABASE_URL = "postgres://bench:bench@127.0.0.1:1/bench?sslmode=disable";
+
+/** The project's worker in local mode, configured as an operator would, with one API key. */
+function mainWorkerBindings({ port, apiKey }: BindingContext, rateLimitApi: string): Record<string, string> {
+  return {
+    APP_ENV: "local",
+    DATABASE_URL: UNREACHABLE_DATABASE_URL,
+    AUTH_DATABASE_URL: UNREACHABLE_DATABASE_URL,
+    LOCAL_DB_BRIDGE: "127.0.0.1:1",
+    ALLOWED_HOSTS: `127.0.0.1:${port}`,
+    ALLOWED_ORIGINS: BENCH_ORIGIN,
+    HSTS_PRELOAD: "false",
+    PASSWORD_PEPPER: "bench-pepper-not-a-secret-0123456789abcdef",
+    JWT_SIGNING_KEY: "bench-jwt-signing-key-not-a-secret-0123456789",
+    JWT_ISSUER: "https://api.bench.test",
+    JWT_AUDIENCE: "streamforge-api",
+    TOKEN_TTL_SECONDS: "900",
+    RATE_LIMIT_API: rateLimitApi,
+    RATE_LIMIT_LOGIN_IP: "5/minute",
+    RATE_LIMIT_LOGIN_USERNAME: "10/hour",
+    API_KEYS: JSON.stringify([{ id: apiKey.id, digest: apiKey.sha256Hex, tenant: "acme", scopes: ["metrics:read"] }]),
+  };
+}
+
+/** The limit of the `main-limited` instance: the exactness burst must admit exactly this many. */
+export const LIMITED_API_LIMIT = 100;
+
+export const INSTANCES = [
+  { name: "bare", bundle: "bare", bindings: () => ({}) },
+  {
+    name: "builtins",
+    bundle: "builtins",
+    bindings: ({ apiKey }) => ({ ALLOWED_ORIGIN: BENCH_ORIGIN, API_KEY: apiKey.key }),
+    durableObjects: { COUNTER: "Counter" },
+  },
+  {
+    // High enough that no client of the pool is ever refused: every request goes to the Durable Object.
+    name: "main",
+    bundle: "main",
+    bindings: (context) => mainWorkerBindings(context, "1000000/minute"),
+    durableObjects: { RATE_LIMITER: "RateLimiter" },
+  },
+  {
+    name: "main-limiter-without-storage",
+    bundle: "mainLimiterWithoutStorage",
+    bindings: (context) => mainWorkerBindings(context, "1000000/minute"),
+    durableObjects: { RATE_LIMITER: "RateLimiter" },
+  },
+  {
+    name: "main-in-isolate-limiter",
+    bundle: "mainInIsolateLimiter",
+    bindings: (context) => mainWorkerBindings(context, "1000000/minute"),
+    durableObjects: { RATE_LIMITER: "RateLimiter" },
+  },
+  {
+    name: "main-limited",
+    bundle: "main",
+    bindings: (context) => mainWorkerBindings(context, `${LIMITED_API_LIMIT}/minute`),
+    durableObjects: { RATE_LIMITER: "RateLimiter" },
+  },
+] as const satisfies readonly InstanceSpec[];
+
+export type InstanceName = (typeof INSTANCES)[number]["name"];
