@@ -27,10 +27,8 @@ import { measure } from "./bench/measure.ts";
 import { startInstance, type RunningInstance } from "./bench/miniflare.ts";
 import { describeMachine, formatReport, summarise, withRatios, type BenchReport, type RoundResult } from "./bench/report.ts";
 import { BASELINE, EXACTNESS, SCENARIOS, type Scenario } from "./bench/scenarios.ts";
-import { assertNodeVersion } from "./lib/config-files.ts";
 import { PROJECT_ROOT } from "./lib/migrate.ts";
 
-assertNodeVersion();
 
 const SHARED_MEMORY_DIR = "/dev/shm";
 

@@ -1,8 +1,7 @@
 /** `npm run db:migrate`: applies pending sql/migrations to DATABASE_URL (env or .dev.vars). */
-import { assertNodeVersion, setting } from "./lib/config-files.ts";
+import { setting } from "./lib/config-files.ts";
 import { migrate } from "./lib/migrate.ts";
 
-assertNodeVersion();
 const databaseUrl = setting("MIGRATION_DATABASE_URL") ?? setting("DATABASE_URL");
 if (databaseUrl === undefined) {
   console.error("Set DATABASE_URL (or MIGRATION_DATABASE_URL) in the environment or .dev.vars.");

@@ -4,11 +4,10 @@
  * the demo logins will not verify.
  */
 import { parseArgs } from "node:util";
-import { assertNodeVersion, setting } from "./lib/config-files.ts";
+import { setting } from "./lib/config-files.ts";
 import { DEMO_PASSWORD, DEMO_TENANTS } from "./lib/demo-data.ts";
 import { seed } from "./lib/seed.ts";
 
-assertNodeVersion();
 const { values } = parseArgs({ options: { buckets: { type: "string" } } });
 const buckets = values.buckets === undefined ? undefined : Number(values.buckets);
 if (buckets !== undefined && (!Number.isInteger(buckets) || buckets < 1)) {

@@ -5,7 +5,7 @@
  * stops everything it started.
  */
 import { randomBytes } from "node:crypto";
-import { assertNodeVersion, setting } from "./lib/config-files.ts";
+import { setting } from "./lib/config-files.ts";
 import { migrate } from "./lib/migrate.ts";
 import { startPostgres, type RunningPostgres } from "./lib/postgres.ts";
 import { DEMO_PASSWORD, DEMO_TENANTS } from "./lib/demo-data.ts";
@@ -13,7 +13,6 @@ import { seed } from "./lib/seed.ts";
 import { startWranglerDev, waitForHttp, type RunningWorker } from "./lib/wrangler-dev.ts";
 import { startBridge, type Bridge } from "./lib/ws-bridge.ts";
 
-assertNodeVersion();
 
 const port = Number(setting("DEV_PORT") ?? 8787);
 const started = Date.now();

@@ -6,9 +6,7 @@
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { apiKeyEntrySchema, generateApiKey } from "../src/auth/api-keys.ts";
-import { assertNodeVersion } from "./lib/config-files.ts";
 
-assertNodeVersion();
 const { values } = parseArgs({
   options: {
     id: { type: "string" },

@@ -17,14 +17,3 @@ export function setting(name: string): string | undefined {
   if (fromProcess !== undefined && fromProcess !== "") return fromProcess;
   return readDevVars()[name];
 }
-
-export function assertNodeVersion(): void {
-  const major = Number(process.versions.node.split(".")[0]);
-  if (major < 22) {
-    console.error(
-      `This project needs Node >= 22 (found ${process.versions.node}). Run it through npm (npm run dev, npm test), ` +
-        "which uses the Node that `npm ci` installs into node_modules/.bin; if that is missing, run `npm ci` again with install scripts enabled.",
-    );
-    process.exit(1);
-  }
-}
