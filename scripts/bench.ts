@@ -29,7 +29,6 @@ import { describeMachine, formatReport, summarise, withRatios, type BenchReport,
 import { BASELINE, EXACTNESS, SCENARIOS, type Scenario } from "./bench/scenarios.ts";
 import { PROJECT_ROOT } from "./lib/migrate.ts";
 
-
 const SHARED_MEMORY_DIR = "/dev/shm";
 
 const { values: options } = parseArgs({
