@@ -2,8 +2,9 @@
  * Rate limiting, exact across the whole edge: each (policy, client key) is counted by one Durable
  * Object (src/rate-limit/durable-object.ts). Answers carry the draft-ietf-httpapi-ratelimit-
  * headers-10 fields `RateLimit-Policy` and `RateLimit`; a refusal is a 429 problem with
- * `Retry-After`. A key refused once is refused from isolate memory until its window resets, with
- * no Durable Object call. If the limiter cannot answer in time, the policy's fail mode decides.
+ * `Retry-After`. Permits come from the object in small leases spent in the isolate (lease.ts); a
+ * key refused once is refused from isolate memory until its window resets, with no Durable Object
+ * call. If the limiter cannot answer in time, the policy's fail mode decides.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.ts";
@@ -12,7 +13,8 @@ import { clientKeyFromIp } from "../rate-limit/client-ip.ts";
 import { DenyCache } from "../rate-limit/deny-cache.ts";
 import type { RateLimiter } from "../rate-limit/durable-object.ts";
 import { policyHeader, rateLimitHeader, ratePolicy, type RatePolicy } from "../rate-limit/policy.ts";
-import { secondsUntil, type HitDecision } from "../rate-limit/window.ts";
+import { leaseSize, LeaseTable } from "../rate-limit/lease.ts";
+import { secondsUntil, type Grant } from "../rate-limit/window.ts";
 
 export interface RateLimitOptions {
   namespace: DurableObjectNamespace<RateLimiter>;
@@ -21,6 +23,8 @@ export interface RateLimitOptions {
   clock?: () => number;
   /** Shared refusals of this isolate. Default: one cache per limiter. */
   denyCache?: DenyCache;
+  /** Permits this isolate holds. Default: one table per limiter. */
+  leases?: LeaseTable;
   /** How long to wait for the Durable Object before the fail mode applies. Default 1000. */
   timeoutMs?: number;
 }
@@ -42,18 +46,22 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   const { namespace, policy } = options;
   const clock = options.clock ?? Date.now;
   const denyCache = options.denyCache ?? new DenyCache();
+  const leases = options.leases ?? new LeaseTable();
   const timeoutMs = options.timeoutMs ?? 1000;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error("timeoutMs must be a positive integer");
   const policyField = policyHeader(policy);
+  const permitsPerLease = leaseSize(policy.limit);
+  // One Durable Object call per key at a time: concurrent requests wait for its lease and share it.
+  const pendingGrants = new Map<string, Promise<Grant>>();
 
-  async function askDurableObject(key: string, nowMs: number): Promise<HitDecision> {
+  async function askDurableObject(key: string, nowMs: number): Promise<Grant> {
     const stub = namespace.get(namespace.idFromName(`${policy.name}:${key}`));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new LimiterUnavailableError("timeout")), timeoutMs);
     });
     try {
-      return await Promise.race([stub.hit(policy.name, policy.limit, policy.windowMs, nowMs), timeout]);
+      return await Promise.race([stub.acquire(policy.name, policy.limit, policy.windowMs, nowMs, permitsPerLease), timeout]);
     } catch (error) {
       throw error instanceof LimiterUnavailableError ? error : new LimiterUnavailableError(error instanceof Error ? error.name : "error");
     } finally {
@@ -61,7 +69,23 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
     }
   }
 
-  function refuse(c: Context<AppEnv>, resetAtMs: number, nowMs: number): never {
+  /** The shared in-flight grant for `leaseKey`, starting one when none is pending. */
+  function grantFor(leaseKey: string, key: string, nowMs: number): Promise<Grant> {
+    let pending = pendingGrants.get(leaseKey);
+    if (pending === undefined) {
+      pending = askDurableObject(key, nowMs).then((grant) => {
+        if (grant.granted > 0) leases.store(leaseKey, grant.granted, grant.remaining, grant.resetAtMs);
+        else denyCache.block(leaseKey, grant.resetAtMs);
+        return grant;
+      });
+      pendingGrants.set(leaseKey, pending);
+      const clear = () => pendingGrants.delete(leaseKey);
+      pending.then(clear, clear);
+    }
+    return pending;
+  }
+
+  function refuse(resetAtMs: number, nowMs: number): never {
     const retryAfter = Math.max(1, secondsUntil(resetAtMs, nowMs));
     throw new AppError({
       status: 429,
@@ -79,29 +103,31 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   return {
     async enforce(c, key) {
       const nowMs = clock();
-      const blockedUntil = denyCache.blockedUntil(`${policy.name}:${key}`, nowMs);
-      if (blockedUntil !== undefined) refuse(c, blockedUntil, nowMs);
-
-      let decision: HitDecision;
-      try {
-        decision = await askDurableObject(key, nowMs);
-      } catch (error) {
-        console.error(JSON.stringify({ level: "error", event: "rate_limiter_unavailable", policy: policy.name, fail_mode: policy.failMode, reason: (error as Error).message, request_id: c.get("requestId") }));
-        if (policy.failMode === "open") return;
-        throw new AppError({
-          status: 503,
-          code: "rate-limiter-unavailable",
-          title: "Service temporarily unavailable",
-          detail: "The request could not be checked against its rate limit. Try again shortly.",
-          headers: { "Retry-After": "5" },
-        });
+      const leaseKey = `${policy.name}:${key}`;
+      for (;;) {
+        const blockedUntil = denyCache.blockedUntil(leaseKey, nowMs);
+        if (blockedUntil !== undefined) refuse(blockedUntil, nowMs);
+        const permit = leases.take(leaseKey, nowMs);
+        if (permit !== undefined) {
+          c.header("RateLimit-Policy", policyField, { append: true });
+          c.header("RateLimit", rateLimitHeader(policy, permit.remaining, secondsUntil(permit.resetAtMs, nowMs)), { append: true });
+          return;
+        }
+        try {
+          await grantFor(leaseKey, key, nowMs);
+        } catch (error) {
+          console.error(JSON.stringify({ level: "error", event: "rate_limiter_unavailable", policy: policy.name, fail_mode: policy.failMode, reason: (error as Error).message, request_id: c.get("requestId") }));
+          if (policy.failMode === "open") return;
+          throw new AppError({
+            status: 503,
+            code: "rate-limiter-unavailable",
+            title: "Service temporarily unavailable",
+            detail: "The request could not be checked against its rate limit. Try again shortly.",
+            headers: { "Retry-After": "5" },
+          });
+        }
+        // The grant is now a lease to spend or a refusal to honour: go round once more.
       }
-      if (!decision.allowed) {
-        denyCache.block(`${policy.name}:${key}`, decision.resetAtMs);
-        refuse(c, decision.resetAtMs, nowMs);
-      }
-      c.header("RateLimit-Policy", policyField, { append: true });
-      c.header("RateLimit", rateLimitHeader(policy, decision.remaining, secondsUntil(decision.resetAtMs, nowMs)), { append: true });
     },
   };
 }

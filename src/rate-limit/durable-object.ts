@@ -1,14 +1,15 @@
 /**
  * One Durable Object per client key (`idFromName`), so every edge location counts into the same
  * place and load spreads over many objects. A Durable Object runs one event at a time and
- * `hit` never awaits, so concurrent requests are counted strictly one after another: no two can
- * read the same count. State is written through to the object's SQLite storage on every hit (an
- * evicted object resumes with the right count) and mirrored in memory (no read per request).
- * An alarm at the latest window end deletes expired windows, and the object empties itself when
- * none remain, so storage stays bounded by the number of active clients.
+ * `acquire` never awaits, so concurrent callers are served strictly one after another: no two can
+ * read the same count. It grants permits, possibly several per call (lease.ts), never past the
+ * limit. Each grant is written through to the object's SQLite storage (an evicted object resumes
+ * with the right count) and mirrored in memory (no read per call). An alarm at the latest window
+ * end deletes expired windows, and the object empties itself when none remain, so storage stays
+ * bounded by the number of active clients.
  */
 import { DurableObject } from "cloudflare:workers";
-import { applyHit, type HitDecision, type WindowState } from "./window.ts";
+import { applyGrant, type Grant, type WindowState } from "./window.ts";
 
 interface WindowRow extends Record<string, SqlStorageValue> {
   policy: string;
@@ -33,11 +34,11 @@ export class RateLimiter extends DurableObject<Env> {
     }
   }
 
-  /** Counts one request against `policy`; `nowMs` comes from the caller so one clock drives a request. */
-  hit(policy: string, limit: number, windowMs: number, nowMs: number): HitDecision {
+  /** Grants up to `wanted` permits under `policy`; `nowMs` comes from the caller so one clock drives a request. */
+  acquire(policy: string, limit: number, windowMs: number, nowMs: number, wanted: number): Grant {
     const previous = this.windows.get(policy);
-    const { state, decision } = applyHit(previous?.windowMs === windowMs ? previous : undefined, limit, windowMs, nowMs);
-    if (decision.allowed) {
+    const { state, grant } = applyGrant(previous?.windowMs === windowMs ? previous : undefined, limit, windowMs, nowMs, wanted);
+    if (grant.granted > 0) {
       this.windows.set(policy, { ...state, windowMs });
       if (!this.tableExists) {
         this.ctx.storage.sql.exec(
@@ -52,9 +53,9 @@ export class RateLimiter extends DurableObject<Env> {
         windowMs,
         state.count,
       );
-      if (state.count === 1) this.scheduleCleanup(state.windowStartMs + windowMs);
+      if (state.count === grant.granted) this.scheduleCleanup(state.windowStartMs + windowMs);
     }
-    return decision;
+    return grant;
   }
 
   override async alarm(): Promise<void> {

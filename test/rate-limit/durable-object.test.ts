@@ -7,18 +7,26 @@ function limiterFor(name: string): DurableObjectStub<RateLimiter> {
 }
 
 describe("rate limiter Durable Object", () => {
-  it("never over-admits concurrent hits", async () => {
+  it("never over-grants to concurrent callers", async () => {
     const stub = limiterFor("do-test:concurrent");
     const now = Date.now();
-    const decisions = await Promise.all(Array.from({ length: 300 }, () => stub.hit("p", 25, 60_000, now)));
-    expect(decisions.filter((decision) => decision.allowed)).toHaveLength(25);
-    expect(decisions.filter((decision) => !decision.allowed).every((decision) => decision.remaining === 0)).toBe(true);
+    const grants = await Promise.all(Array.from({ length: 300 }, () => stub.acquire("p", 25, 60_000, now, 1)));
+    expect(grants.filter((grant) => grant.granted === 1)).toHaveLength(25);
+    expect(grants.filter((grant) => grant.granted === 0).every((grant) => grant.remaining === 0)).toBe(true);
+  });
+
+  it("grants leases of several permits but never more than the limit in total", async () => {
+    const stub = limiterFor("do-test:leases");
+    const now = Date.now();
+    const grants = await Promise.all(Array.from({ length: 40 }, () => stub.acquire("p", 100, 60_000, now, 7)));
+    expect(grants.reduce((total, grant) => total + grant.granted, 0)).toBe(100);
+    expect(grants.map((grant) => grant.granted).filter((granted) => granted > 0)).toEqual([...Array<number>(14).fill(7), 2]);
   });
 
   it("writes each admitted count through to SQLite, so a restarted object resumes it", async () => {
     const stub = limiterFor("do-test:persist");
     const now = Date.now();
-    for (let i = 0; i < 3; i++) await stub.hit("p", 10, 60_000, now);
+    for (let i = 0; i < 3; i++) await stub.acquire("p", 10, 60_000, now, 1);
     const rows = await runInDurableObject(stub, (_instance, state) =>
       state.storage.sql.exec<{ policy: string; count: number }>("select policy, count from windows").toArray(),
     );
@@ -26,24 +34,24 @@ describe("rate limiter Durable Object", () => {
     // A fresh instance over the same storage reads the count back.
     const resumed = await runInDurableObject(stub, async (_instance, state) => {
       const { RateLimiter: Limiter } = await import("../../src/rate-limit/durable-object.ts");
-      return new Limiter(state, env).hit("p", 10, 60_000, now);
+      return new Limiter(state, env).acquire("p", 10, 60_000, now, 1);
     });
-    expect(resumed).toMatchObject({ allowed: true, remaining: 6 });
+    expect(resumed).toMatchObject({ granted: 1, remaining: 6 });
   });
 
   it("keeps separate windows per policy in one object", async () => {
     const stub = limiterFor("do-test:policies");
     const now = Date.now();
-    await stub.hit("a", 1, 60_000, now);
-    expect(await stub.hit("a", 1, 60_000, now)).toMatchObject({ allowed: false });
-    expect(await stub.hit("b", 1, 60_000, now)).toMatchObject({ allowed: true });
+    await stub.acquire("a", 1, 60_000, now, 1);
+    expect(await stub.acquire("a", 1, 60_000, now, 1)).toMatchObject({ granted: 0 });
+    expect(await stub.acquire("b", 1, 60_000, now, 1)).toMatchObject({ granted: 1 });
   });
 
   it("schedules an alarm that deletes expired windows and leaves no stale rows", async () => {
     const stub = limiterFor("do-test:alarm");
     const longAgo = Date.now() - 10 * 60_000;
-    await stub.hit("expired", 5, 60_000, longAgo);
-    await stub.hit("live", 5, 3_600_000, Date.now());
+    await stub.acquire("expired", 5, 60_000, longAgo, 1);
+    await stub.acquire("live", 5, 3_600_000, Date.now(), 1);
     expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).not.toBeNull();
 
     expect(await runDurableObjectAlarm(stub)).toBe(true);
@@ -54,13 +62,13 @@ describe("rate limiter Durable Object", () => {
 
   it("empties its storage entirely once every window has expired, and still counts afterwards", async () => {
     const stub = limiterFor("do-test:empty");
-    await stub.hit("p", 5, 60_000, Date.now() - 10 * 60_000);
+    await stub.acquire("p", 5, 60_000, Date.now() - 10 * 60_000, 1);
     await runDurableObjectAlarm(stub);
     const tables = await runInDurableObject(stub, (_instance, state) =>
       state.storage.sql.exec("select name from sqlite_master where type = 'table' and name = 'windows'").toArray(),
     );
     expect(tables).toEqual([]);
     expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBeNull();
-    expect(await stub.hit("p", 5, 60_000, Date.now())).toMatchObject({ allowed: true, remaining: 4 });
+    expect(await stub.acquire("p", 5, 60_000, Date.now(), 1)).toMatchObject({ granted: 1, remaining: 4 });
   });
 });
