@@ -9,6 +9,7 @@ import type { AppConfig, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
+import { floodGate } from "./middleware/flood-gate.ts";
 import { apiKeyRateLimit, clientIpKey, createRateLimiter, rateLimit } from "./middleware/rate-limit.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { transportSecurity } from "./middleware/transport-security.ts";
@@ -35,19 +36,18 @@ const AUTHENTICATED_PATHS = ["/auth/me", "/metrics/*", "/streams"];
 const API_LIMITER_TIMEOUT_MS = 500;
 
 /** Request id and security headers: the outer layers every response gets, whatever else happens. */
-function createBaseApp() {
-  const app = createRouter();
-  // First, so every response — errors included — carries an id. limitLength 0 makes Hono discard any
+function useOuterLayers(app: ReturnType<typeof createRouter>): void {
+  // So every response — errors included — carries an id. limitLength 0 makes Hono discard any
   // client-sent X-Request-Id: ids in our logs are always ours, so a client cannot forge a correlation.
   app.use(requestId({ limitLength: 0 }));
   // Outermost after the id: its headers land on every response, including the refusals below.
   app.use(securityHeaders({ docsPath: "/docs", docsAssetOrigin: DOCS_ASSET_ORIGIN }));
-  return app;
 }
 
 /** Serves only the fixed misconfiguration problem; the log names the bad keys, never their values. */
 export function createMisconfiguredApp(problems: ConfigProblem[]) {
-  const app = createBaseApp();
+  const app = createRouter();
+  useOuterLayers(app);
   app.all("*", (c) => {
     console.error(JSON.stringify({ level: "error", event: "misconfigured", request_id: c.get("requestId"), keys: problems }));
     return problemResponse(c, {
@@ -61,10 +61,25 @@ export function createMisconfiguredApp(problems: ConfigProblem[]) {
 }
 
 export function createApp({ config, clock = Date.now }: AppDeps) {
-  const app = createBaseApp();
   const namespace = config.RATE_LIMITER;
   // One per isolate: refusals learned on any route short-circuit later requests of that key.
   const denyCache = new DenyCache();
+  const app = createRouter();
+
+  // Before everything: a client already refused is answered from memory with a copy of the full
+  // chain's own 429 (same headers, same problem), at a fraction of the chain's cost.
+  app.use(
+    floodGate({
+      denyCache,
+      clock,
+      clientKey: clientIpKey,
+      guards: [
+        { paths: AUTHENTICATED_PATHS, policy: config.RATE_LIMIT_API },
+        { paths: ["/auth/login"], policy: config.RATE_LIMIT_LOGIN_IP },
+      ],
+    }),
+  );
+  useOuterLayers(app);
   const tokens = {
     signingKey: config.JWT_SIGNING_KEY,
     issuer: config.JWT_ISSUER,

@@ -32,26 +32,35 @@ export class AppError extends Error {
   readonly problem: ProblemInit;
 
   constructor(problem: ProblemInit) {
+    // An AppError is an answer, not a fault: a stack trace would cost CPU on every refusal and is never read.
+    const errorConstructor = Error as { stackTraceLimit?: number };
+    const stackTraceLimit = errorConstructor.stackTraceLimit;
+    errorConstructor.stackTraceLimit = 0;
     super(problem.detail ?? problem.title);
+    errorConstructor.stackTraceLimit = stackTraceLimit;
     this.name = "AppError";
     this.problem = problem;
   }
 }
 
-export function problemResponse(c: Context<AppEnv>, problem: ProblemInit): Response {
-  const body = {
+/** The problem document itself, as JSON text. */
+export function problemBody(problem: ProblemInit, instance: string, requestId: string): string {
+  return JSON.stringify({
     type: PROBLEM_TYPE_BASE + problem.code,
     title: problem.title,
     status: problem.status,
     code: problem.code,
     ...(problem.detail === undefined ? {} : { detail: problem.detail }),
     ...(problem.errors === undefined ? {} : { errors: problem.errors }),
-    instance: new URL(c.req.url).pathname,
-    request_id: c.get("requestId"),
-  };
+    instance,
+    request_id: requestId,
+  });
+}
+
+export function problemResponse(c: Context<AppEnv>, problem: ProblemInit): Response {
   for (const [name, value] of Object.entries(problem.headers ?? {})) c.header(name, value);
   c.header("Content-Type", PROBLEM_CONTENT_TYPE);
-  return c.body(JSON.stringify(body), problem.status);
+  return c.body(problemBody(problem, c.req.path, c.get("requestId")), problem.status);
 }
 
 const HTTP_EXCEPTION_CODES: Partial<Record<number, { code: string; title: string }>> = {

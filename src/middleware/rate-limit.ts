@@ -8,7 +8,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.ts";
-import { AppError } from "../errors.ts";
+import { AppError, type ProblemInit } from "../errors.ts";
 import { clientKeyFromIp } from "../rate-limit/client-ip.ts";
 import { DenyCache } from "../rate-limit/deny-cache.ts";
 import type { RateLimiter } from "../rate-limit/durable-object.ts";
@@ -38,6 +38,22 @@ export interface RateLimiterHandle {
 export const clientIpKey = (c: Context<AppEnv>): string => clientKeyFromIp(c.req.header("cf-connecting-ip"));
 
 class LimiterUnavailableError extends Error {}
+
+/** The 429 problem for `policy`, saying when to retry and nothing about the account or key. */
+export function rateLimitedProblem(policy: RatePolicy, resetAtMs: number, nowMs: number): ProblemInit {
+  const retryAfter = Math.max(1, secondsUntil(resetAtMs, nowMs));
+  return {
+    status: 429,
+    code: "rate-limited",
+    title: "Too many requests",
+    detail: `Rate limit exceeded. Retry in ${retryAfter} s.`,
+    headers: {
+      "RateLimit-Policy": policyHeader(policy),
+      RateLimit: rateLimitHeader(policy, 0, retryAfter),
+      "Retry-After": String(retryAfter),
+    },
+  };
+}
 
 /**
  * @example const login = createRateLimiter({ namespace: env.RATE_LIMITER, policy: ratePolicy("login-ip", "5/minute", "closed") });
@@ -86,18 +102,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   }
 
   function refuse(resetAtMs: number, nowMs: number): never {
-    const retryAfter = Math.max(1, secondsUntil(resetAtMs, nowMs));
-    throw new AppError({
-      status: 429,
-      code: "rate-limited",
-      title: "Too many requests",
-      detail: `Rate limit exceeded. Retry in ${retryAfter} s.`,
-      headers: {
-        "RateLimit-Policy": policyField,
-        RateLimit: rateLimitHeader(policy, 0, retryAfter),
-        "Retry-After": String(retryAfter),
-      },
-    });
+    throw new AppError(rateLimitedProblem(policy, resetAtMs, nowMs));
   }
 
   return {

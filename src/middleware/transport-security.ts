@@ -27,10 +27,10 @@ export function transportSecurity(options: TransportSecurityOptions = {}): Middl
   const hsts = `max-age=${maxAgeSeconds}; includeSubDomains${options.hstsPreload ? "; preload" : ""}`;
 
   return async function transportSecurity(c, next) {
-    const url = new URL(c.req.url);
-    const isHttps = url.protocol === "https:";
+    const isHttps = c.req.url.startsWith("https:");
     if (!isHttps && requireHttps) {
       if (c.req.method === "GET" || c.req.method === "HEAD") {
+        const url = new URL(c.req.url);
         url.protocol = "https:";
         return c.redirect(url.toString(), 308);
       }

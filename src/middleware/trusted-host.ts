@@ -51,7 +51,6 @@ export interface TrustedHostOptions {
   allowedHosts: readonly HostPattern[];
 }
 
-const DEFAULT_PORTS: Record<string, number> = { "http:": 80, "https:": 443 };
 
 function matches(pattern: HostPattern, name: string, port: number | undefined, defaultPort: number | undefined): boolean {
   const portOk = pattern.port === undefined ? port === undefined || port === defaultPort : port === pattern.port;
@@ -71,9 +70,9 @@ export function trustedHost(options: TrustedHostOptions): MiddlewareHandler<AppE
   if (options.allowedHosts.length === 0) throw new Error("trustedHost needs at least one allowed host");
   const patterns = [...options.allowedHosts];
   return async function trustedHost(c, next) {
-    const url = new URL(c.req.url);
-    const parts = splitPort((c.req.header("host") ?? url.host).toLowerCase());
-    const trusted = parts !== undefined && patterns.some((pattern) => matches(pattern, parts.name, parts.port, DEFAULT_PORTS[url.protocol]));
+    const parts = splitPort((c.req.header("host") ?? new URL(c.req.url).host).toLowerCase());
+    const defaultPort = c.req.url.startsWith("https:") ? 443 : 80;
+    const trusted = parts !== undefined && patterns.some((pattern) => matches(pattern, parts.name, parts.port, defaultPort));
     if (!trusted) {
       throw new AppError({ status: 400, code: "untrusted-host", title: "Untrusted host", detail: "This service does not answer for the requested host." });
     }

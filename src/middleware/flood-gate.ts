@@ -1,0 +1,75 @@
+/**
+ * Flood gate: the cheapest possible answer for a client a per-IP limit has already refused. It
+ * runs first; while the isolate's deny cache says the client is refused on this route, it answers
+ * the 429 at once — no other middleware, no Durable Object call — so a flood costs about what a
+ * bare route does. The answer copies the first refusal the full chain produced for that policy
+ * (the same security headers and problem shape) and fills in this request's id, Retry-After and
+ * RateLimit; until such a refusal exists, and for browser requests (which carry Origin and need
+ * their CORS headers), requests take the normal path and meet the same limit there.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import type { AppEnv } from "../env.ts";
+import { problemBody } from "../errors.ts";
+import type { DenyCache } from "../rate-limit/deny-cache.ts";
+import { policyHeader, type RatePolicy } from "../rate-limit/policy.ts";
+import { rateLimitedProblem } from "./rate-limit.ts";
+
+export interface FloodGuard {
+  /** Exact paths, or `/prefix/*` for everything under a prefix. */
+  paths: readonly string[];
+  /** A per-IP policy enforced on those paths with the same deny cache. */
+  policy: RatePolicy;
+}
+
+export interface FloodGateOptions {
+  denyCache: DenyCache;
+  clientKey: (c: Context<AppEnv>) => string;
+  guards: readonly FloodGuard[];
+  /** Epoch ms. Default `Date.now`. */
+  clock?: () => number;
+}
+
+/** Headers that belong to one response, not to the template. */
+const PER_RESPONSE = new Set(["x-request-id", "ratelimit", "ratelimit-policy", "retry-after", "content-length"]);
+
+/**
+ * @example app.use(floodGate({ denyCache, clientKey: clientIpKey, guards: [{ paths: ["/metrics/*"], policy }] }))
+ */
+export function floodGate(options: FloodGateOptions): MiddlewareHandler<AppEnv> {
+  const clock = options.clock ?? Date.now;
+  const exact = new Map<string, RatePolicy>();
+  const prefixes: [string, RatePolicy][] = [];
+  for (const { paths, policy } of options.guards) {
+    for (const path of paths) {
+      if (path.endsWith("/*")) prefixes.push([path.slice(0, -1), policy]);
+      else exact.set(path, policy);
+    }
+  }
+  const policyFor = (path: string) => exact.get(path) ?? prefixes.find(([prefix]) => path.startsWith(prefix))?.[1];
+  const templates = new Map<string, [string, string][]>();
+
+  return async function floodGate(c, next) {
+    const policy = policyFor(c.req.path);
+    const browser = c.req.header("origin") !== undefined;
+    const template = policy !== undefined && !browser ? templates.get(policy.name) : undefined;
+    if (policy !== undefined && template !== undefined) {
+      const nowMs = clock();
+      const blockedUntil = options.denyCache.blockedUntil(`${policy.name}:${options.clientKey(c)}`, nowMs);
+      if (blockedUntil !== undefined) {
+        const problem = rateLimitedProblem(policy, blockedUntil, nowMs);
+        const requestId = crypto.randomUUID();
+        return new Response(problemBody(problem, c.req.path, requestId), {
+          status: 429,
+          headers: [...template, ...Object.entries(problem.headers ?? {}), ["x-request-id", requestId]],
+        });
+      }
+    }
+    await next();
+    if (policy !== undefined && !browser && c.res.status === 429 && !templates.has(policy.name) && c.res.headers.get("ratelimit-policy") === policyHeader(policy)) {
+      templates.set(
+        policy.name,
+        [...c.res.headers].filter(([name]) => !PER_RESPONSE.has(name)),
+      );
+    }
+  };
+}

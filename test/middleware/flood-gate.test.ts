@@ -1,0 +1,56 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { createApp } from "../../src/app.ts";
+import { loadConfig } from "../../src/env.ts";
+import { TEST_API_KEYS } from "../support/constants.ts";
+
+/** One app across requests, as in an isolate, with a limit of 2 a minute on authenticated reads. */
+function isolateApp() {
+  const result = loadConfig({ ...env, RATE_LIMIT_API: "2/minute" });
+  if (!result.ok) throw new Error("test config does not parse");
+  const app = createApp({ config: result.config });
+  return async (ip: string, headers: Record<string, string> = {}, host = "localhost") => {
+    const ctx = createExecutionContext();
+    const response = await app.request(`http://${host}/auth/me`, { headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key, "CF-Connecting-IP": ip, ...headers } }, env, ctx);
+    await waitOnExecutionContext(ctx);
+    return response;
+  };
+}
+
+const PER_RESPONSE = new Set(["x-request-id", "ratelimit", "retry-after", "content-length"]);
+const stableHeaders = (response: Response) => [...response.headers].filter(([name]) => !PER_RESPONSE.has(name));
+
+describe("flood gate middleware", () => {
+  it("answers a refused client with a copy of the full chain's 429: same headers, same problem, its own id", async () => {
+    const get = isolateApp();
+    await get("203.0.113.50");
+    await get("203.0.113.50");
+    const fromChain = await get("203.0.113.50");
+    const fromGate = await get("203.0.113.50");
+    expect(fromChain.status).toBe(429);
+    expect(fromGate.status).toBe(429);
+    expect(stableHeaders(fromGate)).toEqual(stableHeaders(fromChain));
+    expect(fromGate.headers.get("retry-after")).toMatch(/^\d+$/);
+    expect(fromGate.headers.get("ratelimit")).toMatch(/^"api";r=0;t=\d+$/);
+    expect(fromGate.headers.get("x-request-id")).not.toBe(fromChain.headers.get("x-request-id"));
+    const [chainBody, gateBody] = [(await fromChain.json()) as Record<string, unknown>, (await fromGate.json()) as Record<string, unknown>];
+    expect({ ...gateBody, request_id: undefined, detail: undefined }).toEqual({ ...chainBody, request_id: undefined, detail: undefined });
+    expect(gateBody.request_id).toBe(fromGate.headers.get("x-request-id"));
+  });
+
+  it("answers before the rest of the chain runs (a refused client's bad Host is not even looked at)", async () => {
+    const get = isolateApp();
+    for (let i = 0; i < 3; i++) await get("203.0.113.51");
+    expect((await get("203.0.113.51", {}, "evil.example.net")).status).toBe(429);
+    expect((await get("203.0.113.52", {}, "evil.example.net")).status).toBe(400);
+  });
+
+  it("lets other clients and browser requests take the normal path", async () => {
+    const get = isolateApp();
+    for (let i = 0; i < 3; i++) await get("203.0.113.53");
+    expect((await get("203.0.113.54")).status).toBe(200);
+    const browser = await get("203.0.113.53", { Origin: "https://app.streamforge.test" });
+    expect(browser.status).toBe(429);
+    expect(browser.headers.get("access-control-allow-origin")).toBe("https://app.streamforge.test");
+  });
+});
