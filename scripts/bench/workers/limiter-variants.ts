@@ -1,35 +1,35 @@
 /**
  * Stand-ins for the real worker's rate limiter, used only to attribute its CPU cost: built into
  * variants of the project's worker (see BUNDLES in scripts/bench/instances.ts), never deployed.
- * Both count with the limiter's own `applyHit`, so they admit and refuse exactly as it does.
+ * Both count with the limiter's own `applyGrant`, so they grant and refuse exactly as it does.
  * - `RateLimiterWithoutStorage`: the Durable Object still answers over RPC, but keeps its windows
- *   in memory only — the difference to the real one is the SQLite write per request.
+ *   in memory only — the difference to the real one is the SQLite write per grant.
  * - `withInIsolateLimiter`: no Durable Object call at all; the namespace is replaced, once per
  *   isolate, by objects in the worker's own memory — the difference is the whole RPC round trip.
  */
 import { DurableObject } from "cloudflare:workers";
-import { applyHit, type HitDecision, type WindowState } from "../../../src/rate-limit/window.ts";
+import { applyGrant, type Grant, type WindowState } from "../../../src/rate-limit/window.ts";
 
 type Windows = Map<string, WindowState & { windowMs: number }>;
 
-function hit(windows: Windows, policy: string, limit: number, windowMs: number, nowMs: number): HitDecision {
+function acquire(windows: Windows, policy: string, limit: number, windowMs: number, nowMs: number, wanted: number): Grant {
   const previous = windows.get(policy);
-  const { state, decision } = applyHit(previous?.windowMs === windowMs ? previous : undefined, limit, windowMs, nowMs);
-  if (decision.allowed) windows.set(policy, { ...state, windowMs });
-  return decision;
+  const { state, grant } = applyGrant(previous?.windowMs === windowMs ? previous : undefined, limit, windowMs, nowMs, wanted);
+  if (grant.granted > 0) windows.set(policy, { ...state, windowMs });
+  return grant;
 }
 
 export class RateLimiterWithoutStorage extends DurableObject {
   private readonly windows: Windows = new Map();
 
-  hit(policy: string, limit: number, windowMs: number, nowMs: number): HitDecision {
-    return hit(this.windows, policy, limit, windowMs, nowMs);
+  acquire(policy: string, limit: number, windowMs: number, nowMs: number, wanted: number): Grant {
+    return acquire(this.windows, policy, limit, windowMs, nowMs, wanted);
   }
 }
 
 /** The part of a Durable Object namespace the limiter middleware uses. */
 class InIsolateNamespace {
-  private readonly objects = new Map<string, { hit: (policy: string, limit: number, windowMs: number, nowMs: number) => Promise<HitDecision> }>();
+  private readonly objects = new Map<string, { acquire: (policy: string, limit: number, windowMs: number, nowMs: number, wanted: number) => Promise<Grant> }>();
 
   idFromName(name: string): string {
     return name;
@@ -40,7 +40,7 @@ class InIsolateNamespace {
     if (object === undefined) {
       const windows: Windows = new Map();
       // Async like an RPC call, so the middleware's await and timeout race run as they do for real.
-      object = { hit: async (policy, limit, windowMs, nowMs) => hit(windows, policy, limit, windowMs, nowMs) };
+      object = { acquire: async (policy, limit, windowMs, nowMs, wanted) => acquire(windows, policy, limit, windowMs, nowMs, wanted) };
       this.objects.set(id, object);
     }
     return object;
