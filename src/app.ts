@@ -73,6 +73,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       denyCache,
       clock,
       clientKey: clientIpKey,
+      allowedOrigins: new Set(config.ALLOWED_ORIGINS),
       guards: [
         { paths: AUTHENTICATED_PATHS, policy: config.RATE_LIMIT_API },
         { paths: ["/auth/login"], policy: config.RATE_LIMIT_LOGIN_IP },

@@ -3,13 +3,14 @@
  * runs first; while the isolate's deny cache says the client is refused on this route, it answers
  * the 429 at once — no other middleware, no Durable Object call — so a flood costs about what a
  * bare route does. The answer copies the first refusal the full chain produced for that policy
- * (the same security headers and problem shape) and fills in this request's id, Retry-After and
- * RateLimit; until such a refusal exists, and for browser requests (which carry Origin and need
- * their CORS headers), requests take the normal path and meet the same limit there.
+ * (the same security headers and problem shape) and fills in this request's id, Retry-After,
+ * RateLimit and, for a listed browser origin, the CORS headers the chain would have added; until
+ * such a refusal exists, requests take the normal path and meet the same limit there.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.ts";
 import { problemBody } from "../errors.ts";
+import { actualResponseCorsHeaders } from "./cors.ts";
 import type { DenyCache } from "../rate-limit/deny-cache.ts";
 import { policyHeader, type RatePolicy } from "../rate-limit/policy.ts";
 import { rateLimitedProblem } from "./rate-limit.ts";
@@ -25,12 +26,22 @@ export interface FloodGateOptions {
   denyCache: DenyCache;
   clientKey: (c: Context<AppEnv>) => string;
   guards: readonly FloodGuard[];
+  /** The CORS allowlist, so a listed browser origin can read the refusal as it could the chain's. */
+  allowedOrigins: ReadonlySet<string>;
   /** Epoch ms. Default `Date.now`. */
   clock?: () => number;
 }
 
 /** Headers that belong to one response, not to the template. */
-const PER_RESPONSE = new Set(["x-request-id", "ratelimit", "ratelimit-policy", "retry-after", "content-length"]);
+const PER_RESPONSE = new Set([
+  "x-request-id",
+  "ratelimit",
+  "ratelimit-policy",
+  "retry-after",
+  "content-length",
+  "access-control-allow-origin",
+  "access-control-allow-credentials",
+]);
 
 /**
  * @example app.use(floodGate({ denyCache, clientKey: clientIpKey, guards: [{ paths: ["/metrics/*"], policy }] }))
@@ -50,8 +61,7 @@ export function floodGate(options: FloodGateOptions): MiddlewareHandler<AppEnv> 
 
   return async function floodGate(c, next) {
     const policy = policyFor(c.req.path);
-    const browser = c.req.header("origin") !== undefined;
-    const template = policy !== undefined && !browser ? templates.get(policy.name) : undefined;
+    const template = policy !== undefined ? templates.get(policy.name) : undefined;
     if (policy !== undefined && template !== undefined) {
       const nowMs = clock();
       const blockedUntil = options.denyCache.blockedUntil(`${policy.name}:${options.clientKey(c)}`, nowMs);
@@ -60,12 +70,17 @@ export function floodGate(options: FloodGateOptions): MiddlewareHandler<AppEnv> 
         const requestId = crypto.randomUUID();
         return new Response(problemBody(problem, c.req.path, requestId), {
           status: 429,
-          headers: [...template, ...Object.entries(problem.headers ?? {}), ["x-request-id", requestId]],
+          headers: [
+            ...template,
+            ...Object.entries(problem.headers ?? {}),
+            ...actualResponseCorsHeaders(options.allowedOrigins, c.req.header("origin")),
+            ["x-request-id", requestId],
+          ],
         });
       }
     }
     await next();
-    if (policy !== undefined && !browser && c.res.status === 429 && !templates.has(policy.name) && c.res.headers.get("ratelimit-policy") === policyHeader(policy)) {
+    if (policy !== undefined && c.res.status === 429 && !templates.has(policy.name) && c.res.headers.get("ratelimit-policy") === policyHeader(policy)) {
       templates.set(
         policy.name,
         [...c.res.headers].filter(([name]) => !PER_RESPONSE.has(name)),

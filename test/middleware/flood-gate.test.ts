@@ -45,12 +45,17 @@ describe("flood gate middleware", () => {
     expect((await get("203.0.113.52", {}, "evil.example.net")).status).toBe(400);
   });
 
-  it("lets other clients and browser requests take the normal path", async () => {
+  it("lets other clients through, and gives a listed browser origin the CORS headers the chain would", async () => {
     const get = isolateApp();
     for (let i = 0; i < 3; i++) await get("203.0.113.53");
     expect((await get("203.0.113.54")).status).toBe(200);
-    const browser = await get("203.0.113.53", { Origin: "https://app.streamforge.test" });
-    expect(browser.status).toBe(429);
-    expect(browser.headers.get("access-control-allow-origin")).toBe("https://app.streamforge.test");
+    const listed = await get("203.0.113.53", { Origin: "https://app.streamforge.test" });
+    expect(listed.status).toBe(429);
+    expect(listed.headers.get("access-control-allow-origin")).toBe("https://app.streamforge.test");
+    expect(listed.headers.get("access-control-allow-credentials")).toBe("true");
+    const foreign = await get("203.0.113.53", { Origin: "https://evil.example.net" });
+    expect(foreign.status).toBe(429);
+    expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
+    expect(foreign.headers.get("vary")).toContain("Origin");
   });
 });
