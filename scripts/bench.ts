@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --rounds 5 --duration 5 --attribution --scenarios full-admitted,full-blocked]`:
+ * `npm run bench [-- --rounds 5 --duration 5 --attribution --metrics --scenarios full-admitted,full-blocked]`:
  * CPU per request of the worker against a bare Hono route on the same runtime, in one run.
  *
  * Builds each worker as a deploy would, runs each instance in its own Miniflare (its own workerd),
@@ -10,6 +10,9 @@
  * its limit. Prints a table, writes .bench/results.json, and exits non-zero if any response had an
  * unexpected status or the burst was not exact; the ratios are reported, not asserted.
  * `--attribution` adds variants of the worker that take its limiter apart, to show where the CPU goes.
+ * `--metrics` (or `--scenarios overview-10k,overview-10m`) adds GET /metrics/overview on ~10 k and
+ * ~10 M buckets of history in a real PostgreSQL, seeded first (minutes), and prints the ratio of
+ * the two with each database's query plan: the overview's cost must follow its window, not the table.
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -21,12 +24,14 @@ import { generateApiKey } from "../src/auth/api-keys.ts";
 import { buildWorker, readCompatibility, type WorkerBundle } from "./bench/build.ts";
 import { killChildren } from "./bench/children.ts";
 import { childProcessesNamed, executableOf, filesystemOf } from "./bench/cpu.ts";
+import { overviewQueryIsCurrent, startBenchDatabases, type BenchDatabaseName, type BenchDatabases } from "./bench/databases.ts";
 import { burst } from "./bench/exactness.ts";
-import { BUNDLES, INSTANCES, type BindingContext, type BundleName, type InstanceName } from "./bench/instances.ts";
+import { BENCH_PASSWORD_PEPPER, BENCH_TENANT, BUNDLES, INSTANCES, type BindingContext, type BundleName, type InstanceName } from "./bench/instances.ts";
 import { measure } from "./bench/measure.ts";
 import { startInstance, type RunningInstance } from "./bench/miniflare.ts";
-import { describeMachine, formatReport, summarise, withRatios, type BenchReport, type RoundResult } from "./bench/report.ts";
-import { BASELINE, EXACTNESS, SCENARIOS, type Scenario } from "./bench/scenarios.ts";
+import { compare, describeMachine, formatReport, summarise, withRatios, type BenchReport, type RoundResult } from "./bench/report.ts";
+import { BASELINE, COMPARISONS, EXACTNESS, SCENARIOS, type Scenario } from "./bench/scenarios.ts";
+import { DEMO_TENANTS } from "./lib/demo-data.ts";
 import { PROJECT_ROOT } from "./lib/migrate.ts";
 
 const SHARED_MEMORY_DIR = "/dev/shm";
@@ -40,6 +45,7 @@ const { values: options } = parseArgs({
     "base-port": { type: "string", default: "8791" },
     scenarios: { type: "string" },
     attribution: { type: "boolean", default: false },
+    metrics: { type: "boolean", default: false },
     "state-dir": { type: "string" },
     "exactness-requests": { type: "string", default: "1000" },
   },
@@ -66,13 +72,17 @@ const exactnessRequests = positiveInteger("exactness-requests", options["exactne
 const wanted = options.scenarios?.split(",").map((name) => name.trim());
 const unknown = wanted?.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name)) ?? [];
 if (unknown.length > 0) throw new Error(`unknown scenarios: ${unknown.join(", ")}; known: ${SCENARIOS.map((scenario) => scenario.name).join(", ")}`);
+const groupsAskedFor = { attribution: options.attribution, metrics: options.metrics };
 const scenarios = SCENARIOS.filter(
   (scenario) =>
     // The baseline always runs: every ratio is relative to it.
-    scenario.name === BASELINE || (wanted === undefined ? !scenario.attribution || options.attribution : wanted.includes(scenario.name)),
+    scenario.name === BASELINE ||
+    wanted?.includes(scenario.name) ||
+    (scenario.group === undefined ? wanted === undefined : groupsAskedFor[scenario.group]),
 );
 const instanceNames = new Set<InstanceName>([...scenarios.map((scenario) => scenario.instance), EXACTNESS.instance]);
 const instanceSpecs = INSTANCES.filter((spec) => instanceNames.has(spec.name));
+const databaseNames = [...new Set(instanceSpecs.flatMap((spec): BenchDatabaseName[] => ("database" in spec ? [spec.database] : [])))];
 
 const cleanups: (() => Promise<void>)[] = [];
 const temporaryDirs: string[] = [];
@@ -130,9 +140,16 @@ async function main(): Promise<number> {
   const key = generateApiKey(keyId);
   const apiKey = { id: keyId, key, sha256Hex: createHash("sha256").update(key).digest("hex") };
 
+  let databases: BenchDatabases | undefined;
+  if (databaseNames.length > 0) {
+    log(`starting PostgreSQL and the bridge for ${databaseNames.join(", ")}…`);
+    databases = await startBenchDatabases(databaseNames, { pepper: BENCH_PASSWORD_PEPPER, defer: (cleanup) => cleanups.push(cleanup), log });
+  }
+
   const instances = new Map<InstanceName, { instance: RunningInstance; context: BindingContext }>();
   for (const [index, spec] of instanceSpecs.entries()) {
-    const context: BindingContext = { port: basePort + index, apiKey };
+    const database = "database" in spec ? databases!.connections[spec.database] : undefined;
+    const context: BindingContext = { port: basePort + index, apiKey, ...(database === undefined ? {} : { database }) };
     const instance = await startInstance({ spec, bundle: bundles[spec.bundle], compatibility, context, persistDir: path.join(workDir, "state", spec.name) });
     cleanups.push(() => instance.dispose());
     instances.set(spec.name, { instance, context });
@@ -143,7 +160,9 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   const run = async (scenario: Scenario, durationSeconds: number, label: string) => {
     const { instance, context } = instanceOf(scenario.instance);
-    const { result, problems } = await measure(scenario, { instance, headers: scenario.headers(context) }, { durationSeconds, connections: settings.connections, threads: settings.threads }, label);
+    const target = { instance, headers: scenario.headers(context), ...(context.database === undefined ? {} : { databaseServerPid: databases!.serverPid }) };
+    const load = { durationSeconds, connections: scenario.connections ?? settings.connections, threads: settings.threads };
+    const { result, problems } = await measure(scenario, target, load, label);
     failures.push(...problems);
     return result;
   };
@@ -162,17 +181,34 @@ async function main(): Promise<number> {
   const exactness = await burst(`${limited.instance.url}${EXACTNESS.path}`, EXACTNESS.headers(limited.context), exactnessRequests, EXACTNESS.limit);
   if (!exactness.ok) failures.push(`exactness: admitted ${exactness.admitted} of ${exactness.requests}, expected exactly ${exactness.limit} (${JSON.stringify(exactness.statuses)})`);
 
+  let databasesReport: BenchReport["databases"];
+  if (databases !== undefined) {
+    log("explaining the overview's totals query in each database…");
+    const plans = await databases.explainOverview(BENCH_TENANT);
+    if (!overviewQueryIsCurrent()) failures.push("plans: src/db/metrics.ts no longer sends the overview query scripts/bench/databases.ts explains; copy it again");
+    // Every stream of the tenant × 60 minutes, the same in every database, or the comparison compares nothing.
+    const expectedRows = DEMO_TENANTS.find((tenant) => tenant.slug === BENCH_TENANT)!.streams.length * 60;
+    for (const { database, rowsInWindow } of plans) {
+      if (rowsInWindow !== expectedRows) failures.push(`plans: ${database} has ${rowsInWindow} rows of ${BENCH_TENANT} in the window, expected ${expectedRows}`);
+    }
+    if (Date.now() >= databases.seededUntil.getTime()) failures.push(`the run outlasted the seeded data (${databases.seededUntil.toISOString()}): the window was no longer full`);
+    databasesReport = { seeded: databases.seeded, seededUntil: databases.seededUntil.toISOString(), plans };
+  }
+
+  const scenarioResults = withRatios(
+    scenarios.map(({ name, summary, instance, path: requestPath, expectedStatus, connections }) =>
+      summarise({ name, summary, instance, path: requestPath, expectedStatus, connections: connections ?? settings.connections, rounds: rounds.get(name)! }),
+    ),
+    BASELINE,
+  );
   const report: BenchReport = {
     startedAt,
     machine: describeMachine(executableOf(limited.instance.pid)),
     settings,
     baseline: BASELINE,
-    scenarios: withRatios(
-      scenarios.map(({ name, summary, instance, path: requestPath, expectedStatus }) =>
-        summarise({ name, summary, instance, path: requestPath, expectedStatus, rounds: rounds.get(name)! }),
-      ),
-      BASELINE,
-    ),
+    scenarios: scenarioResults,
+    comparisons: compare(scenarioResults, COMPARISONS),
+    ...(databasesReport === undefined ? {} : { databases: databasesReport }),
     exactness,
     failures,
   };

@@ -52,6 +52,25 @@ export function processTreeCpuMicros(pid: number): number {
   return own + childPids(pid).reduce((sum, child) => sum + processTreeCpuMicros(child), 0);
 }
 
+/**
+ * utime + stime of `pid` and its descendants, plus what descendants that already exited used
+ * (cutime + cstime, added to a parent when it reaps a child), in µs. For a server that forks a
+ * process per connection, as PostgreSQL does: the worker opens a connection per request, so most
+ * backends live and die within one run. Exact to within the backends that exit during the read.
+ */
+export function serverCpuMicros(pid: number): number {
+  let fields: string[];
+  try {
+    fields = statFields(pid);
+  } catch {
+    // A backend that exited since its parent listed it: its time is in the parent's cutime soon.
+    return 0;
+  }
+  // utime, stime, cutime, cstime: fields 14–17 of stat(5).
+  const own = fields.slice(11, 15).reduce((sum, ticks) => sum + Number(ticks), 0) * MICROS_PER_TICK;
+  return own + childPids(pid).reduce((sum, child) => sum + serverCpuMicros(child), 0);
+}
+
 export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -1,11 +1,12 @@
 /**
  * Worker instances the scenarios load: each is one bundle with its bindings, run in its own
  * Miniflare (so its own workerd process, whose CPU is measured alone). An instance is described
- * by data — which bundle, which vars and secrets, which Durable Object classes — so adding one
- * (say, the main worker pointed at a seeded Postgres through the bridge) is one more entry here,
- * plus whatever it needs in BindingContext.
+ * by data — which bundle, which vars and secrets, which Durable Object classes, which seeded
+ * database (scripts/bench/databases.ts) — so adding one is one more entry here, plus whatever it
+ * needs in BindingContext.
  */
 import { benchWorker, PROJECT_WORKER, projectVariant, type BundleSpec } from "./build.ts";
+import type { BenchDatabaseName, DatabaseConnection } from "./databases.ts";
 
 /** What bindings may depend on; known once the bench has chosen ports and made its API key. */
 export interface BindingContext {
@@ -13,6 +14,8 @@ export interface BindingContext {
   port: number;
   /** The API key the bench presents; the worker holds only its digest. */
   apiKey: { id: string; key: string; sha256Hex: string };
+  /** The seeded database of an instance that names one, as its roles and through the bridge. */
+  database?: DatabaseConnection;
 }
 
 export interface InstanceSpec {
@@ -22,6 +25,8 @@ export interface InstanceSpec {
   bindings(context: BindingContext): Record<string, string>;
   /** Binding name → Durable Object class exported by the bundle (SQLite-backed, as in wrangler.toml). */
   durableObjects?: Record<string, string>;
+  /** A database the bench starts, seeds and hands over in `BindingContext.database` before the instance starts. */
+  database?: BenchDatabaseName;
 }
 
 const LIMITER_VARIANTS = "scripts/bench/workers/limiter-variants.ts";
@@ -46,20 +51,32 @@ export type BundleName = keyof typeof BUNDLES;
 /** The origin the bench's requests come from, allowed by every instance so CORS does its work. */
 export const BENCH_ORIGIN = "https://app.bench.test";
 
-/** The scenarios below never reach it: port 1 refuses, so a stray query fails fast. */
+/** Instances without a database never reach it: port 1 refuses, so a stray query fails fast. */
 const UNREACHABLE_DATABASE_URL = "postgres://bench:bench@127.0.0.1:1/bench?sslmode=disable";
 
-/** The project's worker in local mode, configured as an operator would, with one API key. */
-function mainWorkerBindings({ port, apiKey }: BindingContext, rateLimitApi: string): Record<string, string> {
+/** The worker's pepper; the bench seeds its databases with it too, so the demo logins would verify. */
+export const BENCH_PASSWORD_PEPPER = "bench-pepper-not-a-secret-0123456789abcdef";
+
+/** The tenant of the bench's API key: the one whose metrics the overview scenarios read. */
+export const BENCH_TENANT = "acme";
+
+/** High enough that no client of the pool is ever refused: every request goes to the Durable Object. */
+const UNREFUSED_API_LIMIT = "1000000/minute";
+
+/**
+ * The project's worker in local mode, configured as an operator would, with one API key; with a
+ * database, its two roles' URLs and the loopback bridge, as `npm run dev` and the tests give them.
+ */
+function mainWorkerBindings({ port, apiKey, database }: BindingContext, rateLimitApi: string): Record<string, string> {
   return {
     APP_ENV: "local",
-    DATABASE_URL: UNREACHABLE_DATABASE_URL,
-    AUTH_DATABASE_URL: UNREACHABLE_DATABASE_URL,
-    LOCAL_DB_BRIDGE: "127.0.0.1:1",
+    DATABASE_URL: database?.metricsUrl ?? UNREACHABLE_DATABASE_URL,
+    AUTH_DATABASE_URL: database?.authUrl ?? UNREACHABLE_DATABASE_URL,
+    LOCAL_DB_BRIDGE: database?.bridgeAddress ?? "127.0.0.1:1",
     ALLOWED_HOSTS: `127.0.0.1:${port}`,
     ALLOWED_ORIGINS: BENCH_ORIGIN,
     HSTS_PRELOAD: "false",
-    PASSWORD_PEPPER: "bench-pepper-not-a-secret-0123456789abcdef",
+    PASSWORD_PEPPER: BENCH_PASSWORD_PEPPER,
     JWT_SIGNING_KEY: "bench-jwt-signing-key-not-a-secret-0123456789",
     JWT_ISSUER: "https://api.bench.test",
     JWT_AUDIENCE: "streamforge-api",
@@ -67,7 +84,7 @@ function mainWorkerBindings({ port, apiKey }: BindingContext, rateLimitApi: stri
     RATE_LIMIT_API: rateLimitApi,
     RATE_LIMIT_LOGIN_IP: "5/minute",
     RATE_LIMIT_LOGIN_USERNAME: "10/hour",
-    API_KEYS: JSON.stringify([{ id: apiKey.id, digest: apiKey.sha256Hex, tenant: "acme", scopes: ["metrics:read"] }]),
+    API_KEYS: JSON.stringify([{ id: apiKey.id, digest: apiKey.sha256Hex, tenant: BENCH_TENANT, scopes: ["metrics:read"] }]),
   };
 }
 
@@ -83,23 +100,37 @@ export const INSTANCES = [
     durableObjects: { COUNTER: "Counter" },
   },
   {
-    // High enough that no client of the pool is ever refused: every request goes to the Durable Object.
     name: "main",
     bundle: "main",
-    bindings: (context) => mainWorkerBindings(context, "1000000/minute"),
+    bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
     durableObjects: { RATE_LIMITER: "RateLimiter" },
   },
   {
     name: "main-limiter-without-storage",
     bundle: "mainLimiterWithoutStorage",
-    bindings: (context) => mainWorkerBindings(context, "1000000/minute"),
+    bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
     durableObjects: { RATE_LIMITER: "RateLimiter" },
   },
   {
     name: "main-in-isolate-limiter",
     bundle: "mainInIsolateLimiter",
-    bindings: (context) => mainWorkerBindings(context, "1000000/minute"),
+    bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
     durableObjects: { RATE_LIMITER: "RateLimiter" },
+  },
+  // The main worker on a seeded history each: same code, same rows in the overview's window.
+  {
+    name: "main-10k-buckets",
+    bundle: "main",
+    bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
+    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    database: "bench_10k",
+  },
+  {
+    name: "main-10m-buckets",
+    bundle: "main",
+    bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
+    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    database: "bench_10m",
   },
   {
     name: "main-limited",

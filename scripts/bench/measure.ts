@@ -1,12 +1,12 @@
 /**
  * One measured run of one scenario: prepare it, check it answers as it should, read the server's
- * CPU time, load it with wrk, read the CPU time again, and check once more. Anything that answered
- * otherwise than the scenario expects comes back as a problem, so the bench can report the numbers
- * and still fail.
+ * CPU time (and its database server's, if it has one), load it with wrk, read the CPU time again,
+ * and check once more. Anything that answered otherwise than the scenario expects comes back as a
+ * problem, so the bench can report the numbers and still fail.
  */
 import path from "node:path";
 import { expectResponse } from "./clients.ts";
-import { machineBusyMicros, ownCpuMicros, processTreeCpuMicros } from "./cpu.ts";
+import { machineBusyMicros, ownCpuMicros, processTreeCpuMicros, serverCpuMicros } from "./cpu.ts";
 import type { RunningInstance } from "./miniflare.ts";
 import type { RoundResult } from "./report.ts";
 import type { Scenario } from "./scenarios.ts";
@@ -15,6 +15,8 @@ import { LUA_DIR, runWrk } from "./wrk.ts";
 export interface Target {
   instance: RunningInstance;
   headers: Record<string, string>;
+  /** The PostgreSQL postmaster the instance queries, whose process tree is measured too. */
+  databaseServerPid?: number;
 }
 
 export interface LoadSettings {
@@ -26,7 +28,7 @@ export interface LoadSettings {
 /** A response slower than this counts as an error. */
 const RESPONSE_TIMEOUT_SECONDS = 10;
 
-export async function measure(scenario: Scenario, { instance, headers }: Target, load: LoadSettings, label: string): Promise<{ result: RoundResult; problems: string[] }> {
+export async function measure(scenario: Scenario, { instance, headers, databaseServerPid }: Target, load: LoadSettings, label: string): Promise<{ result: RoundResult; problems: string[] }> {
   const what = `${scenario.name} (${label})`;
   const url = `${instance.url}${scenario.path}`;
   const clientIps = scenario.prepare === undefined ? scenario.clientIps : await scenario.prepare({ url, headers });
@@ -40,7 +42,8 @@ export async function measure(scenario: Scenario, { instance, headers }: Target,
   };
 
   await check();
-  const [cpuBefore, busyBefore, ownBefore] = [processTreeCpuMicros(instance.pid), machineBusyMicros(), ownCpuMicros()];
+  const databaseCpu = () => (databaseServerPid === undefined ? 0 : serverCpuMicros(databaseServerPid));
+  const [cpuBefore, databaseBefore, busyBefore, ownBefore] = [processTreeCpuMicros(instance.pid), databaseCpu(), machineBusyMicros(), ownCpuMicros()];
   const wrk = await runWrk({
     url,
     headers,
@@ -50,9 +53,11 @@ export async function measure(scenario: Scenario, { instance, headers }: Target,
     timeoutSeconds: RESPONSE_TIMEOUT_SECONDS,
   });
   const cpuMicros = processTreeCpuMicros(instance.pid) - cpuBefore;
-  // What the rest of the machine took meanwhile (this process and wrk, reaped by now, excluded):
-  // the two cores are shared, so a busy neighbour makes a run less trustworthy.
-  const otherMicros = machineBusyMicros() - busyBefore - cpuMicros - (ownCpuMicros() - ownBefore);
+  const databaseCpuMicros = databaseCpu() - databaseBefore;
+  // What the rest of the machine took meanwhile (this process — with the bridge — and wrk, reaped
+  // by now, and the database excluded): the two cores are shared, so a busy neighbour makes a run
+  // less trustworthy.
+  const otherMicros = machineBusyMicros() - busyBefore - cpuMicros - databaseCpuMicros - (ownCpuMicros() - ownBefore);
   await check();
 
   const problems: string[] = [];
@@ -71,6 +76,7 @@ export async function measure(scenario: Scenario, { instance, headers }: Target,
       ...wrk,
       cpuMicros,
       cpuMicrosPerRequest: cpuMicros / wrk.requests,
+      ...(databaseServerPid === undefined ? {} : { databaseCpuMicrosPerRequest: databaseCpuMicros / wrk.requests }),
       otherLoadCores: Math.max(0, otherMicros) / (wrk.seconds * 1_000_000),
     },
     problems,

@@ -1,13 +1,16 @@
 /**
  * The bench's result: per scenario the medians over its rounds and the ratio of its CPU per request
- * to the baseline's, printed as a table and kept as JSON. Ratios are medians of per-round ratios —
- * each round runs every scenario back to back, so a ratio compares runs seconds apart, never runs
- * on either side of a slow minute of the machine.
+ * to the baseline's, printed as a table and kept as JSON; then the ratios between the pairs of
+ * scenarios compared (COMPARISONS), and the seeded databases with their query plans. Ratios are
+ * medians of per-round ratios — each round runs every scenario back to back, so a ratio compares
+ * runs seconds apart, never runs on either side of a slow minute of the machine.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
+import { DEMO_STREAM_COUNT } from "../lib/demo-data.ts";
+import type { OverviewPlan, SeededDatabase } from "./databases.ts";
 import type { ExactnessResult } from "./exactness.ts";
 import type { WrkResult } from "./wrk.ts";
 
@@ -22,7 +25,9 @@ export interface Machine {
 export interface RoundResult extends WrkResult {
   cpuMicros: number;
   cpuMicrosPerRequest: number;
-  /** CPU the rest of the machine used during the run, in cores (bench, wrk and the server excluded). */
+  /** PostgreSQL's CPU (postmaster and every backend) per request, for scenarios with a database. */
+  databaseCpuMicrosPerRequest?: number;
+  /** CPU the rest of the machine used during the run, in cores (bench, wrk, the server and its database excluded). */
   otherLoadCores: number;
 }
 
@@ -32,12 +37,38 @@ export interface ScenarioResult {
   instance: string;
   path: string;
   expectedStatus: number;
+  /** Concurrent connections of its load (wrk -c). */
+  connections: number;
   rounds: RoundResult[];
   requestsPerSecond: number;
+  latencyMeanMicros: number;
   latencyP50Micros: number;
   latencyP99Micros: number;
   cpuMicrosPerRequest: number;
+  databaseCpuMicrosPerRequest?: number;
   cpuRatioToBaseline: number;
+}
+
+/** One pair of COMPARISONS: medians of the per-round ratios numerator / denominator. */
+export interface ComparisonResult {
+  numerator: string;
+  denominator: string;
+  claim: number;
+  why: string;
+  ratios: {
+    latencyP50: number;
+    latencyMean: number;
+    requestsPerSecond: number;
+    workerdCpuPerRequest: number;
+    databaseCpuPerRequest: number;
+  };
+}
+
+export interface DatabasesReport {
+  seeded: SeededDatabase[];
+  /** The seeds end here, ahead of the run, so the window stays full while it runs. */
+  seededUntil: string;
+  plans: OverviewPlan[];
 }
 
 export interface BenchReport {
@@ -46,6 +77,8 @@ export interface BenchReport {
   settings: { rounds: number; durationSeconds: number; warmupSeconds: number; connections: number; threads: number; durableObjectStorage: string };
   baseline: string;
   scenarios: ScenarioResult[];
+  comparisons?: ComparisonResult[];
+  databases?: DatabasesReport;
   exactness?: ExactnessResult;
   /** Everything that answered other than expected; any entry makes the bench exit non-zero. */
   failures: string[];
@@ -82,14 +115,19 @@ export function describeMachine(workerdExecutable: string): Machine {
 }
 
 /** Summarises rounds into medians; the ratio is filled in once the baseline is known. */
-export function summarise(base: Omit<ScenarioResult, "requestsPerSecond" | "latencyP50Micros" | "latencyP99Micros" | "cpuMicrosPerRequest" | "cpuRatioToBaseline">): ScenarioResult {
+export function summarise(
+  base: Omit<ScenarioResult, "requestsPerSecond" | "latencyMeanMicros" | "latencyP50Micros" | "latencyP99Micros" | "cpuMicrosPerRequest" | "databaseCpuMicrosPerRequest" | "cpuRatioToBaseline">,
+): ScenarioResult {
   const of = (pick: (round: RoundResult) => number) => median(base.rounds.map(pick));
+  const withDatabase = base.rounds.every((round) => round.databaseCpuMicrosPerRequest !== undefined);
   return {
     ...base,
     requestsPerSecond: of((round) => round.requestsPerSecond),
+    latencyMeanMicros: of((round) => round.latencyMeanMicros),
     latencyP50Micros: of((round) => round.latencyP50Micros),
     latencyP99Micros: of((round) => round.latencyP99Micros),
     cpuMicrosPerRequest: of((round) => round.cpuMicrosPerRequest),
+    ...(withDatabase ? { databaseCpuMicrosPerRequest: of((round) => round.databaseCpuMicrosPerRequest!) } : {}),
     cpuRatioToBaseline: Number.NaN,
   };
 }
@@ -103,6 +141,29 @@ export function withRatios(scenarios: ScenarioResult[], baselineName: string): S
   }));
 }
 
+/** The comparisons whose two scenarios both ran. */
+export function compare(scenarios: readonly ScenarioResult[], pairs: readonly Omit<ComparisonResult, "ratios">[]): ComparisonResult[] {
+  return pairs.flatMap((pair) => {
+    const numerator = scenarios.find((scenario) => scenario.name === pair.numerator);
+    const denominator = scenarios.find((scenario) => scenario.name === pair.denominator);
+    if (numerator === undefined || denominator === undefined) return [];
+    const ratio = (pick: (round: RoundResult) => number | undefined) =>
+      median(numerator.rounds.map((round, index) => (pick(round) ?? Number.NaN) / (pick(denominator.rounds[index]!) ?? Number.NaN)));
+    return [
+      {
+        ...pair,
+        ratios: {
+          latencyP50: ratio((round) => round.latencyP50Micros),
+          latencyMean: ratio((round) => round.latencyMeanMicros),
+          requestsPerSecond: ratio((round) => round.requestsPerSecond),
+          workerdCpuPerRequest: ratio((round) => round.cpuMicrosPerRequest),
+          databaseCpuPerRequest: ratio((round) => round.databaseCpuMicrosPerRequest),
+        },
+      },
+    ];
+  });
+}
+
 function table(rows: string[][], rightAligned: (column: number) => boolean): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   return rows
@@ -114,28 +175,68 @@ const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value
 
 export function formatReport(report: BenchReport): string {
   const { machine, settings } = report;
+  // The PostgreSQL column only when a scenario had a database.
+  const withDatabase = report.scenarios.some((scenario) => scenario.databaseCpuMicrosPerRequest !== undefined);
   const rows = [
-    ["scenario", "requests/s", "p50 ms", "p99 ms", "CPU µs/req", `× ${report.baseline}`, "other load", "CPU µs/req by round"],
+    ["scenario", "requests/s", "p50 ms", "mean ms", "p99 ms", "CPU µs/req", `× ${report.baseline}`, ...(withDatabase ? ["PG µs/req"] : []), "other load", "CPU µs/req by round"],
     ...report.scenarios.map((scenario) => [
       scenario.name,
       fixed(scenario.requestsPerSecond, 0),
       fixed(scenario.latencyP50Micros / 1000, 2),
+      fixed(scenario.latencyMeanMicros / 1000, 2),
       fixed(scenario.latencyP99Micros / 1000, 2),
       fixed(scenario.cpuMicrosPerRequest, 1),
       fixed(scenario.cpuRatioToBaseline, 2),
+      ...(withDatabase ? [fixed(scenario.databaseCpuMicrosPerRequest ?? Number.NaN, 1)] : []),
       fixed(Math.max(...scenario.rounds.map((round) => round.otherLoadCores)), 2),
       scenario.rounds.map((round) => fixed(round.cpuMicrosPerRequest, 1)).join(" "),
     ]),
   ];
+  const lastNumericColumn = rows[0]!.length - 2;
   const lines = [
     `machine: ${machine.cpus} CPUs, ${machine.cpuModel}; Node ${machine.node}; ${machine.workerd}; ${machine.wrk}`,
     `load: wrk -t${settings.threads} -c${settings.connections}, ${settings.rounds} rounds × ${settings.durationSeconds} s per scenario (after ${settings.warmupSeconds} s warm-up); medians; CPU = workerd utime+stime / completed requests`,
     `Durable Object storage: ${settings.durableObjectStorage}; other load = cores used by other processes during a run (highest round)`,
+    ...(withDatabase ? ["PG = PostgreSQL's utime+stime (postmaster, backends and backends that exited) / completed requests; the worker opens a connection per request"] : []),
     "",
-    table(rows, (column) => column >= 1 && column <= 6),
+    table(rows, (column) => column >= 1 && column <= lastNumericColumn),
     "",
-    ...report.scenarios.map((scenario) => `  ${scenario.name}: ${scenario.summary} (expects ${scenario.expectedStatus})`),
+    ...report.scenarios.map(
+      (scenario) =>
+        `  ${scenario.name}: ${scenario.summary} (expects ${scenario.expectedStatus}${scenario.connections === settings.connections ? "" : `; -c${scenario.connections}`})`,
+    ),
   ];
+  for (const { numerator, denominator, claim, why, ratios } of report.comparisons ?? []) {
+    const timeRatios = [ratios.latencyP50, ratios.latencyMean, 1 / ratios.requestsPerSecond];
+    const verdict = timeRatios.every((ratio) => ratio <= claim) ? `within ${claim}×` : `OVER ${claim}×`;
+    lines.push(
+      "",
+      `${numerator} / ${denominator} (medians of per-round ratios; claim: at most ${claim}×, because ${why}):`,
+      `  time per request: p50 ${fixed(ratios.latencyP50, 2)}  mean ${fixed(ratios.latencyMean, 2)}  1/(requests/s) ${fixed(1 / ratios.requestsPerSecond, 2)} — ${verdict}`,
+      `  CPU per request: workerd ${fixed(ratios.workerdCpuPerRequest, 2)}  PostgreSQL ${fixed(ratios.databaseCpuPerRequest, 2)};  requests/s ${fixed(ratios.requestsPerSecond, 2)}`,
+    );
+  }
+  if (report.databases !== undefined) {
+    const { seeded, seededUntil, plans } = report.databases;
+    lines.push("", `databases (PostgreSQL, seeded up to ${seededUntil} so the 1-hour window stays full during the run):`);
+    for (const database of seeded) {
+      lines.push(`  ${database.name}: ${database.buckets.toLocaleString("en")} buckets (${database.minutesPerStream.toLocaleString("en")} minutes × ${DEMO_STREAM_COUNT} streams), seeded in ${fixed(database.seedSeconds, 1)} s`);
+    }
+    const [first, ...others] = plans;
+    if (first !== undefined) {
+      const ratios = others.map((plan) => `${plan.database} / ${first.database} ${fixed(plan.executionMillis / first.executionMillis, 2)}`);
+      lines.push(
+        `  the totals query alone, on one open connection (median execution time of ${first.runs} EXPLAIN ANALYZE runs): ${plans.map((plan) => `${plan.database} ${fixed(plan.executionMillis, 3)} ms`).join(", ")}${ratios.length > 0 ? `; ${ratios.join(", ")}` : ""}`,
+      );
+    }
+    for (const { database, tenant, window, rowsInWindow, plan } of plans) {
+      lines.push(
+        "",
+        `EXPLAIN (ANALYZE, BUFFERS) of the overview totals, ${database}, as streamforge_metrics with app.tenant = ${tenant}, ${window.from} – ${window.to} (${rowsInWindow} rows in the window):`,
+        ...plan.map((line) => `  ${line}`),
+      );
+    }
+  }
   if (report.exactness !== undefined) {
     const { requests, limit, admitted, statuses, ok } = report.exactness;
     const others = Object.entries(statuses)

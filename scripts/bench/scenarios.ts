@@ -4,10 +4,8 @@
  * `bare` is the baseline every other scenario's CPU per request is divided by, so it always runs.
  *
  * To add one, add an entry here and, if it needs one, an instance in instances.ts; `prepare` runs
- * unmeasured before each run. `GET /metrics/overview` over a seeded history, for example, needs an
- * instance of the main worker whose DATABASE_URL and LOCAL_DB_BRIDGE come from the BindingContext,
- * and bench.ts to start Postgres, seed it and open the bridge (scripts/lib/postgres.ts, seed.ts,
- * ws-bridge.ts) before it starts the instances.
+ * unmeasured before each run. An instance that names a database (the `overview-*` scenarios) makes
+ * the bench start PostgreSQL and the bridge and seed that database first (scripts/bench/databases.ts).
  */
 import { CLIENT_POOL, exhaustAllowance, freshClientIp } from "./clients.ts";
 import { BENCH_ORIGIN, LIMITED_API_LIMIT, type BindingContext, type InstanceName } from "./instances.ts";
@@ -23,15 +21,29 @@ export interface Scenario {
   expectedStatus: number;
   /** A response header that proves the scenario did its work, checked before and after each run. */
   expectedHeader?: string;
+  /** Concurrent connections of the load, when not the bench's `--connections`. */
+  connections?: number;
   /** Wrk Lua script under scripts/bench/lua/; it gets the client addresses as arguments. */
   lua?: string;
-  /** Breaks another scenario's cost down; runs only when asked for (`--attribution`, or by name). */
-  attribution?: boolean;
+  /**
+   * Runs only when asked for, by its group's flag or by name: `attribution` breaks another
+   * scenario's cost down (`--attribution`); `metrics` needs seeded databases, minutes to build (`--metrics`).
+   */
+  group?: ScenarioGroup;
   /** Unmeasured, before every run: returns the client addresses that run uses. */
   prepare?(target: { url: string; headers: Record<string, string> }): Promise<readonly string[]>;
 }
 
+export type ScenarioGroup = "attribution" | "metrics";
+
 export const BASELINE = "bare";
+
+/**
+ * An overview request opens its own Postgres connection, a forked backend: tens of ms of server
+ * CPU, so two cores serve a few dozen a second. Two in flight keep both cores busy; 32 would only
+ * queue, and latency would measure the queue (32 × the service time), not the request.
+ */
+const OVERVIEW_CONNECTIONS = 2;
 
 /** Every scenario sends the same credential and Origin, so request size never differs between them. */
 const clientHeaders = ({ apiKey }: BindingContext) => ({ "X-API-Key": apiKey.key, Origin: BENCH_ORIGIN });
@@ -92,7 +104,7 @@ export const SCENARIOS: readonly Scenario[] = [
     clientIps: CLIENT_POOL,
     expectedStatus: 200,
     expectedHeader: "RateLimit",
-    attribution: true,
+    group: "attribution",
   },
   {
     name: "full-no-do",
@@ -103,7 +115,7 @@ export const SCENARIOS: readonly Scenario[] = [
     clientIps: CLIENT_POOL,
     expectedStatus: 200,
     expectedHeader: "RateLimit",
-    attribution: true,
+    group: "attribution",
   },
   {
     name: "full-edge",
@@ -113,7 +125,43 @@ export const SCENARIOS: readonly Scenario[] = [
     headers: clientHeaders,
     clientIps: CLIENT_POOL,
     expectedStatus: 200,
-    attribution: true,
+    group: "attribution",
+  },
+  // The overview over two sizes of history: its cost should follow the window (12 streams × 60
+  // minutes in both), not the table, through the (tenant_id, bucket_start) covering index.
+  {
+    name: "overview-10k",
+    summary: "GET /metrics/overview?window=1h, tenant acme, on ~10 k buckets (PostgreSQL via the bridge, metrics role)",
+    instance: "main-10k-buckets",
+    path: "/metrics/overview?window=1h",
+    headers: clientHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    expectedHeader: "RateLimit",
+    connections: OVERVIEW_CONNECTIONS,
+    group: "metrics",
+  },
+  {
+    name: "overview-10m",
+    summary: "the same on ~10 M buckets: the same rows in the window, 1,000× the history",
+    instance: "main-10m-buckets",
+    path: "/metrics/overview?window=1h",
+    headers: clientHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    expectedHeader: "RateLimit",
+    connections: OVERVIEW_CONNECTIONS,
+    group: "metrics",
+  },
+];
+
+/** Pairs of scenarios whose ratio the report prints, when both ran; `claim` is the ratio they must stay within. */
+export const COMPARISONS: readonly { numerator: string; denominator: string; claim: number; why: string }[] = [
+  {
+    numerator: "overview-10m",
+    denominator: "overview-10k",
+    claim: 2,
+    why: "the overview's cost follows the window, not the table (metric_buckets_tenant_window_idx)",
   },
 ];
 

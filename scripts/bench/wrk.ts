@@ -27,6 +27,7 @@ export interface WrkResult {
   requests: number;
   seconds: number;
   requestsPerSecond: number;
+  latencyMeanMicros: number;
   latencyP50Micros: number;
   latencyP99Micros: number;
   /** Responses whose status was not 2xx or 3xx. */
@@ -45,15 +46,18 @@ function parseDurationMicros(text: string): number {
 export function parseWrkOutput(output: string): WrkResult {
   const totals = /(\d+) requests in ([\d.]+)(us|ms|s|m|h),/.exec(output);
   const rate = /Requests\/sec:\s+([\d.]+)/.exec(output);
+  // "Latency  <avg> <stdev> <max> <+/- stdev>" under "Thread Stats", not "Latency Distribution".
+  const mean = /^\s+Latency\s+([\d.]+(?:us|ms|s|m|h))\s/m.exec(output);
   // wrk pads some of these lines with a trailing space.
   const p50 = /^\s+50%\s+(\S+)\s*$/m.exec(output);
   const p99 = /^\s+99%\s+(\S+)\s*$/m.exec(output);
-  if (!totals || !rate || !p50 || !p99) throw new Error(`wrk: unexpected report:\n${output}`);
+  if (!totals || !rate || !mean || !p50 || !p99) throw new Error(`wrk: unexpected report:\n${output}`);
   const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   return {
     requests: Number(totals[1]),
     seconds: parseDurationMicros(`${totals[2]}${totals[3]}`) / 1_000_000,
     requestsPerSecond: Number(rate[1]),
+    latencyMeanMicros: parseDurationMicros(mean[1]!),
     latencyP50Micros: parseDurationMicros(p50[1]!),
     latencyP99Micros: parseDurationMicros(p99[1]!),
     non2xx3xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0),

@@ -23,24 +23,42 @@ export interface RoleUrls {
   authUrl: string;
 }
 
+/** Role → password, set once per server: a second ALTER ROLE would lock out URLs already handed out. */
+const rolePasswords = new WeakMap<RunningPostgres, Promise<Record<string, string>>>();
+
 /**
  * Gives the worker's roles (created by migration 0002) passwords on a throwaway server and returns
- * their URLs. PGlite has no logins: there both URLs are the owner's, and RLS is not in force.
+ * their URLs on `databaseName` (default: the application database). Roles belong to the server,
+ * not to a database, so the passwords are set on the first call and every later call, for any
+ * database, returns URLs with the same ones. PGlite has no logins: there both URLs are the owner's,
+ * and RLS is not in force.
  */
-export async function roleUrls(postgres: RunningPostgres): Promise<RoleUrls> {
+export async function roleUrls(postgres: RunningPostgres, databaseName: string = DATABASE_NAME): Promise<RoleUrls> {
   if (postgres.kind === "pglite") return { metricsUrl: postgres.databaseUrl, authUrl: postgres.databaseUrl };
+  let passwords = rolePasswords.get(postgres);
+  if (passwords === undefined) {
+    passwords = setRolePasswords(postgres.adminUrl);
+    rolePasswords.set(postgres, passwords);
+  }
+  const urls = Object.fromEntries(
+    Object.entries(await passwords).map(([role, password]) => [role, `postgres://${role}:${password}@${postgres.host}:${postgres.port}/${databaseName}?sslmode=disable`]),
+  );
+  return { metricsUrl: urls.streamforge_metrics!, authUrl: urls.streamforge_auth! };
+}
+
+async function setRolePasswords(adminUrl: string): Promise<Record<string, string>> {
   const { default: pg } = await import("pg");
-  const client = new pg.Client({ connectionString: postgres.adminUrl });
+  const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
-    const urls: Record<string, string> = {};
+    const passwords: Record<string, string> = {};
     for (const role of ["streamforge_metrics", "streamforge_auth"]) {
       const password = randomBytes(18).toString("base64url");
       // Role names are constants above; the password is base64url. ALTER ROLE takes no parameters.
       await client.query(`alter role ${role} password '${password}'`);
-      urls[role] = `postgres://${role}:${password}@${postgres.host}:${postgres.port}/${DATABASE_NAME}?sslmode=disable`;
+      passwords[role] = password;
     }
-    return { metricsUrl: urls.streamforge_metrics!, authUrl: urls.streamforge_auth! };
+    return passwords;
   } finally {
     await client.end();
   }
@@ -120,11 +138,11 @@ async function startPostgresql(binDir: string): Promise<RunningPostgres> {
   process.once("exit", stopOnExit);
 
   const adminUrl = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres?sslmode=disable`;
-  await createApplicationDatabase(adminUrl);
+  const databaseUrl = await createDatabase(adminUrl, DATABASE_NAME);
   return {
     kind: "postgresql",
     adminUrl,
-    databaseUrl: adminUrl.replace("/postgres?", `/${DATABASE_NAME}?`),
+    databaseUrl,
     host: "127.0.0.1",
     port,
     stop: async () => {
@@ -135,15 +153,24 @@ async function startPostgresql(binDir: string): Promise<RunningPostgres> {
   };
 }
 
-async function createApplicationDatabase(adminUrl: string): Promise<void> {
+/**
+ * Creates an empty database on the server of `adminUrl` (a superuser on the maintenance database)
+ * and returns its URL as that superuser, the owner migrations and seeds run as.
+ */
+export async function createDatabase(adminUrl: string, name: string): Promise<string> {
+  // CREATE DATABASE takes no parameters: only plain lower-case identifiers get into the statement.
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a plain database name: ${JSON.stringify(name)}`);
   const { default: pg } = await import("pg");
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
-    await client.query(`create database ${DATABASE_NAME}`);
+    await client.query(`create database ${name}`);
   } finally {
     await client.end();
   }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
 }
 
 async function startPglite(options: { port?: number }): Promise<RunningPostgres> {
