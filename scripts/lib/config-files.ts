@@ -4,7 +4,7 @@ import path from "node:path";
 import { parseEnv } from "node:util";
 import { PROJECT_ROOT } from "./migrate.ts";
 
-export function readDevVars(): Record<string, string> {
+function readDevVars(): Record<string, string> {
   const file = path.join(PROJECT_ROOT, ".dev.vars");
   if (!existsSync(file)) return {};
   const parsed = parseEnv(readFileSync(file, "utf8"));

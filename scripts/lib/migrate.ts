@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { runner } from "node-pg-migrate";
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, "sql", "migrations");
+const MIGRATIONS_DIR = path.join(PROJECT_ROOT, "sql", "migrations");
 
 /** Applies pending migrations; returns the names applied by this call (empty when up to date). */
 export async function migrate(databaseUrl: string): Promise<string[]> {

@@ -87,7 +87,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Newest PostgreSQL bin directory on this machine, or undefined. `PG_BIN_DIR` overrides. */
-export function findPostgresBinaries(): string | undefined {
+function findPostgresBinaries(): string | undefined {
   const override = process.env.PG_BIN_DIR;
   if (override) return existsSync(path.join(override, "initdb")) ? override : undefined;
   const root = "/usr/lib/postgresql";

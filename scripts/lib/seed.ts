@@ -13,7 +13,7 @@ import { DEMO_PASSWORD, DEMO_STREAM_COUNT, DEMO_TENANTS } from "./demo-data.ts";
 import { PROJECT_ROOT } from "./migrate.ts";
 
 const MINUTES_PER_DAY = 1440;
-export const DEFAULT_DAYS = 7;
+const DEFAULT_DAYS = 7;
 
 export interface SeedOptions {
   /** Total buckets wanted; the history length follows from it. Default: 7 days of every stream. */

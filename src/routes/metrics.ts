@@ -14,10 +14,10 @@ import { API_SECURITY, createRouter, problem } from "../openapi.ts";
 
 const WINDOW_SECONDS = { "15m": 900, "1h": 3_600, "24h": 86_400, "7d": 604_800 } as const;
 const STEP_SECONDS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "6h": 21_600, "1d": 86_400 } as const;
-export const MAX_POINTS = 1_440;
+const MAX_POINTS = 1_440;
 const TOP_STREAMS = 5;
 
-export const STREAM_NAME = z
+const STREAM_NAME = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, "a stream name: lower-case letters, digits, '.', '_' or '-'")
   .openapi({ example: "orders.created" });
