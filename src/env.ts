@@ -142,6 +142,8 @@ export type AppEnv = {
   Variables: {
     requestId: string;
     principal: Principal;
+    /** The fewest permits left under any rate-limit policy applied so far: what the legacy headers report. */
+    rateLimitRemaining?: number;
   };
 };
 

@@ -30,6 +30,8 @@ export interface FloodGateOptions {
   allowedOrigins: ReadonlySet<string>;
   /** Epoch ms. Default `Date.now`. */
   clock?: () => number;
+  /** Whether refusals carry the legacy `X-RateLimit-*` triple, as the chain's do. Default true. */
+  legacyHeaders?: boolean;
 }
 
 /** Headers that belong to one response, not to the template. */
@@ -38,6 +40,9 @@ const PER_RESPONSE = new Set([
   "ratelimit",
   "ratelimit-policy",
   "retry-after",
+  "x-ratelimit-limit",
+  "x-ratelimit-remaining",
+  "x-ratelimit-reset",
   "content-length",
   "access-control-allow-origin",
   "access-control-allow-credentials",
@@ -48,6 +53,7 @@ const PER_RESPONSE = new Set([
  */
 export function floodGate(options: FloodGateOptions): MiddlewareHandler<AppEnv> {
   const clock = options.clock ?? Date.now;
+  const legacyHeaders = options.legacyHeaders ?? true;
   const exact = new Map<string, RatePolicy>();
   const prefixes: [string, RatePolicy][] = [];
   for (const { paths, policy } of options.guards) {
@@ -60,13 +66,15 @@ export function floodGate(options: FloodGateOptions): MiddlewareHandler<AppEnv> 
   const templates = new Map<string, [string, string][]>();
 
   return async function floodGate(c, next) {
+    // A preflight is never limited: the browser must be able to read the 429 that may follow.
+    if (c.req.method === "OPTIONS") return next();
     const policy = policyFor(c.req.path);
     const template = policy !== undefined ? templates.get(policy.name) : undefined;
     if (policy !== undefined && template !== undefined) {
       const nowMs = clock();
       const blockedUntil = options.denyCache.blockedUntil(`${policy.name}:${options.clientKey(c)}`, nowMs);
       if (blockedUntil !== undefined) {
-        const problem = rateLimitedProblem(policy, blockedUntil, nowMs);
+        const problem = rateLimitedProblem(policy, blockedUntil, nowMs, legacyHeaders);
         const requestId = crypto.randomUUID();
         return new Response(problemBody(problem, c.req.path, requestId), {
           status: 429,

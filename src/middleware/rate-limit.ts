@@ -1,25 +1,28 @@
 /**
  * Rate limiting, exact across the whole edge: each (policy, client key) is counted by one Durable
- * Object (src/rate-limit/durable-object.ts). Answers carry the draft-ietf-httpapi-ratelimit-
- * headers-10 fields `RateLimit-Policy` and `RateLimit`; a refusal is a 429 problem with
- * `Retry-After`. Permits come from the object in small leases spent in the isolate (lease.ts); a
- * key refused once is refused from isolate memory until its window resets, with no Durable Object
- * call. If the limiter cannot answer in time, the policy's fail mode decides.
+ * Object (src/rate-limit/durable-object.ts), on the object's own clock. Answers carry the
+ * draft-ietf-httpapi-ratelimit-headers-10 fields `RateLimit-Policy` and `RateLimit` and, unless
+ * switched off, the legacy `X-RateLimit-Limit`/`-Remaining`/`-Reset` triple that most client
+ * libraries read; a refusal is a 429 problem with `Retry-After`. Permits come from the object in
+ * leases spent in the isolate (lease.ts). Only a key the object calls exhausted is refused from
+ * isolate memory until its window resets; a refusal while permits are on their way back says
+ * "retry in a moment" and is not cached. If the limiter cannot answer in time, the policy's fail
+ * mode decides.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.ts";
 import { AppError, type ProblemInit } from "../errors.ts";
 import { clientKeyFromIp } from "../rate-limit/client-ip.ts";
 import { DenyCache } from "../rate-limit/deny-cache.ts";
-import type { RateLimiter } from "../rate-limit/durable-object.ts";
+import type { Grant, RateLimiter, Release } from "../rate-limit/durable-object.ts";
+import { LEASE_TTL_MS, LeaseTable } from "../rate-limit/lease.ts";
 import { policyHeader, rateLimitHeader, ratePolicy, type RatePolicy } from "../rate-limit/policy.ts";
-import { leaseSize, LeaseTable } from "../rate-limit/lease.ts";
-import { secondsUntil, type Grant } from "../rate-limit/window.ts";
+import { secondsUntil } from "../rate-limit/window.ts";
 
 export interface RateLimitOptions {
   namespace: DurableObjectNamespace<RateLimiter>;
   policy: RatePolicy;
-  /** Epoch ms. Default `Date.now`. */
+  /** Epoch ms of this isolate; used for lease expiry and header arithmetic only. Default `Date.now`. */
   clock?: () => number;
   /** Shared refusals of this isolate. Default: one cache per limiter. */
   denyCache?: DenyCache;
@@ -27,11 +30,24 @@ export interface RateLimitOptions {
   leases?: LeaseTable;
   /** How long to wait for the Durable Object before the fail mode applies. Default 1000. */
   timeoutMs?: number;
+  /** Also send `X-RateLimit-Limit`/`-Remaining`/`-Reset`. Default true. */
+  legacyHeaders?: boolean;
+}
+
+/** A permit that was counted, and can be handed back when the attempt should not count after all. */
+export interface Permit {
+  windowStartMs: number;
 }
 
 export interface RateLimiterHandle {
-  /** Counts one request for `key`; sets the headers, or throws the 429 (or fail-closed 503) problem. */
-  enforce(c: Context<AppEnv>, key: string): Promise<void>;
+  readonly policy: RatePolicy;
+  /**
+   * Counts one request for `key`; sets the headers, or throws the 429 (or fail-closed 503)
+   * problem. Returns the permit, or undefined when the limiter was unavailable and failed open.
+   */
+  enforce(c: Context<AppEnv>, key: string): Promise<Permit | undefined>;
+  /** Hands a permit back, so that the request it admitted does not count (a successful login). */
+  refund(c: Context<AppEnv>, key: string, permit: Permit): void;
 }
 
 /** Per-IP key from `CF-Connecting-IP` only (IPv6 grouped by /64). */
@@ -39,20 +55,41 @@ export const clientIpKey = (c: Context<AppEnv>): string => clientKeyFromIp(c.req
 
 class LimiterUnavailableError extends Error {}
 
+/** Response headers for `policy` with `remaining` permits and a reset `resetSeconds` from `nowMs`. */
+export function rateLimitHeaders(policy: RatePolicy, remaining: number, resetSeconds: number, nowMs: number, legacyHeaders: boolean): Record<string, string> {
+  const headers: Record<string, string> = {
+    "RateLimit-Policy": policyHeader(policy),
+    RateLimit: rateLimitHeader(policy, remaining, resetSeconds),
+  };
+  if (legacyHeaders) {
+    headers["X-RateLimit-Limit"] = String(policy.limit);
+    headers["X-RateLimit-Remaining"] = String(remaining);
+    // Epoch seconds, as GitHub and express-rate-limit send it.
+    headers["X-RateLimit-Reset"] = String(Math.ceil(nowMs / 1000) + resetSeconds);
+  }
+  return headers;
+}
+
 /** The 429 problem for `policy`, saying when to retry and nothing about the account or key. */
-export function rateLimitedProblem(policy: RatePolicy, resetAtMs: number, nowMs: number): ProblemInit {
-  const retryAfter = Math.max(1, secondsUntil(resetAtMs, nowMs));
+export function rateLimitedProblem(policy: RatePolicy, retryAtMs: number, nowMs: number, legacyHeaders: boolean): ProblemInit {
+  const retryAfter = Math.max(1, secondsUntil(retryAtMs, nowMs));
   return {
     status: 429,
     code: "rate-limited",
     title: "Too many requests",
     detail: `Rate limit exceeded. Retry in ${retryAfter} s.`,
-    headers: {
-      "RateLimit-Policy": policyHeader(policy),
-      RateLimit: rateLimitHeader(policy, 0, retryAfter),
-      "Retry-After": String(retryAfter),
-    },
+    headers: { ...rateLimitHeaders(policy, 0, retryAfter, nowMs, legacyHeaders), "Retry-After": String(retryAfter) },
   };
+}
+
+/** Runs `task` after `delayMs` without holding up the response: on the request's waitUntil when there is one. */
+function runLater(c: Context<AppEnv>, delayMs: number, task: () => Promise<unknown>): void {
+  const later = new Promise((resolve) => setTimeout(resolve, delayMs)).then(task).catch(() => undefined);
+  try {
+    c.executionCtx.waitUntil(later);
+  } catch {
+    // No execution context (a unit test calling app.request): the promise still runs on its own.
+  }
 }
 
 /**
@@ -64,20 +101,20 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   const denyCache = options.denyCache ?? new DenyCache();
   const leases = options.leases ?? new LeaseTable();
   const timeoutMs = options.timeoutMs ?? 1000;
+  const legacyHeaders = options.legacyHeaders ?? true;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error("timeoutMs must be a positive integer");
-  const policyField = policyHeader(policy);
-  const permitsPerLease = leaseSize(policy.limit);
   // One Durable Object call per key at a time: concurrent requests wait for its lease and share it.
   const pendingGrants = new Map<string, Promise<Grant>>();
 
-  async function askDurableObject(key: string, nowMs: number): Promise<Grant> {
-    const stub = namespace.get(namespace.idFromName(`${policy.name}:${key}`));
+  const stubFor = (key: string) => namespace.get(namespace.idFromName(`${policy.name}:${key}`));
+
+  async function withTimeout<T>(call: Promise<T>): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new LimiterUnavailableError("timeout")), timeoutMs);
     });
     try {
-      return await Promise.race([stub.acquire(policy.name, policy.limit, policy.windowMs, nowMs, permitsPerLease), timeout]);
+      return await Promise.race([call, timeout]);
     } catch (error) {
       throw error instanceof LimiterUnavailableError ? error : new LimiterUnavailableError(error instanceof Error ? error.name : "error");
     } finally {
@@ -85,13 +122,24 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
     }
   }
 
+  function handBack(key: string, release: Release | undefined): Promise<unknown> {
+    return release === undefined ? Promise.resolve() : withTimeout(stubFor(key).release(policy.name, release, leases.holder));
+  }
+
   /** The shared in-flight grant for `leaseKey`, starting one when none is pending. */
-  function grantFor(leaseKey: string, key: string, nowMs: number): Promise<Grant> {
+  function grantFor(c: Context<AppEnv>, leaseKey: string, key: string, nowMs: number): Promise<Grant> {
     let pending = pendingGrants.get(leaseKey);
     if (pending === undefined) {
-      pending = askDurableObject(key, nowMs).then((grant) => {
-        if (grant.granted > 0) leases.store(leaseKey, grant.granted, grant.remaining, grant.resetAtMs);
-        else denyCache.block(leaseKey, grant.resetAtMs);
+      const { wanted, returned } = leases.ask(leaseKey, nowMs, policy.limit, policy.windowMs);
+      const request = { policy: policy.name, limit: policy.limit, windowMs: policy.windowMs, holder: leases.holder, wanted, ...(returned === undefined ? {} : { returned }) };
+      pending = withTimeout(stubFor(key).acquire(request)).then((grant) => {
+        if (grant.granted > 0) {
+          leases.store(leaseKey, grant, nowMs);
+          // A lease of one is spent by the request that asked; anything more comes back if unspent.
+          if (grant.granted > 1) runLater(c, LEASE_TTL_MS, () => handBack(key, leases.expire(leaseKey, grant.windowStartMs, nowMs)));
+        } else if (grant.exhausted) {
+          denyCache.block(leaseKey, nowMs + grant.resetAfterMs);
+        }
         return grant;
       });
       pendingGrants.set(leaseKey, pending);
@@ -101,11 +149,12 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
     return pending;
   }
 
-  function refuse(resetAtMs: number, nowMs: number): never {
-    throw new AppError(rateLimitedProblem(policy, resetAtMs, nowMs));
+  function refuse(retryAtMs: number, nowMs: number): never {
+    throw new AppError(rateLimitedProblem(policy, retryAtMs, nowMs, legacyHeaders));
   }
 
   return {
+    policy,
     async enforce(c, key) {
       const nowMs = clock();
       const leaseKey = `${policy.name}:${key}`;
@@ -114,15 +163,23 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
         if (blockedUntil !== undefined) refuse(blockedUntil, nowMs);
         const permit = leases.take(leaseKey, nowMs);
         if (permit !== undefined) {
-          c.header("RateLimit-Policy", policyField, { append: true });
-          c.header("RateLimit", rateLimitHeader(policy, permit.remaining, secondsUntil(permit.resetAtMs, nowMs)), { append: true });
-          return;
+          const headers = rateLimitHeaders(policy, permit.remaining, secondsUntil(permit.resetAtMs, nowMs), nowMs, legacyHeaders);
+          c.header("RateLimit-Policy", headers["RateLimit-Policy"], { append: true });
+          c.header("RateLimit", headers.RateLimit, { append: true });
+          // The legacy triple has room for one policy: the one closest to refusing.
+          const tightest = c.get("rateLimitRemaining");
+          if (legacyHeaders && (tightest === undefined || permit.remaining < tightest)) {
+            c.set("rateLimitRemaining", permit.remaining);
+            for (const name of ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]) c.header(name, headers[name]);
+          }
+          return { windowStartMs: permit.windowStartMs };
         }
+        let grant: Grant;
         try {
-          await grantFor(leaseKey, key, nowMs);
+          grant = await grantFor(c, leaseKey, key, nowMs);
         } catch (error) {
           console.error(JSON.stringify({ level: "error", event: "rate_limiter_unavailable", policy: policy.name, fail_mode: policy.failMode, reason: (error as Error).message, request_id: c.get("requestId") }));
-          if (policy.failMode === "open") return;
+          if (policy.failMode === "open") return undefined;
           throw new AppError({
             status: 503,
             code: "rate-limiter-unavailable",
@@ -131,8 +188,12 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
             headers: { "Retry-After": "5" },
           });
         }
-        // The grant is now a lease to spend or a refusal to honour: go round once more.
+        if (grant.granted === 0) refuse(nowMs + grant.retryAfterMs, nowMs);
+        // A lease arrived: spend from it, or, if concurrent requests took it all, ask again.
       }
+    },
+    refund(c, key, permit) {
+      runLater(c, 0, () => withTimeout(stubFor(key).release(policy.name, { windowStartMs: permit.windowStartMs, permits: 1 })));
     },
   };
 }

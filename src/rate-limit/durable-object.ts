@@ -1,15 +1,23 @@
 /**
  * One Durable Object per client key (`idFromName`), so every edge location counts into the same
- * place and load spreads over many objects. A Durable Object runs one event at a time and
- * `acquire` never awaits, so concurrent callers are served strictly one after another: no two can
- * read the same count. It grants permits, possibly several per call (lease.ts), never past the
- * limit. Each grant is written through to the object's SQLite storage (an evicted object resumes
- * with the right count) and mirrored in memory (no read per call). An alarm at the latest window
- * end deletes expired windows, and the object empties itself when none remain, so storage stays
- * bounded by the number of active clients.
+ * place and load spreads over many objects. A Durable Object runs one event at a time and neither
+ * `acquire` nor `release` awaits, so concurrent callers are served strictly one after another: no
+ * two can read the same count. Window arithmetic runs on the object's own clock (window.ts says
+ * why): callers send no time at all.
+ *
+ * It grants permits, possibly several per call (lease.ts), never past the limit, and remembers per
+ * holder (one isolate's lease table) how many of its latest lease may still be unspent and when
+ * that lease will have been handed back. So it can tell a client that is exhausted (every permit
+ * spent: refuse until the window resets) from one whose last permits sit in leases that are about
+ * to come back (refuse for a moment, no deny-cache entry). Each change of count is written through
+ * to the object's SQLite storage (an evicted object resumes with the right count; only the holder
+ * bookkeeping, which never admits anything, is memory-only) and mirrored in memory (no read per
+ * call). An alarm at the latest window end deletes expired windows, and the object empties itself
+ * when none remain, so storage stays bounded by the number of active clients.
  */
 import { DurableObject } from "cloudflare:workers";
-import { applyGrant, type Grant, type WindowState } from "./window.ts";
+import { LEASE_TTL_MS } from "./lease.ts";
+import { currentWindow, grantSize, type WindowState } from "./window.ts";
 
 interface WindowRow extends Record<string, SqlStorageValue> {
   policy: string;
@@ -18,48 +26,107 @@ interface WindowRow extends Record<string, SqlStorageValue> {
   count: number;
 }
 
-/** Time after a window's end before its row is collected; covers clock skew between callers and the object. */
+/** A holder's latest lease: permits that may still be unspent, and when they are due back. */
+interface Holding {
+  outstanding: number;
+  dueBackAtMs: number;
+}
+
+export interface PolicyWindow extends WindowState {
+  windowMs: number;
+  holders: Map<string, Holding>;
+}
+
+export interface AcquireRequest {
+  policy: string;
+  limit: number;
+  windowMs: number;
+  /** The asking isolate's lease table. */
+  holder: string;
+  wanted: number;
+  /** Unspent permits of this holder's previous lease, handed back with this call. */
+  returned?: Release;
+}
+
+export interface Release {
+  /** The window the permits were granted in; permits of an older window are simply dropped. */
+  windowStartMs: number;
+  permits: number;
+}
+
+export interface Grant {
+  /** Permits granted by this call: between 0 and the number asked for. */
+  granted: number;
+  limit: number;
+  /** Permits still ungranted in the window after this call. */
+  remaining: number;
+  /** Identifies the window, for handing permits back. */
+  windowStartMs: number;
+  /** Until the window ends and the allowance is whole again; relative, so callers' clocks do not matter. */
+  resetAfterMs: number;
+  /** When nothing was granted: whether every permit is spent (or lost), rather than about to come back. */
+  exhausted: boolean;
+  /** When nothing was granted: how long until asking again can succeed. */
+  retryAfterMs: number;
+}
+
+/** How late a lease may come back after its expiry before the object counts its permits as spent. */
+export const RETURN_GRACE_MS = 1_000;
+/** Time after a window's end before its row is collected. */
 const CLEANUP_GRACE_MS = 5_000;
 
 export class RateLimiter extends DurableObject<Env> {
-  private readonly windows = new Map<string, WindowState & { windowMs: number }>();
+  private readonly windows = new Map<string, PolicyWindow>();
   private tableExists = false;
+  /** The object's notion of now. Only the test suite replaces it (through runInDurableObject). */
+  clock: () => number = Date.now;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.tableExists = ctx.storage.sql.exec("select 1 from sqlite_master where type = 'table' and name = 'windows'").toArray().length > 0;
     if (!this.tableExists) return;
     for (const row of ctx.storage.sql.exec<WindowRow>("select policy, window_start_ms, window_ms, count from windows")) {
-      this.windows.set(row.policy, { windowStartMs: row.window_start_ms, windowMs: row.window_ms, count: row.count });
+      this.windows.set(row.policy, { windowStartMs: row.window_start_ms, windowMs: row.window_ms, count: row.count, holders: new Map() });
     }
   }
 
-  /** Grants up to `wanted` permits under `policy`; `nowMs` comes from the caller so one clock drives a request. */
-  acquire(policy: string, limit: number, windowMs: number, nowMs: number, wanted: number): Grant {
-    const previous = this.windows.get(policy);
-    const { state, grant } = applyGrant(previous?.windowMs === windowMs ? previous : undefined, limit, windowMs, nowMs, wanted);
-    if (grant.granted > 0) {
-      this.windows.set(policy, { ...state, windowMs });
-      if (!this.tableExists) {
-        this.ctx.storage.sql.exec(
-          "create table windows (policy text primary key, window_start_ms integer not null, window_ms integer not null, count integer not null)",
-        );
-        this.tableExists = true;
-      }
-      this.ctx.storage.sql.exec(
-        "insert into windows (policy, window_start_ms, window_ms, count) values (?, ?, ?, ?) on conflict (policy) do update set window_start_ms = excluded.window_start_ms, window_ms = excluded.window_ms, count = excluded.count",
-        policy,
-        state.windowStartMs,
-        windowMs,
-        state.count,
-      );
-      if (state.count === grant.granted) this.scheduleCleanup(state.windowStartMs + windowMs);
-    }
-    return grant;
+  /** Grants up to `wanted` permits under `policy` to `holder`, after taking back what it returns. */
+  acquire({ policy, limit, windowMs, holder, wanted, returned }: AcquireRequest): Grant {
+    const nowMs = this.clock();
+    const window = this.windowAt(policy, windowMs, nowMs);
+    const countBefore = window.count;
+    if (returned !== undefined) this.takeBack(window, returned, holder);
+
+    const liveHolders = [...window.holders].filter(([id, holding]) => id !== holder && holding.outstanding > 0 && holding.dueBackAtMs > nowMs);
+    const granted = grantSize(limit, window.count, wanted, liveHolders.length + 1);
+    window.count += granted;
+    // The asking request spends one permit at once; the rest may still be unspent later.
+    window.holders.set(holder, { outstanding: Math.max(0, granted - 1), dueBackAtMs: nowMs + LEASE_TTL_MS + RETURN_GRACE_MS });
+    if (window.count !== countBefore) this.store(policy, window);
+
+    const resetAfterMs = window.windowStartMs + windowMs - nowMs;
+    const firstBack = Math.min(...liveHolders.map(([, holding]) => holding.dueBackAtMs));
+    const exhausted = granted === 0 && liveHolders.length === 0;
+    return {
+      granted,
+      limit,
+      remaining: Math.max(0, limit - window.count),
+      windowStartMs: window.windowStartMs,
+      resetAfterMs,
+      exhausted,
+      retryAfterMs: granted > 0 ? 0 : exhausted ? resetAfterMs : Math.min(resetAfterMs, Math.max(1, firstBack - nowMs)),
+    };
+  }
+
+  /** Takes back permits that were granted but will never be spent: an expired lease, a refunded attempt. */
+  release(policy: string, release: Release, holder?: string): void {
+    const window = this.windows.get(policy);
+    if (window === undefined) return;
+    if (this.takeBack(window, release, holder)) this.store(policy, window);
   }
 
   override async alarm(): Promise<void> {
-    const nowMs = Date.now();
+    const nowMs = this.clock();
     for (const [policy, window] of this.windows) {
       if (window.windowStartMs + window.windowMs + CLEANUP_GRACE_MS <= nowMs) {
         this.windows.delete(policy);
@@ -74,6 +141,43 @@ export class RateLimiter extends DurableObject<Env> {
     }
     const latestEnd = Math.max(...[...this.windows.values()].map((window) => window.windowStartMs + window.windowMs));
     await this.ctx.storage.setAlarm(latestEnd + CLEANUP_GRACE_MS);
+  }
+
+  private windowAt(policy: string, windowMs: number, nowMs: number): PolicyWindow {
+    const stored = this.windows.get(policy);
+    const previous = stored?.windowMs === windowMs ? stored : undefined;
+    if (previous !== undefined && currentWindow(previous, windowMs, nowMs) === previous) return previous;
+    const fresh: PolicyWindow = { ...currentWindow(undefined, windowMs, nowMs), windowMs, holders: new Map() };
+    this.windows.set(policy, fresh);
+    this.scheduleCleanup(fresh.windowStartMs + windowMs);
+    return fresh;
+  }
+
+  /** Lowers the count by what comes back from the current window; a holder cannot return more than it may hold. */
+  private takeBack(window: PolicyWindow, { windowStartMs, permits }: Release, holder: string | undefined): boolean {
+    if (windowStartMs !== window.windowStartMs || !(permits > 0)) return false;
+    const holding = holder === undefined ? undefined : window.holders.get(holder);
+    const accepted = Math.min(Math.floor(permits), window.count, holding?.outstanding ?? (holder === undefined ? permits : 0));
+    if (accepted <= 0) return false;
+    window.count -= accepted;
+    if (holding !== undefined) holding.outstanding -= accepted;
+    return true;
+  }
+
+  protected store(policy: string, window: PolicyWindow): void {
+    if (!this.tableExists) {
+      this.ctx.storage.sql.exec(
+        "create table windows (policy text primary key, window_start_ms integer not null, window_ms integer not null, count integer not null)",
+      );
+      this.tableExists = true;
+    }
+    this.ctx.storage.sql.exec(
+      "insert into windows (policy, window_start_ms, window_ms, count) values (?, ?, ?, ?) on conflict (policy) do update set window_start_ms = excluded.window_start_ms, window_ms = excluded.window_ms, count = excluded.count",
+      policy,
+      window.windowStartMs,
+      window.windowMs,
+      window.count,
+    );
   }
 
   private scheduleCleanup(windowEndMs: number): void {

@@ -2,45 +2,115 @@
  * Permits an isolate holds for a key: the Durable Object grants them a few at a time, the isolate
  * spends them locally, and asks again when they run out. The object never grants more than the
  * limit in a window, so no number of isolates can over-admit; a lease only saves the round trip
- * and the storage write that each request would otherwise cost. The price is that permits held by
- * an isolate a client stops using are unavailable elsewhere until the window resets, which is why
- * a lease is a small fraction of the limit (and a single permit for small limits such as logins).
+ * and the storage write that each request would otherwise cost.
+ *
+ * The price of a lease is that its permits are unusable elsewhere while an isolate holds them, and
+ * a client that moves between isolates (as clients do: each connection may land on another one)
+ * would leave them stranded. Three rules keep that small, chosen from the known techniques
+ * (Doorman's lease expiry and release, Envoy RLQS's assignments with a time to live, Unkey's strict
+ * mode near the limit):
+ * - a lease starts at one permit, spent by the request that asked for it, and doubles (up to a
+ *   twentieth of the limit) only while this isolate asks again as fast as the client's whole
+ *   allowance would be spent — only an isolate that really carries the client holds more than
+ *   that one permit;
+ * - the object grants at most half of what is left divided among the isolates holding leases
+ *   (window.ts), so near the limit every decision is made at the object, one permit at a time;
+ * - a lease expires LEASE_TTL_MS after it was asked for, and its unspent permits go back to the
+ *   object, with the next call or, if the client never comes back, from a timer. Until then the
+ *   object answers "retry in a moment" instead of "exhausted", so no isolate caches a refusal
+ *   while permits are on their way back.
+ * A hot client on one isolate therefore still costs one object call per lease of up to limit/20
+ * permits, while a client spread over many isolates gets its whole allowance, less at most the
+ * permits of an isolate that disappears with a lease in hand (eviction), which are lost until the
+ * window resets.
+ *
+ * Expiry is measured on the isolate's clock from the moment it asked, which is before the object
+ * granted, so the isolate stops spending before the object stops expecting the lease back,
+ * whatever the offset between their clocks.
  */
+import type { Grant, Release } from "./durable-object.ts";
+
+/** How long an isolate may spend a lease before handing back what is left. */
+export const LEASE_TTL_MS = 2_000;
 const LEASE_FRACTION_OF_LIMIT = 20;
 
-export function leaseSize(limit: number): number {
+/** The largest lease for `limit`: a twentieth of it, and a single permit for small limits such as logins. */
+export function maxLeaseSize(limit: number): number {
   return Math.max(1, Math.floor(limit / LEASE_FRACTION_OF_LIMIT));
 }
 
 interface Lease {
   permits: number;
-  /** What the object still had ungranted when it made this lease. */
+  /** Permits the object had left ungranted when it made this lease. */
   ungranted: number;
+  /** Permits granted, to size the next lease. */
+  size: number;
+  windowStartMs: number;
+  /** Local clock: when the lease was asked for, when it stops being spendable, when the window resets. */
+  askedAtMs: number;
+  expiresAtMs: number;
   resetAtMs: number;
+}
+
+export interface LeaseAsk {
+  wanted: number;
+  /** Unspent permits of an expired lease, to hand back with the call. */
+  returned?: Release;
 }
 
 export class LeaseTable {
   private readonly leases = new Map<string, Lease>();
+  /** Names this table (this isolate) to the objects, which track one lease per holder. */
+  readonly holder = crypto.randomUUID();
 
   constructor(private readonly maxEntries = 10_000) {}
 
-  /** Spends one held permit; returns what remains for the client, or undefined when none is held. */
-  take(key: string, nowMs: number): { remaining: number; resetAtMs: number } | undefined {
+  /** Spends one held permit; returns what remains for the client, or undefined when none is spendable. */
+  take(key: string, nowMs: number): { remaining: number; resetAtMs: number; windowStartMs: number } | undefined {
     const lease = this.leases.get(key);
-    if (lease === undefined) return undefined;
-    if (lease.permits === 0 || nowMs >= lease.resetAtMs) {
-      this.leases.delete(key);
-      return undefined;
-    }
+    if (lease === undefined || lease.permits === 0 || nowMs >= lease.expiresAtMs || nowMs >= lease.resetAtMs) return undefined;
     lease.permits--;
-    return { remaining: lease.ungranted + lease.permits, resetAtMs: lease.resetAtMs };
+    return { remaining: lease.ungranted + lease.permits, resetAtMs: lease.resetAtMs, windowStartMs: lease.windowStartMs };
   }
 
-  store(key: string, permits: number, ungranted: number, resetAtMs: number): void {
+  /** What to ask the object for: the next lease's size, and the unspent rest of the previous one. */
+  ask(key: string, nowMs: number, limit: number, windowMs: number): LeaseAsk {
+    const previous = this.leases.get(key);
+    if (previous === undefined) return { wanted: 1 };
+    const spentAsFastAsAllowed = nowMs - previous.askedAtMs <= (windowMs * previous.size) / limit;
+    const wanted = spentAsFastAsAllowed ? Math.min(maxLeaseSize(limit), previous.size * 2) : 1;
+    const returned = this.handBack(key, previous);
+    return returned === undefined ? { wanted } : { wanted, returned };
+  }
+
+  /** Keeps a granted lease; `askedAtMs` is the local time the request for it was made. */
+  store(key: string, grant: Grant, askedAtMs: number): void {
     if (this.leases.size >= this.maxEntries && !this.leases.has(key)) {
       const oldest = this.leases.keys().next().value;
       if (oldest !== undefined) this.leases.delete(oldest);
     }
-    this.leases.set(key, { permits, ungranted, resetAtMs });
+    this.leases.set(key, {
+      permits: grant.granted,
+      ungranted: grant.remaining,
+      size: grant.granted,
+      windowStartMs: grant.windowStartMs,
+      askedAtMs,
+      expiresAtMs: askedAtMs + LEASE_TTL_MS,
+      resetAtMs: askedAtMs + grant.resetAfterMs,
+    });
+  }
+
+  /** Ends the lease for `key` if it is still the one granted in `windowStartMs`; returns its unspent permits. */
+  expire(key: string, windowStartMs: number, askedAtMs: number): Release | undefined {
+    const lease = this.leases.get(key);
+    if (lease === undefined || lease.windowStartMs !== windowStartMs || lease.askedAtMs !== askedAtMs) return undefined;
+    return this.handBack(key, lease);
+  }
+
+  private handBack(key: string, lease: Lease): Release | undefined {
+    if (lease.permits === 0) return undefined;
+    const release = { windowStartMs: lease.windowStartMs, permits: lease.permits };
+    lease.permits = 0;
+    return release;
   }
 }

@@ -1,34 +1,90 @@
 import { describe, expect, it } from "vitest";
-import { leaseSize, LeaseTable } from "../../src/rate-limit/lease.ts";
+import type { Grant } from "../../src/rate-limit/durable-object.ts";
+import { LEASE_TTL_MS, LeaseTable, maxLeaseSize } from "../../src/rate-limit/lease.ts";
+
+function grant(granted: number, remaining: number, resetAfterMs = 60_000, windowStartMs = 1): Grant {
+  return { granted, limit: 100, remaining, windowStartMs, resetAfterMs, exhausted: false, retryAfterMs: 0 };
+}
 
 describe("permit leases", () => {
-  it("sizes a lease at a twentieth of the limit, and a single permit for small limits", () => {
-    expect(leaseSize(5)).toBe(1);
-    expect(leaseSize(100)).toBe(5);
-    expect(leaseSize(1_000_000)).toBe(50_000);
+  it("caps a lease at a twentieth of the limit, and a single permit for small limits", () => {
+    expect(maxLeaseSize(5)).toBe(1);
+    expect(maxLeaseSize(100)).toBe(5);
+    expect(maxLeaseSize(1_000_000)).toBe(50_000);
+  });
+
+  it("asks for one permit first", () => {
+    expect(new LeaseTable().ask("k", 0, 100, 60_000)).toEqual({ wanted: 1 });
+  });
+
+  it("doubles the lease while the isolate asks again as fast as the allowance allows, up to the cap", () => {
+    const leases = new LeaseTable();
+    let nowMs = 0;
+    const sizes: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const { wanted } = leases.ask("k", nowMs, 100, 60_000);
+      sizes.push(wanted);
+      leases.store("k", grant(wanted, 50), nowMs);
+      while (leases.take("k", nowMs) !== undefined);
+      nowMs += 10;
+    }
+    expect(sizes).toEqual([1, 2, 4, 5, 5, 5]);
+  });
+
+  it("falls back to one permit for an isolate the client visits less often than its allowance allows", () => {
+    const leases = new LeaseTable();
+    leases.store("k", grant(4, 50), 0);
+    while (leases.take("k", 0) !== undefined);
+    // 4 permits of 100/minute are 2.4 s of the allowance: asking later means this isolate is not carrying the client.
+    expect(leases.ask("k", 2_401, 100, 60_000).wanted).toBe(1);
   });
 
   it("spends held permits one at a time and reports what remains for the client", () => {
     const leases = new LeaseTable();
-    leases.store("api:ip:1", 3, 90, 60_000);
-    expect(leases.take("api:ip:1", 0)).toEqual({ remaining: 92, resetAtMs: 60_000 });
-    expect(leases.take("api:ip:1", 1)).toEqual({ remaining: 91, resetAtMs: 60_000 });
-    expect(leases.take("api:ip:1", 2)).toEqual({ remaining: 90, resetAtMs: 60_000 });
-    expect(leases.take("api:ip:1", 3)).toBeUndefined();
+    leases.store("k", grant(3, 90), 0);
+    expect(leases.take("k", 0)).toEqual({ remaining: 92, resetAtMs: 60_000, windowStartMs: 1 });
+    expect(leases.take("k", 1)?.remaining).toBe(91);
+    expect(leases.take("k", 2)?.remaining).toBe(90);
+    expect(leases.take("k", 3)).toBeUndefined();
+  });
+
+  it("stops spending a lease at its expiry and hands back the unspent permits with the next ask", () => {
+    const leases = new LeaseTable();
+    leases.store("k", grant(5, 90, 60_000, 42), 1_000);
+    leases.take("k", 1_000);
+    expect(leases.take("k", 1_000 + LEASE_TTL_MS)).toBeUndefined();
+    expect(leases.ask("k", 1_000 + LEASE_TTL_MS, 100, 60_000).returned).toEqual({ windowStartMs: 42, permits: 4 });
+    expect(leases.ask("k", 1_000 + LEASE_TTL_MS, 100, 60_000).returned).toBeUndefined();
+  });
+
+  it("hands back an expired lease once, and never one that a newer lease replaced", () => {
+    const leases = new LeaseTable();
+    leases.store("k", grant(5, 90, 60_000, 42), 0);
+    leases.take("k", 0);
+    expect(leases.expire("k", 42, 0)).toEqual({ windowStartMs: 42, permits: 4 });
+    expect(leases.take("k", 1)).toBeUndefined();
+    expect(leases.expire("k", 42, 0)).toBeUndefined();
+    leases.store("k", grant(5, 80, 60_000, 42), 500);
+    expect(leases.expire("k", 42, 0)).toBeUndefined();
+    expect(leases.take("k", 501)).toBeDefined();
   });
 
   it("drops a lease when its window has ended", () => {
     const leases = new LeaseTable();
-    leases.store("api:ip:2", 3, 0, 60_000);
-    expect(leases.take("api:ip:2", 60_000)).toBeUndefined();
+    leases.store("k", grant(3, 0, 60_000), 0);
+    expect(leases.take("k", 60_000)).toBeUndefined();
   });
 
   it("stays bounded, dropping the oldest lease first", () => {
     const leases = new LeaseTable(2);
-    leases.store("a", 1, 0, 10);
-    leases.store("b", 1, 0, 10);
-    leases.store("c", 1, 0, 10);
+    leases.store("a", grant(1, 0), 0);
+    leases.store("b", grant(1, 0), 0);
+    leases.store("c", grant(1, 0), 0);
     expect(leases.take("a", 0)).toBeUndefined();
     expect(leases.take("c", 0)).toBeDefined();
+  });
+
+  it("names each table differently, so the object can tell isolates apart", () => {
+    expect(new LeaseTable().holder).not.toBe(new LeaseTable().holder);
   });
 });
