@@ -1,0 +1,74 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { LEASE_TTL_MS } from "../../src/rate-limit/lease.ts";
+import { createWorld, router, runSequential, seededRandom, type Pattern } from "../support/isolates.ts";
+
+const SEED = 20261202;
+let clientCounter = 0;
+/** A new client address per test, so tests never share a counter. */
+const freshIp = () => `198.18.${Math.floor(++clientCounter / 250)}.${(clientCounter % 250) + 1}`;
+
+describe("rate limiter across isolates (100/minute, real app per isolate, skewed clocks, delayed and reordered object calls)", () => {
+  it.each([
+    ["sticky", 1, 100],
+    ["round-robin", 25, 95],
+    ["random", 10, 98],
+    ["random", 25, 95],
+    ["random", 50, 90],
+    ["touch-then-stick", 25, 95],
+  ] as [Pattern, number, number][])("%s over %i isolates admits at least %i of 150 requests, never more than 100", async (pattern, isolates, atLeast) => {
+    const world = createWorld({ isolates, seed: SEED });
+    const admitted = await runSequential(world, freshIp(), 150, router(pattern, isolates, seededRandom(SEED)));
+    expect(admitted).toBeGreaterThanOrEqual(atLeast);
+    expect(admitted).toBeLessThanOrEqual(100);
+  });
+
+  it("admits at most 100 of 1,000 concurrent requests spread over 25 isolates", async () => {
+    const world = createWorld({ isolates: 25, seed: SEED });
+    const ip = freshIp();
+    const random = seededRandom(SEED);
+    const statuses = await Promise.all(Array.from({ length: 1000 }, () => world.request(Math.floor(random() * 25), ip)));
+    const admitted = statuses.filter((status) => status === 401).length;
+    expect(statuses.filter((status) => status !== 401 && status !== 429)).toEqual([]);
+    expect(admitted).toBeLessThanOrEqual(100);
+    // Permits still leased when the flood ended come back after the lease time; the rest of the allowance stays usable.
+    await new Promise((resolve) => setTimeout(resolve, LEASE_TTL_MS + 200));
+    const later = await runSequential(world, ip, 150, () => 0);
+    expect(admitted + later).toBe(100);
+  });
+
+  it("never over-admits when an isolate is evicted mid-window with a lease in hand, and loses at most that lease", async () => {
+    const world = createWorld({ isolates: 10, seed: SEED });
+    const random = seededRandom(SEED);
+    // The client hammers isolate 3 long enough for its lease to grow, then isolate 3 disappears.
+    const admitted = await runSequential(world, freshIp(), 160, (i) => (i < 40 ? 3 : Math.floor(random() * 10)), (i) => {
+      if (i === 40) world.evict(3);
+    });
+    expect(admitted).toBeLessThanOrEqual(100);
+    expect(admitted).toBeGreaterThanOrEqual(95);
+  });
+
+  it("admits nothing early when every isolate's clock and the order of calls disagree near the window's end", async () => {
+    const world = createWorld({ isolates: 25, seed: SEED, maxSkewMs: 500 });
+    const ip = freshIp();
+    const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(`api:ip:${ip}`));
+    let objectNowMs = Date.now();
+    await runInDurableObject(stub, (instance) => {
+      instance.clock = () => objectNowMs;
+    });
+    const random = seededRandom(SEED);
+    const spread = () => Math.floor(random() * 25);
+    expect(await runSequential(world, ip, 150, spread)).toBe(100);
+    // 10 ms before the object's window ends: isolates up to 500 ms ahead think it is over.
+    objectNowMs += 60_000 - 10;
+    const statuses = await Promise.all(Array.from({ length: 200 }, () => world.request(spread(), ip)));
+    expect(statuses.filter((status) => status === 401)).toEqual([]);
+  });
+
+  it("gives a 1000/hour client spread over 25 isolates at least 950 of its 1000", async () => {
+    const world = createWorld({ isolates: 25, seed: SEED, vars: { RATE_LIMIT_API: "1000/hour" } });
+    const admitted = await runSequential(world, freshIp(), 1100, router("random", 25, seededRandom(SEED)));
+    expect(admitted).toBeGreaterThanOrEqual(950);
+    expect(admitted).toBeLessThanOrEqual(1000);
+  });
+});
