@@ -3,9 +3,11 @@
  * it does; each behaviour lives in the file its import names.
  */
 import { swaggerUI } from "@hono/swagger-ui";
+import type { Context } from "hono";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
-import type { AppConfig, ConfigProblem } from "./env.ts";
+import { deviceCookies } from "./auth/device-cookie.ts";
+import type { AppConfig, AppEnv, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
@@ -15,7 +17,10 @@ import { securityHeaders } from "./middleware/security-headers.ts";
 import { transportSecurity } from "./middleware/transport-security.ts";
 import { trustedHost } from "./middleware/trusted-host.ts";
 import { createRouter, OPENAPI_INFO } from "./openapi.ts";
+import { networkKeysFromIp, type NetworkPrefix } from "./rate-limit/client-ip.ts";
 import { DenyCache } from "./rate-limit/deny-cache.ts";
+import { IsolateBudget } from "./rate-limit/isolate-budget.ts";
+import type { RatePolicy } from "./rate-limit/policy.ts";
 import { createAuthRoutes } from "./routes/auth.ts";
 import { createHealthRoutes } from "./routes/health.ts";
 import { createMetricsRoutes } from "./routes/metrics.ts";
@@ -74,6 +79,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       clock,
       clientKey: clientIpKey,
       allowedOrigins: new Set(config.ALLOWED_ORIGINS),
+      legacyHeaders: config.RATE_LIMIT_LEGACY_HEADERS,
       guards: [
         { paths: AUTHENTICATED_PATHS, policy: config.RATE_LIMIT_API },
         { paths: ["/auth/login"], policy: config.RATE_LIMIT_LOGIN_IP },
@@ -110,20 +116,35 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
     }),
   );
 
-  const limitByIp = rateLimit({ namespace, policy: config.RATE_LIMIT_API, clock, denyCache, timeoutMs: API_LIMITER_TIMEOUT_MS });
+  const legacyHeaders = config.RATE_LIMIT_LEGACY_HEADERS;
+  const limiterFor = (policy: RatePolicy, timeoutMs?: number) =>
+    createRateLimiter({ namespace, policy, clock, denyCache, legacyHeaders, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+  const limitByIp = rateLimit({ namespace, policy: config.RATE_LIMIT_API, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
   const requirePrincipal = authenticate({ apiKeys: config.API_KEYS, tokens });
-  const limitByApiKey = apiKeyRateLimit({ namespace, apiKeys: config.API_KEYS, clock, denyCache, timeoutMs: API_LIMITER_TIMEOUT_MS });
+  const limitByApiKey = apiKeyRateLimit({ namespace, apiKeys: config.API_KEYS, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
   for (const path of AUTHENTICATED_PATHS) app.use(path, limitByIp, requirePrincipal, limitByApiKey);
 
   app.route("/", createHealthRoutes({ config }));
+  const networkKey = (prefix: NetworkPrefix) => (c: Context<AppEnv>) => networkKeysFromIp(c.req.header("cf-connecting-ip"))[prefix];
+  const passwordChecks = config.RATE_LIMIT_LOGIN_ISOLATE;
   app.route(
     "/",
     createAuthRoutes({
       config,
       tokens,
-      clientIpKey,
-      loginByIp: createRateLimiter({ namespace, policy: config.RATE_LIMIT_LOGIN_IP, clock, denyCache }),
-      loginByUsername: createRateLimiter({ namespace, policy: config.RATE_LIMIT_LOGIN_USERNAME, clock, denyCache }),
+      limits: {
+        byNetwork: [
+          { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IP), keyOf: clientIpKey },
+          { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV4_24), keyOf: networkKey("ipv4-24") },
+          { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV6_56), keyOf: networkKey("ipv6-56") },
+          { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV6_48), keyOf: networkKey("ipv6-48") },
+        ],
+        byUsername: limiterFor(config.RATE_LIMIT_LOGIN_USERNAME),
+        byDevice: limiterFor(config.RATE_LIMIT_LOGIN_DEVICE),
+        passwordChecks: new IsolateBudget(passwordChecks.limit, passwordChecks.windowMs),
+        devices: deviceCookies({ signingKey: config.JWT_SIGNING_KEY }),
+        clock,
+      },
     }),
   );
 

@@ -108,7 +108,14 @@ const envSchema = z
     // not disappear with the limiter.
     RATE_LIMIT_API: rateLimitPolicy("api", "open"),
     RATE_LIMIT_LOGIN_IP: rateLimitPolicy("login-ip", "closed"),
+    RATE_LIMIT_LOGIN_IPV4_24: rateLimitPolicy("login-ipv4-24", "closed"),
+    RATE_LIMIT_LOGIN_IPV6_56: rateLimitPolicy("login-ipv6-56", "closed"),
+    RATE_LIMIT_LOGIN_IPV6_48: rateLimitPolicy("login-ipv6-48", "closed"),
     RATE_LIMIT_LOGIN_USERNAME: rateLimitPolicy("login-username", "closed"),
+    RATE_LIMIT_LOGIN_DEVICE: rateLimitPolicy("login-device", "closed"),
+    // Per isolate, in memory: it shields this isolate's PBKDF2 CPU, so it has no fail mode.
+    RATE_LIMIT_LOGIN_ISOLATE: rateLimitPolicy("login-isolate", "closed"),
+    RATE_LIMIT_LEGACY_HEADERS: z.enum(["true", "false"]).default("true").transform((value) => value === "true"),
     PASSWORD_PEPPER: secret(32),
     JWT_SIGNING_KEY: secret(32),
     JWT_ISSUER: z.string().min(1),

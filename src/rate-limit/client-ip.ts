@@ -34,15 +34,44 @@ function ipv6Hextets(address: string): number[] | undefined {
   return groups.map((group) => parseInt(group, 16));
 }
 
-export function clientKeyFromIp(header: string | undefined): string {
+type ClientAddress = { kind: "ipv4"; octets: number[] } | { kind: "ipv6"; hextets: number[] } | { kind: "unknown" };
+
+function parseClientAddress(header: string | undefined): ClientAddress {
   const address = header?.trim() ?? "";
-  if (IPV4.test(address)) return `ip:${address}`;
+  if (IPV4.test(address)) return { kind: "ipv4", octets: address.split(".").map(Number) };
   const hextets = ipv6Hextets(address);
-  if (hextets === undefined) return UNKNOWN_CLIENT;
+  if (hextets === undefined) return { kind: "unknown" };
   // IPv4-mapped IPv6 (::ffff:a.b.c.d) is the IPv4 client it maps.
   if (hextets.slice(0, 5).every((h) => h === 0) && hextets[5] === 0xffff) {
     const [high, low] = [hextets[6]!, hextets[7]!];
-    return `ip:${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+    return { kind: "ipv4", octets: [high >> 8, high & 255, low >> 8, low & 255] };
   }
-  return `ip6:${hextets.slice(0, 4).map((h) => h.toString(16)).join(":")}::/64`;
+  return { kind: "ipv6", hextets };
+}
+
+const hex = (hextets: number[]) => hextets.map((h) => h.toString(16)).join(":");
+
+export function clientKeyFromIp(header: string | undefined): string {
+  const client = parseClientAddress(header);
+  if (client.kind === "ipv4") return `ip:${client.octets.join(".")}`;
+  if (client.kind === "ipv6") return `ip6:${hex(client.hextets.slice(0, 4))}::/64`;
+  return UNKNOWN_CLIENT;
+}
+
+/** Networks wider than one subscriber, for limits on what a whole block of addresses may do. */
+export type NetworkPrefix = "ipv4-24" | "ipv6-56" | "ipv6-48";
+
+/**
+ * The keys of the wider networks the client's address belongs to: its IPv4 /24, or its IPv6 /56
+ * and /48 (a /48 is what a tunnel broker hands anyone for free: 65,536 /64s). None for an
+ * unusable address, which is already limited as the single `unknown` client.
+ */
+export function networkKeysFromIp(header: string | undefined): Partial<Record<NetworkPrefix, string>> {
+  const client = parseClientAddress(header);
+  if (client.kind === "ipv4") return { "ipv4-24": `ip:${client.octets.slice(0, 3).join(".")}.0/24` };
+  if (client.kind === "ipv6") {
+    const [a, b, c, d] = client.hextets as [number, number, number, number];
+    return { "ipv6-56": `ip6:${hex([a, b, c, d & 0xff00])}::/56`, "ipv6-48": `ip6:${hex([a, b, c])}::/48` };
+  }
+  return {};
 }

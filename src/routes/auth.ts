@@ -1,21 +1,26 @@
 /**
  * `POST /auth/login` (username + password → short-lived bearer token) and `GET /auth/me`.
- * Login is limited per client IP and per username, refuses anything but the exact JSON shape, and
+ * Login is limited per client, per wider network, per username (failures only, with device
+ * cookies so that an attacker cannot lock a user out of their own client) and by a per-isolate
+ * budget of password checks; it refuses anything but the exact JSON shape, and
  * answers an unknown user and a wrong password identically — same status, same body, and the same
  * PBKDF2 work (a dummy hash is verified when the user does not exist), so neither the answer nor
  * its timing tells which usernames exist.
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { DeviceCookies } from "../auth/device-cookie.ts";
 import { PBKDF2_ITERATIONS, verifyPassword } from "../auth/password.ts";
 import type { TokenSettings } from "../auth/tokens.ts";
 import { issueToken } from "../auth/tokens.ts";
 import { withDatabase } from "../db/client.ts";
 import { findLoginRecord } from "../db/users.ts";
-import type { AppConfig } from "../env.ts";
+import type { AppConfig, AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import { jsonBody } from "../middleware/json-body.ts";
 import type { RateLimiterHandle } from "../middleware/rate-limit.ts";
 import { API_SECURITY, createRouter, problem } from "../openapi.ts";
+import type { IsolateBudget } from "../rate-limit/isolate-budget.ts";
 
 const LoginRequest = z
   .object({
@@ -59,7 +64,7 @@ const login = createRoute({
     413: problem("Body too large"),
     415: problem("Not JSON"),
     429: problem("Too many attempts"),
-    503: problem("Database or limiter unavailable"),
+    503: problem("Database or limiter unavailable, or too many sign-ins at once"),
   },
 });
 
@@ -81,19 +86,42 @@ const me = createRoute({
 const DUMMY_HASH = ["pbkdf2-sha256", String(PBKDF2_ITERATIONS), "A".repeat(22), "A".repeat(43)].join("$");
 const LOGIN_BODY_MAX_BYTES = 1024;
 
+export interface LoginLimits {
+  /** Per client and per wider network (IPv4 /24, IPv6 /56 and /48): each applies when it has a key for the client. */
+  byNetwork: readonly { limiter: RateLimiterHandle; keyOf: (c: Context<AppEnv>) => string | undefined }[];
+  /** Failed attempts per username from clients without a device cookie for it. */
+  byUsername: RateLimiterHandle;
+  /** Failed attempts per device cookie. */
+  byDevice: RateLimiterHandle;
+  /** Password checks per isolate. */
+  passwordChecks: IsolateBudget;
+  devices: DeviceCookies;
+  clock: () => number;
+}
+
 export interface AuthRoutesDeps {
   config: AppConfig;
   tokens: TokenSettings;
-  loginByIp: RateLimiterHandle;
-  loginByUsername: RateLimiterHandle;
-  clientIpKey: (c: Parameters<RateLimiterHandle["enforce"]>[0]) => string;
+  limits: LoginLimits;
 }
 
-export function createAuthRoutes({ config, tokens, loginByIp, loginByUsername, clientIpKey }: AuthRoutesDeps) {
+/** Runs every limit at once, so the slowest object call sets the latency; any refusal refuses. */
+async function enforceAll(checks: Promise<unknown>[]): Promise<void> {
+  const outcomes = await Promise.allSettled(checks);
+  const refused = outcomes.find((outcome) => outcome.status === "rejected");
+  if (refused !== undefined) throw refused.reason;
+}
+
+export function createAuthRoutes({ config, tokens, limits }: AuthRoutesDeps) {
   const router = createRouter();
-  // Per-IP limit first: a flood is refused before its body is even read.
+  // Network limits first: a flood is refused before its body is even read.
   router.use("/auth/login", async (c, next) => {
-    await loginByIp.enforce(c, clientIpKey(c));
+    await enforceAll(
+      limits.byNetwork.flatMap(({ limiter, keyOf }) => {
+        const key = keyOf(c);
+        return key === undefined ? [] : [limiter.enforce(c, key)];
+      }),
+    );
     await next();
   });
   router.use("/auth/login", jsonBody({ maxBytes: LOGIN_BODY_MAX_BYTES }));
@@ -101,8 +129,17 @@ export function createAuthRoutes({ config, tokens, loginByIp, loginByUsername, c
   return router
     .openapi(login, async (c) => {
       const { username, password } = c.req.valid("json");
-      // Case-folded so that ACME_analyst and acme_analyst draw on one allowance.
-      await loginByUsername.enforce(c, `user:${username.toLowerCase()}`);
+      const deviceId = await limits.devices.deviceFor(c, username);
+      // A client that signed in as this user before has its own allowance; everyone else shares
+      // the username's, case-folded so that ACME_analyst and acme_analyst draw on one.
+      const [attempts, attemptKey] = deviceId === undefined ? [limits.byUsername, `user:${username.toLowerCase()}`] : [limits.byDevice, `device:${deviceId}`];
+      const permit = await attempts.enforce(c, attemptKey);
+      const budget = limits.passwordChecks.take(limits.clock());
+      if (!budget.ok) {
+        if (permit !== undefined) attempts.refund(c, attemptKey, permit);
+        const retryAfter = String(Math.max(1, Math.ceil(budget.retryAfterMs / 1000)));
+        throw new AppError({ status: 503, code: "login-busy", title: "Service busy", detail: "Too many sign-ins at once. Try again shortly.", headers: { "Retry-After": retryAfter } });
+      }
       const record = await withDatabase(
         { connectionString: config.AUTH_DATABASE_URL, config, waitUntil: (p) => c.executionCtx.waitUntil(p) },
         (db) => findLoginRecord(db, username),
@@ -111,6 +148,9 @@ export function createAuthRoutes({ config, tokens, loginByIp, loginByUsername, c
       if (record === undefined || !passwordOk) {
         throw new AppError({ status: 401, code: "invalid-credentials", title: "Invalid credentials", detail: "The username or password is wrong." });
       }
+      // Only failures count against the username: a user signing in is not one of the attempts to bound.
+      if (permit !== undefined) attempts.refund(c, attemptKey, permit);
+      await limits.devices.remember(c, record.username, deviceId);
       const accessToken = await issueToken({ sub: record.username, tenant: record.tenant }, tokens);
       return c.json({ access_token: accessToken, token_type: "Bearer" as const, expires_in: tokens.ttlSeconds }, 200);
     })

@@ -5,10 +5,10 @@ import { fetchWorker, readProblem } from "../support/app.ts";
 import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
 
 let ipCounter = 0;
-/** A fresh client address per call, so per-IP login limits never couple tests. */
+/** A fresh client address in a fresh /24 per call, so per-IP and per-network login limits never couple tests. */
 function freshIp(): string {
   ipCounter++;
-  return `10.77.${Math.floor(ipCounter / 250)}.${ipCounter % 250}`;
+  return `10.${77 + Math.floor(ipCounter / 250)}.${ipCounter % 250}.1`;
 }
 
 function login(body: unknown, init: { ip?: string; contentType?: string; raw?: string } = {}): Promise<Response> {

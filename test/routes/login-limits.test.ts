@@ -1,0 +1,112 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
+import { worker } from "../../src/worker.ts";
+import { ORIGIN } from "../support/app.ts";
+
+let networkCounter = 0;
+/** An IPv4 address in a /24 no other test uses. */
+const freshNetworkIp = () => {
+  networkCounter++;
+  return `10.${200 + Math.floor(networkCounter / 250)}.${networkCounter % 250}.7`;
+};
+
+/** One isolate of the worker with its own configuration: the same env object means the same app. */
+function isolate(vars: Record<string, string> = {}) {
+  const isolateEnv = { ...env, ...vars } as Env;
+  return async (body: { username: string; password: string }, init: { ip: string; cookie?: string }) => {
+    const ctx = createExecutionContext();
+    const headers: Record<string, string> = { "Content-Type": "application/json", "CF-Connecting-IP": init.ip };
+    if (init.cookie !== undefined) headers.Cookie = init.cookie;
+    const response = await worker.fetch(new Request(`${ORIGIN}/auth/login`, { method: "POST", headers, body: JSON.stringify(body) }) as Request<unknown, IncomingRequestCfProperties>, isolateEnv, ctx);
+    await response.arrayBuffer();
+    // Refunds and lease returns run after the response, as they do in production.
+    await waitOnExecutionContext(ctx);
+    return response;
+  };
+}
+
+/** `name=value` of the device cookie a login response set. */
+function deviceCookie(response: Response): string {
+  const setCookie = response.headers.get("set-cookie") ?? "";
+  expect(setCookie).toMatch(/^__Host-sf-device=[^;]+; Max-Age=\d+; Path=\/; HttpOnly; Secure; SameSite=Strict/);
+  return setCookie.split(";")[0]!;
+}
+
+/** Password checks and hundreds of limiter calls: slow on a loaded two-core machine, never timed. */
+const SLOW = { timeout: 120_000 };
+
+describe("login limits an attacker cannot turn against a user", () => {
+  it("does not count successful logins against the username", SLOW, async () => {
+    const login = isolate();
+    for (let i = 0; i < 15; i++) expect((await login({ username: "globex_analyst", password: DEMO_PASSWORD }, { ip: freshNetworkIp() })).status).toBe(200);
+  });
+
+  it("lets the user's own client in while 1,000 failed attempts from 100 addresses exhaust the username", SLOW, async () => {
+    const login = isolate();
+    const victim = { username: "initech_analyst", password: DEMO_PASSWORD };
+    const cookie = deviceCookie(await login(victim, { ip: freshNetworkIp() }));
+
+    const attackers = Array.from({ length: 100 }, freshNetworkIp);
+    const statuses: number[] = [];
+    for (let round = 0; round < 10; round++) {
+      for (let first = 0; first < attackers.length; first += 10) {
+        const batch = await Promise.all(attackers.slice(first, first + 10).map((ip) => login({ username: "INITECH_analyst", password: `guess-${round}-${ip}` }, { ip })));
+        statuses.push(...batch.map((response) => response.status));
+      }
+    }
+    // At most 10 guesses a window reach a password check; everything else is refused before it.
+    expect(statuses.filter((status) => status === 401).length).toBe(10);
+    expect(statuses.filter((status) => status !== 401 && status !== 429)).toEqual([]);
+
+    expect((await login(victim, { ip: freshNetworkIp(), cookie })).status).toBe(200);
+    // Without its device cookie, the user's login shares the exhausted allowance.
+    expect((await login(victim, { ip: freshNetworkIp() })).status).toBe(429);
+  });
+
+  it("treats a forged device cookie, or one issued for another user, as none", SLOW, async () => {
+    const login = isolate();
+    const other = deviceCookie(await login({ username: "acme_analyst", password: DEMO_PASSWORD }, { ip: freshNetworkIp() }));
+    const target = "nobody_here";
+    for (let i = 0; i < 10; i++) await login({ username: target, password: "wrong-password" }, { ip: freshNetworkIp() });
+    const [name, value] = other.split("=") as [string, string];
+    const forged = `${name}=${encodeURIComponent(`${target}:stolen-device.`)}${value.slice(value.indexOf(".") + 1)}`;
+    for (const cookie of [other, forged, `${name}=${target}%3Adevice`]) {
+      const refused = await login({ username: target, password: "wrong-password" }, { ip: freshNetworkIp(), cookie });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get("ratelimit-policy")).toBe('"login-username";q=10;w=3600');
+    }
+  });
+
+  it("gives 100 addresses in one IPv6 /48 together no more attempts than the /48 policy", SLOW, async () => {
+    // A small /48 policy keeps the password checks few; the arithmetic is the same at any size.
+    const login = isolate({ RATE_LIMIT_LOGIN_ISOLATE: "1000/second", RATE_LIMIT_LOGIN_IPV6_48: "8/minute" });
+    const statuses: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      // Each address in its own /56 (and so its own /64): only the /48 is shared.
+      const response = await login({ username: `user_${i}`, password: "wrong-password" }, { ip: `2001:db8:4848:${(i + 1).toString(16)}00::1` });
+      statuses.push(response.status);
+      if (response.status === 429) expect(response.headers.get("ratelimit-policy")).toContain('"login-ipv6-48";q=8;w=60');
+    }
+    expect(statuses.filter((status) => status === 401).length).toBe(8);
+    expect(statuses.filter((status) => status === 429).length).toBe(92);
+  });
+
+  it("gives one IPv4 /24 no more attempts than its policy", SLOW, async () => {
+    const login = isolate({ RATE_LIMIT_LOGIN_ISOLATE: "1000/second", RATE_LIMIT_LOGIN_IPV4_24: "6/minute" });
+    const statuses = [];
+    for (let host = 1; host <= 20; host++) statuses.push((await login({ username: `v4_user_${host}`, password: "wrong-password" }, { ip: `192.0.2.${host}` })).status);
+    expect(statuses.filter((status) => status === 401).length).toBe(6);
+  });
+
+  it("caps password checks per isolate and answers 503 with Retry-After beyond the budget", SLOW, async () => {
+    const login = isolate({ RATE_LIMIT_LOGIN_ISOLATE: "3/minute" });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const response = await login({ username: `budget_user_${i}`, password: "wrong-password" }, { ip: freshNetworkIp() });
+      statuses.push(response.status);
+      if (response.status === 503) expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
+    }
+    expect(statuses).toEqual([401, 401, 401, 503, 503]);
+  });
+});
