@@ -48,6 +48,7 @@ const { values: options } = parseArgs({
     metrics: { type: "boolean", default: false },
     "state-dir": { type: "string" },
     "exactness-requests": { type: "string", default: "1000" },
+    "db-rtt": { type: "string", default: "0" },
   },
 });
 const positiveInteger = (name: string, text: string) => {
@@ -68,6 +69,7 @@ const settings = {
 };
 const basePort = positiveInteger("base-port", options["base-port"]);
 const exactnessRequests = positiveInteger("exactness-requests", options["exactness-requests"]);
+const dbRttMs = options["db-rtt"] === "0" ? 0 : positiveInteger("db-rtt", options["db-rtt"]);
 
 const wanted = options.scenarios?.split(",").map((name) => name.trim());
 const unknown = wanted?.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name)) ?? [];
@@ -142,8 +144,8 @@ async function main(): Promise<number> {
 
   let databases: BenchDatabases | undefined;
   if (databaseNames.length > 0) {
-    log(`starting PostgreSQL and the bridge for ${databaseNames.join(", ")}…`);
-    databases = await startBenchDatabases(databaseNames, { pepper: BENCH_PASSWORD_PEPPER, defer: (cleanup) => cleanups.push(cleanup), log });
+    log(`starting PostgreSQL and the local SQL endpoint (round trip ${dbRttMs} ms) for ${databaseNames.join(", ")}…`);
+    databases = await startBenchDatabases(databaseNames, { pepper: BENCH_PASSWORD_PEPPER, rttMs: dbRttMs, defer: (cleanup) => cleanups.push(cleanup), log });
   }
 
   const instances = new Map<InstanceName, { instance: RunningInstance; context: BindingContext }>();

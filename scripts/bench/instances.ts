@@ -14,7 +14,7 @@ export interface BindingContext {
   port: number;
   /** The API key the bench presents; the worker holds only its digest. */
   apiKey: { id: string; key: string; sha256Hex: string };
-  /** The seeded database of an instance that names one, as its roles and through the bridge. */
+  /** The seeded database of an instance that names one, as its roles and through the local SQL endpoint. */
   database?: DatabaseConnection;
 }
 
@@ -53,6 +53,8 @@ export const BENCH_ORIGIN = "https://app.bench.test";
 
 /** Instances without a database never reach it: port 1 refuses, so a stray query fails fast. */
 const UNREACHABLE_DATABASE_URL = "postgres://bench:bench@127.0.0.1:1/bench?sslmode=disable";
+const UNREACHABLE_SQL_ENDPOINT = "http://127.0.0.1:1/sql";
+const UNUSED_SQL_SECRET = "bench-unused-sql-secret-0123456789abcdef";
 
 /** The worker's pepper; the bench seeds its databases with it too, so the demo logins would verify. */
 export const BENCH_PASSWORD_PEPPER = "bench-pepper-not-a-secret-0123456789abcdef";
@@ -65,14 +67,15 @@ const UNREFUSED_API_LIMIT = "1000000/minute";
 
 /**
  * The project's worker in local mode, configured as an operator would, with one API key; with a
- * database, its two roles' URLs and the loopback bridge, as `npm run dev` and the tests give them.
+ * database, its two roles' URLs and the local SQL endpoint, as `npm run dev` and the tests give them.
  */
 function mainWorkerBindings({ port, apiKey, database }: BindingContext, rateLimitApi: string): Record<string, string> {
   return {
     APP_ENV: "local",
     DATABASE_URL: database?.metricsUrl ?? UNREACHABLE_DATABASE_URL,
     AUTH_DATABASE_URL: database?.authUrl ?? UNREACHABLE_DATABASE_URL,
-    LOCAL_DB_BRIDGE: database?.bridgeAddress ?? "127.0.0.1:1",
+    LOCAL_SQL_ENDPOINT: database?.sqlEndpoint ?? UNREACHABLE_SQL_ENDPOINT,
+    LOCAL_SQL_SECRET: database?.sqlSecret ?? UNUSED_SQL_SECRET,
     ALLOWED_HOSTS: `127.0.0.1:${port}`,
     ALLOWED_ORIGINS: BENCH_ORIGIN,
     HSTS_PRELOAD: "false",

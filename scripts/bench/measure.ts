@@ -54,7 +54,7 @@ export async function measure(scenario: Scenario, { instance, headers, databaseS
   });
   const cpuMicros = processTreeCpuMicros(instance.pid) - cpuBefore;
   const databaseCpuMicros = databaseCpu() - databaseBefore;
-  // What the rest of the machine took meanwhile (this process — with the bridge — and wrk, reaped
+  // What the rest of the machine took meanwhile (this process — with the SQL endpoint — and wrk, reaped
   // by now, and the database excluded): the two cores are shared, so a busy neighbour makes a run
   // less trustworthy.
   const otherMicros = machineBusyMicros() - busyBefore - cpuMicros - databaseCpuMicros - (ownCpuMicros() - ownBefore);

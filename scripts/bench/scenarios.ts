@@ -5,7 +5,7 @@
  *
  * To add one, add an entry here and, if it needs one, an instance in instances.ts; `prepare` runs
  * unmeasured before each run. An instance that names a database (the `overview-*` scenarios) makes
- * the bench start PostgreSQL and the bridge and seed that database first (scripts/bench/databases.ts).
+ * the bench start PostgreSQL and the local SQL endpoint and seed that database first (scripts/bench/databases.ts).
  */
 import { CLIENT_POOL, exhaustAllowance, freshClientIp } from "./clients.ts";
 import { BENCH_ORIGIN, LIMITED_API_LIMIT, type BindingContext, type InstanceName } from "./instances.ts";
@@ -131,7 +131,7 @@ export const SCENARIOS: readonly Scenario[] = [
   // minutes in both), not the table, through the (tenant_id, bucket_start) covering index.
   {
     name: "overview-10k",
-    summary: "GET /metrics/overview?window=1h, tenant acme, on ~10 k buckets (PostgreSQL via the bridge, metrics role)",
+    summary: "GET /metrics/overview?window=1h, tenant acme, on ~10 k buckets (PostgreSQL via the local SQL endpoint, metrics role)",
     instance: "main-10k-buckets",
     path: "/metrics/overview?window=1h",
     headers: clientHeaders,

@@ -9,9 +9,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { PBKDF2_ITERATIONS, verifyPassword } from "../auth/password.ts";
 import type { TokenSettings } from "../auth/tokens.ts";
 import { issueToken } from "../auth/tokens.ts";
-import { withDatabase } from "../db/client.ts";
+import type { Database } from "../db/client.ts";
 import { findLoginRecord } from "../db/users.ts";
-import type { AppConfig } from "../env.ts";
 import { AppError } from "../errors.ts";
 import { jsonBody } from "../middleware/json-body.ts";
 import type { RateLimiterHandle } from "../middleware/rate-limit.ts";
@@ -82,14 +81,16 @@ const DUMMY_HASH = ["pbkdf2-sha256", String(PBKDF2_ITERATIONS), "A".repeat(22), 
 const LOGIN_BODY_MAX_BYTES = 1024;
 
 export interface AuthRoutesDeps {
-  config: AppConfig;
+  /** The authentication role. */
+  database: Database;
+  passwordPepper: string;
   tokens: TokenSettings;
   loginByIp: RateLimiterHandle;
   loginByUsername: RateLimiterHandle;
   clientIpKey: (c: Parameters<RateLimiterHandle["enforce"]>[0]) => string;
 }
 
-export function createAuthRoutes({ config, tokens, loginByIp, loginByUsername, clientIpKey }: AuthRoutesDeps) {
+export function createAuthRoutes({ database, passwordPepper, tokens, loginByIp, loginByUsername, clientIpKey }: AuthRoutesDeps) {
   const router = createRouter();
   // Per-IP limit first: a flood is refused before its body is even read.
   router.use("/auth/login", async (c, next) => {
@@ -103,11 +104,8 @@ export function createAuthRoutes({ config, tokens, loginByIp, loginByUsername, c
       const { username, password } = c.req.valid("json");
       // Case-folded so that ACME_analyst and acme_analyst draw on one allowance.
       await loginByUsername.enforce(c, `user:${username.toLowerCase()}`);
-      const record = await withDatabase(
-        { connectionString: config.AUTH_DATABASE_URL, config, waitUntil: (p) => c.executionCtx.waitUntil(p) },
-        (db) => findLoginRecord(db, username),
-      );
-      const passwordOk = await verifyPassword(password, config.PASSWORD_PEPPER, record?.passwordHash ?? DUMMY_HASH);
+      const [record] = await database.read([findLoginRecord(username)]);
+      const passwordOk = await verifyPassword(password, passwordPepper, record?.passwordHash ?? DUMMY_HASH);
       if (record === undefined || !passwordOk) {
         throw new AppError({ status: 401, code: "invalid-credentials", title: "Invalid credentials", detail: "The username or password is wrong." });
       }
