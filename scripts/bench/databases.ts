@@ -65,10 +65,10 @@ export interface OverviewPlan {
  * it still is the worker's query before it trusts the plan (`overviewQueryIsCurrent`).
  */
 const OVERVIEW_TOTALS_SQL = `select sum(events) as events, sum(bytes) as bytes, sum(errors) as errors,
-            count(distinct stream_id) as active_streams,
-            percentile_cont(0.95) within group (order by latency_p95_ms) as latency_p95_ms
-       from metric_buckets
-      where tenant_id = (select app_current_tenant_id()) and bucket_start >= $1 and bucket_start < $2`;
+                  count(distinct stream_id) as active_streams,
+                  percentile_cont(0.95) within group (order by latency_p95_ms) as latency_p95_ms
+             from metric_buckets
+            where tenant_id = (select app_current_tenant_id()) and bucket_start >= $1 and bucket_start < $2`;
 
 /** Whether src/db/metrics.ts still sends the query whose plan the bench prints. */
 export function overviewQueryIsCurrent(): boolean {

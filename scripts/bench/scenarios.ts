@@ -7,6 +7,7 @@
  * unmeasured before each run. An instance that names a database (the `overview-*` scenarios) makes
  * the bench start PostgreSQL and the local SQL endpoint and seed that database first (scripts/bench/databases.ts).
  */
+import { DEMO_PASSWORD, DEMO_TENANTS } from "../lib/demo-data.ts";
 import { CLIENT_POOL, exhaustAllowance, freshClientIp } from "./clients.ts";
 import { BENCH_ORIGIN, LIMITED_API_LIMIT, type BindingContext, type InstanceName } from "./instances.ts";
 
@@ -25,6 +26,8 @@ export interface Scenario {
   connections?: number;
   /** Wrk Lua script under scripts/bench/lua/; it gets the client addresses as arguments. */
   lua?: string;
+  /** Makes the requests POSTs of this JSON body (scripts/bench/lua/json-post.lua). */
+  jsonBody?: string;
   /**
    * Runs only when asked for, by its group's flag or by name: `attribution` breaks another
    * scenario's cost down (`--attribution`); `metrics` needs seeded databases, minutes to build (`--metrics`).
@@ -39,11 +42,17 @@ export type ScenarioGroup = "attribution" | "metrics";
 export const BASELINE = "bare";
 
 /**
- * An overview request opens its own Postgres connection, a forked backend: tens of ms of server
- * CPU, so two cores serve a few dozen a second. Two in flight keep both cores busy; 32 would only
- * queue, and latency would measure the queue (32 × the service time), not the request.
+ * Database scenarios run two requests in flight: enough to keep both cores busy at 0 ms round
+ * trip, few enough that latency measures the request, not a queue (n in flight × service time).
  */
-const OVERVIEW_CONNECTIONS = 2;
+const DATABASE_CONNECTIONS = 2;
+
+/** A past hour of one of the bench tenant's streams, seeded in every bench database (databases.ts). */
+function timeseriesPath(): string {
+  const toMs = Math.floor(Date.now() / 60_000) * 60_000;
+  const range = new URLSearchParams({ stream: DEMO_TENANTS[0].streams[0], from: new Date(toMs - 3_600_000).toISOString(), to: new Date(toMs).toISOString(), step: "1m" });
+  return `/metrics/timeseries?${range}`;
+}
 
 /** Every scenario sends the same credential and Origin, so request size never differs between them. */
 const clientHeaders = ({ apiKey }: BindingContext) => ({ "X-API-Key": apiKey.key, Origin: BENCH_ORIGIN });
@@ -138,7 +147,7 @@ export const SCENARIOS: readonly Scenario[] = [
     clientIps: CLIENT_POOL,
     expectedStatus: 200,
     expectedHeader: "RateLimit",
-    connections: OVERVIEW_CONNECTIONS,
+    connections: DATABASE_CONNECTIONS,
     group: "metrics",
   },
   {
@@ -150,7 +159,43 @@ export const SCENARIOS: readonly Scenario[] = [
     clientIps: CLIENT_POOL,
     expectedStatus: 200,
     expectedHeader: "RateLimit",
-    connections: OVERVIEW_CONNECTIONS,
+    connections: DATABASE_CONNECTIONS,
+    group: "metrics",
+  },
+  {
+    name: "timeseries-10k",
+    summary: "GET /metrics/timeseries, one stream, the last hour at step=1m (60 rows), on ~10 k buckets",
+    instance: "main-10k-buckets",
+    path: timeseriesPath(),
+    headers: clientHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    expectedHeader: "RateLimit",
+    connections: DATABASE_CONNECTIONS,
+    group: "metrics",
+  },
+  {
+    name: "streams-10k",
+    summary: "GET /streams on ~10 k buckets",
+    instance: "main-10k-buckets",
+    path: "/streams",
+    headers: clientHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    expectedHeader: "RateLimit",
+    connections: DATABASE_CONNECTIONS,
+    group: "metrics",
+  },
+  {
+    name: "login-10k",
+    summary: "POST /auth/login, the right password (auth role lookup + PBKDF2), limits out of the way",
+    instance: "main-10k-buckets",
+    path: "/auth/login",
+    headers: clientHeaders,
+    jsonBody: JSON.stringify({ username: DEMO_TENANTS[0].username, password: DEMO_PASSWORD }),
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    connections: DATABASE_CONNECTIONS,
     group: "metrics",
   },
 ];
