@@ -18,6 +18,7 @@ import { generateApiKey } from "../src/auth/api-keys.ts";
 import { benchWorker, buildWorker, PROJECT_WORKER, readCompatibility, type WorkerBundle } from "./bench/build.ts";
 import { killChildren } from "./bench/children.ts";
 import { INSTANCES } from "./bench/instances.ts";
+import { workerConfig } from "./bench/miniflare.ts";
 import { median } from "./bench/report.ts";
 import { freePort } from "./lib/postgres.ts";
 
@@ -70,21 +71,7 @@ async function coldStart(bundle: WorkerBundle, bindings: Record<string, string>,
     resourcePersistencePath: path.join(workDir, "state"),
     workers: [
       {
-        config: {
-          name: "startup",
-          type: "worker",
-          compatibilityDate: compatibility.compatibilityDate,
-          compatibilityFlags: compatibility.compatibilityFlags,
-          manifest: {
-            mainModule: bundle.mainModule,
-            modules: Object.fromEntries(Object.entries(bundle.modules).map(([file, contents]) => [file, { type: "esm" as const, contents }])),
-          },
-          env: {
-            ...Object.fromEntries(Object.entries(bindings).map(([name, value]) => [name, { type: "text" as const, value }])),
-            ...Object.fromEntries(Object.entries(durableObjects).map(([binding, className]) => [binding, { type: "durable-object" as const, workerName: "startup", exportName: className }])),
-          },
-          exports: Object.fromEntries(Object.values(durableObjects).map((className) => [className, { type: "durable-object" as const, storage: "sqlite" as const }])),
-        },
+        config: workerConfig({ name: "startup", bundle, compatibility, bindings, durableObjects }),
       },
     ],
   });

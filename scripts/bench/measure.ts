@@ -50,8 +50,8 @@ export async function measure(scenario: Scenario, { instance, headers, databaseS
   const wrk = await runWrk({
     url,
     headers,
-    lua: path.join(LUA_DIR, scenario.jsonBody === undefined ? (scenario.lua ?? "client-ips.lua") : "json-post.lua"),
-    luaArgs: scenario.jsonBody === undefined ? clientIps : [scenario.jsonBody, ...clientIps],
+    lua: path.join(LUA_DIR, scenario.lua ?? "client-ips.lua"),
+    luaArgs: scenario.jsonBody === undefined ? clientIps : [`post-json=${scenario.jsonBody}`, ...clientIps],
     ...load,
     timeoutSeconds: RESPONSE_TIMEOUT_SECONDS,
   });

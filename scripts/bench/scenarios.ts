@@ -26,7 +26,7 @@ export interface Scenario {
   connections?: number;
   /** Wrk Lua script under scripts/bench/lua/; it gets the client addresses as arguments. */
   lua?: string;
-  /** Makes the requests POSTs of this JSON body (scripts/bench/lua/json-post.lua). */
+  /** Makes the requests POSTs of this JSON body (client-ips.lua's `post-json=`). */
   jsonBody?: string;
   /**
    * Runs only when asked for, by its group's flag or by name: `attribution` breaks another
@@ -46,6 +46,19 @@ export const BASELINE = "bare";
  * trip, few enough that latency measures the request, not a queue (n in flight × service time).
  */
 const DATABASE_CONNECTIONS = 2;
+
+/** A scenario of the `metrics` group: the bench's client pool, two in flight, 200 expected. */
+function databaseScenario(scenario: Pick<Scenario, "name" | "summary" | "instance" | "path"> & Partial<Scenario>): Scenario {
+  return {
+    headers: clientHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    expectedHeader: "RateLimit",
+    connections: DATABASE_CONNECTIONS,
+    group: "metrics",
+    ...scenario,
+  };
+}
 
 /** A past hour of one of the bench tenant's streams, seeded in every bench database (databases.ts). */
 function timeseriesPath(): string {
@@ -138,66 +151,33 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   // The overview over two sizes of history: its cost should follow the window (12 streams × 60
   // minutes in both), not the table, through the (tenant_id, bucket_start) covering index.
-  {
+  databaseScenario({
     name: "overview-10k",
     summary: "GET /metrics/overview?window=1h, tenant acme, on ~10 k buckets (PostgreSQL via the local SQL endpoint, metrics role)",
     instance: "main-10k-buckets",
     path: "/metrics/overview?window=1h",
-    headers: clientHeaders,
-    clientIps: CLIENT_POOL,
-    expectedStatus: 200,
-    expectedHeader: "RateLimit",
-    connections: DATABASE_CONNECTIONS,
-    group: "metrics",
-  },
-  {
+  }),
+  databaseScenario({
     name: "overview-10m",
     summary: "the same on ~10 M buckets: the same rows in the window, 1,000× the history",
     instance: "main-10m-buckets",
     path: "/metrics/overview?window=1h",
-    headers: clientHeaders,
-    clientIps: CLIENT_POOL,
-    expectedStatus: 200,
-    expectedHeader: "RateLimit",
-    connections: DATABASE_CONNECTIONS,
-    group: "metrics",
-  },
-  {
+  }),
+  databaseScenario({
     name: "timeseries-10k",
     summary: "GET /metrics/timeseries, one stream, the last hour at step=1m (60 rows), on ~10 k buckets",
     instance: "main-10k-buckets",
     path: timeseriesPath(),
-    headers: clientHeaders,
-    clientIps: CLIENT_POOL,
-    expectedStatus: 200,
-    expectedHeader: "RateLimit",
-    connections: DATABASE_CONNECTIONS,
-    group: "metrics",
-  },
-  {
-    name: "streams-10k",
-    summary: "GET /streams on ~10 k buckets",
-    instance: "main-10k-buckets",
-    path: "/streams",
-    headers: clientHeaders,
-    clientIps: CLIENT_POOL,
-    expectedStatus: 200,
-    expectedHeader: "RateLimit",
-    connections: DATABASE_CONNECTIONS,
-    group: "metrics",
-  },
-  {
+  }),
+  databaseScenario({ name: "streams-10k", summary: "GET /streams on ~10 k buckets", instance: "main-10k-buckets", path: "/streams" }),
+  databaseScenario({
     name: "login-10k",
     summary: "POST /auth/login, the right password (auth role lookup + PBKDF2), limits out of the way",
     instance: "main-10k-buckets",
     path: "/auth/login",
-    headers: clientHeaders,
     jsonBody: JSON.stringify({ username: DEMO_TENANTS[0].username, password: DEMO_PASSWORD }),
-    clientIps: CLIENT_POOL,
-    expectedStatus: 200,
-    connections: DATABASE_CONNECTIONS,
-    group: "metrics",
-  },
+    expectedHeader: undefined,
+  }),
 ];
 
 /** Pairs of scenarios whose ratio the report prints, when both ran; `claim` is the ratio they must stay within. */
