@@ -7,7 +7,8 @@
  * - `{query, params}` or `{queries: [...]}` with `Neon-Connection-String`, `Neon-Raw-Text-Output`,
  *   `Neon-Array-Mode` and, for a batch, `Neon-Batch-Isolation-Level` / `-Read-Only` / `-Deferrable`;
  * - answers carry `fields` (with `dataTypeID`) and every value as Postgres text, so the driver's own
- *   type parsers run; a Postgres error is HTTP 400 with `code`, `message` and its other fields;
+ *   type parsers run (raw text output is what the driver always asks for, and the only form served);
+ *   a Postgres error is HTTP 400 with `code`, `message` and its other fields;
  * - a batch runs on one connection between BEGIN (with the requested options) and COMMIT, or
  *   ROLLBACK on error; connections are pooled per role, so no request starts a backend.
  *
