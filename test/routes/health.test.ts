@@ -29,6 +29,13 @@ describe("health routes", () => {
     }
   });
 
+  it("answers concurrent readiness requests of one isolate from one shared check", async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, (_, index) => fetchWorker("/health/ready", { headers: { "CF-Connecting-IP": `10.71.0.${index + 1}` } })),
+    );
+    expect(responses.map((response) => response.status)).toEqual(Array.from({ length: 50 }, () => 200));
+  });
+
   it("limits readiness per client IP like the other database routes: 429 with Retry-After once the policy is spent", async () => {
     const init = { headers: { "CF-Connecting-IP": "10.70.0.1" } };
     const statuses: number[] = [];
