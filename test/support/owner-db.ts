@@ -2,7 +2,7 @@
 import { createDatabase, type Row } from "../../src/db/client.ts";
 import { testEnv } from "./test-env.ts";
 
-export const ownerDatabase = createDatabase({
+const ownerDatabase = createDatabase({
   connectionString: testEnv.TEST_OWNER_DATABASE_URL,
   localEndpoint: { url: testEnv.LOCAL_SQL_ENDPOINT, secret: testEnv.LOCAL_SQL_SECRET },
 });
