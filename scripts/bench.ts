@@ -12,7 +12,10 @@
  * `--attribution` adds variants of the worker that take its limiter apart, to show where the CPU goes.
  * `--metrics` (or `--scenarios overview-10k,overview-10m`) adds GET /metrics/overview on ~10 k and
  * ~10 M buckets of history in a real PostgreSQL, seeded first (minutes), and prints the ratio of
- * the two with each database's query plan: the overview's cost must follow its window, not the table.
+ * the two with each database's query plan: the overview's cost must follow its window, not the table;
+ * with it come the timeseries, streams and login scenarios on ~10 k buckets. `--db-rtt 80` holds
+ * every SQL request 80 ms at the local SQL endpoint, a round trip to a distant database; the table
+ * counts database round trips per request.
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -48,6 +51,7 @@ const { values: options } = parseArgs({
     metrics: { type: "boolean", default: false },
     "state-dir": { type: "string" },
     "exactness-requests": { type: "string", default: "1000" },
+    "db-rtt": { type: "string", default: "0" },
   },
 });
 const positiveInteger = (name: string, text: string) => {
@@ -59,6 +63,7 @@ const positiveInteger = (name: string, text: string) => {
 // disk, not the worker (in production the objects' storage is not in the worker's process at all).
 const stateParent = options["state-dir"] ?? (existsSync(SHARED_MEMORY_DIR) ? SHARED_MEMORY_DIR : tmpdir());
 const settings = {
+  databaseRoundTripMs: options["db-rtt"] === "0" ? 0 : positiveInteger("db-rtt", options["db-rtt"]),
   rounds: positiveInteger("rounds", options.rounds),
   durationSeconds: positiveInteger("duration", options.duration),
   warmupSeconds: positiveInteger("warmup", options.warmup),
@@ -142,8 +147,8 @@ async function main(): Promise<number> {
 
   let databases: BenchDatabases | undefined;
   if (databaseNames.length > 0) {
-    log(`starting PostgreSQL and the bridge for ${databaseNames.join(", ")}…`);
-    databases = await startBenchDatabases(databaseNames, { pepper: BENCH_PASSWORD_PEPPER, defer: (cleanup) => cleanups.push(cleanup), log });
+    log(`starting PostgreSQL and the local SQL endpoint (round trip ${settings.databaseRoundTripMs} ms) for ${databaseNames.join(", ")}…`);
+    databases = await startBenchDatabases(databaseNames, { pepper: BENCH_PASSWORD_PEPPER, rttMs: settings.databaseRoundTripMs, defer: (cleanup) => cleanups.push(cleanup), log });
   }
 
   const instances = new Map<InstanceName, { instance: RunningInstance; context: BindingContext }>();
@@ -160,7 +165,11 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   const run = async (scenario: Scenario, durationSeconds: number, label: string) => {
     const { instance, context } = instanceOf(scenario.instance);
-    const target = { instance, headers: scenario.headers(context), ...(context.database === undefined ? {} : { databaseServerPid: databases!.serverPid }) };
+    const target = {
+      instance,
+      headers: scenario.headers(context),
+      ...(context.database === undefined ? {} : { databaseServerPid: databases!.serverPid, databaseRequests: () => databases!.endpoint.executedRequests }),
+    };
     const load = { durationSeconds, connections: scenario.connections ?? settings.connections, threads: settings.threads };
     const { result, problems } = await measure(scenario, target, load, label);
     failures.push(...problems);

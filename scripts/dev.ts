@@ -1,8 +1,9 @@
 /**
  * `npm run dev`: the API on http://127.0.0.1:8787 with nothing to install or configure.
  * With no DATABASE_URL (environment or .dev.vars) it starts an embedded Postgres (PGlite), migrates
- * and seeds it, and bridges the Neon driver to it; with DATABASE_URL set it uses that server. Ctrl-C
- * stops everything it started.
+ * and seeds it; with a loopback DATABASE_URL it uses that server. Either way the worker's Neon
+ * driver reaches the database through the local stand-in for Neon's SQL endpoint. A remote
+ * DATABASE_URL (Neon itself) is used directly in production mode. Ctrl-C stops everything it started.
  */
 import { randomBytes } from "node:crypto";
 import { setting } from "./lib/config-files.ts";
@@ -10,8 +11,8 @@ import { migrate } from "./lib/migrate.ts";
 import { startPostgres, type RunningPostgres } from "./lib/postgres.ts";
 import { DEMO_PASSWORD, DEMO_TENANTS } from "./lib/demo-data.ts";
 import { seed } from "./lib/seed.ts";
+import { startSqlEndpoint, type SqlEndpoint } from "./lib/sql-endpoint.ts";
 import { startWranglerDev, waitForHttp, type RunningWorker } from "./lib/wrangler-dev.ts";
-import { startBridge, type Bridge } from "./lib/ws-bridge.ts";
 
 
 const port = Number(setting("DEV_PORT") ?? 8787);
@@ -46,7 +47,9 @@ try {
   };
 
   let databaseUrl = setting("DATABASE_URL");
+  let embedded = false;
   if (databaseUrl === undefined) {
+    embedded = true;
     console.log("No DATABASE_URL configured: starting the embedded Postgres (PGlite) with demo data…");
     const postgres: RunningPostgres = await startPostgres("pglite");
     cleanups.push(() => postgres.stop());
@@ -61,13 +64,20 @@ try {
   // PGlite has one session and no logins, so locally one URL serves both roles unless .dev.vars splits them.
   vars.AUTH_DATABASE_URL = setting("AUTH_DATABASE_URL") ?? databaseUrl;
 
-  // A loopback server is reached through the bridge in local mode; a remote one (Neon) directly,
-  // with the production TLS rule in force.
+  // A loopback server is reached through the local SQL endpoint in local mode; a remote one (Neon)
+  // directly, with the production TLS rule in force.
   if (isLoopback(databaseUrl)) {
-    const bridge: Bridge = await startBridge();
-    cleanups.push(() => bridge.close());
+    const secret = randomBytes(32).toString("base64url");
+    const endpoint: SqlEndpoint = await startSqlEndpoint({
+      connectionStrings: [vars.DATABASE_URL, vars.AUTH_DATABASE_URL],
+      secret,
+      // PGlite is one session for every connection: one transaction at a time.
+      serialize: embedded,
+    });
+    cleanups.push(() => endpoint.close());
     vars.APP_ENV = "local";
-    vars.LOCAL_DB_BRIDGE = bridge.address;
+    vars.LOCAL_SQL_ENDPOINT = endpoint.url;
+    vars.LOCAL_SQL_SECRET = secret;
   }
 
   const worker: RunningWorker = startWranglerDev({ port, vars, inheritOutput: true });

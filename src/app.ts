@@ -7,6 +7,8 @@ import type { Context } from "hono";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { deviceCookies } from "./auth/device-cookie.ts";
+import { createDatabase } from "./db/client.ts";
+import { readinessCheck } from "./db/health.ts";
 import type { AppConfig, AppEnv, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
 import { authenticate } from "./middleware/authenticate.ts";
@@ -37,6 +39,10 @@ export interface AppDeps {
 
 /** Routes that need a principal: rate-limited per IP first, then authenticated, then per key. */
 const AUTHENTICATED_PATHS = ["/auth/me", "/metrics/*", "/streams"];
+/** Unauthenticated but reaches the database: limited per IP like the authenticated reads. */
+const READINESS_PATH = "/health/ready";
+/** How long one readiness check answers for, per isolate. */
+const READINESS_TTL_MS = 5000;
 /** Short, so a slow limiter barely delays reads (their fail mode is open). */
 const API_LIMITER_TIMEOUT_MS = 500;
 
@@ -81,7 +87,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       allowedOrigins: new Set(config.ALLOWED_ORIGINS),
       legacyHeaders: config.RATE_LIMIT_LEGACY_HEADERS,
       guards: [
-        { paths: AUTHENTICATED_PATHS, policy: config.RATE_LIMIT_API },
+        { paths: [...AUTHENTICATED_PATHS, READINESS_PATH], policy: config.RATE_LIMIT_API },
         { paths: ["/auth/login"], policy: config.RATE_LIMIT_LOGIN_IP },
       ],
     }),
@@ -123,14 +129,22 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   const requirePrincipal = authenticate({ apiKeys: config.API_KEYS, tokens });
   const limitByApiKey = apiKeyRateLimit({ namespace, apiKeys: config.API_KEYS, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
   for (const path of AUTHENTICATED_PATHS) app.use(path, limitByIp, requirePrincipal, limitByApiKey);
+  app.use(READINESS_PATH, limitByIp);
 
-  app.route("/", createHealthRoutes({ config }));
+  // One query runner per role for the isolate: the HTTP path holds no connection between requests.
+  const localEndpoint =
+    config.LOCAL_SQL_ENDPOINT !== undefined && config.LOCAL_SQL_SECRET !== undefined ? { url: config.LOCAL_SQL_ENDPOINT, secret: config.LOCAL_SQL_SECRET } : undefined;
+  const metricsDatabase = createDatabase({ connectionString: config.DATABASE_URL, localEndpoint });
+  const authDatabase = createDatabase({ connectionString: config.AUTH_DATABASE_URL, localEndpoint });
+
+  app.route("/", createHealthRoutes({ checkReadiness: readinessCheck({ database: metricsDatabase, ttlMs: READINESS_TTL_MS, clock }) }));
   const networkKey = (prefix: NetworkPrefix) => (c: Context<AppEnv>) => networkKeysFromIp(c.req.header("cf-connecting-ip"))[prefix];
   const passwordChecks = config.RATE_LIMIT_LOGIN_ISOLATE;
   app.route(
     "/",
     createAuthRoutes({
-      config,
+      database: authDatabase,
+      passwordPepper: config.PASSWORD_PEPPER,
       tokens,
       limits: {
         byNetwork: [
@@ -148,8 +162,8 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
     }),
   );
 
-  app.route("/", createMetricsRoutes({ config, clock }));
-  app.route("/", createStreamRoutes({ config }));
+  app.route("/", createMetricsRoutes({ database: metricsDatabase, clock }));
+  app.route("/", createStreamRoutes({ database: metricsDatabase }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "apiKey", in: "header", name: "X-API-Key" });

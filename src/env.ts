@@ -25,10 +25,10 @@ const postgresUrl = z
     }
   }, "must be a postgres:// URL with a host");
 
-/** `host:port` of the local WebSocket→TCP bridge; loopback only, so it can never leave the machine. */
-const loopbackBridge = z
+/** URL of the local stand-in for Neon's SQL endpoint; loopback only, so queries never leave the machine. */
+const loopbackSqlEndpoint = z
   .string()
-  .regex(/^(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}$/, "must be a loopback host:port");
+  .regex(/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}\/sql$/, "must be http://<loopback>:port/sql");
 
 /** A list given as a JSON array or as comma-separated text; every entry must parse, none may be empty. */
 function listOf<T>(parseEntry: (entry: string) => T) {
@@ -98,7 +98,8 @@ const envSchema = z
     DATABASE_URL: postgresUrl,
     /** Authentication role: reads users, nothing else. */
     AUTH_DATABASE_URL: postgresUrl,
-    LOCAL_DB_BRIDGE: loopbackBridge.optional(),
+    LOCAL_SQL_ENDPOINT: loopbackSqlEndpoint.optional(),
+    LOCAL_SQL_SECRET: secret(32).optional(),
     ALLOWED_HOSTS: listOf(parseHostPattern),
     ALLOWED_ORIGINS: listOf(parseAllowedOrigin),
     HSTS_PRELOAD: z.enum(["true", "false"]).default("false").transform((value) => value === "true"),
@@ -125,15 +126,14 @@ const envSchema = z
     API_KEYS: z.preprocess((value) => (value === "" ? undefined : value), jsonText(apiKeysSchema).optional()).transform((keys) => keys ?? []),
   })
   .superRefine((env, ctx) => {
-    if (env.APP_ENV === "local") {
-      if (env.LOCAL_DB_BRIDGE === undefined) {
-        ctx.addIssue({ code: "custom", path: ["LOCAL_DB_BRIDGE"], message: "required when APP_ENV is local" });
+    for (const key of ["LOCAL_SQL_ENDPOINT", "LOCAL_SQL_SECRET"] as const) {
+      if (env.APP_ENV === "local" && env[key] === undefined) {
+        ctx.addIssue({ code: "custom", path: [key], message: "required when APP_ENV is local" });
+      } else if (env.APP_ENV !== "local" && env[key] !== undefined) {
+        ctx.addIssue({ code: "custom", path: [key], message: "only allowed when APP_ENV is local" });
       }
-      return;
     }
-    if (env.LOCAL_DB_BRIDGE !== undefined) {
-      ctx.addIssue({ code: "custom", path: ["LOCAL_DB_BRIDGE"], message: "only allowed when APP_ENV is local" });
-    }
+    if (env.APP_ENV === "local") return;
     for (const key of ["DATABASE_URL", "AUTH_DATABASE_URL"] as const) {
       const sslmode = new URL(env[key]).searchParams.get("sslmode");
       if (sslmode === null || !TLS_SSLMODES.has(sslmode)) {

@@ -8,11 +8,12 @@ const LOCAL_BASE = {
   ...env,
   APP_ENV: "local",
   DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db",
-  LOCAL_DB_BRIDGE: "127.0.0.1:8788",
+  LOCAL_SQL_ENDPOINT: "http://127.0.0.1:8788/sql",
+  LOCAL_SQL_SECRET: "local-sql-secret-0123456789abcdef0123456789",
   ALLOWED_HOSTS: "localhost",
   ALLOWED_ORIGINS: "https://app.example.com",
 };
-const PRODUCTION_BASE = { ...LOCAL_BASE, APP_ENV: "production", DATABASE_URL: TLS_URL, AUTH_DATABASE_URL: TLS_URL, LOCAL_DB_BRIDGE: undefined };
+const PRODUCTION_BASE = { ...LOCAL_BASE, APP_ENV: "production", DATABASE_URL: TLS_URL, AUTH_DATABASE_URL: TLS_URL, LOCAL_SQL_ENDPOINT: undefined, LOCAL_SQL_SECRET: undefined };
 
 function capturedErrorLog() {
   const spy = vi.spyOn(console, "error").mockImplementation(() => {});
@@ -52,11 +53,13 @@ describe("environment parsing", () => {
     expect(log()).toContain('"key":"APP_ENV"');
   });
 
-  it("requires the loopback bridge in local mode and refuses a non-loopback one", () => {
-    const missing = loadConfig({ ...LOCAL_BASE, LOCAL_DB_BRIDGE: undefined });
-    expect(missing).toMatchObject({ ok: false, problems: [{ key: "LOCAL_DB_BRIDGE" }] });
-    const remote = loadConfig({ ...LOCAL_BASE, LOCAL_DB_BRIDGE: "198.51.100.7:8080" });
-    expect(remote).toMatchObject({ ok: false, problems: [{ key: "LOCAL_DB_BRIDGE" }] });
+  it("requires the loopback SQL endpoint and its secret in local mode and refuses a non-loopback endpoint or a short secret", () => {
+    expect(loadConfig({ ...LOCAL_BASE, LOCAL_SQL_ENDPOINT: undefined })).toMatchObject({ ok: false, problems: [{ key: "LOCAL_SQL_ENDPOINT" }] });
+    expect(loadConfig({ ...LOCAL_BASE, LOCAL_SQL_SECRET: undefined })).toMatchObject({ ok: false, problems: [{ key: "LOCAL_SQL_SECRET" }] });
+    for (const remote of ["http://198.51.100.7:8080/sql", "https://127.0.0.1:8080/sql", "http://127.0.0.1.example.net:80/sql", "http://127.0.0.1:8080/other"]) {
+      expect(loadConfig({ ...LOCAL_BASE, LOCAL_SQL_ENDPOINT: remote })).toMatchObject({ ok: false, problems: [{ key: "LOCAL_SQL_ENDPOINT" }] });
+    }
+    expect(loadConfig({ ...LOCAL_BASE, LOCAL_SQL_SECRET: "short" })).toMatchObject({ ok: false, problems: [{ key: "LOCAL_SQL_SECRET" }] });
     expect(loadConfig(LOCAL_BASE).ok).toBe(true);
   });
 });
@@ -76,15 +79,15 @@ describe("production TLS rule", () => {
     ["sslmode=allow", "postgres://u:p@db.example.net/streamforge?sslmode=allow"],
   ])("refuses a DATABASE_URL with %s in production", async (_label, url) => {
     const log = capturedErrorLog();
-    const response = await requestWith({ APP_ENV: "production", LOCAL_DB_BRIDGE: undefined, DATABASE_URL: url }, "/health");
+    const response = await requestWith({ APP_ENV: "production", LOCAL_SQL_ENDPOINT: undefined, LOCAL_SQL_SECRET: undefined, DATABASE_URL: url }, "/health");
     expect(response.status).toBe(500);
     expect(await readProblem(response)).toMatchObject({ code: "misconfigured" });
     expect(log()).toContain("production requires sslmode=require or sslmode=verify-full");
   });
 
-  it("refuses the local bridge setting outside local mode, so production can never be pointed at it", () => {
-    const result = loadConfig({ ...PRODUCTION_BASE, LOCAL_DB_BRIDGE: "127.0.0.1:8788" });
-    expect(result).toMatchObject({ ok: false, problems: [{ key: "LOCAL_DB_BRIDGE" }] });
+  it("refuses the local SQL endpoint settings outside local mode, so production can never be pointed at it", () => {
+    expect(loadConfig({ ...PRODUCTION_BASE, LOCAL_SQL_ENDPOINT: LOCAL_BASE.LOCAL_SQL_ENDPOINT })).toMatchObject({ ok: false, problems: [{ key: "LOCAL_SQL_ENDPOINT" }] });
+    expect(loadConfig({ ...PRODUCTION_BASE, LOCAL_SQL_SECRET: LOCAL_BASE.LOCAL_SQL_SECRET })).toMatchObject({ ok: false, problems: [{ key: "LOCAL_SQL_SECRET" }] });
   });
 });
 

@@ -22,8 +22,10 @@ export interface ProbeResult {
   body: string;
 }
 
-export async function probe(url: string, headers: Record<string, string>): Promise<ProbeResult> {
-  const response = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
+/** A POST when `jsonBody` is given, else a GET. */
+export async function probe(url: string, headers: Record<string, string>, jsonBody?: string): Promise<ProbeResult> {
+  const init = jsonBody === undefined ? {} : { method: "POST", body: jsonBody, headers: { ...headers, "Content-Type": "application/json" } };
+  const response = await fetch(url, { headers, ...init, signal: AbortSignal.timeout(10_000) });
   return { status: response.status, headers: response.headers, body: await response.text() };
 }
 
@@ -31,9 +33,15 @@ export async function probe(url: string, headers: Record<string, string>): Promi
  * Fails loudly, with the worker's answer, when a scenario does not answer as it should — e.g. a
  * misconfigured env (500), or a response without a header that proves the work was done.
  */
-export async function expectResponse(what: string, url: string, headers: Record<string, string>, expected: { status: number; header?: string }): Promise<void> {
-  const { status, headers: responseHeaders, body } = await probe(url, headers);
-  if (status !== expected.status) throw new Error(`${what}: GET ${url} answered ${status}, expected ${expected.status}: ${body.slice(0, 500)}`);
+export async function expectResponse(
+  what: string,
+  url: string,
+  headers: Record<string, string>,
+  expected: { status: number; header?: string },
+  jsonBody?: string,
+): Promise<void> {
+  const { status, headers: responseHeaders, body } = await probe(url, headers, jsonBody);
+  if (status !== expected.status) throw new Error(`${what}: ${jsonBody === undefined ? "GET" : "POST"} ${url} answered ${status}, expected ${expected.status}: ${body.slice(0, 500)}`);
   if (expected.header !== undefined && !responseHeaders.has(expected.header)) {
     throw new Error(`${what}: GET ${url} answered without ${expected.header}: ${[...responseHeaders].map(([name, value]) => `${name}: ${value}`).join("; ")}`);
   }

@@ -1,14 +1,16 @@
 /**
  * The Postgres behind the metrics scenarios: one real PostgreSQL server (never PGlite: roles and
  * row-level security must be in force), a database per size of history, each migrated and seeded
- * with the demo set, and the WebSocket→TCP bridge the worker's Neon driver reaches them through.
- * The worker connects as its two roles, as it does in production.
+ * with the demo set, and the local stand-in for Neon's SQL endpoint that the worker's driver reaches
+ * them through, with an optional simulated round-trip time in front of every request. The worker
+ * connects as its two roles, as it does in production.
  *
  * Every database is seeded to end at the same minute, SEED_LEAD_MINUTES ahead of the start: the
  * data of a minute depends only on the stream and the minute, so at any moment the overview's
  * 1-hour window holds the same, full 12 streams × 60 minutes in every database, and the databases
  * differ only in how much history lies before it — which is what the comparison is about.
  */
+import { randomBytes } from "node:crypto";
 import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import type pg from "pg";
@@ -16,7 +18,7 @@ import { DEMO_STREAM_COUNT } from "../lib/demo-data.ts";
 import { migrate, PROJECT_ROOT } from "../lib/migrate.ts";
 import { createDatabase, roleUrls, startPostgres, type RunningPostgres } from "../lib/postgres.ts";
 import { seed } from "../lib/seed.ts";
-import { startBridge } from "../lib/ws-bridge.ts";
+import { simulatedRoundTrip, startSqlEndpoint, type SqlEndpoint } from "../lib/sql-endpoint.ts";
 import { median } from "./report.ts";
 
 export const BENCH_DATABASES = {
@@ -32,8 +34,9 @@ export interface DatabaseConnection {
   metricsUrl: string;
   /** As `streamforge_auth`, the worker's AUTH_DATABASE_URL. */
   authUrl: string;
-  /** LOCAL_DB_BRIDGE. */
-  bridgeAddress: string;
+  /** LOCAL_SQL_ENDPOINT and LOCAL_SQL_SECRET. */
+  sqlEndpoint: string;
+  sqlSecret: string;
 }
 
 export interface SeededDatabase {
@@ -62,10 +65,10 @@ export interface OverviewPlan {
  * it still is the worker's query before it trusts the plan (`overviewQueryIsCurrent`).
  */
 const OVERVIEW_TOTALS_SQL = `select sum(events) as events, sum(bytes) as bytes, sum(errors) as errors,
-            count(distinct stream_id) as active_streams,
-            percentile_cont(0.95) within group (order by latency_p95_ms) as latency_p95_ms
-       from metric_buckets
-      where tenant_id = (select app_current_tenant_id()) and bucket_start >= $1 and bucket_start < $2`;
+                  count(distinct stream_id) as active_streams,
+                  percentile_cont(0.95) within group (order by latency_p95_ms) as latency_p95_ms
+             from metric_buckets
+            where tenant_id = (select app_current_tenant_id()) and bucket_start >= $1 and bucket_start < $2`;
 
 /** Whether src/db/metrics.ts still sends the query whose plan the bench prints. */
 export function overviewQueryIsCurrent(): boolean {
@@ -79,6 +82,8 @@ export interface BenchDatabases {
   seededUntil: Date;
   /** The postmaster, parent of every backend: its process tree is the server's CPU. */
   serverPid: number;
+  /** The local SQL endpoint: its request count is the worker's database round trips. */
+  endpoint: SqlEndpoint;
   /** The overview's totals query, explained in each database as the worker runs it. */
   explainOverview(tenant: string): Promise<OverviewPlan[]>;
 }
@@ -89,22 +94,23 @@ const OVERVIEW_WINDOW_MS = 3_600_000;
 const EXPLAIN_RUNS = 25;
 
 /**
- * Starts the server and the bridge, creates, migrates and seeds `names`; `defer` receives what to
- * stop, as soon as there is something, so an error or Ctrl-C halfway leaves nothing running.
+ * Starts the server, creates, migrates and seeds `names`, then starts the SQL endpoint in front of
+ * them, which holds every request `rttMs` before running it (a round trip to a distant database);
+ * `defer` receives what to stop, as soon as there is something, so an error or Ctrl-C halfway
+ * leaves nothing running.
  */
 export async function startBenchDatabases(
   names: readonly BenchDatabaseName[],
-  { pepper, defer, log }: { pepper: string; defer: (cleanup: () => Promise<void>) => void; log: (message: string) => void },
+  { pepper, rttMs, defer, log }: { pepper: string; rttMs: number; defer: (cleanup: () => Promise<void>) => void; log: (message: string) => void },
 ): Promise<BenchDatabases> {
   const postgres = await startPostgres("postgresql");
   defer(() => postgres.stop());
   const dataDirectory = await removeOnExit(postgres);
-  const bridge = await startBridge();
-  defer(() => bridge.close());
+  const sqlSecret = randomBytes(32).toString("base64url");
 
   const seededUntil = new Date((Math.floor(Date.now() / 60_000) + SEED_LEAD_MINUTES) * 60_000);
   const seeded: SeededDatabase[] = [];
-  const connections = {} as Record<BenchDatabaseName, DatabaseConnection>;
+  const roles = {} as Record<BenchDatabaseName, { metricsUrl: string; authUrl: string }>;
   for (const name of names) {
     const ownerUrl = await createDatabase(postgres.adminUrl, name);
     await migrate(ownerUrl);
@@ -127,8 +133,17 @@ export async function startBenchDatabases(
     const seedSeconds = (performance.now() - started) / 1000;
     log(`${name}: seeded ${result.buckets.toLocaleString("en")} buckets (${result.minutes.toLocaleString("en")} minutes × ${DEMO_STREAM_COUNT} streams) in ${seedSeconds.toFixed(1)} s`);
     seeded.push({ name, buckets: result.buckets, minutesPerStream: result.minutes, seedSeconds });
-    connections[name] = { ...(await roleUrls(postgres, name)), bridgeAddress: bridge.address };
+    roles[name] = await roleUrls(postgres, name);
   }
+  const endpoint = await startSqlEndpoint({
+    connectionStrings: Object.values(roles).flatMap((urls) => [urls.metricsUrl, urls.authUrl]),
+    secret: sqlSecret,
+    ...(rttMs > 0 ? { beforeExecute: simulatedRoundTrip(rttMs) } : {}),
+  });
+  defer(() => endpoint.close());
+  const connections = Object.fromEntries(
+    Object.entries(roles).map(([name, urls]) => [name, { ...urls, sqlEndpoint: endpoint.url, sqlSecret }]),
+  ) as Record<BenchDatabaseName, DatabaseConnection>;
   // Writes the seeds' dirty pages now, so no checkpoint runs into the measured server's CPU.
   await withClient(postgres.adminUrl, (client) => client.query("checkpoint"));
 
@@ -137,6 +152,7 @@ export async function startBenchDatabases(
     seeded,
     seededUntil,
     serverPid: Number(readFileSync(path.join(dataDirectory, "postmaster.pid"), "utf8").split("\n")[0]),
+    endpoint,
     explainOverview: async (tenant) => {
       const plans: OverviewPlan[] = [];
       for (const name of names) {
@@ -145,7 +161,7 @@ export async function startBenchDatabases(
         const window = { from: new Date(toMs - OVERVIEW_WINDOW_MS).toISOString(), to: new Date(toMs).toISOString() };
         plans.push(
           await withClient(connections[name].metricsUrl, async (client) => {
-            // As src/db/tenant.ts scopes every request: the policies read app.tenant.
+            // As src/db/client.ts scopes every request: the policies read app.tenant.
             await client.query("begin read only");
             try {
               await client.query("select set_config('app.tenant', $1, true)", [tenant]);

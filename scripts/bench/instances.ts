@@ -14,7 +14,7 @@ export interface BindingContext {
   port: number;
   /** The API key the bench presents; the worker holds only its digest. */
   apiKey: { id: string; key: string; sha256Hex: string };
-  /** The seeded database of an instance that names one, as its roles and through the bridge. */
+  /** The seeded database of an instance that names one, as its roles and through the local SQL endpoint. */
   database?: DatabaseConnection;
 }
 
@@ -53,6 +53,8 @@ export const BENCH_ORIGIN = "https://app.bench.test";
 
 /** Instances without a database never reach it: port 1 refuses, so a stray query fails fast. */
 const UNREACHABLE_DATABASE_URL = "postgres://bench:bench@127.0.0.1:1/bench?sslmode=disable";
+const UNREACHABLE_SQL_ENDPOINT = "http://127.0.0.1:1/sql";
+const UNUSED_SQL_SECRET = "bench-unused-sql-secret-0123456789abcdef";
 
 /** The worker's pepper; the bench seeds its databases with it too, so the demo logins would verify. */
 export const BENCH_PASSWORD_PEPPER = "bench-pepper-not-a-secret-0123456789abcdef";
@@ -65,14 +67,19 @@ const UNREFUSED_API_LIMIT = "1000000/minute";
 
 /**
  * The project's worker in local mode, configured as an operator would, with one API key; with a
- * database, its two roles' URLs and the loopback bridge, as `npm run dev` and the tests give them.
+ * database, its two roles' URLs and the local SQL endpoint, as `npm run dev` and the tests give them.
  */
-function mainWorkerBindings({ port, apiKey, database }: BindingContext, rateLimitApi: string): Record<string, string> {
+/** The login limits of wrangler.toml; a login scenario lifts them all, the per-isolate password budget included. */
+const LOGIN_LIMITS = { ip: "5/minute", network: "20/minute", username: "10/hour", isolate: "20/second" };
+const UNREFUSED_LOGIN_LIMITS = { ip: UNREFUSED_API_LIMIT, network: UNREFUSED_API_LIMIT, username: UNREFUSED_API_LIMIT, isolate: "1000000/second" };
+
+function mainWorkerBindings({ port, apiKey, database }: BindingContext, rateLimitApi: string, rateLimitLogin = LOGIN_LIMITS): Record<string, string> {
   return {
     APP_ENV: "local",
     DATABASE_URL: database?.metricsUrl ?? UNREACHABLE_DATABASE_URL,
     AUTH_DATABASE_URL: database?.authUrl ?? UNREACHABLE_DATABASE_URL,
-    LOCAL_DB_BRIDGE: database?.bridgeAddress ?? "127.0.0.1:1",
+    LOCAL_SQL_ENDPOINT: database?.sqlEndpoint ?? UNREACHABLE_SQL_ENDPOINT,
+    LOCAL_SQL_SECRET: database?.sqlSecret ?? UNUSED_SQL_SECRET,
     ALLOWED_HOSTS: `127.0.0.1:${port}`,
     ALLOWED_ORIGINS: BENCH_ORIGIN,
     HSTS_PRELOAD: "false",
@@ -82,8 +89,14 @@ function mainWorkerBindings({ port, apiKey, database }: BindingContext, rateLimi
     JWT_AUDIENCE: "streamforge-api",
     TOKEN_TTL_SECONDS: "900",
     RATE_LIMIT_API: rateLimitApi,
-    RATE_LIMIT_LOGIN_IP: "5/minute",
-    RATE_LIMIT_LOGIN_USERNAME: "10/hour",
+    RATE_LIMIT_LOGIN_IP: rateLimitLogin.ip,
+    RATE_LIMIT_LOGIN_IPV4_24: rateLimitLogin.network,
+    RATE_LIMIT_LOGIN_IPV6_56: rateLimitLogin.network,
+    RATE_LIMIT_LOGIN_IPV6_48: rateLimitLogin.network,
+    RATE_LIMIT_LOGIN_USERNAME: rateLimitLogin.username,
+    RATE_LIMIT_LOGIN_DEVICE: rateLimitLogin.username,
+    RATE_LIMIT_LOGIN_ISOLATE: rateLimitLogin.isolate,
+    RATE_LIMIT_LEGACY_HEADERS: "true",
     API_KEYS: JSON.stringify([{ id: apiKey.id, digest: apiKey.sha256Hex, tenant: BENCH_TENANT, scopes: ["metrics:read"] }]),
   };
 }
@@ -117,11 +130,12 @@ export const INSTANCES = [
     bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
     durableObjects: { RATE_LIMITER: "RateLimiter" },
   },
-  // The main worker on a seeded history each: same code, same rows in the overview's window.
+  // The main worker on a seeded history each: same code, same rows in the overview's window. Login
+  // is unlimited on the first, so the login scenario measures the lookup, not the limiter's 429.
   {
     name: "main-10k-buckets",
     bundle: "main",
-    bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
+    bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT, UNREFUSED_LOGIN_LIMITS),
     durableObjects: { RATE_LIMITER: "RateLimiter" },
     database: "bench_10k",
   },

@@ -17,6 +17,8 @@ export interface Target {
   headers: Record<string, string>;
   /** The PostgreSQL postmaster the instance queries, whose process tree is measured too. */
   databaseServerPid?: number;
+  /** Requests the local SQL endpoint has run so far: each is one database round trip of the worker. */
+  databaseRequests?: () => number;
 }
 
 export interface LoadSettings {
@@ -28,13 +30,13 @@ export interface LoadSettings {
 /** A response slower than this counts as an error. */
 const RESPONSE_TIMEOUT_SECONDS = 10;
 
-export async function measure(scenario: Scenario, { instance, headers, databaseServerPid }: Target, load: LoadSettings, label: string): Promise<{ result: RoundResult; problems: string[] }> {
+export async function measure(scenario: Scenario, { instance, headers, databaseServerPid, databaseRequests }: Target, load: LoadSettings, label: string): Promise<{ result: RoundResult; problems: string[] }> {
   const what = `${scenario.name} (${label})`;
   const url = `${instance.url}${scenario.path}`;
   const clientIps = scenario.prepare === undefined ? scenario.clientIps : await scenario.prepare({ url, headers });
   const check = async () => {
     try {
-      await expectResponse(what, url, { ...headers, "CF-Connecting-IP": clientIps[0]! }, { status: scenario.expectedStatus, header: scenario.expectedHeader });
+      await expectResponse(what, url, { ...headers, "CF-Connecting-IP": clientIps[0]! }, { status: scenario.expectedStatus, header: scenario.expectedHeader }, scenario.jsonBody);
     } catch (error) {
       const logged = instance.takeErrors();
       throw new Error(`${(error as Error).message}${logged.count > 0 ? `\n  the worker logged: ${logged.first.join("\n  ")}` : ""}`);
@@ -43,18 +45,20 @@ export async function measure(scenario: Scenario, { instance, headers, databaseS
 
   await check();
   const databaseCpu = () => (databaseServerPid === undefined ? 0 : serverCpuMicros(databaseServerPid));
+  const tripsBefore = databaseRequests?.();
   const [cpuBefore, databaseBefore, busyBefore, ownBefore] = [processTreeCpuMicros(instance.pid), databaseCpu(), machineBusyMicros(), ownCpuMicros()];
   const wrk = await runWrk({
     url,
     headers,
     lua: path.join(LUA_DIR, scenario.lua ?? "client-ips.lua"),
-    luaArgs: clientIps,
+    luaArgs: scenario.jsonBody === undefined ? clientIps : [`post-json=${scenario.jsonBody}`, ...clientIps],
     ...load,
     timeoutSeconds: RESPONSE_TIMEOUT_SECONDS,
   });
   const cpuMicros = processTreeCpuMicros(instance.pid) - cpuBefore;
   const databaseCpuMicros = databaseCpu() - databaseBefore;
-  // What the rest of the machine took meanwhile (this process — with the bridge — and wrk, reaped
+  const trips = databaseRequests === undefined || tripsBefore === undefined ? undefined : databaseRequests() - tripsBefore;
+  // What the rest of the machine took meanwhile (this process — with the SQL endpoint — and wrk, reaped
   // by now, and the database excluded): the two cores are shared, so a busy neighbour makes a run
   // less trustworthy.
   const otherMicros = machineBusyMicros() - busyBefore - cpuMicros - databaseCpuMicros - (ownCpuMicros() - ownBefore);
@@ -77,6 +81,7 @@ export async function measure(scenario: Scenario, { instance, headers, databaseS
       cpuMicros,
       cpuMicrosPerRequest: cpuMicros / wrk.requests,
       ...(databaseServerPid === undefined ? {} : { databaseCpuMicrosPerRequest: databaseCpuMicros / wrk.requests }),
+      ...(trips === undefined ? {} : { databaseRoundTripsPerRequest: trips / wrk.requests }),
       otherLoadCores: Math.max(0, otherMicros) / (wrk.seconds * 1_000_000),
     },
     problems,

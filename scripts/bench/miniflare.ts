@@ -33,9 +33,35 @@ export interface StartOptions {
   persistDir: string;
 }
 
+/** One worker's Miniflare config: the bundle's ES modules, text bindings and SQLite-backed Durable Objects. */
+export function workerConfig(worker: {
+  name: string;
+  bundle: WorkerBundle;
+  compatibility: Compatibility;
+  bindings: Record<string, string>;
+  /** Binding name → exported class. */
+  durableObjects: Readonly<Record<string, string>>;
+}) {
+  const durableObjects = Object.entries(worker.durableObjects);
+  return {
+    name: worker.name,
+    type: "worker" as const,
+    compatibilityDate: worker.compatibility.compatibilityDate,
+    compatibilityFlags: worker.compatibility.compatibilityFlags,
+    manifest: {
+      mainModule: worker.bundle.mainModule,
+      modules: Object.fromEntries(Object.entries(worker.bundle.modules).map(([file, contents]) => [file, { type: "esm" as const, contents }])),
+    },
+    env: {
+      ...Object.fromEntries(Object.entries(worker.bindings).map(([name, value]) => [name, { type: "text" as const, value }])),
+      ...Object.fromEntries(durableObjects.map(([binding, className]) => [binding, { type: "durable-object" as const, workerName: worker.name, exportName: className }])),
+    },
+    exports: Object.fromEntries(durableObjects.map(([, className]) => [className, { type: "durable-object" as const, storage: "sqlite" as const }])),
+  };
+}
+
 export async function startInstance({ spec, bundle, compatibility, context, persistDir }: StartOptions): Promise<RunningInstance> {
   const workerdBefore = new Set(childProcessesNamed("workerd"));
-  const durableObjects = Object.entries(spec.durableObjects ?? {});
   // The worker logs at error level only when something is wrong — e.g. the limiter did not answer
   // and a request was admitted without it — so a run with any is not the run it claims to be.
   let errors = { count: 0, first: [] as string[] };
@@ -54,23 +80,7 @@ export async function startInstance({ spec, bundle, compatibility, context, pers
     },
     workers: [
       {
-        config: {
-          name: spec.name,
-          type: "worker",
-          compatibilityDate: compatibility.compatibilityDate,
-          compatibilityFlags: compatibility.compatibilityFlags,
-          manifest: {
-            mainModule: bundle.mainModule,
-            modules: Object.fromEntries(Object.entries(bundle.modules).map(([file, contents]) => [file, { type: "esm" as const, contents }])),
-          },
-          env: {
-            ...Object.fromEntries(Object.entries(spec.bindings(context)).map(([name, value]) => [name, { type: "text" as const, value }])),
-            ...Object.fromEntries(
-              durableObjects.map(([binding, className]) => [binding, { type: "durable-object" as const, workerName: spec.name, exportName: className }]),
-            ),
-          },
-          exports: Object.fromEntries(durableObjects.map(([, className]) => [className, { type: "durable-object" as const, storage: "sqlite" as const }])),
-        },
+        config: workerConfig({ name: spec.name, bundle, compatibility, bindings: spec.bindings(context), durableObjects: spec.durableObjects ?? {} }),
         dev: { unsafeDirectSockets: [{ host: "127.0.0.1", port: context.port }] },
       },
     ],

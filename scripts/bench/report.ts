@@ -27,6 +27,8 @@ export interface RoundResult extends WrkResult {
   cpuMicrosPerRequest: number;
   /** PostgreSQL's CPU (postmaster and every backend) per request, for scenarios with a database. */
   databaseCpuMicrosPerRequest?: number;
+  /** Requests to the local SQL endpoint per completed request: the worker's database round trips. */
+  databaseRoundTripsPerRequest?: number;
   /** CPU the rest of the machine used during the run, in cores (bench, wrk, the server and its database excluded). */
   otherLoadCores: number;
 }
@@ -46,6 +48,7 @@ export interface ScenarioResult {
   latencyP99Micros: number;
   cpuMicrosPerRequest: number;
   databaseCpuMicrosPerRequest?: number;
+  databaseRoundTripsPerRequest?: number;
   cpuRatioToBaseline: number;
 }
 
@@ -74,7 +77,7 @@ export interface DatabasesReport {
 export interface BenchReport {
   startedAt: string;
   machine: Machine;
-  settings: { rounds: number; durationSeconds: number; warmupSeconds: number; connections: number; threads: number; durableObjectStorage: string };
+  settings: { rounds: number; durationSeconds: number; warmupSeconds: number; connections: number; threads: number; durableObjectStorage: string; databaseRoundTripMs: number };
   baseline: string;
   scenarios: ScenarioResult[];
   comparisons?: ComparisonResult[];
@@ -116,7 +119,7 @@ export function describeMachine(workerdExecutable: string): Machine {
 
 /** Summarises rounds into medians; the ratio is filled in once the baseline is known. */
 export function summarise(
-  base: Omit<ScenarioResult, "requestsPerSecond" | "latencyMeanMicros" | "latencyP50Micros" | "latencyP99Micros" | "cpuMicrosPerRequest" | "databaseCpuMicrosPerRequest" | "cpuRatioToBaseline">,
+  base: Omit<ScenarioResult, "requestsPerSecond" | "latencyMeanMicros" | "latencyP50Micros" | "latencyP99Micros" | "cpuMicrosPerRequest" | "databaseCpuMicrosPerRequest" | "databaseRoundTripsPerRequest" | "cpuRatioToBaseline">,
 ): ScenarioResult {
   const of = (pick: (round: RoundResult) => number) => median(base.rounds.map(pick));
   const withDatabase = base.rounds.every((round) => round.databaseCpuMicrosPerRequest !== undefined);
@@ -127,7 +130,9 @@ export function summarise(
     latencyP50Micros: of((round) => round.latencyP50Micros),
     latencyP99Micros: of((round) => round.latencyP99Micros),
     cpuMicrosPerRequest: of((round) => round.cpuMicrosPerRequest),
-    ...(withDatabase ? { databaseCpuMicrosPerRequest: of((round) => round.databaseCpuMicrosPerRequest!) } : {}),
+    ...(withDatabase
+      ? { databaseCpuMicrosPerRequest: of((round) => round.databaseCpuMicrosPerRequest!), databaseRoundTripsPerRequest: of((round) => round.databaseRoundTripsPerRequest ?? Number.NaN) }
+      : {}),
     cpuRatioToBaseline: Number.NaN,
   };
 }
@@ -178,7 +183,7 @@ export function formatReport(report: BenchReport): string {
   // The PostgreSQL column only when a scenario had a database.
   const withDatabase = report.scenarios.some((scenario) => scenario.databaseCpuMicrosPerRequest !== undefined);
   const rows = [
-    ["scenario", "requests/s", "p50 ms", "mean ms", "p99 ms", "CPU µs/req", `× ${report.baseline}`, ...(withDatabase ? ["PG µs/req"] : []), "other load", "CPU µs/req by round"],
+    ["scenario", "requests/s", "p50 ms", "mean ms", "p99 ms", "CPU µs/req", `× ${report.baseline}`, ...(withDatabase ? ["PG µs/req", "DB trips/req"] : []), "other load", "CPU µs/req by round"],
     ...report.scenarios.map((scenario) => [
       scenario.name,
       fixed(scenario.requestsPerSecond, 0),
@@ -187,7 +192,7 @@ export function formatReport(report: BenchReport): string {
       fixed(scenario.latencyP99Micros / 1000, 2),
       fixed(scenario.cpuMicrosPerRequest, 1),
       fixed(scenario.cpuRatioToBaseline, 2),
-      ...(withDatabase ? [fixed(scenario.databaseCpuMicrosPerRequest ?? Number.NaN, 1)] : []),
+      ...(withDatabase ? [fixed(scenario.databaseCpuMicrosPerRequest ?? Number.NaN, 1), fixed(scenario.databaseRoundTripsPerRequest ?? Number.NaN, 2)] : []),
       fixed(Math.max(...scenario.rounds.map((round) => round.otherLoadCores)), 2),
       scenario.rounds.map((round) => fixed(round.cpuMicrosPerRequest, 1)).join(" "),
     ]),
@@ -197,7 +202,12 @@ export function formatReport(report: BenchReport): string {
     `machine: ${machine.cpus} CPUs, ${machine.cpuModel}; Node ${machine.node}; ${machine.workerd}; ${machine.wrk}`,
     `load: wrk -t${settings.threads} -c${settings.connections}, ${settings.rounds} rounds × ${settings.durationSeconds} s per scenario (after ${settings.warmupSeconds} s warm-up); medians; CPU = workerd utime+stime / completed requests`,
     `Durable Object storage: ${settings.durableObjectStorage}; other load = cores used by other processes during a run (highest round)`,
-    ...(withDatabase ? ["PG = PostgreSQL's utime+stime (postmaster, backends and backends that exited) / completed requests; the worker opens a connection per request"] : []),
+    ...(withDatabase
+      ? [
+          "PG = PostgreSQL's utime+stime (postmaster, backends and backends that exited) / completed requests; DB trips = requests to the local SQL endpoint / completed requests",
+          `simulated round trip between the worker and the database: ${settings.databaseRoundTripMs} ms per SQL request (--db-rtt)`,
+        ]
+      : []),
     "",
     table(rows, (column) => column >= 1 && column <= lastNumericColumn),
     "",

@@ -5,8 +5,9 @@
  *
  * To add one, add an entry here and, if it needs one, an instance in instances.ts; `prepare` runs
  * unmeasured before each run. An instance that names a database (the `overview-*` scenarios) makes
- * the bench start PostgreSQL and the bridge and seed that database first (scripts/bench/databases.ts).
+ * the bench start PostgreSQL and the local SQL endpoint and seed that database first (scripts/bench/databases.ts).
  */
+import { DEMO_PASSWORD, DEMO_TENANTS } from "../lib/demo-data.ts";
 import { CLIENT_POOL, exhaustAllowance, freshClientIp } from "./clients.ts";
 import { BENCH_ORIGIN, LIMITED_API_LIMIT, type BindingContext, type InstanceName } from "./instances.ts";
 
@@ -25,6 +26,8 @@ export interface Scenario {
   connections?: number;
   /** Wrk Lua script under scripts/bench/lua/; it gets the client addresses as arguments. */
   lua?: string;
+  /** Makes the requests POSTs of this JSON body (client-ips.lua's `post-json=`). */
+  jsonBody?: string;
   /**
    * Runs only when asked for, by its group's flag or by name: `attribution` breaks another
    * scenario's cost down (`--attribution`); `metrics` needs seeded databases, minutes to build (`--metrics`).
@@ -39,11 +42,30 @@ export type ScenarioGroup = "attribution" | "metrics";
 export const BASELINE = "bare";
 
 /**
- * An overview request opens its own Postgres connection, a forked backend: tens of ms of server
- * CPU, so two cores serve a few dozen a second. Two in flight keep both cores busy; 32 would only
- * queue, and latency would measure the queue (32 × the service time), not the request.
+ * Database scenarios run two requests in flight: enough to keep both cores busy at 0 ms round
+ * trip, few enough that latency measures the request, not a queue (n in flight × service time).
  */
-const OVERVIEW_CONNECTIONS = 2;
+const DATABASE_CONNECTIONS = 2;
+
+/** A scenario of the `metrics` group: the bench's client pool, two in flight, 200 expected. */
+function databaseScenario(scenario: Pick<Scenario, "name" | "summary" | "instance" | "path"> & Partial<Scenario>): Scenario {
+  return {
+    headers: clientHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    expectedHeader: "RateLimit",
+    connections: DATABASE_CONNECTIONS,
+    group: "metrics",
+    ...scenario,
+  };
+}
+
+/** A past hour of one of the bench tenant's streams, seeded in every bench database (databases.ts). */
+function timeseriesPath(): string {
+  const toMs = Math.floor(Date.now() / 60_000) * 60_000;
+  const range = new URLSearchParams({ stream: DEMO_TENANTS[0].streams[0], from: new Date(toMs - 3_600_000).toISOString(), to: new Date(toMs).toISOString(), step: "1m" });
+  return `/metrics/timeseries?${range}`;
+}
 
 /** Every scenario sends the same credential and Origin, so request size never differs between them. */
 const clientHeaders = ({ apiKey }: BindingContext) => ({ "X-API-Key": apiKey.key, Origin: BENCH_ORIGIN });
@@ -129,30 +151,33 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   // The overview over two sizes of history: its cost should follow the window (12 streams × 60
   // minutes in both), not the table, through the (tenant_id, bucket_start) covering index.
-  {
+  databaseScenario({
     name: "overview-10k",
-    summary: "GET /metrics/overview?window=1h, tenant acme, on ~10 k buckets (PostgreSQL via the bridge, metrics role)",
+    summary: "GET /metrics/overview?window=1h, tenant acme, on ~10 k buckets (PostgreSQL via the local SQL endpoint, metrics role)",
     instance: "main-10k-buckets",
     path: "/metrics/overview?window=1h",
-    headers: clientHeaders,
-    clientIps: CLIENT_POOL,
-    expectedStatus: 200,
-    expectedHeader: "RateLimit",
-    connections: OVERVIEW_CONNECTIONS,
-    group: "metrics",
-  },
-  {
+  }),
+  databaseScenario({
     name: "overview-10m",
     summary: "the same on ~10 M buckets: the same rows in the window, 1,000× the history",
     instance: "main-10m-buckets",
     path: "/metrics/overview?window=1h",
-    headers: clientHeaders,
-    clientIps: CLIENT_POOL,
-    expectedStatus: 200,
-    expectedHeader: "RateLimit",
-    connections: OVERVIEW_CONNECTIONS,
-    group: "metrics",
-  },
+  }),
+  databaseScenario({
+    name: "timeseries-10k",
+    summary: "GET /metrics/timeseries, one stream, the last hour at step=1m (60 rows), on ~10 k buckets",
+    instance: "main-10k-buckets",
+    path: timeseriesPath(),
+  }),
+  databaseScenario({ name: "streams-10k", summary: "GET /streams on ~10 k buckets", instance: "main-10k-buckets", path: "/streams" }),
+  databaseScenario({
+    name: "login-10k",
+    summary: "POST /auth/login, the right password (auth role lookup + PBKDF2), limits out of the way",
+    instance: "main-10k-buckets",
+    path: "/auth/login",
+    jsonBody: JSON.stringify({ username: DEMO_TENANTS[0].username, password: DEMO_PASSWORD }),
+    expectedHeader: undefined,
+  }),
 ];
 
 /** Pairs of scenarios whose ratio the report prints, when both ran; `claim` is the ratio they must stay within. */

@@ -1,24 +1,53 @@
 /**
- * Postgres through the Neon serverless driver. A `Client` lives for exactly one request: Workers
- * cannot share an I/O object across requests, so each call connects, runs, and ends the connection
- * in `waitUntil`. Local mode points the driver at the loopback WebSocket→TCP bridge with TLS off;
- * every other mode keeps the driver's defaults (wss:// to the proxy, TLS to the database).
+ * Postgres over Neon's SQL-over-HTTP path: a whole read-only transaction is one HTTPS request, so
+ * a request from far away costs one round trip to the database instead of the nine of a WebSocket
+ * session (TCP, TLS, upgrade, startup, BEGIN, each statement, COMMIT). Neon's proxy runs the batch
+ * on a pooled connection between BEGIN and COMMIT; nothing is held between requests, so one
+ * `Database` per role serves every request of the isolate.
+ *
+ * Local mode sends the same requests to the stand-in endpoint (scripts/lib/sql-endpoint.ts) with
+ * its per-run secret as the driver's bearer token; every other mode keeps the driver's defaults.
  */
-import { Client } from "@neondatabase/serverless";
-import type { AppConfig } from "../env.ts";
+import { neon, neonConfig } from "@neondatabase/serverless";
 import { AppError } from "../errors.ts";
+
+export type Row = Record<string, unknown>;
+
+/** One statement with bind parameters and how to read its rows. SQL text never carries a value. */
+export interface Query<T> {
+  text: string;
+  params: readonly unknown[];
+  decode(rows: Row[]): T;
+}
+
+type Results<Q extends readonly Query<unknown>[]> = { [K in keyof Q]: Q[K] extends Query<infer T> ? T : never };
+
+export interface Database {
+  /**
+   * Runs `queries` as one read-only transaction in one request. With `tenant`, the transaction
+   * starts with `set_config('app.tenant', tenant, true)`: row-level security reads it, and it
+   * vanishes at commit, so nothing of one tenant's scope reaches the next use of the connection.
+   */
+  read<const Q extends readonly Query<unknown>[]>(queries: Q, scope?: { tenant: string }): Promise<Results<Q>>;
+}
+
+export interface LocalSqlEndpoint {
+  /** `http://127.0.0.1:port/sql` of the stand-in. */
+  url: string;
+  /** Its per-run secret. */
+  secret: string;
+}
 
 export interface DatabaseOptions {
   connectionString: string;
-  config: AppConfig;
-  waitUntil: (promise: Promise<unknown>) => void;
-  /** Upper bound on connecting, so an unreachable database fails fast. Default 5000. */
-  connectTimeoutMs?: number;
-  /** Server-side `statement_timeout`. Default 5000. */
-  statementTimeoutMs?: number;
+  /** Local mode only; omitted, the driver talks to Neon. */
+  localEndpoint?: LocalSqlEndpoint;
+  /**
+   * Upper bound on one request, so an unreachable database fails fast. Longer than the roles'
+   * statement timeouts (set in the database, not here), so those decide first. Default 8000.
+   */
+  requestTimeoutMs?: number;
 }
-
-export type Queryable = Pick<Client, "query">;
 
 const RETRY_AFTER_SECONDS = "5";
 
@@ -36,48 +65,43 @@ export class DatabaseUnavailableError extends AppError {
   }
 }
 
-function createClient(options: DatabaseOptions): Client {
-  const client = new Client({
-    connectionString: options.connectionString,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
-    statement_timeout: options.statementTimeoutMs ?? 5000,
-    query_timeout: (options.statementTimeoutMs ?? 5000) + 1000,
-  });
-  const bridge = options.config.LOCAL_DB_BRIDGE;
-  if (options.config.APP_ENV === "local" && bridge !== undefined) {
-    client.neonConfig.wsProxy = (host, port) => `${bridge}/v2?address=${host}:${port}`;
-    client.neonConfig.useSecureWebSocket = false;
-    client.neonConfig.pipelineTLS = false;
-    client.neonConfig.pipelineConnect = false;
-    client.neonConfig.forceDisablePgSSL = true;
-  }
-  return client;
-}
+const TENANT_SCOPE = "select set_config('app.tenant', $1, true)";
 
-/** Runs `work` on a fresh connection; any driver failure becomes `DatabaseUnavailableError`. */
-export async function withDatabase<T>(options: DatabaseOptions, work: (db: Queryable) => Promise<T>): Promise<T> {
-  const client = createClient(options);
-  // An error event on an idle connection must not crash the isolate; the awaited call below reports it.
-  client.on("error", () => {});
-  let connected = false;
-  try {
-    await client.connect();
-    connected = true;
-    return await work(client);
-  } catch (error) {
-    if (error instanceof AppError) throw error;
-    // The driver's message can quote SQL or connection details: log only its class and SQLSTATE.
-    console.error(
-      JSON.stringify({
-        level: "error",
-        event: "database_error",
-        error_name: error instanceof Error ? error.name : typeof error,
-        sql_state: (error as { code?: unknown }).code,
-      }),
-    );
-    throw new DatabaseUnavailableError();
-  } finally {
-    // After a failed connect the socket is already closed; ending it again throws inside the driver.
-    if (connected) options.waitUntil(client.end().catch(() => {}));
+/** One per role and isolate: the driver keeps no connection, only the URL. */
+export function createDatabase({ connectionString, localEndpoint, requestTimeoutMs = 8000 }: DatabaseOptions): Database {
+  if (localEndpoint !== undefined) {
+    // The driver reads its endpoint only from its global configuration; local mode is the only
+    // place it is changed, so production keeps Neon's default.
+    neonConfig.fetchEndpoint = localEndpoint.url;
   }
+  const sql = neon(connectionString, localEndpoint === undefined ? {} : { authToken: localEndpoint.secret });
+
+  return {
+    async read(queries, scope) {
+      const statements = queries.map((query) => sql.query(query.text, [...query.params]));
+      if (scope !== undefined) statements.unshift(sql.query(TENANT_SCOPE, [scope.tenant]));
+      let rowSets: Row[][];
+      try {
+        // Repeatable read: every statement of the batch sees the same snapshot.
+        rowSets = (await sql.transaction(statements, {
+          readOnly: true,
+          isolationLevel: "RepeatableRead",
+          fetchOptions: { signal: AbortSignal.timeout(requestTimeoutMs) },
+        })) as Row[][];
+      } catch (error) {
+        // The driver's message can quote SQL or connection details: log only its class and SQLSTATE.
+        console.error(
+          JSON.stringify({
+            level: "error",
+            event: "database_error",
+            error_name: error instanceof Error ? error.name : typeof error,
+            sql_state: (error as { code?: unknown }).code,
+          }),
+        );
+        throw new DatabaseUnavailableError();
+      }
+      const own = scope === undefined ? rowSets : rowSets.slice(1);
+      return queries.map((query, index) => query.decode(own[index]!)) as Results<typeof queries>;
+    },
+  };
 }

@@ -1,4 +1,4 @@
-import type { Queryable } from "./client.ts";
+import type { Query } from "./client.ts";
 
 export interface LoginRecord {
   username: string;
@@ -6,11 +6,13 @@ export interface LoginRecord {
   tenant: string;
 }
 
-export async function findLoginRecord(db: Queryable, username: string): Promise<LoginRecord | undefined> {
-  const { rows } = await db.query<{ username: string; password_hash: string; tenant: string }>(
-    "select u.username, u.password_hash, t.slug as tenant from users u join tenants t on t.id = u.tenant_id where u.username = $1",
-    [username],
-  );
-  const row = rows[0];
-  return row === undefined ? undefined : { username: row.username, passwordHash: row.password_hash, tenant: row.tenant };
+export function findLoginRecord(username: string): Query<LoginRecord | undefined> {
+  return {
+    text: "select u.username, u.password_hash, t.slug as tenant from users u join tenants t on t.id = u.tenant_id where u.username = $1",
+    params: [username],
+    decode: (rows) => {
+      const row = rows[0] as { username: string; password_hash: string; tenant: string } | undefined;
+      return row === undefined ? undefined : { username: row.username, passwordHash: row.password_hash, tenant: row.tenant };
+    },
+  };
 }

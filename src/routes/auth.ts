@@ -13,9 +13,9 @@ import type { DeviceCookies } from "../auth/device-cookie.ts";
 import { PBKDF2_ITERATIONS, verifyPassword } from "../auth/password.ts";
 import type { TokenSettings } from "../auth/tokens.ts";
 import { issueToken } from "../auth/tokens.ts";
-import { withDatabase } from "../db/client.ts";
+import type { Database } from "../db/client.ts";
 import { findLoginRecord } from "../db/users.ts";
-import type { AppConfig, AppEnv } from "../env.ts";
+import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import { jsonBody } from "../middleware/json-body.ts";
 import type { RateLimiterHandle } from "../middleware/rate-limit.ts";
@@ -100,7 +100,9 @@ export interface LoginLimits {
 }
 
 export interface AuthRoutesDeps {
-  config: AppConfig;
+  /** The authentication role. */
+  database: Database;
+  passwordPepper: string;
   tokens: TokenSettings;
   limits: LoginLimits;
 }
@@ -112,7 +114,7 @@ async function enforceAll(checks: Promise<unknown>[]): Promise<void> {
   if (refused !== undefined) throw refused.reason;
 }
 
-export function createAuthRoutes({ config, tokens, limits }: AuthRoutesDeps) {
+export function createAuthRoutes({ database, passwordPepper, tokens, limits }: AuthRoutesDeps) {
   const router = createRouter();
   // Network limits first: a flood is refused before its body is even read.
   router.use("/auth/login", async (c, next) => {
@@ -140,11 +142,8 @@ export function createAuthRoutes({ config, tokens, limits }: AuthRoutesDeps) {
         const retryAfter = String(Math.max(1, Math.ceil(budget.retryAfterMs / 1000)));
         throw new AppError({ status: 503, code: "login-busy", title: "Service busy", detail: "Too many sign-ins at once. Try again shortly.", headers: { "Retry-After": retryAfter } });
       }
-      const record = await withDatabase(
-        { connectionString: config.AUTH_DATABASE_URL, config, waitUntil: (p) => c.executionCtx.waitUntil(p) },
-        (db) => findLoginRecord(db, username),
-      );
-      const passwordOk = await verifyPassword(password, config.PASSWORD_PEPPER, record?.passwordHash ?? DUMMY_HASH);
+      const [record] = await database.read([findLoginRecord(username)]);
+      const passwordOk = await verifyPassword(password, passwordPepper, record?.passwordHash ?? DUMMY_HASH);
       if (record === undefined || !passwordOk) {
         throw new AppError({ status: 401, code: "invalid-credentials", title: "Invalid credentials", detail: "The username or password is wrong." });
       }

@@ -1,11 +1,10 @@
 /**
  * Liveness and readiness. `/health` never touches the database, so an orchestrator can tell a dead
- * worker from a dead database; `/health/ready` proves a real round trip through the driver.
+ * worker from a dead database; `/health/ready` proves a real round trip through the driver, shared
+ * per isolate for a few seconds (src/db/health.ts) so that it cannot be used to flood the database.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { withDatabase } from "../db/client.ts";
-import { pingDatabase } from "../db/health.ts";
-import type { AppConfig } from "../env.ts";
+import type { ReadinessCheck } from "../db/health.ts";
 import { createRouter, problem } from "../openapi.ts";
 
 const HealthSchema = z.object({ status: z.literal("ok") }).openapi("Health");
@@ -26,18 +25,16 @@ const readiness = createRoute({
   summary: "Readiness: the database answers a query",
   responses: {
     200: { description: "Ready", content: { "application/json": { schema: ReadySchema } } },
+    429: problem("Too many requests"),
     503: problem("Database unavailable"),
   },
 });
 
-export function createHealthRoutes({ config }: { config: AppConfig }) {
+export function createHealthRoutes({ checkReadiness }: { checkReadiness: ReadinessCheck }) {
   return createRouter()
     .openapi(liveness, (c) => c.json({ status: "ok" as const }, 200))
     .openapi(readiness, async (c) => {
-      await withDatabase(
-        { connectionString: config.DATABASE_URL, config, waitUntil: (p) => c.executionCtx.waitUntil(p) },
-        pingDatabase,
-      );
+      await checkReadiness((promise) => c.executionCtx.waitUntil(promise));
       return c.json({ status: "ready" as const, database: "ok" as const }, 200);
     });
 }

@@ -4,17 +4,19 @@
  * role, inside a transaction scoped to the principal's tenant.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import { withDatabase, type Queryable } from "../db/client.ts";
-import { overviewTotals, streamTimeseries, topStreams } from "../db/metrics.ts";
-import { inTenantScope } from "../db/tenant.ts";
-import type { AppConfig, AppEnv } from "../env.ts";
+import type { Database } from "../db/client.ts";
+import { overviewTotals, streamExists, streamTimeseries, topStreams } from "../db/metrics.ts";
 import { AppError } from "../errors.ts";
 import { API_SECURITY, createRouter, problem } from "../openapi.ts";
 
 const WINDOW_SECONDS = { "15m": 900, "1h": 3_600, "24h": 86_400, "7d": 604_800 } as const;
 const STEP_SECONDS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "6h": 21_600, "1d": 86_400 } as const;
 const MAX_POINTS = 1_440;
+/**
+ * Buckets are one row per stream and minute, so the span bounds the rows a request reads, not the
+ * step: at most 31 days (44,640 rows) at any step, so that `step=1d` cannot cover years of minutes.
+ */
+const MAX_SPAN_SECONDS = 31 * 86_400;
 const TOP_STREAMS = 5;
 
 const STREAM_NAME = z
@@ -38,6 +40,8 @@ const TimeseriesQuery = z
     const spanMs = Date.parse(query.to) - Date.parse(query.from);
     if (spanMs <= 0) {
       ctx.addIssue({ code: "custom", path: ["to"], message: "must be after from" });
+    } else if (spanMs / 1000 > MAX_SPAN_SECONDS) {
+      ctx.addIssue({ code: "custom", path: ["to"], message: `the range may span at most ${MAX_SPAN_SECONDS / 86_400} days` });
     } else if (spanMs / 1000 / STEP_SECONDS[query.step] > MAX_POINTS) {
       ctx.addIssue({ code: "custom", path: ["step"], message: `the range holds more than ${MAX_POINTS} points at this step; use a larger step or a shorter range` });
     }
@@ -98,7 +102,7 @@ const timeseries = createRoute({
   method: "get",
   path: "/metrics/timeseries",
   tags: ["metrics"],
-  summary: `One stream's metrics in steps, at most ${MAX_POINTS} points`,
+  summary: `One stream's metrics in steps, at most ${MAX_POINTS} points over at most ${MAX_SPAN_SECONDS / 86_400} days`,
   security: API_SECURITY,
   request: { query: TimeseriesQuery },
   responses: {
@@ -111,18 +115,12 @@ const timeseries = createRoute({
 const rate = (part: number, whole: number) => (whole === 0 ? 0 : part / whole);
 
 export interface MetricsRoutesDeps {
-  config: AppConfig;
+  /** The read-only metrics role. */
+  database: Database;
   clock: () => number;
 }
 
-/** Runs `work` as the metrics role in the principal's tenant scope. */
-export function tenantQuery<T>(c: Context<AppEnv>, config: AppConfig, work: (db: Queryable) => Promise<T>): Promise<T> {
-  return withDatabase({ connectionString: config.DATABASE_URL, config, waitUntil: (p) => c.executionCtx.waitUntil(p) }, (db) =>
-    inTenantScope(db, c.get("principal").tenant, work),
-  );
-}
-
-export function createMetricsRoutes({ config, clock }: MetricsRoutesDeps) {
+export function createMetricsRoutes({ database, clock }: MetricsRoutesDeps) {
   return createRouter()
     .openapi(overview, async (c) => {
       const { window } = c.req.valid("query");
@@ -130,10 +128,7 @@ export function createMetricsRoutes({ config, clock }: MetricsRoutesDeps) {
       const toMs = (Math.floor(clock() / 60_000) + 1) * 60_000;
       const fromMs = toMs - WINDOW_SECONDS[window] * 1000;
       const [from, to] = [new Date(fromMs).toISOString(), new Date(toMs).toISOString()];
-      const { totals, top } = await tenantQuery(c, config, async (db) => ({
-        totals: await overviewTotals(db, from, to),
-        top: await topStreams(db, from, to, TOP_STREAMS),
-      }));
+      const [totals, top] = await database.read([overviewTotals(from, to), topStreams(from, to, TOP_STREAMS)], { tenant: c.get("principal").tenant });
       return c.json(
         {
           tenant: c.get("principal").tenant,
@@ -154,8 +149,10 @@ export function createMetricsRoutes({ config, clock }: MetricsRoutesDeps) {
     .openapi(timeseries, async (c) => {
       const query = c.req.valid("query");
       const [from, to] = [new Date(query.from).toISOString(), new Date(query.to).toISOString()];
-      const points = await tenantQuery(c, config, (db) => streamTimeseries(db, query.stream, from, to, STEP_SECONDS[query.step]));
-      if (points === undefined) {
+      const [exists, points] = await database.read([streamExists(query.stream), streamTimeseries(query.stream, from, to, STEP_SECONDS[query.step])], {
+        tenant: c.get("principal").tenant,
+      });
+      if (!exists) {
         throw new AppError({ status: 404, code: "stream-not-found", title: "Stream not found", detail: "Your tenant has no stream of that name." });
       }
       return c.json(

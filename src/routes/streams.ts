@@ -1,9 +1,8 @@
 /** `GET /streams`: the caller's tenant's streams and when each last reported. */
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Database } from "../db/client.ts";
 import { listStreams } from "../db/metrics.ts";
-import type { AppConfig } from "../env.ts";
 import { API_SECURITY, createRouter, problem } from "../openapi.ts";
-import { tenantQuery } from "./metrics.ts";
 
 const StreamList = z
   .object({
@@ -28,9 +27,10 @@ const list = createRoute({
   },
 });
 
-export function createStreamRoutes({ config }: { config: AppConfig }) {
+/** `database`: the metrics role. */
+export function createStreamRoutes({ database }: { database: Database }) {
   return createRouter().openapi(list, async (c) => {
-    const streams = await tenantQuery(c, config, listStreams);
+    const [streams] = await database.read([listStreams()], { tenant: c.get("principal").tenant });
     return c.json(
       { streams: streams.map((stream) => ({ name: stream.name, created_at: stream.createdAt, last_bucket_at: stream.lastBucketAt })) },
       200,

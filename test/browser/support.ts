@@ -4,6 +4,7 @@
  * playwright-core. Each starter returns something with a stop or close; a start that fails stops
  * what it had already started, so a broken run leaves no process behind.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
@@ -15,8 +16,8 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { migrate } from "../../scripts/lib/migrate.ts";
 import { startPostgres, type PostgresPreference } from "../../scripts/lib/postgres.ts";
 import { seed } from "../../scripts/lib/seed.ts";
+import { startSqlEndpoint } from "../../scripts/lib/sql-endpoint.ts";
 import { startWranglerDev, waitForHttp } from "../../scripts/lib/wrangler-dev.ts";
-import { startBridge } from "../../scripts/lib/ws-bridge.ts";
 import { TEST_PEPPER } from "../support/constants.ts";
 
 export const CHROMIUM_PATH = "/usr/bin/chromium";
@@ -103,7 +104,7 @@ export interface LocalWorker {
 }
 
 /**
- * `wrangler dev` in local mode on `port`, reaching a migrated and seeded Postgres through the bridge,
+ * `wrangler dev` in local mode on `port`, reaching a migrated and seeded Postgres through the local SQL endpoint,
  * answering for 127.0.0.1 and localhost on that port and allowing exactly `allowedOrigins`.
  */
 export async function startLocalWorker(options: { port: number; allowedOrigins: readonly string[] }): Promise<LocalWorker> {
@@ -116,8 +117,9 @@ export async function startLocalWorker(options: { port: number; allowedOrigins: 
     await client.connect();
     await seed(client, { pepper: TEST_PEPPER, buckets: 1440 }).finally(() => client.end());
 
-    const bridge = await startBridge();
-    cleanups.push(() => bridge.close());
+    const sqlSecret = randomBytes(32).toString("base64url");
+    const sqlEndpoint = await startSqlEndpoint({ connectionStrings: [postgres.databaseUrl], secret: sqlSecret, serialize: postgres.kind === "pglite" });
+    cleanups.push(() => sqlEndpoint.close());
 
     // Its own state directory, so this run cannot collide with a `wrangler dev` elsewhere in the tree.
     const persistTo = await mkdtemp(path.join(tmpdir(), "streamforge-wrangler-"));
@@ -129,7 +131,8 @@ export async function startLocalWorker(options: { port: number; allowedOrigins: 
       persistTo,
       vars: {
         APP_ENV: "local",
-        LOCAL_DB_BRIDGE: bridge.address,
+        LOCAL_SQL_ENDPOINT: sqlEndpoint.url,
+        LOCAL_SQL_SECRET: sqlSecret,
         DATABASE_URL: postgres.databaseUrl,
         // One database plays both roles here; the auth secrets only have to satisfy the env schema.
         AUTH_DATABASE_URL: postgres.databaseUrl,

@@ -15,6 +15,8 @@ const INTERPOLATED_SQL = [
   /\.query(?:<[^>]*>)?\(\s*`[^`]*\$\{/, // query(`... ${value} ...`)
   /\.query(?:<[^>]*>)?\(\s*(["'`])[^"'`]*\1\s*\+/, // query("..." + value)
   /\.query(?:<[^>]*>)?\(\s*[A-Za-z_$][\w$]*\s*\+/, // query(text + value)
+  /\btext:\s*`[^`]*\$\{/, // { text: `... ${value} ...` } (a Query of src/db/client.ts)
+  /\btext:\s*(["'`])[^"'`]*\1\s*\+/, // { text: "..." + value }
 ];
 
 export function findInterpolatedSql(source: string): string[] {
@@ -39,5 +41,8 @@ describe("SQL interpolation lint", () => {
     expect(findInterpolatedSql("db.query(sql + where)")).toHaveLength(1);
     expect(findInterpolatedSql('db.query("select * from users where name = $1", [name])')).toEqual([]);
     expect(findInterpolatedSql("db.query(`select 1\n  from t where a = $1`, [a])")).toEqual([]);
+    expect(findInterpolatedSql("text: `select * from streams where name = '${name}'`,")).toHaveLength(1);
+    expect(findInterpolatedSql('text: "select * from streams where name = " + name,')).toHaveLength(1);
+    expect(findInterpolatedSql('text: "select 1 from streams where name = $1", params: [name],')).toEqual([]);
   });
 });

@@ -4,8 +4,9 @@ import { expectSecurityHeaders } from "../support/security-headers.ts";
 
 const PRODUCTION = {
   APP_ENV: "production",
-  LOCAL_DB_BRIDGE: undefined,
-  // Unreachable on purpose: production mode has no bridge, so readiness answers 503.
+  LOCAL_SQL_ENDPOINT: undefined,
+  LOCAL_SQL_SECRET: undefined,
+  // Unreachable on purpose: production mode has no local endpoint, so readiness answers 503.
   DATABASE_URL: "postgres://reader:pw@127.0.0.1:1/streamforge?sslmode=verify-full",
   AUTH_DATABASE_URL: "postgres://auth:pw@127.0.0.1:1/streamforge?sslmode=verify-full",
   ALLOWED_HOSTS: "api.example.com",

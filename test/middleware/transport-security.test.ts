@@ -3,7 +3,8 @@ import { readProblem, requestWith } from "../support/app.ts";
 
 const PRODUCTION = {
   APP_ENV: "production",
-  LOCAL_DB_BRIDGE: undefined,
+  LOCAL_SQL_ENDPOINT: undefined,
+  LOCAL_SQL_SECRET: undefined,
   DATABASE_URL: "postgres://reader:pw@db.example.net/streamforge?sslmode=verify-full",
   AUTH_DATABASE_URL: "postgres://auth:pw@db.example.net/streamforge?sslmode=verify-full",
   ALLOWED_HOSTS: "api.example.com",

@@ -29,6 +29,24 @@ describe("health routes", () => {
     }
   });
 
+  it("answers concurrent readiness requests of one isolate from one shared check", async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, (_, index) => fetchWorker("/health/ready", { headers: { "CF-Connecting-IP": `10.71.0.${index + 1}` } })),
+    );
+    expect(responses.map((response) => response.status)).toEqual(Array.from({ length: 50 }, () => 200));
+  });
+
+  it("limits readiness per client IP like the other database routes: 429 with Retry-After once the policy is spent", async () => {
+    const init = { headers: { "CF-Connecting-IP": "10.70.0.1" } };
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await requestWith({ RATE_LIMIT_API: "3/minute" }, "/health/ready", init)).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const refused = await requestWith({ RATE_LIMIT_API: "3/minute" }, "/health/ready", init);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    // Another client still gets its answer: the limit is per IP, not a switch anyone can flip.
+    expect((await requestWith({ RATE_LIMIT_API: "3/minute" }, "/health/ready", { headers: { "CF-Connecting-IP": "10.70.0.2" } })).status).toBe(200);
+  });
+
   it("gives every response a server-generated request id, ignoring a client-sent one", async () => {
     const response = await fetchWorker("/health", { headers: { "X-Request-Id": "forged-id-123" } });
     const id = response.headers.get("x-request-id");

@@ -100,6 +100,14 @@ describe("GET /metrics/timeseries", () => {
     expect(Date.parse(body.points[1]!.t) - Date.parse(body.points[0]!.t)).toBe(300_000);
   });
 
+  it("serves the longest span it allows, 31 days, at step=1d", async () => {
+    const response = await asAcme(`/metrics/timeseries?stream=orders.created&from=${isoMinutesAgo(31 * 1440)}&to=${isoMinutesAgo(0)}&step=1d`);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { points: { events: number }[] };
+    expect(body.points.length).toBeGreaterThan(0);
+    expect(body.points.length).toBeLessThanOrEqual(32);
+  });
+
   it("answers 404 for another tenant's stream, exactly as for a stream that does not exist", async () => {
     const range = `from=${isoMinutesAgo(60)}&to=${isoMinutesAgo(0)}&step=5m`;
     const foreign = await asAcme(`/metrics/timeseries?stream=sensor.readings&${range}`);
@@ -111,6 +119,8 @@ describe("GET /metrics/timeseries", () => {
 
   it.each([
     ["more than 1,440 points", `from=${isoMinutesAgo(2000)}&to=${isoMinutesAgo(0)}&step=1m`, "query.step"],
+    // 32 points but 46,080 minute rows: the span, not the point count, bounds the rows read.
+    ["more than 31 days, even at step=1d", `from=${isoMinutesAgo(32 * 1440)}&to=${isoMinutesAgo(0)}&step=1d`, "query.to"],
     ["to before from", `from=${isoMinutesAgo(0)}&to=${isoMinutesAgo(60)}&step=5m`, "query.to"],
     ["a date that is not ISO 8601", `from=yesterday&to=${isoMinutesAgo(0)}&step=5m`, "query.from"],
     ["an unknown step", `from=${isoMinutesAgo(60)}&to=${isoMinutesAgo(0)}&step=7m`, "query.step"],

@@ -1,13 +1,14 @@
 /**
  * Starts what the worker suite needs and stops it afterwards: a Postgres (a real server when its
  * binaries exist; TEST_POSTGRES=postgresql makes that mandatory, as CI does), migrated and seeded,
- * plus the WebSocket→TCP bridge the Neon driver reaches it through.
+ * plus the local stand-in for Neon's SQL endpoint that the worker's driver reaches it through.
  */
+import { randomBytes } from "node:crypto";
 import type { TestProject } from "vitest/node";
-import { startBridge } from "../../scripts/lib/ws-bridge.ts";
 import { migrate } from "../../scripts/lib/migrate.ts";
 import { roleUrls, startPostgres, type PostgresPreference } from "../../scripts/lib/postgres.ts";
 import { seed } from "../../scripts/lib/seed.ts";
+import { startSqlEndpoint, type SqlEndpoint } from "../../scripts/lib/sql-endpoint.ts";
 import { TEST_PEPPER } from "./constants.ts";
 
 declare module "vitest" {
@@ -17,15 +18,17 @@ declare module "vitest" {
     metricsUrl: string;
     authUrl: string;
     databaseKind: string;
-    bridgeAddress: string;
+    sqlEndpoint: string;
+    sqlSecret: string;
   }
 }
 
 export default async function setup(project: TestProject) {
   const preference = (process.env.TEST_POSTGRES ?? "auto") as PostgresPreference;
   const postgres = await startPostgres(preference);
-  const bridge = await startBridge();
+  const sqlSecret = randomBytes(32).toString("base64url");
   let roles;
+  let endpoint: SqlEndpoint;
   try {
     await migrate(postgres.databaseUrl);
     const { default: pg } = await import("pg");
@@ -37,8 +40,13 @@ export default async function setup(project: TestProject) {
       await client.end();
     }
     roles = await roleUrls(postgres);
+    // The owner URL too: fixtures count rows through the same driver path as the worker.
+    endpoint = await startSqlEndpoint({
+      connectionStrings: [postgres.databaseUrl, roles.metricsUrl, roles.authUrl],
+      secret: sqlSecret,
+      serialize: postgres.kind === "pglite",
+    });
   } catch (error) {
-    await bridge.close();
     await postgres.stop();
     throw error;
   }
@@ -46,9 +54,10 @@ export default async function setup(project: TestProject) {
   project.provide("metricsUrl", roles.metricsUrl);
   project.provide("authUrl", roles.authUrl);
   project.provide("databaseKind", postgres.kind);
-  project.provide("bridgeAddress", bridge.address);
+  project.provide("sqlEndpoint", endpoint.url);
+  project.provide("sqlSecret", sqlSecret);
   return async () => {
-    await bridge.close();
+    await endpoint.close();
     await postgres.stop();
   };
 }

@@ -6,5 +6,6 @@ export const testEnv = env as Env & {
   TEST_OWNER_DATABASE_URL: string;
   /** `postgresql` or `pglite`. */
   TEST_DATABASE_KIND: string;
-  LOCAL_DB_BRIDGE: string;
+  LOCAL_SQL_ENDPOINT: string;
+  LOCAL_SQL_SECRET: string;
 };

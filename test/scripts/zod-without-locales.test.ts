@@ -1,0 +1,20 @@
+import { describe, expect, it } from "vitest";
+import * as zod from "zod";
+import * as lean from "../../scripts/build/zod-without-locales/index.js";
+
+const sortedKeys = (namespace: object) => Object.keys(namespace).sort();
+
+describe("zod without locales (the bundle's alias for zod)", () => {
+  it("exports everything zod exports except its locales, at the top level and in core", () => {
+    expect(sortedKeys(lean)).toEqual(sortedKeys(zod).filter((key) => key !== "locales"));
+    expect(sortedKeys(lean.core)).toEqual(sortedKeys(zod.core).filter((key) => key !== "locales"));
+    expect(sortedKeys(lean.z)).toEqual(sortedKeys(zod.z).filter((key) => key !== "locales"));
+  });
+
+  it("re-exports zod's own modules, not copies: the same classes and the same global registry", () => {
+    expect(lean.ZodType).toBe(zod.ZodType);
+    expect(lean.core.$ZodType).toBe(zod.core.$ZodType);
+    expect(lean.globalRegistry).toBe(zod.globalRegistry);
+    expect(lean.z.string().safeParse(1).error?.issues[0]?.message).toBe("Invalid input: expected string, received number");
+  });
+});
