@@ -16,6 +16,10 @@
  * with it come the timeseries, streams and login scenarios on ~10 k buckets. `--db-rtt 80` holds
  * every SQL request 80 ms at the local SQL endpoint, a round trip to a distant database; the table
  * counts database round trips per request.
+ * `--isolates` runs instead the limiter across isolates (scripts/bench/isolates.ts): one client
+ * routed over up to 50 isolates of the real worker sharing one RateLimiter namespace, with the
+ * admitted counts and object calls per admitted request of each pattern; exits non-zero on any
+ * over-admission.
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -29,6 +33,7 @@ import { killChildren } from "./bench/children.ts";
 import { childProcessesNamed, executableOf, filesystemOf } from "./bench/cpu.ts";
 import { overviewQueryIsCurrent, startBenchDatabases, type BenchDatabaseName, type BenchDatabases } from "./bench/databases.ts";
 import { burst } from "./bench/exactness.ts";
+import { formatIsolatesTable, runIsolatesBench } from "./bench/isolates.ts";
 import { BENCH_PASSWORD_PEPPER, BENCH_TENANT, BUNDLES, INSTANCES, type BindingContext, type BundleName, type InstanceName } from "./bench/instances.ts";
 import { measure } from "./bench/measure.ts";
 import { startInstance, type RunningInstance } from "./bench/miniflare.ts";
@@ -49,6 +54,8 @@ const { values: options } = parseArgs({
     scenarios: { type: "string" },
     attribution: { type: "boolean", default: false },
     metrics: { type: "boolean", default: false },
+    isolates: { type: "boolean", default: false },
+    seed: { type: "string", default: "20261202" },
     "state-dir": { type: "string" },
     "exactness-requests": { type: "string", default: "1000" },
     "db-rtt": { type: "string", default: "0" },
@@ -126,7 +133,30 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 const log = (message: string) => console.error(`[bench] ${message}`);
 
+const apiKeyFor = (keyId: string) => {
+  const key = generateApiKey(keyId);
+  return { id: keyId, key, sha256Hex: createHash("sha256").update(key).digest("hex") };
+};
+
+async function isolatesMain(): Promise<number> {
+  const workDir = mkdtempSync(path.join(stateParent, "streamforge-bench-"));
+  temporaryDirs.push(workDir);
+  const compatibility = readCompatibility("wrangler.toml");
+  log("building the worker with call-counting limiter objects…");
+  const bundle = await buildWorker(BUNDLES.mainCountingLimiter, path.join(workDir, "build"), compatibility);
+  const seed = positiveInteger("seed", options.seed);
+  const results = await runIsolatesBench({ bundle, compatibility, basePort, persistDir: path.join(workDir, "state"), apiKeys: { plain: apiKeyFor("bench"), limited: apiKeyFor("bench-spread") }, seed, log });
+  console.log(`limiter across isolates (seed ${seed}):\n${formatIsolatesTable(results)}`);
+  const resultsDir = path.join(PROJECT_ROOT, ".bench");
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(path.join(resultsDir, "isolates.json"), `${JSON.stringify({ startedAt: new Date().toISOString(), seed, results }, null, 2)}\n`);
+  const overAdmitted = results.filter((result) => result.overAdmitted > 0);
+  for (const result of overAdmitted) console.error(`over-admitted: ${result.pattern} over ${result.isolates} isolates admitted ${result.admitted} of ${result.limit}`);
+  return overAdmitted.length === 0 ? 0 : 1;
+}
+
 async function main(): Promise<number> {
+  if (options.isolates) return isolatesMain();
   const startedAt = new Date().toISOString();
   const install = spawnSync("bash", [path.join(PROJECT_ROOT, "scripts", "install-system-deps.sh"), "bench"], { stdio: "inherit" });
   if (install.status !== 0) throw new Error("wrk is missing and could not be installed (scripts/install-system-deps.sh bench)");
@@ -141,9 +171,7 @@ async function main(): Promise<number> {
     await Promise.all(bundleNames.map(async (name) => [name, await buildWorker(BUNDLES[name], path.join(workDir, "build", name), compatibility)] as const)),
   ) as Record<BundleName, WorkerBundle>;
 
-  const keyId = "bench";
-  const key = generateApiKey(keyId);
-  const apiKey = { id: keyId, key, sha256Hex: createHash("sha256").update(key).digest("hex") };
+  const apiKey = apiKeyFor("bench");
 
   let databases: BenchDatabases | undefined;
   if (databaseNames.length > 0) {

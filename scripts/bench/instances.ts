@@ -44,6 +44,12 @@ export const BUNDLES = {
       `import worker from ${from("src/index.ts")};\nimport { withInIsolateLimiter } from ${from(LIMITER_VARIANTS)};\n` +
       `export { RateLimiter } from ${from("src/index.ts")};\nexport default withInIsolateLimiter(worker);\n`,
   ),
+  // For `--isolates`: the project's worker whose limiter objects count their calls.
+  mainCountingLimiter: projectVariant(
+    (from) =>
+      `import worker from ${from("src/index.ts")};\nimport { withObjectCallCount } from ${from(LIMITER_VARIANTS)};\n` +
+      `export { CountingRateLimiter as RateLimiter } from ${from(LIMITER_VARIANTS)};\nexport default withObjectCallCount(worker);\n`,
+  ),
 } satisfies Record<string, BundleSpec>;
 
 export type BundleName = keyof typeof BUNDLES;
@@ -73,7 +79,7 @@ const UNREFUSED_API_LIMIT = "1000000/minute";
 const LOGIN_LIMITS = { ip: "5/minute", network: "20/minute", username: "10/hour", isolate: "20/second" };
 const UNREFUSED_LOGIN_LIMITS = { ip: UNREFUSED_API_LIMIT, network: UNREFUSED_API_LIMIT, username: UNREFUSED_API_LIMIT, isolate: "1000000/second" };
 
-function mainWorkerBindings({ port, apiKey, database }: BindingContext, rateLimitApi: string, rateLimitLogin = LOGIN_LIMITS): Record<string, string> {
+export function mainWorkerBindings({ port, apiKey, database }: BindingContext, rateLimitApi: string, rateLimitLogin = LOGIN_LIMITS): Record<string, string> {
   return {
     APP_ENV: "local",
     DATABASE_URL: database?.metricsUrl ?? UNREACHABLE_DATABASE_URL,

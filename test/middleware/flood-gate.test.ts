@@ -9,15 +9,15 @@ function isolateApp() {
   const result = loadConfig({ ...env, RATE_LIMIT_API: "2/minute" });
   if (!result.ok) throw new Error("test config does not parse");
   const app = createApp({ config: result.config });
-  return async (ip: string, headers: Record<string, string> = {}, host = "localhost") => {
+  return async (ip: string, headers: Record<string, string> = {}, host = "localhost", method = "GET") => {
     const ctx = createExecutionContext();
-    const response = await app.request(`http://${host}/auth/me`, { headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key, "CF-Connecting-IP": ip, ...headers } }, env, ctx);
+    const response = await app.request(`http://${host}/auth/me`, { method, headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key, "CF-Connecting-IP": ip, ...headers } }, env, ctx);
     await waitOnExecutionContext(ctx);
     return response;
   };
 }
 
-const PER_RESPONSE = new Set(["x-request-id", "ratelimit", "retry-after", "content-length"]);
+const PER_RESPONSE = new Set(["x-request-id", "ratelimit", "retry-after", "content-length", "x-ratelimit-reset"]);
 const stableHeaders = (response: Response) => [...response.headers].filter(([name]) => !PER_RESPONSE.has(name));
 
 describe("flood gate middleware", () => {
@@ -57,5 +57,21 @@ describe("flood gate middleware", () => {
     expect(foreign.status).toBe(429);
     expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
     expect(foreign.headers.get("vary")).toContain("Origin");
+  });
+
+  it("answers an allowed origin's preflight while the client is limited, so the browser can read the 429 that follows", async () => {
+    const get = isolateApp();
+    const origin = "https://app.streamforge.test";
+    await get("203.0.113.55");
+    await get("203.0.113.55");
+    const fromChain = await get("203.0.113.55", { Origin: origin });
+    expect(fromChain.status).toBe(429);
+    expect(fromChain.headers.get("access-control-allow-origin")).toBe(origin);
+    const preflight = await get("203.0.113.55", { Origin: origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization" }, "localhost", "OPTIONS");
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe(origin);
+    const refusedPreflight = await get("203.0.113.55", { Origin: "https://evil.example.net", "Access-Control-Request-Method": "GET" }, "localhost", "OPTIONS");
+    expect(refusedPreflight.status).toBe(403);
+    expect(refusedPreflight.headers.get("access-control-allow-origin")).toBeNull();
   });
 });

@@ -66,3 +66,38 @@ export function withInIsolateLimiter<C>(worker: FetchWorker<C>): FetchWorker<C> 
     },
   };
 }
+
+/**
+ * The real limiter, counting the calls it serves, for `npm run bench -- --isolates`: the bench
+ * reads the count of one client's object to report object calls per admitted request.
+ */
+export class CountingRateLimiter extends RateLimiter {
+  private calls = 0;
+
+  override acquire(...args: Parameters<RateLimiter["acquire"]>) {
+    this.calls++;
+    return super.acquire(...args);
+  }
+
+  override release(...args: Parameters<RateLimiter["release"]>) {
+    this.calls++;
+    return super.release(...args);
+  }
+
+  callCount(): number {
+    return this.calls;
+  }
+}
+
+/** Bench-only route on the counting variant: `GET /__bench/object-calls?name=api:ip:198.19.0.1`. */
+export function withObjectCallCount<C>(worker: FetchWorker<C>): FetchWorker<C> {
+  return {
+    async fetch(request, env, ctx) {
+      const url = new URL(request.url);
+      if (url.pathname !== "/__bench/object-calls") return worker.fetch(request, env, ctx);
+      const namespace = env.RATE_LIMITER as unknown as DurableObjectNamespace<CountingRateLimiter>;
+      const stub = namespace.get(namespace.idFromName(url.searchParams.get("name") ?? ""));
+      return Response.json({ calls: await stub.callCount() });
+    },
+  };
+}
