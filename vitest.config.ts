@@ -35,6 +35,10 @@ export default defineConfig({
           include: ["test/**/*.test.ts"],
           exclude: ["test/scripts/**", "test/sql/**", "test/lint/**", "test/browser/**"],
           globalSetup: ["test/support/global-setup.ts"],
+          // One runtime serves every file's Durable Objects: the multi-isolate and login-limit files
+          // each create hundreds of objects, and side by side they push object calls past the
+          // limiter's 1 s timeout on two cores. One file at a time keeps every call's latency honest.
+          fileParallelism: false,
           testTimeout: 15_000,
         },
       },

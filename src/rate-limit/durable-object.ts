@@ -140,7 +140,9 @@ export class RateLimiter extends DurableObject<Env> {
       return;
     }
     const latestEnd = Math.max(...[...this.windows.values()].map((window) => window.windowStartMs + window.windowMs));
-    await this.ctx.storage.setAlarm(latestEnd + CLEANUP_GRACE_MS);
+    // Alarms run on the platform's clock: an alarm set in its past would fire again at once, in a
+    // loop, whenever the two clocks disagree (they never do in production; a test's clock may).
+    await this.ctx.storage.setAlarm(Math.max(latestEnd, Date.now()) + CLEANUP_GRACE_MS);
   }
 
   private windowAt(policy: string, windowMs: number, nowMs: number): PolicyWindow {
