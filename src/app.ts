@@ -7,15 +7,22 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import type { AppConfig, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
+import { createApiKeyVerifier } from "./auth/api-keys.ts";
+import { keyRegistry } from "./keys/registry.ts";
+import { RevocationCache } from "./keys/revocations.ts";
+import { UsageRecorder } from "./keys/usage.ts";
+import { adminCredential } from "./middleware/admin-credential.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
 import { floodGate } from "./middleware/flood-gate.ts";
 import { apiKeyRateLimit, clientIpKey, createRateLimiter, rateLimit } from "./middleware/rate-limit.ts";
+import { requireScope } from "./middleware/require-scope.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { transportSecurity } from "./middleware/transport-security.ts";
 import { trustedHost } from "./middleware/trusted-host.ts";
 import { createRouter, OPENAPI_INFO } from "./openapi.ts";
 import { DenyCache } from "./rate-limit/deny-cache.ts";
+import { createAdminRoutes } from "./routes/admin.ts";
 import { createAuthRoutes } from "./routes/auth.ts";
 import { createHealthRoutes } from "./routes/health.ts";
 import { createMetricsRoutes } from "./routes/metrics.ts";
@@ -26,7 +33,7 @@ const SWAGGER_UI_VERSION = "5.35.0";
 
 export interface AppDeps {
   config: AppConfig;
-  /** Epoch ms: the rate limiters' and the metrics windows' notion of now. Default `Date.now`. */
+  /** Epoch ms: the rate limiters', the revocation cache's and the metrics windows' notion of now. Default `Date.now`. */
   clock?: () => number;
 }
 
@@ -81,6 +88,11 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
     }),
   );
   useOuterLayers(app);
+  // Per isolate, like the app: keys verify without a lookup; revocations and usage reach the
+  // registry object at most every few seconds, never per request.
+  const apiKeys = createApiKeyVerifier({ signingSecrets: config.API_KEY_SIGNING_SECRETS, legacyEntries: config.API_KEYS });
+  const revocations = new RevocationCache({ source: (afterSeq) => keyRegistry(config.KEY_REGISTRY).revocationsSince(afterSeq), clock });
+  const usage = new UsageRecorder({ sink: (entries) => keyRegistry(config.KEY_REGISTRY).recordUsage(entries), clock });
   const tokens = {
     signingKey: config.JWT_SIGNING_KEY,
     issuer: config.JWT_ISSUER,
@@ -92,6 +104,14 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.use(trustedHost({ allowedHosts: config.ALLOWED_HOSTS }));
   // Plain http is redirected or refused before CORS or auth could act on it.
   app.use(transportSecurity({ requireHttps: config.APP_ENV !== "local", hstsPreload: config.HSTS_PRELOAD }));
+  // Admin routes before CORS, and everything under /admin answered here (a 404 past the routes), so
+  // no browser origin ever gets a CORS answer from them, preflight or not. Limited per IP before the
+  // credential is checked, failing closed: the limit is what slows a guess of the admin secret.
+  if (config.ADMIN_SECRET !== undefined) {
+    app.use("/admin/*", rateLimit({ namespace, policy: config.RATE_LIMIT_ADMIN, clock, denyCache }), adminCredential({ secret: config.ADMIN_SECRET, clientIp: clientIpKey }));
+    app.route("/", createAdminRoutes({ apiKeys, legacyEntries: config.API_KEYS, registry: () => keyRegistry(config.KEY_REGISTRY), clock, clientIp: clientIpKey }));
+  }
+  app.all("/admin/*", notFound);
   // Before routing, so a preflight is answered (or refused) without reaching a handler.
   app.use(corsAllowlist({ allowedOrigins: config.ALLOWED_ORIGINS }));
   // Turns the router's 404 for a known path with another method into a 405 problem with Allow.
@@ -111,9 +131,12 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   );
 
   const limitByIp = rateLimit({ namespace, policy: config.RATE_LIMIT_API, clock, denyCache, timeoutMs: API_LIMITER_TIMEOUT_MS });
-  const requirePrincipal = authenticate({ apiKeys: config.API_KEYS, tokens });
-  const limitByApiKey = apiKeyRateLimit({ namespace, apiKeys: config.API_KEYS, clock, denyCache, timeoutMs: API_LIMITER_TIMEOUT_MS });
+  const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage });
+  const limitByApiKey = apiKeyRateLimit({ namespace, clock, denyCache, timeoutMs: API_LIMITER_TIMEOUT_MS });
   for (const path of AUTHENTICATED_PATHS) app.use(path, limitByIp, requirePrincipal, limitByApiKey);
+  // Least privilege for keys, per route; users keep their account's read rights.
+  app.use("/metrics/*", requireScope({ anyOf: ["metrics:read"] }));
+  app.use("/streams", requireScope({ anyOf: ["metrics:read", "streams:read"] }));
 
   app.route("/", createHealthRoutes({ config }));
   app.route(
