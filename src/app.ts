@@ -5,7 +5,8 @@
 import { swaggerUI } from "@hono/swagger-ui";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
-import type { AppConfig, ConfigProblem } from "./env.ts";
+import type { Context } from "hono";
+import type { AppConfig, AppEnv, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
 import { createApiKeyVerifier } from "./auth/api-keys.ts";
 import { keyRegistry } from "./keys/registry.ts";
@@ -108,8 +109,9 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   // no browser origin ever gets a CORS answer from them, preflight or not. Limited per IP before the
   // credential is checked, failing closed: the limit is what slows a guess of the admin secret.
   if (config.ADMIN_SECRET !== undefined) {
-    app.use("/admin/*", rateLimit({ namespace, policy: config.RATE_LIMIT_ADMIN, clock, denyCache }), adminCredential({ secret: config.ADMIN_SECRET, clientIp: clientIpKey }));
-    app.route("/", createAdminRoutes({ apiKeys, legacyEntries: config.API_KEYS, registry: () => keyRegistry(config.KEY_REGISTRY), clock, clientIp: clientIpKey }));
+    const clientIp = (c: Context<AppEnv>) => c.req.header("cf-connecting-ip") ?? "unknown";
+    app.use("/admin/*", rateLimit({ namespace, policy: config.RATE_LIMIT_ADMIN, clock, denyCache }), adminCredential({ secret: config.ADMIN_SECRET, clientIp }));
+    app.route("/", createAdminRoutes({ apiKeys, legacyEntries: config.API_KEYS, registry: () => keyRegistry(config.KEY_REGISTRY), clock, clientIp }));
   }
   app.all("/admin/*", notFound);
   // Before routing, so a preflight is answered (or refused) without reaching a handler.
