@@ -42,12 +42,13 @@ describe("admin routes", () => {
   it("refuse an API key or a user token with 403, even next to the admin credential", async () => {
     const isolate = isolateApp(testClock());
     const token = await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS);
-    for (const headers of [
+    const credentials: Record<string, string>[] = [
       { "X-API-Key": TEST_API_KEYS.acmeCurrent.key },
       { Authorization: `Bearer ${token}` },
       { Authorization: `Bearer ${token}`, "X-Admin-Key": TEST_ADMIN_SECRET },
       { "X-API-Key": TEST_API_KEYS.acmeCurrent.key, "X-Admin-Key": TEST_ADMIN_SECRET },
-    ]) {
+    ];
+    for (const headers of credentials) {
       const response = await isolate("/admin/keys", { headers: { "CF-Connecting-IP": "10.64.0.2", ...headers } });
       expect(response.status).toBe(403);
       expect(await response.json()).toMatchObject({ code: "forbidden", detail: "Admin routes take only the admin credential." });
