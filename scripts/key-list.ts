@@ -12,6 +12,7 @@ interface ListedKey {
   scopes: string[];
   rate_limit: string | null;
   format: string;
+  kid: string | null;
   created_at: string | null;
   last_used_at: string | null;
   revoked: boolean;
@@ -23,14 +24,14 @@ const { keys } = await adminClient(values.url).call<{ keys: ListedKey[] }>("GET"
 
 const minute = (iso: string | null, none: string) => (iso === null ? none : iso.slice(0, 16).replace("T", " "));
 const rows = [
-  ["id", "tenant", "scopes", "rate limit", "format", "created (UTC)", "last used (UTC)", "revoked"],
+  ["id", "tenant", "scopes", "rate limit", "signed under", "created (UTC)", "last used (UTC)", "revoked"],
   ...keys.map((key) => [
     key.id,
     key.tenant,
     key.scopes.join(","),
     key.rate_limit ?? "-",
-    key.format,
-    minute(key.created_at, "(legacy)"),
+    key.kid ?? "(legacy API_KEYS)",
+    minute(key.created_at, "-"),
     minute(key.last_used_at, "never"),
     key.revoked ? "REVOKED" : "no",
   ]),

@@ -108,7 +108,7 @@ export function createAdminRoutes({ apiKeys, legacyEntries, registry, clock, cli
       const revoked = new RevocationSet();
       revoked.apply(snapshot.revocations);
       const keys = [
-        ...legacyEntries.map((entry) => ({ id: entry.id, tenant: entry.tenant, scopes: entry.scopes, rateLimit: entry.rate_limit, format: "legacy" as const, createdAtMs: undefined })),
+        ...legacyEntries.map((entry) => ({ id: entry.id, tenant: entry.tenant, scopes: entry.scopes, rateLimit: entry.rate_limit, format: "legacy" as const, kid: undefined, createdAtMs: undefined })),
         ...snapshot.keys.map((key) => ({ ...key, format: "signed" as const })),
       ];
       audited(c, "admin.keys.list", tenant ?? "*");
@@ -122,6 +122,7 @@ export function createAdminRoutes({ apiKeys, legacyEntries, registry, clock, cli
               scopes: key.scopes,
               rate_limit: key.rateLimit ?? null,
               format: key.format,
+              kid: key.kid ?? null,
               created_at: iso(key.createdAtMs),
               last_used_at: iso(snapshot.lastUsedMs[key.id]),
               revoked: revoked.keyRevoked({ id: key.id, tenant: key.tenant, ...(key.createdAtMs === undefined ? {} : { issuedAtSeconds: key.createdAtMs / 1000 }) }),

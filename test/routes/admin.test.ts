@@ -141,8 +141,8 @@ describe("admin routes", () => {
     const created = new Date(Math.floor(clock.now() / 1000) * 1000).toISOString();
     expect(listing.keys).toEqual([
       // Issued in the same second: ordered by id.
-      { id: dropped, tenant, scopes: ["metrics:read"], rate_limit: null, format: "signed", created_at: created, last_used_at: null, revoked: true },
-      { id: kept, tenant, scopes: ["streams:read"], rate_limit: null, format: "signed", created_at: created, last_used_at: null, revoked: false },
+      { id: dropped, tenant, scopes: ["metrics:read"], rate_limit: null, format: "signed", kid: "t2", created_at: created, last_used_at: null, revoked: true },
+      { id: kept, tenant, scopes: ["streams:read"], rate_limit: null, format: "signed", kid: "t2", created_at: created, last_used_at: null, revoked: false },
     ]);
   });
 
