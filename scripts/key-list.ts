@@ -16,6 +16,7 @@ interface ListedKey {
   created_at: string | null;
   last_used_at: string | null;
   revoked: boolean;
+  retired: boolean;
 }
 
 const { values } = parseArgs({ options: { tenant: { type: "string" }, ...ADMIN_URL_OPTION } });
@@ -24,7 +25,7 @@ const { keys } = await adminClient(values.url).call<{ keys: ListedKey[] }>("GET"
 
 const minute = (iso: string | null, none: string) => (iso === null ? none : iso.slice(0, 16).replace("T", " "));
 const rows = [
-  ["id", "tenant", "scopes", "rate limit", "signed under", "created (UTC)", "last used (UTC)", "revoked"],
+  ["id", "tenant", "scopes", "rate limit", "signed under", "created (UTC)", "last used (UTC)", "refused"],
   ...keys.map((key) => [
     key.id,
     key.tenant,
@@ -33,7 +34,7 @@ const rows = [
     key.kid ?? "(legacy API_KEYS)",
     minute(key.created_at, "-"),
     minute(key.last_used_at, "never"),
-    key.revoked ? "REVOKED" : "no",
+    key.revoked ? "REVOKED" : key.retired ? `RETIRED (${key.kid} removed)` : "no",
   ]),
 ];
 const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));

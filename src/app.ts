@@ -111,7 +111,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   if (config.ADMIN_SECRET !== undefined) {
     const clientIp = (c: Context<AppEnv>) => c.req.header("cf-connecting-ip") ?? "unknown";
     app.use("/admin/*", rateLimit({ namespace, policy: config.RATE_LIMIT_ADMIN, clock, denyCache }), adminCredential({ secret: config.ADMIN_SECRET, clientIp }));
-    app.route("/", createAdminRoutes({ apiKeys, legacyEntries: config.API_KEYS, registry: () => keyRegistry(config.KEY_REGISTRY), clock, clientIp }));
+    app.route("/", createAdminRoutes({ apiKeys, verifyingKids: config.API_KEY_SIGNING_SECRETS.map((entry) => entry.kid), legacyEntries: config.API_KEYS, registry: () => keyRegistry(config.KEY_REGISTRY), clock, clientIp }));
   }
   app.all("/admin/*", notFound);
   // Before routing, so a preflight is answered (or refused) without reaching a handler.

@@ -16,7 +16,8 @@ export interface AuditEvent {
 }
 
 export function audit(event: AuditEvent): void {
-  console.log(
+  // info, not log: `wrangler dev` at its default log level shows info lines and hides log lines.
+  console.info(
     JSON.stringify({
       level: "info",
       event: "audit",

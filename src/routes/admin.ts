@@ -5,7 +5,7 @@
  * `key:revoke`, `token:revoke`), documented in the README.
  *
  *   POST /admin/keys         {"id","tenant","scopes","rate_limit"?} → 201 with the key, shown once
- *   GET  /admin/keys         ?tenant= → every key: id, tenant, scopes, created, last used, revoked
+ *   GET  /admin/keys         ?tenant= → every key: id, tenant, scopes, created, last used, revoked, retired
  *   POST /admin/revocations  {"kind","subject"} → 201; takes effect everywhere within 60 s
  *
  * Every change is an audit event naming the id, tenant or user acted on; the key itself is in the
@@ -60,6 +60,8 @@ const revoke = createRoute({
 
 export interface AdminRoutesDeps {
   apiKeys: ApiKeyVerifier;
+  /** Kids of the signing secrets still listed: keys signed under any other are refused. */
+  verifyingKids: readonly string[];
   /** The legacy API_KEYS entries: listed with the issued keys, and their ids are never issued again. */
   legacyEntries: readonly ApiKeyEntry[];
   registry: (c: Context<AppEnv>) => DurableObjectStub<KeyRegistry>;
@@ -70,8 +72,9 @@ export interface AdminRoutesDeps {
 
 const iso = (epochMs: number | undefined) => (epochMs === undefined ? null : new Date(epochMs).toISOString());
 
-export function createAdminRoutes({ apiKeys, legacyEntries, registry, clock, clientIp }: AdminRoutesDeps) {
+export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, registry, clock, clientIp }: AdminRoutesDeps) {
   const legacyIds = new Set(legacyEntries.map((entry) => entry.id));
+  const verifying = new Set(verifyingKids);
   const audited = (c: Context<AppEnv>, action: string, subject: string) =>
     audit({ action, outcome: "success", subject, requestId: c.get("requestId"), clientIp: clientIp(c) });
 
@@ -125,6 +128,8 @@ export function createAdminRoutes({ apiKeys, legacyEntries, registry, clock, cli
               kid: key.kid ?? null,
               created_at: iso(key.createdAtMs),
               last_used_at: iso(snapshot.lastUsedMs[key.id]),
+              // Refused because its signing secret was removed, not because it was revoked.
+              retired: key.kid !== undefined && !verifying.has(key.kid),
               revoked: revoked.keyRevoked({ id: key.id, tenant: key.tenant, ...(key.createdAtMs === undefined ? {} : { issuedAtSeconds: key.createdAtMs / 1000 }) }),
             })),
         },

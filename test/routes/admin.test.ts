@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { issueToken } from "../../src/auth/tokens.ts";
-import { TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
+import { TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_SIGNING_SECRETS } from "../support/constants.ts";
 import { adminRequest, isolateApp, issueKey, testClock, uniqueName } from "../support/isolate.ts";
 
 const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
@@ -141,9 +141,20 @@ describe("admin routes", () => {
     const created = new Date(Math.floor(clock.now() / 1000) * 1000).toISOString();
     expect(listing.keys).toEqual([
       // Issued in the same second: ordered by id.
-      { id: dropped, tenant, scopes: ["metrics:read"], rate_limit: null, format: "signed", kid: "t2", created_at: created, last_used_at: null, revoked: true },
-      { id: kept, tenant, scopes: ["streams:read"], rate_limit: null, format: "signed", kid: "t2", created_at: created, last_used_at: null, revoked: false },
+      { id: dropped, tenant, scopes: ["metrics:read"], rate_limit: null, format: "signed", kid: "t2", created_at: created, last_used_at: null, retired: false, revoked: true },
+      { id: kept, tenant, scopes: ["streams:read"], rate_limit: null, format: "signed", kid: "t2", created_at: created, last_used_at: null, retired: false, revoked: false },
     ]);
+  });
+
+  it("list a key whose signing secret was removed as retired", async () => {
+    const tenant = uniqueName("rotated");
+    const id = uniqueName("under-t1");
+    const beforeRotation = isolateApp(testClock(), { API_KEY_SIGNING_SECRETS: JSON.stringify([TEST_SIGNING_SECRETS.previous]) });
+    const key = await issueKey(beforeRotation, { id, tenant });
+    const afterRotation = isolateApp(testClock(), { API_KEY_SIGNING_SECRETS: JSON.stringify([TEST_SIGNING_SECRETS.current]) });
+    expect((await afterRotation("/auth/me", { headers: { "X-API-Key": key } })).status).toBe(403);
+    const listing = (await (await adminRequest(afterRotation, "GET", `/admin/keys?tenant=${tenant}`)).json()) as { keys: Record<string, unknown>[] };
+    expect(listing.keys).toEqual([expect.objectContaining({ id, kid: "t1", retired: true, revoked: false })]);
   });
 
   it("do not exist without an ADMIN_SECRET", async () => {
