@@ -7,6 +7,7 @@
  */
 import { benchWorker, PROJECT_WORKER, projectVariant, type BundleSpec } from "./build.ts";
 import type { BenchDatabaseName, DatabaseConnection } from "./databases.ts";
+import { BENCH_SIGNING_SECRET, type SignedKeys } from "./keys.ts";
 
 /** What bindings may depend on; known once the bench has chosen ports and made its API key. */
 export interface BindingContext {
@@ -16,6 +17,8 @@ export interface BindingContext {
   apiKey: { id: string; key: string; sha256Hex: string };
   /** The seeded database of an instance that names one, as its roles and through the bridge. */
   database?: DatabaseConnection;
+  /** Signed keys the `keys` scenarios cycle through (scripts/bench/keys.ts), when they run. */
+  signedKeys?: SignedKeys;
 }
 
 export interface InstanceSpec {
@@ -37,12 +40,12 @@ export const BUNDLES = {
   builtins: benchWorker("scripts/bench/workers/builtins.ts"),
   // Attribution only: the project's worker with its limiter's storage, or its whole Durable Object call, taken out.
   mainLimiterWithoutStorage: projectVariant(
-    (from) => `export { default } from ${from("src/index.ts")};\nexport { RateLimiterWithoutStorage as RateLimiter } from ${from(LIMITER_VARIANTS)};\n`,
+    (from) => `export { default, KeyRegistry } from ${from("src/index.ts")};\nexport { RateLimiterWithoutStorage as RateLimiter } from ${from(LIMITER_VARIANTS)};\n`,
   ),
   mainInIsolateLimiter: projectVariant(
     (from) =>
       `import worker from ${from("src/index.ts")};\nimport { withInIsolateLimiter } from ${from(LIMITER_VARIANTS)};\n` +
-      `export { RateLimiter } from ${from("src/index.ts")};\nexport default withInIsolateLimiter(worker);\n`,
+      `export { KeyRegistry, RateLimiter } from ${from("src/index.ts")};\nexport default withInIsolateLimiter(worker);\n`,
   ),
 } satisfies Record<string, BundleSpec>;
 
@@ -84,9 +87,13 @@ function mainWorkerBindings({ port, apiKey, database }: BindingContext, rateLimi
     RATE_LIMIT_API: rateLimitApi,
     RATE_LIMIT_LOGIN_IP: "5/minute",
     RATE_LIMIT_LOGIN_USERNAME: "10/hour",
+    RATE_LIMIT_ADMIN: "30/minute",
     API_KEYS: JSON.stringify([{ id: apiKey.id, digest: apiKey.sha256Hex, tenant: BENCH_TENANT, scopes: ["metrics:read"] }]),
   };
 }
+
+/** The project worker's Durable Objects, as wrangler.toml binds them. */
+const MAIN_DURABLE_OBJECTS = { RATE_LIMITER: "RateLimiter", KEY_REGISTRY: "KeyRegistry" };
 
 /** The limit of the `main-limited` instance: the exactness burst must admit exactly this many. */
 export const LIMITED_API_LIMIT = 100;
@@ -103,40 +110,47 @@ export const INSTANCES = [
     name: "main",
     bundle: "main",
     bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    durableObjects: MAIN_DURABLE_OBJECTS,
   },
   {
     name: "main-limiter-without-storage",
     bundle: "mainLimiterWithoutStorage",
     bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    durableObjects: MAIN_DURABLE_OBJECTS,
   },
   {
     name: "main-in-isolate-limiter",
     bundle: "mainInIsolateLimiter",
     bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    durableObjects: MAIN_DURABLE_OBJECTS,
+  },
+  // The main worker with a signing secret: the `keys` scenarios present 10,000 different signed keys.
+  {
+    name: "main-signed-keys",
+    bundle: "main",
+    bindings: (context) => ({ ...mainWorkerBindings(context, UNREFUSED_API_LIMIT), API_KEY_SIGNING_SECRETS: JSON.stringify([BENCH_SIGNING_SECRET]) }),
+    durableObjects: MAIN_DURABLE_OBJECTS,
   },
   // The main worker on a seeded history each: same code, same rows in the overview's window.
   {
     name: "main-10k-buckets",
     bundle: "main",
     bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    durableObjects: MAIN_DURABLE_OBJECTS,
     database: "bench_10k",
   },
   {
     name: "main-10m-buckets",
     bundle: "main",
     bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    durableObjects: MAIN_DURABLE_OBJECTS,
     database: "bench_10m",
   },
   {
     name: "main-limited",
     bundle: "main",
     bindings: (context) => mainWorkerBindings(context, `${LIMITED_API_LIMIT}/minute`),
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    durableObjects: MAIN_DURABLE_OBJECTS,
   },
 ] as const satisfies readonly InstanceSpec[];
 

@@ -12,6 +12,7 @@ import path from "node:path";
 import { DEMO_STREAM_COUNT } from "../lib/demo-data.ts";
 import type { OverviewPlan, SeededDatabase } from "./databases.ts";
 import type { ExactnessResult } from "./exactness.ts";
+import type { StartupFigures } from "./keys.ts";
 import type { WrkResult } from "./wrk.ts";
 
 export interface Machine {
@@ -80,6 +81,8 @@ export interface BenchReport {
   comparisons?: ComparisonResult[];
   databases?: DatabasesReport;
   exactness?: ExactnessResult;
+  /** With `--keys`: how many signed keys the load cycled through, and the start-up and memory of the instances compared. */
+  keys?: { count: number; startup: StartupFigures[] };
   /** Everything that answered other than expected; any entry makes the bench exit non-zero. */
   failures: string[];
 }
@@ -234,6 +237,14 @@ export function formatReport(report: BenchReport): string {
         "",
         `EXPLAIN (ANALYZE, BUFFERS) of the overview totals, ${database}, as streamforge_metrics with app.tenant = ${tenant}, ${window.from} – ${window.to} (${rowsInWindow} rows in the window):`,
         ...plan.map((line) => `  ${line}`),
+      );
+    }
+  }
+  if (report.keys !== undefined) {
+    lines.push("", `start-up and memory (keys-signed-10k cycles through ${report.keys.count.toLocaleString("en")} signed keys; main holds one legacy key):`);
+    for (const figures of report.keys.startup) {
+      lines.push(
+        `  ${figures.instance}: ready ${fixed(figures.readyMillis, 0)} ms, first request ${fixed(figures.firstResponseMillis, 1)} ms (second ${fixed(figures.secondResponseMillis, 1)} ms), workerd RSS ${fixed(figures.residentKiBAtStart / 1024, 1)} MiB at start, ${figures.residentKiBAfterLoad === undefined ? "?" : fixed(figures.residentKiBAfterLoad / 1024, 1)} MiB after the rounds`,
       );
     }
   }

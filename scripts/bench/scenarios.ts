@@ -27,14 +27,15 @@ export interface Scenario {
   lua?: string;
   /**
    * Runs only when asked for, by its group's flag or by name: `attribution` breaks another
-   * scenario's cost down (`--attribution`); `metrics` needs seeded databases, minutes to build (`--metrics`).
+   * scenario's cost down (`--attribution`); `metrics` needs seeded databases, minutes to build (`--metrics`);
+   * `keys` presents 10,000 signed API keys (`--keys`).
    */
   group?: ScenarioGroup;
   /** Unmeasured, before every run: returns the client addresses that run uses. */
   prepare?(target: { url: string; headers: Record<string, string> }): Promise<readonly string[]>;
 }
 
-export type ScenarioGroup = "attribution" | "metrics";
+export type ScenarioGroup = "attribution" | "metrics" | "keys";
 
 export const BASELINE = "bare";
 
@@ -127,6 +128,19 @@ export const SCENARIOS: readonly Scenario[] = [
     expectedStatus: 200,
     group: "attribution",
   },
+  // 10,000 signed keys against the one legacy key of full-admitted: the verification's cost must not grow with the keys.
+  {
+    name: "keys-signed-10k",
+    summary: "full-admitted, but each request presents the next of 10,000 signed keys (HMAC, revocation copy, last-used batches)",
+    instance: "main-signed-keys",
+    path: "/auth/me",
+    headers: ({ signedKeys }) => ({ "X-API-Key": signedKeys!.first, Origin: BENCH_ORIGIN }),
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    expectedHeader: "RateLimit",
+    lua: "keys.lua",
+    group: "keys",
+  },
   // The overview over two sizes of history: its cost should follow the window (12 streams × 60
   // minutes in both), not the table, through the (tenant_id, bucket_start) covering index.
   {
@@ -157,6 +171,12 @@ export const SCENARIOS: readonly Scenario[] = [
 
 /** Pairs of scenarios whose ratio the report prints, when both ran; `claim` is the ratio they must stay within. */
 export const COMPARISONS: readonly { numerator: string; denominator: string; claim: number; why: string }[] = [
+  {
+    numerator: "keys-signed-10k",
+    denominator: "full-admitted",
+    claim: 1.1,
+    why: "a signed key verifies with one HMAC and Map lookups, whatever the number of keys (src/auth/api-keys.ts)",
+  },
   {
     numerator: "overview-10m",
     denominator: "overview-10k",
