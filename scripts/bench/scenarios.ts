@@ -141,6 +141,17 @@ export const SCENARIOS: readonly Scenario[] = [
     lua: "keys.lua",
     group: "keys",
   },
+  {
+    name: "keys-signed-1",
+    summary: "keys-signed-10k, but always the same signed key: what the number of keys adds, against one",
+    instance: "main-signed-keys",
+    path: "/auth/me",
+    headers: ({ signedKeys }) => ({ "X-API-Key": signedKeys!.first, Origin: BENCH_ORIGIN }),
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    expectedHeader: "RateLimit",
+    group: "keys",
+  },
   // The overview over two sizes of history: its cost should follow the window (12 streams × 60
   // minutes in both), not the table, through the (tenant_id, bucket_start) covering index.
   {
@@ -170,11 +181,13 @@ export const SCENARIOS: readonly Scenario[] = [
 ];
 
 /** Pairs of scenarios whose ratio the report prints, when both ran; `claim` is the ratio they must stay within. */
-export const COMPARISONS: readonly { numerator: string; denominator: string; claim: number; why: string }[] = [
+export const COMPARISONS: readonly { numerator: string; denominator: string; claim: number; why: string; judgedBy?: "time" | "cpu" }[] = [
   {
     numerator: "keys-signed-10k",
     denominator: "full-admitted",
     claim: 1.1,
+    // The claim is about the worker's work; wrk's own Lua, cycling 10,000 keys, slows the load it offers.
+    judgedBy: "cpu",
     why: "a signed key verifies with one HMAC and Map lookups, whatever the number of keys (src/auth/api-keys.ts)",
   },
   {
