@@ -28,7 +28,7 @@ import { killChildren } from "./bench/children.ts";
 import { childProcessesNamed, executableOf, filesystemOf } from "./bench/cpu.ts";
 import { overviewQueryIsCurrent, startBenchDatabases, type BenchDatabaseName, type BenchDatabases } from "./bench/databases.ts";
 import { burst } from "./bench/exactness.ts";
-import { firstResponses, mintSignedKeys, residentKiB, type SignedKeys, type StartupFigures } from "./bench/keys.ts";
+import { firstResponses, mintSignedKeys, residentMemory, type SignedKeys, type StartupFigures } from "./bench/keys.ts";
 import { BENCH_PASSWORD_PEPPER, BENCH_TENANT, BUNDLES, INSTANCES, type BindingContext, type BundleName, type InstanceName } from "./bench/instances.ts";
 import { measure } from "./bench/measure.ts";
 import { startInstance, type RunningInstance } from "./bench/miniflare.ts";
@@ -176,7 +176,7 @@ async function main(): Promise<number> {
       const readyMillis = performance.now() - startingAt;
       const probeHeaders = spec.name === "main" ? { "X-API-Key": apiKey.key } : { "X-API-Key": signedKeys!.first };
       const [firstResponseMillis, secondResponseMillis] = await firstResponses(`${instance.url}/auth/me`, { ...probeHeaders, "CF-Connecting-IP": "198.18.255.1" });
-      startup.push({ instance: spec.name, readyMillis, firstResponseMillis, secondResponseMillis, residentKiBAtStart: residentKiB(instance.pid) });
+      startup.push({ instance: spec.name, readyMillis, firstResponseMillis, secondResponseMillis, memoryAtStart: residentMemory(instance.pid) });
     }
   }
   const instanceOf = (name: InstanceName) => instances.get(name)!;
@@ -200,7 +200,7 @@ async function main(): Promise<number> {
     for (const scenario of scenarios) rounds.get(scenario.name)!.push(await run(scenario, settings.durationSeconds, `round ${round}`));
   }
 
-  for (const figures of startup) figures.residentKiBAfterLoad = residentKiB(instanceOf(figures.instance as InstanceName).instance.pid);
+  for (const figures of startup) figures.memoryAfterLoad = residentMemory(instanceOf(figures.instance as InstanceName).instance.pid);
 
   log(`exactness: ${exactnessRequests} concurrent requests from one client against a limit of ${EXACTNESS.limit}…`);
   const limited = instanceOf(EXACTNESS.instance);

@@ -27,11 +27,24 @@ export async function mintSignedKeys(file: string, count: number, tenant: string
   return { file, first: keys[0]!, count };
 }
 
-/** Resident memory of a process (the instance's workerd), in KiB. */
-export function residentKiB(pid: number): number {
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (!match) throw new Error(`no VmRSS for process ${pid}`);
-  return Number(match[1]);
+export interface ResidentMemory {
+  /** VmRSS: everything resident. */
+  totalKiB: number;
+  /** RssAnon: the process's own heap (isolates, objects' memory). */
+  anonymousKiB: number;
+  /** RssShmem: shared memory it maps; here the Durable Objects' SQLite files on tmpfs. */
+  sharedKiB: number;
+}
+
+/** Resident memory of a process (the instance's workerd), in KiB, split as /proc reports it. */
+export function residentMemory(pid: number): ResidentMemory {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const field = (name: string) => {
+    const match = new RegExp(`^${name}:\\s+(\\d+) kB$`, "m").exec(status);
+    if (!match) throw new Error(`no ${name} for process ${pid}`);
+    return Number(match[1]);
+  };
+  return { totalKiB: field("VmRSS"), anonymousKiB: field("RssAnon"), sharedKiB: field("RssShmem") };
 }
 
 export interface StartupFigures {
@@ -42,8 +55,8 @@ export interface StartupFigures {
   firstResponseMillis: number;
   /** The second request, for comparison: the same work without the isolate's start. */
   secondResponseMillis: number;
-  residentKiBAtStart: number;
-  residentKiBAfterLoad?: number;
+  memoryAtStart: ResidentMemory;
+  memoryAfterLoad?: ResidentMemory;
 }
 
 /** Times the first two requests of a freshly started instance. */

@@ -12,7 +12,7 @@ import path from "node:path";
 import { DEMO_STREAM_COUNT } from "../lib/demo-data.ts";
 import type { OverviewPlan, SeededDatabase } from "./databases.ts";
 import type { ExactnessResult } from "./exactness.ts";
-import type { StartupFigures } from "./keys.ts";
+import type { ResidentMemory, StartupFigures } from "./keys.ts";
 import type { WrkResult } from "./wrk.ts";
 
 export interface Machine {
@@ -178,6 +178,9 @@ function table(rows: string[][], rightAligned: (column: number) => boolean): str
 
 const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : "—");
 
+const memory = ({ totalKiB, anonymousKiB, sharedKiB }: ResidentMemory) =>
+  `${fixed(totalKiB / 1024, 1)} MiB (own heap ${fixed(anonymousKiB / 1024, 1)}, shared ${fixed(sharedKiB / 1024, 1)})`;
+
 export function formatReport(report: BenchReport): string {
   const { machine, settings } = report;
   // The PostgreSQL column only when a scenario had a database.
@@ -246,7 +249,7 @@ export function formatReport(report: BenchReport): string {
     lines.push("", `start-up and memory (keys-signed-10k cycles through ${report.keys.count.toLocaleString("en")} signed keys; main holds one legacy key):`);
     for (const figures of report.keys.startup) {
       lines.push(
-        `  ${figures.instance}: ready ${fixed(figures.readyMillis, 0)} ms, first request ${fixed(figures.firstResponseMillis, 1)} ms (second ${fixed(figures.secondResponseMillis, 1)} ms), workerd RSS ${fixed(figures.residentKiBAtStart / 1024, 1)} MiB at start, ${figures.residentKiBAfterLoad === undefined ? "?" : fixed(figures.residentKiBAfterLoad / 1024, 1)} MiB after the rounds`,
+        `  ${figures.instance}: ready ${fixed(figures.readyMillis, 0)} ms, first request ${fixed(figures.firstResponseMillis, 1)} ms (second ${fixed(figures.secondResponseMillis, 1)} ms); workerd resident ${memory(figures.memoryAtStart)} at start, ${figures.memoryAfterLoad === undefined ? "?" : memory(figures.memoryAfterLoad)} after the rounds`,
       );
     }
   }

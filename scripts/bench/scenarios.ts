@@ -49,6 +49,17 @@ const OVERVIEW_CONNECTIONS = 2;
 /** Every scenario sends the same credential and Origin, so request size never differs between them. */
 const clientHeaders = ({ apiKey }: BindingContext) => ({ "X-API-Key": apiKey.key, Origin: BENCH_ORIGIN });
 
+/** GET /auth/me on the worker with a signing secret; `keys.lua` swaps in a different key per request. */
+const SIGNED_KEYS_ON_AUTH_ME = {
+  instance: "main-signed-keys",
+  path: "/auth/me",
+  headers: ({ signedKeys }: BindingContext) => ({ "X-API-Key": signedKeys!.first, Origin: BENCH_ORIGIN }),
+  clientIps: CLIENT_POOL,
+  expectedStatus: 200,
+  expectedHeader: "RateLimit",
+  group: "keys",
+} as const satisfies Partial<Scenario>;
+
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: BASELINE,
@@ -130,27 +141,15 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   // 10,000 signed keys against the one legacy key of full-admitted: the verification's cost must not grow with the keys.
   {
+    ...SIGNED_KEYS_ON_AUTH_ME,
     name: "keys-signed-10k",
     summary: "full-admitted, but each request presents the next of 10,000 signed keys (HMAC, revocation copy, last-used batches)",
-    instance: "main-signed-keys",
-    path: "/auth/me",
-    headers: ({ signedKeys }) => ({ "X-API-Key": signedKeys!.first, Origin: BENCH_ORIGIN }),
-    clientIps: CLIENT_POOL,
-    expectedStatus: 200,
-    expectedHeader: "RateLimit",
     lua: "keys.lua",
-    group: "keys",
   },
   {
+    ...SIGNED_KEYS_ON_AUTH_ME,
     name: "keys-signed-1",
     summary: "keys-signed-10k, but always the same signed key: what the number of keys adds, against one",
-    instance: "main-signed-keys",
-    path: "/auth/me",
-    headers: ({ signedKeys }) => ({ "X-API-Key": signedKeys!.first, Origin: BENCH_ORIGIN }),
-    clientIps: CLIENT_POOL,
-    expectedStatus: 200,
-    expectedHeader: "RateLimit",
-    group: "keys",
   },
   // The overview over two sizes of history: its cost should follow the window (12 streams × 60
   // minutes in both), not the table, through the (tenant_id, bucket_start) covering index.
