@@ -172,9 +172,9 @@ async function main(): Promise<number> {
     instances.set(spec.name, { instance, context });
     log(`${spec.name}: ${instance.url} (workerd pid ${instance.pid})`);
     // Before any other request, so the first one is the isolate's first.
-    if (keysRun && (spec.name === "main" || spec.name === "main-signed-keys")) {
+    if (keysRun && (spec.name === "main" || spec.name === "main-signed-keys" || spec.name === "main-signed-key")) {
       const readyMillis = performance.now() - startingAt;
-      const probeHeaders = spec.name === "main" ? { "X-API-Key": apiKey.key } : { "X-API-Key": signedKeys!.first };
+      const probeHeaders = { "X-API-Key": spec.name === "main" ? apiKey.key : signedKeys!.first };
       const [firstResponseMillis, secondResponseMillis] = await firstResponses(`${instance.url}/auth/me`, { ...probeHeaders, "CF-Connecting-IP": "198.18.255.1" });
       startup.push({ instance: spec.name, readyMillis, firstResponseMillis, secondResponseMillis, memoryAtStart: residentMemory(instance.pid) });
     }

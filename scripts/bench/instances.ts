@@ -38,6 +38,7 @@ export const BUNDLES = {
   main: PROJECT_WORKER,
   bare: benchWorker("scripts/bench/workers/bare.ts"),
   builtins: benchWorker("scripts/bench/workers/builtins.ts"),
+  verify: benchWorker("scripts/bench/workers/verify.ts"),
   // Attribution only: the project's worker with its limiter's storage, or its whole Durable Object call, taken out.
   mainLimiterWithoutStorage: projectVariant(
     (from) => `export { default, KeyRegistry } from ${from("src/index.ts")};\nexport { RateLimiterWithoutStorage as RateLimiter } from ${from(LIMITER_VARIANTS)};\n`,
@@ -130,6 +131,22 @@ export const INSTANCES = [
     bundle: "main",
     bindings: (context) => ({ ...mainWorkerBindings(context, UNREFUSED_API_LIMIT), API_KEY_SIGNING_SECRETS: JSON.stringify([BENCH_SIGNING_SECRET]) }),
     durableObjects: MAIN_DURABLE_OBJECTS,
+  },
+  // The same again, so the single-key scenario gets a process (and heap) of its own.
+  {
+    name: "main-signed-key",
+    bundle: "main",
+    bindings: (context) => ({ ...mainWorkerBindings(context, UNREFUSED_API_LIMIT), API_KEY_SIGNING_SECRETS: JSON.stringify([BENCH_SIGNING_SECRET]) }),
+    durableObjects: MAIN_DURABLE_OBJECTS,
+  },
+  // Verification alone: the bench's legacy key as the one API_KEYS entry, and its signing secret.
+  {
+    name: "verify",
+    bundle: "verify",
+    bindings: ({ apiKey }) => ({
+      API_KEYS: JSON.stringify([{ id: apiKey.id, digest: apiKey.sha256Hex, tenant: BENCH_TENANT, scopes: ["metrics:read"] }]),
+      API_KEY_SIGNING_SECRETS: JSON.stringify([BENCH_SIGNING_SECRET]),
+    }),
   },
   // The main worker on a seeded history each: same code, same rows in the overview's window.
   {

@@ -150,6 +150,29 @@ export const SCENARIOS: readonly Scenario[] = [
     ...SIGNED_KEYS_ON_AUTH_ME,
     name: "keys-signed-1",
     summary: "keys-signed-10k, but always the same signed key: what the number of keys adds, against one",
+    instance: "main-signed-key",
+  },
+  // Verification alone, on a bare route: the one legacy key (today's single-entry lookup) against 10,000 signed keys.
+  {
+    name: "verify-legacy",
+    summary: "bare route + API-key verification of today's format: one API_KEYS entry, SHA-256, constant-time compare",
+    instance: "verify",
+    path: "/verify",
+    headers: clientHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    group: "keys",
+  },
+  {
+    name: "verify-signed-10k",
+    summary: "bare route + API-key verification of the next of 10,000 signed keys: HMAC-SHA256, constant-time compare, claims",
+    instance: "verify",
+    path: "/verify",
+    headers: ({ signedKeys }) => ({ "X-API-Key": signedKeys!.first, Origin: BENCH_ORIGIN }),
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    lua: "keys.lua",
+    group: "keys",
   },
   // The overview over two sizes of history: its cost should follow the window (12 streams × 60
   // minutes in both), not the table, through the (tenant_id, bucket_start) covering index.
@@ -181,6 +204,13 @@ export const SCENARIOS: readonly Scenario[] = [
 
 /** Pairs of scenarios whose ratio the report prints, when both ran; `claim` is the ratio they must stay within. */
 export const COMPARISONS: readonly { numerator: string; denominator: string; claim: number; why: string; judgedBy?: "time" | "cpu" }[] = [
+  {
+    numerator: "verify-signed-10k",
+    denominator: "verify-legacy",
+    claim: 1.1,
+    judgedBy: "cpu",
+    why: "verifying one of 10,000 signed keys costs one HMAC, as checking today's single entry costs one SHA-256",
+  },
   {
     numerator: "keys-signed-10k",
     denominator: "full-admitted",
