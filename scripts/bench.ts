@@ -172,7 +172,7 @@ async function main(): Promise<number> {
     instances.set(spec.name, { instance, context });
     log(`${spec.name}: ${instance.url} (workerd pid ${instance.pid})`);
     // Before any other request, so the first one is the isolate's first.
-    if (keysRun && (spec.name === "main" || spec.name === "main-signed-keys" || spec.name === "main-signed-key")) {
+    if (keysRun && (spec.name === "main" || spec.name === "main-signed-keys")) {
       const readyMillis = performance.now() - startingAt;
       const probeHeaders = { "X-API-Key": spec.name === "main" ? apiKey.key : signedKeys!.first };
       const [firstResponseMillis, secondResponseMillis] = await firstResponses(`${instance.url}/auth/me`, { ...probeHeaders, "CF-Connecting-IP": "198.18.255.1" });

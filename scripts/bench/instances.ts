@@ -132,13 +132,6 @@ export const INSTANCES = [
     bindings: (context) => ({ ...mainWorkerBindings(context, UNREFUSED_API_LIMIT), API_KEY_SIGNING_SECRETS: JSON.stringify([BENCH_SIGNING_SECRET]) }),
     durableObjects: MAIN_DURABLE_OBJECTS,
   },
-  // The same again, so the single-key scenario gets a process (and heap) of its own.
-  {
-    name: "main-signed-key",
-    bundle: "main",
-    bindings: (context) => ({ ...mainWorkerBindings(context, UNREFUSED_API_LIMIT), API_KEY_SIGNING_SECRETS: JSON.stringify([BENCH_SIGNING_SECRET]) }),
-    durableObjects: MAIN_DURABLE_OBJECTS,
-  },
   // Verification alone: the bench's legacy key as the one API_KEYS entry, and its signing secret.
   {
     name: "verify",
