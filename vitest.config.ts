@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
-import { apiKeysSecret, TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_PEPPER } from "./test/support/constants.ts";
+import { apiKeysSecret, TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_PEPPER, TEST_SIGNING_SECRETS } from "./test/support/constants.ts";
 
 const sha256Hex = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -24,6 +24,8 @@ export default defineConfig({
                 API_KEYS: apiKeysSecret(Object.values(TEST_API_KEYS), sha256Hex),
                 LOCAL_SQL_ENDPOINT: inject("sqlEndpoint"),
                 LOCAL_SQL_SECRET: inject("sqlSecret"),
+                API_KEY_SIGNING_SECRETS: JSON.stringify([TEST_SIGNING_SECRETS.current, TEST_SIGNING_SECRETS.previous]),
+                ADMIN_SECRET: TEST_ADMIN_SECRET,
                 ALLOWED_HOSTS: "localhost",
                 ALLOWED_ORIGINS: "https://app.streamforge.test,http://localhost:5173",
               },

@@ -10,6 +10,8 @@
  * its limit. Prints a table, writes .bench/results.json, and exits non-zero if any response had an
  * unexpected status or the burst was not exact; the ratios are reported, not asserted.
  * `--attribution` adds variants of the worker that take its limiter apart, to show where the CPU goes.
+ * `--keys` adds the worker presenting 10,000 different signed API keys in turn, compared with the
+ * single legacy key of full-admitted, and each instance's start-up time and memory (keys.ts).
  * `--metrics` (or `--scenarios overview-10k,overview-10m`) adds GET /metrics/overview on ~10 k and
  * ~10 M buckets of history in a real PostgreSQL, seeded first (minutes), and prints the ratio of
  * the two with each database's query plan: the overview's cost must follow its window, not the table;
@@ -34,6 +36,7 @@ import { childProcessesNamed, executableOf, filesystemOf } from "./bench/cpu.ts"
 import { overviewQueryIsCurrent, startBenchDatabases, type BenchDatabaseName, type BenchDatabases } from "./bench/databases.ts";
 import { burst } from "./bench/exactness.ts";
 import { formatIsolatesTable, runIsolatesBench } from "./bench/isolates.ts";
+import { firstResponses, mintSignedKeys, residentMemory, type SignedKeys, type StartupFigures } from "./bench/keys.ts";
 import { BENCH_PASSWORD_PEPPER, BENCH_TENANT, BUNDLES, INSTANCES, type BindingContext, type BundleName, type InstanceName } from "./bench/instances.ts";
 import { measure } from "./bench/measure.ts";
 import { startInstance, type RunningInstance } from "./bench/miniflare.ts";
@@ -56,6 +59,8 @@ const { values: options } = parseArgs({
     metrics: { type: "boolean", default: false },
     isolates: { type: "boolean", default: false },
     seed: { type: "string", default: "20261202" },
+    keys: { type: "boolean", default: false },
+    "key-count": { type: "string", default: "10000" },
     "state-dir": { type: "string" },
     "exactness-requests": { type: "string", default: "1000" },
     "db-rtt": { type: "string", default: "0" },
@@ -80,11 +85,12 @@ const settings = {
 };
 const basePort = positiveInteger("base-port", options["base-port"]);
 const exactnessRequests = positiveInteger("exactness-requests", options["exactness-requests"]);
+const keyCount = positiveInteger("key-count", options["key-count"]);
 
 const wanted = options.scenarios?.split(",").map((name) => name.trim());
 const unknown = wanted?.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name)) ?? [];
 if (unknown.length > 0) throw new Error(`unknown scenarios: ${unknown.join(", ")}; known: ${SCENARIOS.map((scenario) => scenario.name).join(", ")}`);
-const groupsAskedFor = { attribution: options.attribution, metrics: options.metrics };
+const groupsAskedFor = { attribution: options.attribution, metrics: options.metrics, keys: options.keys };
 const scenarios = SCENARIOS.filter(
   (scenario) =>
     // The baseline always runs: every ratio is relative to it.
@@ -173,6 +179,15 @@ async function main(): Promise<number> {
 
   const apiKey = apiKeyFor("bench");
 
+  let signedKeys: SignedKeys | undefined;
+  const keysRun = scenarios.some((scenario) => scenario.group === "keys");
+  if (keysRun) {
+    log(`signing ${keyCount.toLocaleString("en")} API keys…`);
+    signedKeys = await mintSignedKeys(path.join(workDir, "signed-keys.txt"), keyCount, BENCH_TENANT);
+    // wrk's Lua (keys.lua) reads the file named here; wrk inherits this environment.
+    process.env.BENCH_KEYS_FILE = signedKeys.file;
+  }
+
   let databases: BenchDatabases | undefined;
   if (databaseNames.length > 0) {
     log(`starting PostgreSQL and the local SQL endpoint (round trip ${settings.databaseRoundTripMs} ms) for ${databaseNames.join(", ")}…`);
@@ -180,13 +195,22 @@ async function main(): Promise<number> {
   }
 
   const instances = new Map<InstanceName, { instance: RunningInstance; context: BindingContext }>();
+  const startup: StartupFigures[] = [];
   for (const [index, spec] of instanceSpecs.entries()) {
     const database = "database" in spec ? databases!.connections[spec.database] : undefined;
-    const context: BindingContext = { port: basePort + index, apiKey, ...(database === undefined ? {} : { database }) };
+    const context: BindingContext = { port: basePort + index, apiKey, ...(database === undefined ? {} : { database }), ...(signedKeys === undefined ? {} : { signedKeys }) };
+    const startingAt = performance.now();
     const instance = await startInstance({ spec, bundle: bundles[spec.bundle], compatibility, context, persistDir: path.join(workDir, "state", spec.name) });
     cleanups.push(() => instance.dispose());
     instances.set(spec.name, { instance, context });
     log(`${spec.name}: ${instance.url} (workerd pid ${instance.pid})`);
+    // Before any other request, so the first one is the isolate's first.
+    if (keysRun && (spec.name === "main" || spec.name === "main-signed-keys")) {
+      const readyMillis = performance.now() - startingAt;
+      const probeHeaders = { "X-API-Key": spec.name === "main" ? apiKey.key : signedKeys!.first };
+      const [firstResponseMillis, secondResponseMillis] = await firstResponses(`${instance.url}/auth/me`, { ...probeHeaders, "CF-Connecting-IP": "198.18.255.1" });
+      startup.push({ instance: spec.name, readyMillis, firstResponseMillis, secondResponseMillis, memoryAtStart: residentMemory(instance.pid) });
+    }
   }
   const instanceOf = (name: InstanceName) => instances.get(name)!;
 
@@ -212,6 +236,8 @@ async function main(): Promise<number> {
     log(`round ${round}/${settings.rounds}…`);
     for (const scenario of scenarios) rounds.get(scenario.name)!.push(await run(scenario, settings.durationSeconds, `round ${round}`));
   }
+
+  for (const figures of startup) figures.memoryAfterLoad = residentMemory(instanceOf(figures.instance as InstanceName).instance.pid);
 
   log(`exactness: ${exactnessRequests} concurrent requests from one client against a limit of ${EXACTNESS.limit}…`);
   const limited = instanceOf(EXACTNESS.instance);
@@ -246,6 +272,7 @@ async function main(): Promise<number> {
     scenarios: scenarioResults,
     comparisons: compare(scenarioResults, COMPARISONS),
     ...(databasesReport === undefined ? {} : { databases: databasesReport }),
+    ...(signedKeys === undefined ? {} : { keys: { count: signedKeys.count, startup } }),
     exactness,
     failures,
   };

@@ -1,44 +1,36 @@
 /**
- * `npm run key:new -- --id <id> --tenant <slug> [--rate-limit 1000/hour]`: makes a new API key.
- * Prints the key (shown once, stored nowhere), its API_KEYS entry (digest only), and the step that
- * puts the list into the worker's secret. See README, "Rotating and revoking API keys".
+ * `npm run key:new -- --id <id> --tenant <slug> [--scopes metrics:read,streams:read] [--rate-limit 1000/hour] [--url URL]`:
+ * asks the running worker (POST /admin/keys, with ADMIN_SECRET) for a new signed key and prints it
+ * once. The worker signs it with its own signing secret and registers its id, tenant, scopes and
+ * creation time, never the key; nothing has to be stored anywhere, and no tool can show the key
+ * again. See README, "API keys".
  */
-import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
-import { apiKeyEntrySchema, generateApiKey } from "../src/auth/api-keys.ts";
+import { ADMIN_URL_OPTION, adminClient } from "./lib/admin-client.ts";
 
 const { values } = parseArgs({
-  options: {
-    id: { type: "string" },
-    tenant: { type: "string" },
-    "rate-limit": { type: "string" },
-  },
+  options: { id: { type: "string" }, tenant: { type: "string" }, scopes: { type: "string", default: "metrics:read" }, "rate-limit": { type: "string" }, ...ADMIN_URL_OPTION },
 });
 if (values.id === undefined || values.tenant === undefined) {
-  console.error("usage: npm run key:new -- --id <3-32 of a-z0-9-> --tenant <tenant slug> [--rate-limit 1000/hour]");
+  console.error("usage: npm run key:new -- --id <3-32 of a-z0-9-> --tenant <slug> [--scopes metrics:read,streams:read] [--rate-limit 1000/hour] [--url URL]");
   process.exit(1);
 }
 
-const key = generateApiKey(values.id);
-const entry = apiKeyEntrySchema.parse({
-  id: values.id,
-  digest: createHash("sha256").update(key).digest("hex"),
-  tenant: values.tenant,
-  scopes: ["metrics:read"],
-  ...(values["rate-limit"] === undefined ? {} : { rate_limit: values["rate-limit"] }),
-});
+const issued = await adminClient(values.url).call<{ key: string; id: string; tenant: string; scopes: string[]; rate_limit: string | null; kid: string; created_at: string }>(
+  "POST",
+  "/admin/keys",
+  {
+    id: values.id,
+    tenant: values.tenant,
+    scopes: values.scopes.split(",").map((scope) => scope.trim()),
+    ...(values["rate-limit"] === undefined ? {} : { rate_limit: values["rate-limit"] }),
+  },
+);
 
-console.log(`New API key for ${entry.tenant} (hand it to the client once; it is stored nowhere):
+console.log(`New API key ${issued.id} for ${issued.tenant} (${issued.scopes.join(", ")}${issued.rate_limit === null ? "" : `, ${issued.rate_limit}`}), signed under ${issued.kid}:
 
-  ${key}
+  ${issued.key}
 
-Its API_KEYS entry (a SHA-256 digest, never the key):
-
-  ${JSON.stringify(entry)}
-
-Add the entry to the list of active entries and store the whole list as the worker's secret:
-
-  npx wrangler secret put API_KEYS
-  # paste: [<every entry still active>, ${JSON.stringify(entry)}]
-
-Locally, the same list goes into .dev.vars as API_KEYS='[...]'.`);
+Hand it to the client over a secure channel. This is the only time it is shown: the worker keeps
+its id, tenant, scopes and creation time, never the key. There is nothing to store or deploy; it
+works now. \`npm run key:list\` shows its last use; \`npm run key:revoke -- --id ${issued.id}\` revokes it.`);

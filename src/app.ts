@@ -11,10 +11,16 @@ import { createDatabase } from "./db/client.ts";
 import { readinessCheck } from "./db/health.ts";
 import type { AppConfig, AppEnv, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
+import { createApiKeyVerifier } from "./auth/api-keys.ts";
+import { keyRegistry } from "./keys/registry.ts";
+import { RevocationCache } from "./keys/revocations.ts";
+import { UsageRecorder } from "./keys/usage.ts";
+import { adminCredential } from "./middleware/admin-credential.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
 import { floodGate } from "./middleware/flood-gate.ts";
 import { apiKeyRateLimit, clientIpKey, createRateLimiter, rateLimit } from "./middleware/rate-limit.ts";
+import { requireScope } from "./middleware/require-scope.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { transportSecurity } from "./middleware/transport-security.ts";
 import { trustedHost } from "./middleware/trusted-host.ts";
@@ -23,6 +29,7 @@ import { networkKeysFromIp, type NetworkPrefix } from "./rate-limit/client-ip.ts
 import { DenyCache } from "./rate-limit/deny-cache.ts";
 import { IsolateBudget } from "./rate-limit/isolate-budget.ts";
 import type { RatePolicy } from "./rate-limit/policy.ts";
+import { createAdminRoutes } from "./routes/admin.ts";
 import { createAuthRoutes } from "./routes/auth.ts";
 import { createHealthRoutes } from "./routes/health.ts";
 import { createMetricsRoutes } from "./routes/metrics.ts";
@@ -33,7 +40,7 @@ const SWAGGER_UI_VERSION = "5.35.0";
 
 export interface AppDeps {
   config: AppConfig;
-  /** Epoch ms: the rate limiters' and the metrics windows' notion of now. Default `Date.now`. */
+  /** Epoch ms: the rate limiters', the revocation cache's and the metrics windows' notion of now. Default `Date.now`. */
   clock?: () => number;
 }
 
@@ -93,6 +100,11 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
     }),
   );
   useOuterLayers(app);
+  // Per isolate, like the app: keys verify without a lookup; revocations and usage reach the
+  // registry object at most every few seconds, never per request.
+  const apiKeys = createApiKeyVerifier({ signingSecrets: config.API_KEY_SIGNING_SECRETS, legacyEntries: config.API_KEYS });
+  const revocations = new RevocationCache({ source: (afterSeq) => keyRegistry(config.KEY_REGISTRY).revocationsSince(afterSeq), clock });
+  const usage = new UsageRecorder({ sink: (entries) => keyRegistry(config.KEY_REGISTRY).recordUsage(entries), clock });
   const tokens = {
     signingKey: config.JWT_SIGNING_KEY,
     issuer: config.JWT_ISSUER,
@@ -104,6 +116,15 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.use(trustedHost({ allowedHosts: config.ALLOWED_HOSTS }));
   // Plain http is redirected or refused before CORS or auth could act on it.
   app.use(transportSecurity({ requireHttps: config.APP_ENV !== "local", hstsPreload: config.HSTS_PRELOAD }));
+  // Admin routes before CORS, and everything under /admin answered here (a 404 past the routes), so
+  // no browser origin ever gets a CORS answer from them, preflight or not. Limited per IP before the
+  // credential is checked, failing closed: the limit is what slows a guess of the admin secret.
+  if (config.ADMIN_SECRET !== undefined) {
+    const clientIp = (c: Context<AppEnv>) => c.req.header("cf-connecting-ip") ?? "unknown";
+    app.use("/admin/*", rateLimit({ namespace, policy: config.RATE_LIMIT_ADMIN, clock, denyCache }), adminCredential({ secret: config.ADMIN_SECRET, clientIp }));
+    app.route("/", createAdminRoutes({ apiKeys, verifyingKids: config.API_KEY_SIGNING_SECRETS.map((entry) => entry.kid), legacyEntries: config.API_KEYS, registry: () => keyRegistry(config.KEY_REGISTRY), clock, clientIp }));
+  }
+  app.all("/admin/*", notFound);
   // Before routing, so a preflight is answered (or refused) without reaching a handler.
   app.use(corsAllowlist({ allowedOrigins: config.ALLOWED_ORIGINS }));
   // Turns the router's 404 for a known path with another method into a 405 problem with Allow.
@@ -126,10 +147,13 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   const limiterFor = (policy: RatePolicy, timeoutMs?: number) =>
     createRateLimiter({ namespace, policy, clock, denyCache, legacyHeaders, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   const limitByIp = rateLimit({ namespace, policy: config.RATE_LIMIT_API, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
-  const requirePrincipal = authenticate({ apiKeys: config.API_KEYS, tokens });
-  const limitByApiKey = apiKeyRateLimit({ namespace, apiKeys: config.API_KEYS, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
+  const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage });
+  const limitByApiKey = apiKeyRateLimit({ namespace, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
   for (const path of AUTHENTICATED_PATHS) app.use(path, limitByIp, requirePrincipal, limitByApiKey);
   app.use(READINESS_PATH, limitByIp);
+  // Least privilege for keys, per route; users keep their account's read rights.
+  app.use("/metrics/*", requireScope({ anyOf: ["metrics:read"] }));
+  app.use("/streams", requireScope({ anyOf: ["metrics:read", "streams:read"] }));
 
   // One query runner per role for the isolate: the HTTP path holds no connection between requests.
   const localEndpoint =

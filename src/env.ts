@@ -6,8 +6,9 @@
 import { z } from "zod";
 import { parseAllowedOrigin } from "./middleware/cors.ts";
 import { parseHostPattern } from "./middleware/trusted-host.ts";
-import { apiKeysSchema } from "./auth/api-keys.ts";
+import { apiKeysSchema, signingSecretsSchema } from "./auth/api-keys.ts";
 import type { Principal } from "./auth/principal.ts";
+import type { KeyRegistry } from "./keys/registry.ts";
 import type { RateLimiter } from "./rate-limit/durable-object.ts";
 import { ratePolicy, type FailMode } from "./rate-limit/policy.ts";
 
@@ -71,10 +72,11 @@ function rateLimitPolicy(name: string, failMode: FailMode) {
   });
 }
 
-const durableObjectNamespace = z.custom<DurableObjectNamespace<RateLimiter>>(
-  (value) => typeof value === "object" && value !== null && "idFromName" in value,
-  "Durable Object binding missing",
-);
+const durableObjectNamespace = <T extends RateLimiter | KeyRegistry>() =>
+  z.custom<DurableObjectNamespace<T>>((value) => typeof value === "object" && value !== null && "idFromName" in value, "Durable Object binding missing");
+
+/** An optional secret: unset and empty both mean absent. */
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
 
 /** A secret of at least `bytes` bytes of UTF-8. */
 function secret(bytes: number) {
@@ -103,7 +105,7 @@ const envSchema = z
     ALLOWED_HOSTS: listOf(parseHostPattern),
     ALLOWED_ORIGINS: listOf(parseAllowedOrigin),
     HSTS_PRELOAD: z.enum(["true", "false"]).default("false").transform((value) => value === "true"),
-    RATE_LIMITER: durableObjectNamespace,
+    RATE_LIMITER: durableObjectNamespace<RateLimiter>(),
     // Authenticated reads fail open: a read-only API whose database has its own statement timeout
     // should not go dark because the limiter does. Login fails closed: brute-force protection must
     // not disappear with the limiter.
@@ -123,7 +125,14 @@ const envSchema = z
     JWT_AUDIENCE: z.string().min(1),
     TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400),
     // No machine clients is a valid deployment: absent means no key is accepted.
-    API_KEYS: z.preprocess((value) => (value === "" ? undefined : value), jsonText(apiKeysSchema).optional()).transform((keys) => keys ?? []),
+    API_KEYS: optional(jsonText(apiKeysSchema)).transform((keys) => keys ?? []),
+    // Signed API keys: absent means none verifies and none can be issued; legacy keys still work.
+    API_KEY_SIGNING_SECRETS: optional(jsonText(signingSecretsSchema)).transform((secrets) => secrets ?? []),
+    KEY_REGISTRY: durableObjectNamespace<KeyRegistry>(),
+    // Absent: the admin routes do not exist (404).
+    ADMIN_SECRET: optional(secret(32)),
+    // Admin routes fail closed: the limit is what slows a guess of the admin secret.
+    RATE_LIMIT_ADMIN: rateLimitPolicy("admin", "closed"),
   })
   .superRefine((env, ctx) => {
     for (const key of ["LOCAL_SQL_ENDPOINT", "LOCAL_SQL_SECRET"] as const) {

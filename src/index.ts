@@ -1,4 +1,5 @@
 import { worker } from "./worker.ts";
 
+export { KeyRegistry } from "./keys/registry.ts";
 export { RateLimiter } from "./rate-limit/durable-object.ts";
 export default worker;

@@ -7,6 +7,7 @@
  */
 import { benchWorker, PROJECT_WORKER, projectVariant, type BundleSpec } from "./build.ts";
 import type { BenchDatabaseName, DatabaseConnection } from "./databases.ts";
+import { BENCH_SIGNING_SECRET, type SignedKeys } from "./keys.ts";
 
 /** What bindings may depend on; known once the bench has chosen ports and made its API key. */
 export interface BindingContext {
@@ -16,6 +17,8 @@ export interface BindingContext {
   apiKey: { id: string; key: string; sha256Hex: string };
   /** The seeded database of an instance that names one, as its roles and through the local SQL endpoint. */
   database?: DatabaseConnection;
+  /** Signed keys the `keys` scenarios cycle through (scripts/bench/keys.ts), when they run. */
+  signedKeys?: SignedKeys;
 }
 
 export interface InstanceSpec {
@@ -35,20 +38,21 @@ export const BUNDLES = {
   main: PROJECT_WORKER,
   bare: benchWorker("scripts/bench/workers/bare.ts"),
   builtins: benchWorker("scripts/bench/workers/builtins.ts"),
+  verify: benchWorker("scripts/bench/workers/verify.ts"),
   // Attribution only: the project's worker with its limiter's storage, or its whole Durable Object call, taken out.
   mainLimiterWithoutStorage: projectVariant(
-    (from) => `export { default } from ${from("src/index.ts")};\nexport { RateLimiterWithoutStorage as RateLimiter } from ${from(LIMITER_VARIANTS)};\n`,
+    (from) => `export { default, KeyRegistry } from ${from("src/index.ts")};\nexport { RateLimiterWithoutStorage as RateLimiter } from ${from(LIMITER_VARIANTS)};\n`,
   ),
   mainInIsolateLimiter: projectVariant(
     (from) =>
       `import worker from ${from("src/index.ts")};\nimport { withInIsolateLimiter } from ${from(LIMITER_VARIANTS)};\n` +
-      `export { RateLimiter } from ${from("src/index.ts")};\nexport default withInIsolateLimiter(worker);\n`,
+      `export { KeyRegistry, RateLimiter } from ${from("src/index.ts")};\nexport default withInIsolateLimiter(worker);\n`,
   ),
   // For `--isolates`: the project's worker whose limiter objects count their calls.
   mainCountingLimiter: projectVariant(
     (from) =>
       `import worker from ${from("src/index.ts")};\nimport { withObjectCallCount } from ${from(LIMITER_VARIANTS)};\n` +
-      `export { CountingRateLimiter as RateLimiter } from ${from(LIMITER_VARIANTS)};\nexport default withObjectCallCount(worker);\n`,
+      `export { KeyRegistry } from ${from("src/index.ts")};\nexport { CountingRateLimiter as RateLimiter } from ${from(LIMITER_VARIANTS)};\nexport default withObjectCallCount(worker);\n`,
   ),
 } satisfies Record<string, BundleSpec>;
 
@@ -103,9 +107,13 @@ export function mainWorkerBindings({ port, apiKey, database }: BindingContext, r
     RATE_LIMIT_LOGIN_DEVICE: rateLimitLogin.username,
     RATE_LIMIT_LOGIN_ISOLATE: rateLimitLogin.isolate,
     RATE_LIMIT_LEGACY_HEADERS: "true",
+    RATE_LIMIT_ADMIN: "30/minute",
     API_KEYS: JSON.stringify([{ id: apiKey.id, digest: apiKey.sha256Hex, tenant: BENCH_TENANT, scopes: ["metrics:read"] }]),
   };
 }
+
+/** The project worker's Durable Objects, as wrangler.toml binds them. */
+export const MAIN_DURABLE_OBJECTS = { RATE_LIMITER: "RateLimiter", KEY_REGISTRY: "KeyRegistry" };
 
 /** The limit of the `main-limited` instance: the exactness burst must admit exactly this many. */
 export const LIMITED_API_LIMIT = 100;
@@ -122,19 +130,35 @@ export const INSTANCES = [
     name: "main",
     bundle: "main",
     bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    durableObjects: MAIN_DURABLE_OBJECTS,
   },
   {
     name: "main-limiter-without-storage",
     bundle: "mainLimiterWithoutStorage",
     bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    durableObjects: MAIN_DURABLE_OBJECTS,
   },
   {
     name: "main-in-isolate-limiter",
     bundle: "mainInIsolateLimiter",
     bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    durableObjects: MAIN_DURABLE_OBJECTS,
+  },
+  // The main worker with a signing secret: the `keys` scenarios present 10,000 different signed keys.
+  {
+    name: "main-signed-keys",
+    bundle: "main",
+    bindings: (context) => ({ ...mainWorkerBindings(context, UNREFUSED_API_LIMIT), API_KEY_SIGNING_SECRETS: JSON.stringify([BENCH_SIGNING_SECRET]) }),
+    durableObjects: MAIN_DURABLE_OBJECTS,
+  },
+  // Verification alone: the bench's legacy key as the one API_KEYS entry, and its signing secret.
+  {
+    name: "verify",
+    bundle: "verify",
+    bindings: ({ apiKey }) => ({
+      API_KEYS: JSON.stringify([{ id: apiKey.id, digest: apiKey.sha256Hex, tenant: BENCH_TENANT, scopes: ["metrics:read"] }]),
+      API_KEY_SIGNING_SECRETS: JSON.stringify([BENCH_SIGNING_SECRET]),
+    }),
   },
   // The main worker on a seeded history each: same code, same rows in the overview's window. Login
   // is unlimited on the first, so the login scenario measures the lookup, not the limiter's 429.
@@ -142,21 +166,21 @@ export const INSTANCES = [
     name: "main-10k-buckets",
     bundle: "main",
     bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT, UNREFUSED_LOGIN_LIMITS),
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    durableObjects: MAIN_DURABLE_OBJECTS,
     database: "bench_10k",
   },
   {
     name: "main-10m-buckets",
     bundle: "main",
     bindings: (context) => mainWorkerBindings(context, UNREFUSED_API_LIMIT),
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    durableObjects: MAIN_DURABLE_OBJECTS,
     database: "bench_10m",
   },
   {
     name: "main-limited",
     bundle: "main",
     bindings: (context) => mainWorkerBindings(context, `${LIMITED_API_LIMIT}/minute`),
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    durableObjects: MAIN_DURABLE_OBJECTS,
   },
 ] as const satisfies readonly InstanceSpec[];
 

@@ -9,7 +9,7 @@
 import { Miniflare } from "miniflare";
 import type { Compatibility, WorkerBundle } from "./build.ts";
 import { freshClientIp } from "./clients.ts";
-import { mainWorkerBindings, type BindingContext } from "./instances.ts";
+import { MAIN_DURABLE_OBJECTS, mainWorkerBindings, type BindingContext } from "./instances.ts";
 import { workerConfig } from "./miniflare.ts";
 
 export interface IsolatePatternResult {
@@ -84,9 +84,10 @@ export async function runIsolatesBench(options: IsolatesBenchOptions): Promise<I
       ]),
     };
     const name = `isolate-${index}`;
-    const config = workerConfig({ name, bundle: options.bundle, compatibility: options.compatibility, bindings, durableObjects: index === 0 ? { RATE_LIMITER: "RateLimiter" } : {} });
-    // Every other isolate binds the first one's class: one namespace, as in production.
-    const env = index === 0 ? config.env : { ...config.env, RATE_LIMITER: { type: "durable-object" as const, workerName: owner, exportName: "RateLimiter" } };
+    const config = workerConfig({ name, bundle: options.bundle, compatibility: options.compatibility, bindings, durableObjects: index === 0 ? MAIN_DURABLE_OBJECTS : {} });
+    // Every other isolate binds the first one's classes: one namespace each, as in production.
+    const shared = Object.fromEntries(Object.entries(MAIN_DURABLE_OBJECTS).map(([binding, className]) => [binding, { type: "durable-object" as const, workerName: owner, exportName: className }]));
+    const env = index === 0 ? config.env : { ...config.env, ...shared };
     return { config: { ...config, env }, dev: { unsafeDirectSockets: [{ host: "127.0.0.1", port }] } };
   });
   const miniflare = new Miniflare({ host: "127.0.0.1", port: 0, logRequests: false, resourcePersistencePath: options.persistDir, telemetry: { enabled: false }, workers });

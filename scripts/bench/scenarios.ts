@@ -30,14 +30,15 @@ export interface Scenario {
   jsonBody?: string;
   /**
    * Runs only when asked for, by its group's flag or by name: `attribution` breaks another
-   * scenario's cost down (`--attribution`); `metrics` needs seeded databases, minutes to build (`--metrics`).
+   * scenario's cost down (`--attribution`); `metrics` needs seeded databases, minutes to build (`--metrics`);
+   * `keys` presents 10,000 signed API keys (`--keys`).
    */
   group?: ScenarioGroup;
   /** Unmeasured, before every run: returns the client addresses that run uses. */
   prepare?(target: { url: string; headers: Record<string, string> }): Promise<readonly string[]>;
 }
 
-export type ScenarioGroup = "attribution" | "metrics";
+export type ScenarioGroup = "attribution" | "metrics" | "keys";
 
 export const BASELINE = "bare";
 
@@ -69,6 +70,9 @@ function timeseriesPath(): string {
 
 /** Every scenario sends the same credential and Origin, so request size never differs between them. */
 const clientHeaders = ({ apiKey }: BindingContext) => ({ "X-API-Key": apiKey.key, Origin: BENCH_ORIGIN });
+
+/** The first of the bench's signed keys; keys.lua swaps in the next one per request. */
+const signedKeyHeaders = ({ signedKeys }: BindingContext) => ({ "X-API-Key": signedKeys!.first, Origin: BENCH_ORIGIN });
 
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -149,6 +153,55 @@ export const SCENARIOS: readonly Scenario[] = [
     expectedStatus: 200,
     group: "attribution",
   },
+  // 10,000 signed keys against today's single legacy entry, both through keys.lua (`same-key=1`:
+  // the scenario's own key every time) so that the load generator's work is the same on both sides.
+  {
+    name: "keys-legacy-1",
+    summary: "full-admitted (the one legacy API_KEYS entry), driven by keys.lua like keys-signed-10k",
+    instance: "main",
+    path: "/auth/me?same-key=1",
+    headers: clientHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    expectedHeader: "RateLimit",
+    lua: "keys.lua",
+    group: "keys",
+  },
+  {
+    name: "keys-signed-10k",
+    summary: "the same route, each request presenting the next of 10,000 signed keys (HMAC, revocation copy, last-used batches)",
+    instance: "main-signed-keys",
+    path: "/auth/me",
+    headers: signedKeyHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    expectedHeader: "RateLimit",
+    lua: "keys.lua",
+    group: "keys",
+  },
+  // Verification alone, on a bare route.
+  {
+    name: "verify-legacy",
+    summary: "bare route + verification of today's format: one API_KEYS entry, SHA-256, constant-time compare",
+    instance: "verify",
+    path: "/verify?same-key=1",
+    headers: clientHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    lua: "keys.lua",
+    group: "keys",
+  },
+  {
+    name: "verify-signed-10k",
+    summary: "bare route + verification of the next of 10,000 signed keys: HMAC-SHA256, constant-time compare, claims",
+    instance: "verify",
+    path: "/verify",
+    headers: signedKeyHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 200,
+    lua: "keys.lua",
+    group: "keys",
+  },
   // The overview over two sizes of history: its cost should follow the window (12 streams × 60
   // minutes in both), not the table, through the (tenant_id, bucket_start) covering index.
   databaseScenario({
@@ -181,7 +234,22 @@ export const SCENARIOS: readonly Scenario[] = [
 ];
 
 /** Pairs of scenarios whose ratio the report prints, when both ran; `claim` is the ratio they must stay within. */
-export const COMPARISONS: readonly { numerator: string; denominator: string; claim: number; why: string }[] = [
+export const COMPARISONS: readonly { numerator: string; denominator: string; claim: number; why: string; judgedBy?: "time" | "cpu" }[] = [
+  {
+    numerator: "verify-signed-10k",
+    denominator: "verify-legacy",
+    claim: 1.1,
+    judgedBy: "cpu",
+    why: "verifying one of 10,000 signed keys costs one HMAC, as checking today's single entry costs one SHA-256",
+  },
+  {
+    numerator: "keys-signed-10k",
+    denominator: "keys-legacy-1",
+    claim: 1.1,
+    // The claim is about the worker's work: CPU per request, not the load a busy machine lets wrk offer.
+    judgedBy: "cpu",
+    why: "a signed key verifies with one HMAC and Map lookups, whatever the number of keys (src/auth/api-keys.ts)",
+  },
   {
     numerator: "overview-10m",
     denominator: "overview-10k",

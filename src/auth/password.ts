@@ -5,6 +5,7 @@
  * cracked offline. Workers cap PBKDF2 at 100,000 iterations in production (wrangler dev does not),
  * so the cap is enforced here rather than discovered after deploy.
  */
+import { fromBase64Url, toBase64Url } from "./base64url.ts";
 import { timingSafeEqualBytes } from "./digest.ts";
 
 export const PBKDF2_ITERATIONS = 100_000;
@@ -14,17 +15,6 @@ const HASH_BITS = 256;
 const SCHEME = "pbkdf2-sha256";
 
 const encoder = new TextEncoder();
-
-function toBase64Url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-}
-
-function fromBase64Url(text: string): Uint8Array {
-  const binary = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
-  return Uint8Array.from(binary, (char) => char.charCodeAt(0));
-}
 
 export function assertIterationsSupported(iterations: number): void {
   if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_WORKERS_PBKDF2_ITERATIONS) {

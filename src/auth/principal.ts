@@ -1,4 +1,6 @@
 /** Who is calling, once authenticated; the tenant scopes every query made for them. */
+import type { ApiKeyScope } from "./api-keys.ts";
+
 export type Principal =
   | { kind: "user"; subject: string; tenant: string }
-  | { kind: "api-key"; subject: string; tenant: string; scopes: readonly string[]; rateLimit?: string };
+  | { kind: "api-key"; subject: string; tenant: string; scopes: readonly ApiKeyScope[]; rateLimit?: string };

@@ -28,12 +28,17 @@ export async function issueToken(claims: TokenClaims, settings: TokenSettings, n
   );
 }
 
+export interface VerifiedToken extends TokenClaims {
+  /** `iat`: revocations by user or tenant refuse tokens issued up to their time. */
+  issuedAtSeconds: number;
+}
+
 /** The verified claims, or undefined for any token that is not ours, current and complete. */
-export async function verifyToken(token: string, settings: TokenSettings): Promise<TokenClaims | undefined> {
+export async function verifyToken(token: string, settings: TokenSettings): Promise<VerifiedToken | undefined> {
   try {
     const payload = await verify(token, settings.signingKey, { alg: ALGORITHM, iss: settings.issuer, aud: settings.audience });
-    if (typeof payload.sub !== "string" || typeof payload.tenant !== "string" || typeof payload.exp !== "number") return undefined;
-    return { sub: payload.sub, tenant: payload.tenant };
+    if (typeof payload.sub !== "string" || typeof payload.tenant !== "string" || typeof payload.exp !== "number" || typeof payload.iat !== "number") return undefined;
+    return { sub: payload.sub, tenant: payload.tenant, issuedAtSeconds: payload.iat };
   } catch {
     return undefined;
   }

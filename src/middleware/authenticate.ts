@@ -2,19 +2,26 @@
  * Authentication for API routes (OWASP ASVS V6/V9): either `Authorization: Bearer <token>` (a user
  * who logged in) or `X-API-Key` (a machine client). No credential → 401 with `WWW-Authenticate`;
  * a bad token → 401 (`error="invalid_token"`, RFC 6750); a wrong API key → 403, as the seed does;
- * both at once → 400, so no request is judged by the weaker of two credentials. Credentials are
- * never logged.
+ * both at once → 400, so no request is judged by the weaker of two credentials. A credential that
+ * verifies is then checked against the isolate's copy of the revocation list (src/keys/
+ * revocations.ts; a revoked key → 403, a revoked token → 401), and a key's use is counted for its
+ * last-used minute (src/keys/usage.ts); neither costs a lookup per request. Credentials are never
+ * logged.
  */
 import type { MiddlewareHandler } from "hono";
-import { matchApiKey, type ApiKeyEntry } from "../auth/api-keys.ts";
+import type { ApiKeyVerifier } from "../auth/api-keys.ts";
 import type { Principal } from "../auth/principal.ts";
 import { verifyToken, type TokenSettings } from "../auth/tokens.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
+import type { RevocationCache } from "../keys/revocations.ts";
+import type { UsageRecorder } from "../keys/usage.ts";
 
 export interface AuthenticateOptions {
-  apiKeys: readonly ApiKeyEntry[];
+  apiKeys: ApiKeyVerifier;
   tokens: TokenSettings;
+  revocations: RevocationCache;
+  usage: UsageRecorder;
   /** Realm named in WWW-Authenticate. Default `streamforge`. */
   realm?: string;
 }
@@ -22,7 +29,7 @@ export interface AuthenticateOptions {
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 
 /**
- * @example app.use("/metrics/*", authenticate({ apiKeys: config.API_KEYS, tokens: tokenSettings(config) }))
+ * @example app.use("/metrics/*", authenticate({ apiKeys: createApiKeyVerifier({ legacyEntries: config.API_KEYS }), tokens, revocations, usage }))
  */
 export function authenticate(options: AuthenticateOptions): MiddlewareHandler<AppEnv> {
   const realm = options.realm ?? "streamforge";
@@ -30,7 +37,10 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
   const unauthorized = (detail: string, header: string) =>
     new AppError({ status: 401, code: "unauthorized", title: "Authentication required", detail, headers: { "WWW-Authenticate": header } });
 
+  const forbiddenKey = () => new AppError({ status: 403, code: "forbidden", title: "Forbidden", detail: "The API key is not valid." });
+
   return async function authenticate(c, next) {
+    const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
     const authorization = c.req.header("authorization");
     const apiKey = c.req.header("x-api-key");
     let principal: Principal;
@@ -41,12 +51,16 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
     if (authorization !== undefined) {
       const token = BEARER.exec(authorization)?.[1];
       const claims = token === undefined ? undefined : await verifyToken(token, options.tokens);
-      if (claims === undefined) throw unauthorized("The bearer token is invalid or expired.", `${challenge}, error="invalid_token"`);
+      if (claims === undefined || (await options.revocations.current(waitUntil)).tokenRevoked({ subject: claims.sub, tenant: claims.tenant, issuedAtSeconds: claims.issuedAtSeconds })) {
+        throw unauthorized("The bearer token is invalid or expired.", `${challenge}, error="invalid_token"`);
+      }
       principal = { kind: "user", subject: claims.sub, tenant: claims.tenant };
     } else if (apiKey !== undefined) {
-      const entry = await matchApiKey(apiKey, options.apiKeys);
-      if (entry === undefined) throw new AppError({ status: 403, code: "forbidden", title: "Forbidden", detail: "The API key is not valid." });
-      principal = { kind: "api-key", subject: entry.id, tenant: entry.tenant, scopes: entry.scopes, ...(entry.rate_limit === undefined ? {} : { rateLimit: entry.rate_limit }) };
+      const key = await options.apiKeys.verify(apiKey);
+      // A revoked key gets the same answer as a wrong one: the caller learns nothing about which it holds.
+      if (key === undefined || (await options.revocations.current(waitUntil)).keyRevoked(key)) throw forbiddenKey();
+      options.usage.record(key.id, waitUntil);
+      principal = { kind: "api-key", subject: key.id, tenant: key.tenant, scopes: key.scopes, ...(key.rateLimit === undefined ? {} : { rateLimit: key.rateLimit }) };
     } else {
       throw unauthorized("Send a bearer token or an X-API-Key header.", challenge);
     }

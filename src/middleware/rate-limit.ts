@@ -211,26 +211,24 @@ export function rateLimit(options: RateLimitOptions & { key?: (c: Context<AppEnv
   };
 }
 
-export interface ApiKeyRateLimitOptions extends Omit<RateLimitOptions, "policy"> {
-  /** Each key id with a `rate_limit` gets its own counter under that policy. */
-  apiKeys: readonly { id: string; rate_limit?: string }[];
-}
-
 /**
- * After authentication: a machine client whose API key carries its own policy is also limited by
- * key id, wherever it calls from.
- * @example app.use("/metrics/*", apiKeyRateLimit({ namespace: env.RATE_LIMITER, apiKeys: config.API_KEYS }))
+ * After authentication: a machine client whose API key carries its own policy (in its signed
+ * claims or its API_KEYS entry) is also limited by key id, wherever it calls from. Keys carry the
+ * policy, so a limiter is made per distinct policy on first use rather than per key up front.
+ * @example app.use("/metrics/*", apiKeyRateLimit({ namespace: env.RATE_LIMITER }))
  */
-export function apiKeyRateLimit(options: ApiKeyRateLimitOptions): MiddlewareHandler<AppEnv> {
-  const limiters = new Map(
-    options.apiKeys
-      .filter((entry) => entry.rate_limit !== undefined)
-      .map((entry) => [entry.id, createRateLimiter({ ...options, policy: ratePolicy("api-key", entry.rate_limit!, "open") })]),
-  );
+export function apiKeyRateLimit(options: Omit<RateLimitOptions, "policy">): MiddlewareHandler<AppEnv> {
+  const limiters = new Map<string, RateLimiterHandle>();
   return async function apiKeyRateLimit(c, next) {
     const principal = c.get("principal");
-    const limiter = principal.kind === "api-key" ? limiters.get(principal.subject) : undefined;
-    if (limiter !== undefined) await limiter.enforce(c, `key:${principal.subject}`);
+    if (principal.kind === "api-key" && principal.rateLimit !== undefined) {
+      let limiter = limiters.get(principal.rateLimit);
+      if (limiter === undefined) {
+        limiter = createRateLimiter({ ...options, policy: ratePolicy("api-key", principal.rateLimit, "open") });
+        limiters.set(principal.rateLimit, limiter);
+      }
+      await limiter.enforce(c, `key:${principal.subject}`);
+    }
     await next();
   };
 }

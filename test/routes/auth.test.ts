@@ -39,8 +39,8 @@ describe("POST /auth/login", () => {
       audience: "streamforge-api",
       ttlSeconds: 900,
     });
-    expect(claims).toEqual({ sub: "acme_analyst", tenant: "acme" });
     const payload = JSON.parse(atob(body.access_token.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/"))) as Record<string, number>;
+    expect(claims).toEqual({ sub: "acme_analyst", tenant: "acme", issuedAtSeconds: payload.iat });
     expect(payload.exp! - payload.iat!).toBe(900);
     expect(JSON.parse(atob(body.access_token.split(".")[0]!))).toMatchObject({ alg: "HS256" });
   });

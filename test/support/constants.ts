@@ -21,3 +21,13 @@ export function apiKeysSecret(keys: readonly { id: string; tenant: string; key: 
     })),
   );
 }
+
+/** Credential of the admin routes in the suite. */
+export const TEST_ADMIN_SECRET = "test-admin-secret-0123456789abcdef0123456789";
+
+/** Signing secrets of the suite, newest first; `retired` is one no longer listed. */
+export const TEST_SIGNING_SECRETS = {
+  current: { kid: "t2", secret: "test-signing-secret-two-0123456789abcdef01234" },
+  previous: { kid: "t1", secret: "test-signing-secret-one-0123456789abcdef01234" },
+  retired: { kid: "t0", secret: "test-signing-secret-zero-0123456789abcdef0123" },
+} as const;

@@ -1,0 +1,119 @@
+/**
+ * KeyRegistry: one Durable Object (`idFromName("global")`) that knows which signed keys were
+ * issued (id, tenant, scopes, rate limit, when; never the key or its MAC), which credentials are
+ * revoked, and the minute each key id was last used. Workers verify keys without it; they ask it
+ * for new revocations every 20-45 s per isolate (revocations.ts) and send it usage in batches
+ * (usage.ts), so its load follows the number of isolates, not of requests. SQLite-backed: the list
+ * and the usage survive eviction and redeploys.
+ */
+import { DurableObject } from "cloudflare:workers";
+import type { ApiKeyScope } from "../auth/api-keys.ts";
+import type { Revocation, RevocationBatch, RevocationKind } from "./revocations.ts";
+
+export interface IssuedKey {
+  id: string;
+  tenant: string;
+  scopes: ApiKeyScope[];
+  rateLimit?: string;
+  /** The signing secret it was signed under. */
+  kid: string;
+  createdAtMs: number;
+}
+
+export interface RegistrySnapshot {
+  keys: IssuedKey[];
+  /** Key id → epoch ms of the minute it was last used. */
+  lastUsedMs: Record<string, number>;
+  revocations: Revocation[];
+}
+
+interface KeyRow extends Record<string, SqlStorageValue> {
+  id: string;
+  tenant: string;
+  scopes: string;
+  rate_limit: string | null;
+  kid: string;
+  created_ms: number;
+}
+
+interface RevocationRow extends Record<string, SqlStorageValue> {
+  seq: number;
+  kind: string;
+  subject: string;
+  revoked_ms: number;
+}
+
+const toRevocation = (row: RevocationRow): Revocation => ({ seq: row.seq, kind: row.kind as RevocationKind, subject: row.subject, revokedAtMs: row.revoked_ms });
+
+export class KeyRegistry extends DurableObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec(`
+      create table if not exists issued_keys (id text primary key, tenant text not null, scopes text not null, rate_limit text, kid text not null, created_ms integer not null);
+      create table if not exists revocations (seq integer primary key autoincrement, kind text not null, subject text not null, revoked_ms integer not null);
+      create table if not exists key_usage (id text primary key, last_used_ms integer not null);
+    `);
+  }
+
+  /** Records a newly issued key; false when the id was ever issued before (ids are never reused). */
+  register(key: IssuedKey): boolean {
+    if (this.hasKey(key.id)) return false;
+    this.ctx.storage.sql.exec(
+      "insert into issued_keys (id, tenant, scopes, rate_limit, kid, created_ms) values (?, ?, ?, ?, ?, ?)",
+      key.id,
+      key.tenant,
+      JSON.stringify(key.scopes),
+      key.rateLimit ?? null,
+      key.kid,
+      key.createdAtMs,
+    );
+    return true;
+  }
+
+  hasKey(id: string): boolean {
+    return this.ctx.storage.sql.exec("select 1 from issued_keys where id = ?", id).toArray().length > 0;
+  }
+
+  revoke(kind: RevocationKind, subject: string, revokedAtMs: number): Revocation {
+    const row = this.ctx.storage.sql
+      .exec<RevocationRow>("insert into revocations (kind, subject, revoked_ms) values (?, ?, ?) returning seq, kind, subject, revoked_ms", kind, subject, revokedAtMs)
+      .one();
+    return toRevocation(row);
+  }
+
+  revocationsSince(afterSeq: number): RevocationBatch {
+    const entries = this.ctx.storage.sql.exec<RevocationRow>("select seq, kind, subject, revoked_ms from revocations where seq > ? order by seq", afterSeq).toArray().map(toRevocation);
+    const seq = entries.at(-1)?.seq ?? (this.ctx.storage.sql.exec<{ seq: number | null }>("select max(seq) as seq from revocations").one().seq ?? 0);
+    return { seq, entries };
+  }
+
+  recordUsage(entries: [string, number][]): void {
+    // One statement for the whole batch: a batch can hold every key id an isolate saw (10,000 and more).
+    this.ctx.storage.sql.exec(
+      "insert into key_usage (id, last_used_ms) select json_extract(value, '$[0]'), json_extract(value, '$[1]') from json_each(?) where true on conflict (id) do update set last_used_ms = max(last_used_ms, excluded.last_used_ms)",
+      JSON.stringify(entries),
+    );
+  }
+
+  snapshot(): RegistrySnapshot {
+    const keys = this.ctx.storage.sql.exec<KeyRow>("select id, tenant, scopes, rate_limit, kid, created_ms from issued_keys order by created_ms, id").toArray();
+    const usage = this.ctx.storage.sql.exec<{ id: string; last_used_ms: number }>("select id, last_used_ms from key_usage").toArray();
+    return {
+      keys: keys.map((row) => ({
+        id: row.id,
+        tenant: row.tenant,
+        scopes: JSON.parse(row.scopes) as ApiKeyScope[],
+        ...(row.rate_limit === null ? {} : { rateLimit: row.rate_limit }),
+        kid: row.kid,
+        createdAtMs: row.created_ms,
+      })),
+      lastUsedMs: Object.fromEntries(usage.map((row) => [row.id, row.last_used_ms])),
+      revocations: this.revocationsSince(0).entries,
+    };
+  }
+}
+
+/** The one registry every isolate talks to. */
+export function keyRegistry(namespace: DurableObjectNamespace<KeyRegistry>): DurableObjectStub<KeyRegistry> {
+  return namespace.get(namespace.idFromName("global"));
+}

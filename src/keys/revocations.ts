@@ -1,0 +1,133 @@
+/**
+ * Revocation without a redeploy. The list lives in the KeyRegistry Durable Object (registry.ts);
+ * each isolate keeps a copy and syncs it by sequence number, so a sync carries only what changed.
+ * The copy is used as is while younger than `refreshAfterMs`, refreshed in the background
+ * (`waitUntil`) until `maxAgeMs`, and awaited after that: no request ever acts on a list older than
+ * `maxAgeMs`, and under steady traffic no request waits for one. If the object cannot answer once
+ * the copy is too old, the request fails closed (503): a revoked key must not come back because
+ * the list is out of reach.
+ *
+ * What can be revoked: one API key id, for good; and everything a tenant's API keys, a user's
+ * tokens or a tenant's tokens were issued before a point in time, so that credentials issued
+ * afterwards work again without anyone lifting the revocation.
+ */
+import { AppError } from "../errors.ts";
+
+export const REVOCATION_KINDS = ["key", "tenant-keys", "user", "tenant-tokens"] as const;
+export type RevocationKind = (typeof REVOCATION_KINDS)[number];
+
+export interface Revocation {
+  seq: number;
+  kind: RevocationKind;
+  subject: string;
+  revokedAtMs: number;
+}
+
+export interface RevocationBatch {
+  /** The highest sequence number the source holds; pass it back to get only newer entries. */
+  seq: number;
+  entries: Revocation[];
+}
+
+/** Where the list comes from: the registry object's RPC in production, anything in tests. */
+export type RevocationSource = (afterSeq: number) => Promise<RevocationBatch>;
+
+const issuedBefore = (issuedAtSeconds: number | undefined, revokedAtMs: number | undefined) =>
+  // A credential without an issue time (a legacy key) predates every revocation.
+  revokedAtMs !== undefined && (issuedAtSeconds === undefined || issuedAtSeconds * 1000 <= revokedAtMs);
+
+/** The revocations in force, indexed for a Map lookup per check. */
+export class RevocationSet {
+  private readonly keyIds = new Set<string>();
+  private readonly latest = new Map<string, number>();
+
+  apply(entries: readonly Revocation[]): void {
+    for (const entry of entries) {
+      if (entry.kind === "key") this.keyIds.add(entry.subject);
+      else this.latest.set(`${entry.kind}:${entry.subject}`, Math.max(entry.revokedAtMs, this.latest.get(`${entry.kind}:${entry.subject}`) ?? 0));
+    }
+  }
+
+  keyRevoked(key: { id: string; tenant: string; issuedAtSeconds?: number }): boolean {
+    return this.keyIds.has(key.id) || issuedBefore(key.issuedAtSeconds, this.latest.get(`tenant-keys:${key.tenant}`));
+  }
+
+  tokenRevoked(token: { subject: string; tenant: string; issuedAtSeconds: number }): boolean {
+    return (
+      issuedBefore(token.issuedAtSeconds, this.latest.get(`user:${token.subject}`)) ||
+      issuedBefore(token.issuedAtSeconds, this.latest.get(`tenant-tokens:${token.tenant}`))
+    );
+  }
+}
+
+export interface RevocationCacheOptions {
+  source: RevocationSource;
+  /** Epoch ms. Default `Date.now`. */
+  clock?: () => number;
+  /** Age after which a request starts a background refresh. Default 20,000. */
+  refreshAfterMs?: number;
+  /** Age after which a request waits for a fresh list; at most 60,000. Default 45,000. */
+  maxAgeMs?: number;
+}
+
+/** One per isolate. */
+export class RevocationCache {
+  private readonly set = new RevocationSet();
+  private seq = 0;
+  /** When the last successful sync was asked for: what it returned is at least this fresh. */
+  private syncedAtMs = Number.NEGATIVE_INFINITY;
+  private pending: Promise<void> | undefined;
+  private readonly source: RevocationSource;
+  private readonly clock: () => number;
+  private readonly refreshAfterMs: number;
+  private readonly maxAgeMs: number;
+
+  constructor(options: RevocationCacheOptions) {
+    this.source = options.source;
+    this.clock = options.clock ?? Date.now;
+    this.refreshAfterMs = options.refreshAfterMs ?? 20_000;
+    this.maxAgeMs = options.maxAgeMs ?? 45_000;
+    if (!(this.refreshAfterMs > 0 && this.refreshAfterMs <= this.maxAgeMs && this.maxAgeMs <= 60_000)) {
+      throw new Error("revocation cache: need 0 < refreshAfterMs <= maxAgeMs <= 60000");
+    }
+  }
+
+  /** The list in force, at most `maxAgeMs` old; throws a 503 problem when it cannot be brought up to date. */
+  async current(waitUntil: (promise: Promise<unknown>) => void): Promise<RevocationSet> {
+    const ageMs = this.clock() - this.syncedAtMs;
+    if (ageMs < this.refreshAfterMs) return this.set;
+    if (ageMs < this.maxAgeMs) {
+      // A failed background refresh is retried by the next request; the copy is still young enough.
+      waitUntil(this.sync().catch(() => undefined));
+      return this.set;
+    }
+    try {
+      await this.sync();
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", event: "revocation_list_unavailable", reason: error instanceof Error ? error.name : "error" }));
+      throw new AppError({
+        status: 503,
+        code: "revocation-list-unavailable",
+        title: "Service temporarily unavailable",
+        detail: "Credentials cannot be checked right now. Try again shortly.",
+        headers: { "Retry-After": "5" },
+      });
+    }
+    return this.set;
+  }
+
+  private sync(): Promise<void> {
+    this.pending ??= (async () => {
+      const askedAtMs = this.clock();
+      try {
+        const batch = await this.source(this.seq);
+        this.set.apply(batch.entries);
+        this.seq = Math.max(this.seq, batch.seq);
+        this.syncedAtMs = askedAtMs;
+      } finally {
+        this.pending = undefined;
+      }
+    })();
+    return this.pending;
+  }
+}

@@ -1,0 +1,151 @@
+import { describe, expect, it, vi, afterEach } from "vitest";
+import { issueToken } from "../../src/auth/tokens.ts";
+import { AppError } from "../../src/errors.ts";
+import { RevocationCache, type Revocation, type RevocationBatch } from "../../src/keys/revocations.ts";
+import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
+import { adminRequest, isolateApp, issueKey, testClock, uniqueName, type IsolateFetch } from "../support/isolate.ts";
+
+const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
+
+const me = (fetch: IsolateFetch, headers: Record<string, string>) => fetch("/auth/me", { headers: { "CF-Connecting-IP": "10.66.0.1", ...headers } });
+const withKey = (fetch: IsolateFetch, key: string) => me(fetch, { "X-API-Key": key });
+const withToken = (fetch: IsolateFetch, token: string) => me(fetch, { Authorization: `Bearer ${token}` });
+
+describe("revocation cache", () => {
+  const entry = (seq: number): Revocation => ({ seq, kind: "key", subject: `key-${seq}`, revokedAtMs: 0 });
+
+  it("uses its copy while young, refreshes it in the background, and waits for a fresh one once too old", async () => {
+    const clock = testClock(1_000_000);
+    const asked: number[] = [];
+    let held: Revocation[] = [];
+    let answer: Promise<void> = Promise.resolve();
+    const source = async (afterSeq: number): Promise<RevocationBatch> => {
+      asked.push(afterSeq);
+      await answer;
+      return { seq: held.at(-1)?.seq ?? 0, entries: held.filter((revocation) => revocation.seq > afterSeq) };
+    };
+    const cache = new RevocationCache({ source, clock: clock.now, refreshAfterMs: 20_000, maxAgeMs: 45_000 });
+    const background: Promise<unknown>[] = [];
+    const waitUntil = (promise: Promise<unknown>) => void background.push(promise);
+    const revoked = async (id: string) => (await cache.current(waitUntil)).keyRevoked({ id, tenant: "acme" });
+
+    expect(await revoked("key-1")).toBe(false);
+    held = [entry(1)];
+    clock.advance(19_999);
+    expect(await revoked("key-1")).toBe(false);
+    expect(asked).toEqual([0]);
+
+    clock.advance(1);
+    // Answered from the copy, while the refresh it started has not been answered yet.
+    let releaseAnswer = () => {};
+    answer = new Promise((resolve) => (releaseAnswer = resolve));
+    expect(await revoked("key-1")).toBe(false);
+    expect(background).toHaveLength(1);
+    releaseAnswer();
+    await Promise.all(background);
+    expect(await revoked("key-1")).toBe(true);
+    expect(asked).toEqual([0, 0]);
+
+    held = [entry(1), entry(2)];
+    clock.advance(45_000);
+    expect(await revoked("key-2")).toBe(true);
+    // Only what is new since the last sync.
+    expect(asked).toEqual([0, 0, 1]);
+  });
+
+  it("fails closed with a 503 once its copy is too old and the registry cannot be reached", async () => {
+    const clock = testClock(1_000_000);
+    let reachable = true;
+    const cache = new RevocationCache({
+      source: async () => {
+        if (!reachable) throw new Error("object unreachable");
+        return { seq: 0, entries: [] };
+      },
+      clock: clock.now,
+    });
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const noWait = () => {};
+    await cache.current(noWait);
+    reachable = false;
+    clock.advance(30_000);
+    await expect(cache.current(noWait)).resolves.toBeDefined();
+    clock.advance(15_000);
+    const failure = await cache.current(noWait).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(AppError);
+    expect((failure as AppError).problem).toMatchObject({ status: 503, code: "revocation-list-unavailable" });
+  });
+
+  it("refuses a configuration that could serve a list older than 60 s", () => {
+    const source = async () => ({ seq: 0, entries: [] });
+    expect(() => new RevocationCache({ source, maxAgeMs: 60_001 })).toThrow();
+    expect(() => new RevocationCache({ source, refreshAfterMs: 50_000, maxAgeMs: 40_000 })).toThrow();
+  });
+});
+
+describe("revocation, end to end on two isolates", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("refuses a revoked key within 60 s everywhere, including on an isolate that cached it as valid", async () => {
+    const clock = testClock();
+    const [isolateA, isolateB] = [isolateApp(clock), isolateApp(clock)];
+    const id = uniqueName("leaked");
+    const key = await issueKey(isolateB, { id, tenant: "acme" });
+    expect((await withKey(isolateA, key)).status).toBe(200);
+
+    const revoked = await adminRequest(isolateB, "POST", "/admin/revocations", { kind: "key", subject: id });
+    expect(revoked.status).toBe(201);
+    // B has not synced yet, so its first look fetches the list.
+    expect((await withKey(isolateB, key)).status).toBe(403);
+
+    // A's copy is younger than its refresh age: still valid there, as designed.
+    clock.advance(10_000);
+    expect((await withKey(isolateA, key)).status).toBe(200);
+    clock.advance(50_000);
+    const refused = await withKey(isolateA, key);
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ code: "forbidden", detail: "The API key is not valid." });
+  });
+
+  it("refuses every key of a revoked tenant issued before the revocation, and none after", async () => {
+    const clock = testClock();
+    const isolate = isolateApp(clock);
+    const tenant = uniqueName("tenant");
+    const keys = [await issueKey(isolate, { id: uniqueName("t-one"), tenant }), await issueKey(isolate, { id: uniqueName("t-two"), tenant, scopes: ["streams:read"] })];
+    const bystander = await issueKey(isolate, { id: uniqueName("bystander"), tenant: "acme" });
+    for (const key of keys) expect((await withKey(isolate, key)).status).toBe(200);
+
+    clock.advance(1_000);
+    expect((await adminRequest(isolate, "POST", "/admin/revocations", { kind: "tenant-keys", subject: tenant })).status).toBe(201);
+    clock.advance(60_000);
+    for (const key of keys) expect((await withKey(isolate, key)).status).toBe(403);
+    expect((await withKey(isolate, bystander)).status).toBe(200);
+
+    const reissued = await issueKey(isolate, { id: uniqueName("t-three"), tenant });
+    expect((await withKey(isolate, reissued)).status).toBe(200);
+  });
+
+  it("refuses a user's tokens, or a tenant's, issued before their revocation, within 60 s, without rotating the signing key", async () => {
+    // Started in the past: token validity is checked against the real time, and the clock moves a minute on.
+    const clock = testClock(Date.now() - 120_000);
+    const isolate = isolateApp(clock);
+    const user = uniqueName("user").replaceAll("-", "_");
+    const tenant = uniqueName("tenant");
+    const userToken = await issueToken({ sub: user, tenant: "acme" }, TOKENS, clock.now());
+    const tenantToken = await issueToken({ sub: "someone_else", tenant }, TOKENS, clock.now());
+    expect((await withToken(isolate, userToken)).status).toBe(200);
+    expect((await withToken(isolate, tenantToken)).status).toBe(200);
+
+    clock.advance(1_000);
+    expect((await adminRequest(isolate, "POST", "/admin/revocations", { kind: "user", subject: user })).status).toBe(201);
+    expect((await adminRequest(isolate, "POST", "/admin/revocations", { kind: "tenant-tokens", subject: tenant })).status).toBe(201);
+    clock.advance(60_000);
+    const refused = await withToken(isolate, userToken);
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get("www-authenticate")).toContain('error="invalid_token"');
+    expect((await withToken(isolate, tenantToken)).status).toBe(401);
+
+    // A login after the revocation gets a token that works again.
+    expect((await withToken(isolate, await issueToken({ sub: user, tenant: "acme" }, TOKENS, clock.now()))).status).toBe(200);
+    expect((await withToken(isolate, await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS, clock.now()))).status).toBe(200);
+  });
+});

@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { toBase64Url, fromBase64Url } from "../../src/auth/base64url.ts";
+import { signApiKey } from "../../src/auth/api-keys.ts";
+import { issueToken } from "../../src/auth/tokens.ts";
+import { fetchWorker } from "../support/app.ts";
+import { TEST_JWT_SIGNING_KEY, TEST_SIGNING_SECRETS } from "../support/constants.ts";
+
+const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+let client = 0;
+function get(path: string, headers: Record<string, string>): Promise<Response> {
+  client++;
+  return fetchWorker(path, { headers: { "CF-Connecting-IP": `10.63.${Math.floor(client / 250)}.${client % 250}`, ...headers } });
+}
+
+const keyWith = (id: string, scopes: ("metrics:read" | "streams:read")[]) => signApiKey({ id, tenant: "acme", scopes }, nowSeconds(), TEST_SIGNING_SECRETS.current);
+
+describe("per-route scopes of API keys", () => {
+  it("let a streams:read key list streams but not read metrics", async () => {
+    const key = await keyWith("scope-streams", ["streams:read"]);
+    expect((await get("/streams", { "X-API-Key": key })).status).toBe(200);
+    for (const path of ["/metrics/overview", "/metrics/timeseries?stream=checkout-api&from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z"]) {
+      const refused = await get(path, { "X-API-Key": key });
+      expect(refused.status).toBe(403);
+      expect(await refused.json()).toMatchObject({ status: 403, code: "insufficient-scope", detail: "This API key lacks the scope this route needs (one of: metrics:read)." });
+    }
+  });
+
+  it("let a metrics:read key read metrics and list streams", async () => {
+    const key = await keyWith("scope-metrics", ["metrics:read"]);
+    expect((await get("/metrics/overview", { "X-API-Key": key })).status).toBe(200);
+    expect((await get("/streams", { "X-API-Key": key })).status).toBe(200);
+  });
+
+  it("refuse a streams:read key whose scopes were rewritten to metrics:read (the MAC fails)", async () => {
+    const key = await keyWith("scope-forged", ["streams:read"]);
+    const [prefix, kid, claimsText, mac] = key.split(".") as [string, string, string, string];
+    const claims = JSON.parse(new TextDecoder().decode(fromBase64Url(claimsText))) as Record<string, unknown>;
+    const forged = [prefix, kid, toBase64Url(new TextEncoder().encode(JSON.stringify({ ...claims, s: ["metrics:read"] }))), mac].join(".");
+    const refused = await get("/metrics/overview", { "X-API-Key": forged });
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ code: "forbidden", detail: "The API key is not valid." });
+  });
+
+  it("leave users who logged in their account's read rights", async () => {
+    const token = await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS);
+    expect((await get("/metrics/overview", { Authorization: `Bearer ${token}` })).status).toBe(200);
+    expect((await get("/streams", { Authorization: `Bearer ${token}` })).status).toBe(200);
+  });
+});
