@@ -140,8 +140,6 @@ export class RateLimiter extends DurableObject<Env> {
       return;
     }
     const latestEnd = Math.max(...[...this.windows.values()].map((window) => window.windowStartMs + window.windowMs));
-    // Alarms run on the platform's clock: an alarm set in its past would fire again at once, in a
-    // loop, whenever the two clocks disagree (they never do in production; a test's clock may).
     await this.ctx.storage.setAlarm(Math.max(latestEnd, Date.now()) + CLEANUP_GRACE_MS);
   }
 
@@ -182,8 +180,13 @@ export class RateLimiter extends DurableObject<Env> {
     );
   }
 
+  /**
+   * Alarms run on the platform's clock, never earlier than its now: one set in its past would fire
+   * at once and, while the object's clock disagreed (never in production; a test's may), set itself
+   * again in a loop.
+   */
   private scheduleCleanup(windowEndMs: number): void {
-    const wanted = windowEndMs + CLEANUP_GRACE_MS;
+    const wanted = Math.max(windowEndMs, Date.now()) + CLEANUP_GRACE_MS;
     // Fire-and-forget inside the same event: the output gate holds the reply until it is stored.
     void this.ctx.storage.getAlarm().then((current) => {
       if (current === null || current < wanted) return this.ctx.storage.setAlarm(wanted);
