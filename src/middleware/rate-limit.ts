@@ -130,7 +130,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   function grantFor(c: Context<AppEnv>, leaseKey: string, key: string, nowMs: number): Promise<Grant> {
     let pending = pendingGrants.get(leaseKey);
     if (pending === undefined) {
-      const { wanted, returned } = leases.ask(leaseKey, nowMs, policy.limit, policy.windowMs);
+      const { wanted, returned } = leases.ask(leaseKey, nowMs, policy.limit);
       const request = { policy: policy.name, limit: policy.limit, windowMs: policy.windowMs, holder: leases.holder, wanted, ...(returned === undefined ? {} : { returned }) };
       pending = withTimeout(stubFor(key).acquire(request)).then((grant) => {
         if (grant.granted > 0) {

@@ -10,9 +10,9 @@
  * (Doorman's lease expiry and release, Envoy RLQS's assignments with a time to live, Unkey's strict
  * mode near the limit):
  * - a lease starts at one permit, spent by the request that asked for it, and doubles (up to a
- *   twentieth of the limit) only while this isolate asks again as fast as the client's whole
- *   allowance would be spent — only an isolate that really carries the client holds more than
- *   that one permit;
+ *   twentieth of the limit) only while this isolate spends each lease within its lifetime; one
+ *   that had to hand permits back gets half, one asked again after a lease's lifetime gets one —
+ *   only an isolate that really carries the client holds more than that one permit;
  * - the object grants at most half of what is left divided among the isolates holding leases
  *   (window.ts), so near the limit every decision is made at the object, one permit at a time;
  * - a lease expires LEASE_TTL_MS after it was asked for, and its unspent permits go back to the
@@ -74,13 +74,14 @@ export class LeaseTable {
   }
 
   /** What to ask the object for: the next lease's size, and the unspent rest of the previous one. */
-  ask(key: string, nowMs: number, limit: number, windowMs: number): LeaseAsk {
+  ask(key: string, nowMs: number, limit: number): LeaseAsk {
     const previous = this.leases.get(key);
     if (previous === undefined) return { wanted: 1 };
-    const spentAsFastAsAllowed = nowMs - previous.askedAtMs <= (windowMs * previous.size) / limit;
-    const wanted = spentAsFastAsAllowed ? Math.min(maxLeaseSize(limit), previous.size * 2) : 1;
     const returned = this.handBack(key, previous);
-    return returned === undefined ? { wanted } : { wanted, returned };
+    if (returned !== undefined) return { wanted: Math.max(1, Math.floor(previous.size / 2)), returned };
+    // Spent within its lifetime: this isolate carries the client, so the next lease may be larger.
+    const spentInTime = nowMs - previous.askedAtMs < LEASE_TTL_MS;
+    return { wanted: spentInTime ? Math.min(maxLeaseSize(limit), previous.size * 2) : 1 };
   }
 
   /** Keeps a granted lease; `askedAtMs` is the local time the request for it was made. */

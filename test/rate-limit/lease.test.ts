@@ -14,15 +14,15 @@ describe("permit leases", () => {
   });
 
   it("asks for one permit first", () => {
-    expect(new LeaseTable().ask("k", 0, 100, 60_000)).toEqual({ wanted: 1 });
+    expect(new LeaseTable().ask("k", 0, 100)).toEqual({ wanted: 1 });
   });
 
-  it("doubles the lease while the isolate asks again as fast as the allowance allows, up to the cap", () => {
+  it("doubles the lease while the isolate spends each one within its lifetime, up to the cap", () => {
     const leases = new LeaseTable();
     let nowMs = 0;
     const sizes: number[] = [];
     for (let i = 0; i < 6; i++) {
-      const { wanted } = leases.ask("k", nowMs, 100, 60_000);
+      const { wanted } = leases.ask("k", nowMs, 100);
       sizes.push(wanted);
       leases.store("k", grant(wanted, 50), nowMs);
       while (leases.take("k", nowMs) !== undefined);
@@ -31,12 +31,21 @@ describe("permit leases", () => {
     expect(sizes).toEqual([1, 2, 4, 5, 5, 5]);
   });
 
-  it("falls back to one permit for an isolate the client visits less often than its allowance allows", () => {
+  it("falls back to one permit for an isolate the client comes back to only after a lease's lifetime", () => {
     const leases = new LeaseTable();
     leases.store("k", grant(4, 50), 0);
     while (leases.take("k", 0) !== undefined);
-    // 4 permits of 100/minute are 2.4 s of the allowance: asking later means this isolate is not carrying the client.
-    expect(leases.ask("k", 2_401, 100, 60_000).wanted).toBe(1);
+    expect(leases.ask("k", LEASE_TTL_MS - 1, 100).wanted).toBe(5);
+    leases.store("k", grant(4, 50), 0);
+    while (leases.take("k", 0) !== undefined);
+    expect(leases.ask("k", LEASE_TTL_MS, 100).wanted).toBe(1);
+  });
+
+  it("halves the lease of an isolate that had to hand permits back", () => {
+    const leases = new LeaseTable();
+    leases.store("k", grant(4, 50), 0);
+    leases.take("k", 0);
+    expect(leases.ask("k", LEASE_TTL_MS, 100)).toEqual({ wanted: 2, returned: { windowStartMs: 1, permits: 3 } });
   });
 
   it("spends held permits one at a time and reports what remains for the client", () => {
@@ -53,8 +62,8 @@ describe("permit leases", () => {
     leases.store("k", grant(5, 90, 60_000, 42), 1_000);
     leases.take("k", 1_000);
     expect(leases.take("k", 1_000 + LEASE_TTL_MS)).toBeUndefined();
-    expect(leases.ask("k", 1_000 + LEASE_TTL_MS, 100, 60_000).returned).toEqual({ windowStartMs: 42, permits: 4 });
-    expect(leases.ask("k", 1_000 + LEASE_TTL_MS, 100, 60_000).returned).toBeUndefined();
+    expect(leases.ask("k", 1_000 + LEASE_TTL_MS, 100).returned).toEqual({ windowStartMs: 42, permits: 4 });
+    expect(leases.ask("k", 1_000 + LEASE_TTL_MS, 100).returned).toBeUndefined();
   });
 
   it("hands back an expired lease once, and never one that a newer lease replaced", () => {
