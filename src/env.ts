@@ -113,7 +113,8 @@ const envSchema = z
     JWT_SIGNING_KEY: secret(32),
     JWT_ISSUER: z.string().min(1),
     JWT_AUDIENCE: z.string().min(1),
-    TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400),
+    // Tokens cannot be revoked one by one, so a stolen one must expire soon: at most an hour.
+    TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3_600),
     // No machine clients is a valid deployment: absent means no key is accepted.
     API_KEYS: z.preprocess((value) => (value === "" ? undefined : value), jsonText(apiKeysSchema).optional()).transform((keys) => keys ?? []),
   })
