@@ -27,6 +27,15 @@ export const problem = (description: string) => ({ description, content: { "appl
 /** Either credential; typed explicitly, as the inferred `never[]` breaks the routes' input types. */
 export const API_SECURITY: { [scheme: string]: string[] }[] = [{ bearer: [] }, { apiKey: [] }];
 
+/** Routes anyone may call; stated, so a reader (and Redocly) knows the omission is deliberate. */
+export const PUBLIC: { [scheme: string]: string[] }[] = [];
+
+/** Refusals the gateway itself gives on any route, before a handler runs. */
+export const GATEWAY_REFUSALS = {
+  400: problem("Untrusted Host header"),
+  403: problem("Origin not allowed, or a credential sent over plain HTTP"),
+};
+
 /** Names clients know: they send a body, not a "json" validation target. */
 const TARGET_NAMES: Record<string, string> = { json: "body", form: "body" };
 
@@ -73,5 +82,8 @@ export const OPENAPI_INFO = {
     title: "StreamForge Edge API",
     version: "0.1.0",
     description: "Security gateway and metrics API of StreamForge. Errors are RFC 9457 problem+json.",
+    license: { name: "Proprietary", identifier: "LicenseRef-StreamForge-Proprietary" },
   },
-} as const;
+  // Relative: the API answers on whichever host ALLOWED_HOSTS names, so the document names none.
+  servers: [{ url: "/", description: "The host this document was fetched from" }],
+};

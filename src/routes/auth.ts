@@ -15,7 +15,7 @@ import type { AppConfig } from "../env.ts";
 import { AppError } from "../errors.ts";
 import { jsonBody } from "../middleware/json-body.ts";
 import type { RateLimiterHandle } from "../middleware/rate-limit.ts";
-import { API_SECURITY, createRouter, problem } from "../openapi.ts";
+import { API_SECURITY, createRouter, PUBLIC, problem } from "../openapi.ts";
 
 const LoginRequest = z
   .object({
@@ -49,6 +49,8 @@ const PrincipalResponse = z
 const login = createRoute({
   method: "post",
   path: "/auth/login",
+  operationId: "login",
+  security: PUBLIC,
   tags: ["auth"],
   summary: "Exchange a username and password for a bearer token",
   request: { body: { required: true, content: { "application/json": { schema: LoginRequest } } } },
@@ -66,6 +68,7 @@ const login = createRoute({
 const me = createRoute({
   method: "get",
   path: "/auth/me",
+  operationId: "getPrincipal",
   tags: ["auth"],
   summary: "Who the presented credential belongs to",
   security: API_SECURITY,

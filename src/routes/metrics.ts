@@ -87,6 +87,7 @@ const AUTH_PROBLEMS = { 400: problem("Invalid parameters"), 401: problem("No or 
 const overview = createRoute({
   method: "get",
   path: "/metrics/overview",
+  operationId: "getMetricsOverview",
   tags: ["metrics"],
   summary: "Totals, error rate, latency and top streams of the caller's tenant over a recent window",
   security: API_SECURITY,
@@ -97,6 +98,7 @@ const overview = createRoute({
 const timeseries = createRoute({
   method: "get",
   path: "/metrics/timeseries",
+  operationId: "getMetricsTimeseries",
   tags: ["metrics"],
   summary: `One stream's metrics in steps, at most ${MAX_POINTS} points`,
   security: API_SECURITY,
