@@ -2,7 +2,6 @@
  * Composition: the middleware order here is the security order. Each line says why it sits where
  * it does; each behaviour lives in the file its import names.
  */
-import { swaggerUI } from "@hono/swagger-ui";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import type { AppConfig, ConfigProblem } from "./env.ts";
@@ -17,12 +16,12 @@ import { trustedHost } from "./middleware/trusted-host.ts";
 import { createRouter, OPENAPI_INFO } from "./openapi.ts";
 import { DenyCache } from "./rate-limit/deny-cache.ts";
 import { createAuthRoutes } from "./routes/auth.ts";
+import { createDocsRoutes } from "./routes/docs.ts";
 import { createHealthRoutes } from "./routes/health.ts";
 import { createMetricsRoutes } from "./routes/metrics.ts";
 import { createStreamRoutes } from "./routes/streams.ts";
 
-const DOCS_ASSET_ORIGIN = "https://cdn.jsdelivr.net";
-const SWAGGER_UI_VERSION = "5.35.0";
+const DOCS_PATH = "/docs";
 
 export interface AppDeps {
   config: AppConfig;
@@ -41,7 +40,7 @@ function useOuterLayers(app: ReturnType<typeof createRouter>): void {
   // client-sent X-Request-Id: ids in our logs are always ours, so a client cannot forge a correlation.
   app.use(requestId({ limitLength: 0 }));
   // Outermost after the id: its headers land on every response, including the refusals below.
-  app.use(securityHeaders({ docsPath: "/docs", docsAssetOrigin: DOCS_ASSET_ORIGIN }));
+  app.use(securityHeaders({ docsPath: DOCS_PATH }));
 }
 
 /** Serves only the fixed misconfiguration problem; the log names the bad keys, never their values. */
@@ -134,7 +133,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "apiKey", in: "header", name: "X-API-Key" });
 
   app.doc31("/openapi.json", OPENAPI_INFO);
-  app.get("/docs", swaggerUI({ url: "/openapi.json", version: SWAGGER_UI_VERSION, title: "StreamForge Edge API" }));
+  app.route("/", createDocsRoutes({ assets: config.ASSETS, docsPath: DOCS_PATH }));
 
   app.notFound(notFound);
   app.onError(onError);

@@ -76,6 +76,11 @@ const durableObjectNamespace = z.custom<DurableObjectNamespace<RateLimiter>>(
   "Durable Object binding missing",
 );
 
+const assetsFetcher = z.custom<Fetcher>(
+  (value) => typeof value === "object" && value !== null && "fetch" in value,
+  "Static assets binding missing",
+);
+
 /** A secret of at least `bytes` bytes of UTF-8. */
 function secret(bytes: number) {
   return z.string().refine((value) => new TextEncoder().encode(value).length >= bytes, `must be at least ${bytes} bytes`);
@@ -103,6 +108,8 @@ const envSchema = z
     ALLOWED_ORIGINS: listOf(parseAllowedOrigin),
     HSTS_PRELOAD: z.enum(["true", "false"]).default("false").transform((value) => value === "true"),
     RATE_LIMITER: durableObjectNamespace,
+    /** Swagger UI's files for /docs (wrangler.toml `[assets]`). */
+    ASSETS: assetsFetcher,
     // Authenticated reads fail open: a read-only API whose database has its own statement timeout
     // should not go dark because the limiter does. Login fails closed: brute-force protection must
     // not disappear with the limiter.
