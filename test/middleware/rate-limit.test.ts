@@ -151,14 +151,13 @@ describe("rate limit middleware", () => {
 
   it("asks the Durable Object once per lease, not once per request", async () => {
     const { namespace, calls } = countingNamespace();
-    const { app, policy } = limitedApp({ limit: "1000/minute", namespace });
+    const { app } = limitedApp({ limit: "1000/minute", namespace });
     const responses = await Promise.all(Array.from({ length: 120 }, () => get(app, "198.51.100.12")));
     expect(responses.every((response) => response.status === 200)).toBe(true);
     // Leases of 50 permits: 120 requests need three.
     expect(calls()).toBe(3);
     const remaining = responses.map((response) => Number(/r=(\d+)/.exec(response.headers.get("ratelimit") ?? "")![1]));
     expect(Math.min(...remaining)).toBe(1000 - 120);
-    expect(policy.limit).toBe(1000);
   });
 
   it.each(["throws", "hangs"] as const)("fails closed when the Durable Object %s and the policy says closed", async (how) => {
