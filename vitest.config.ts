@@ -25,6 +25,9 @@ export default defineConfig({
                 LOCAL_DB_BRIDGE: inject("bridgeAddress"),
                 ALLOWED_HOSTS: "localhost",
                 ALLOWED_ORIGINS: "https://app.streamforge.test,http://localhost:5173",
+                // Read by test/fuzz only; `npm run fuzz -- --runs N --seed S` sets them.
+                FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
+                FUZZ_SEED: process.env.FUZZ_SEED ?? "",
               },
             },
           })),

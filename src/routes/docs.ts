@@ -55,8 +55,9 @@ export function createDocsRoutes({ assets, docsPath }: DocsRoutesOptions) {
       if (!asset.ok) {
         throw new AppError({ status: 503, code: "docs-unavailable", title: "Docs unavailable", detail: "The API docs are not deployed." });
       }
-      // A copy, so the outer middleware can still add its headers to it.
-      return new Response(asset.body, asset);
+      // Through the context, so the headers set earlier in the chain (the request id) stay on it.
+      for (const [name, value] of asset.headers) c.header(name, value);
+      return c.body(asset.body ?? "", 200);
     });
   }
   return app;
