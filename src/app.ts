@@ -133,7 +133,8 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "apiKey", in: "header", name: "X-API-Key" });
 
   app.doc31("/openapi.json", OPENAPI_INFO);
-  app.route("/", createDocsRoutes({ assets: config.ASSETS, docsPath: DOCS_PATH }));
+  // The switch for the docs is the `[assets]` binding in wrangler.toml: without it /docs is a 404.
+  if (config.ASSETS !== undefined) app.route("/", createDocsRoutes({ assets: config.ASSETS, docsPath: DOCS_PATH }));
 
   app.notFound(notFound);
   app.onError(onError);
