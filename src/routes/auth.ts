@@ -94,12 +94,13 @@ export interface AuthRoutesDeps {
 
 export function createAuthRoutes({ config, tokens, loginByIp, loginByUsername, clientIpKey }: AuthRoutesDeps) {
   const router = createRouter();
-  // Per-IP limit first: a flood is refused before its body is even read.
-  router.use("/auth/login", async (c, next) => {
+  // Per-IP limit first: a flood is refused before its body is even read. POST only: another method
+  // is a 405 and must neither spend a login attempt nor wait on (or fail with) the limiter.
+  router.on("POST", "/auth/login", async (c, next) => {
     await loginByIp.enforce(c, clientIpKey(c));
     await next();
   });
-  router.use("/auth/login", jsonBody({ maxBytes: LOGIN_BODY_MAX_BYTES }));
+  router.on("POST", "/auth/login", jsonBody({ maxBytes: LOGIN_BODY_MAX_BYTES }));
 
   return router
     .openapi(login, async (c) => {

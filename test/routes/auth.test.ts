@@ -129,6 +129,16 @@ describe("POST /auth/login", () => {
     expect(text).not.toContain("acme_analyst");
   });
 
+  it("answers other methods with 405 without spending the IP's login attempts", async () => {
+    const ip = "198.18.0.2";
+    for (const method of ["PUT", "DELETE", "PATCH", "GET", "PUT", "DELETE", "PATCH"]) {
+      const response = await fetchWorker("/auth/login", { method, headers: { "CF-Connecting-IP": ip } });
+      expect(response.status, method).toBe(405);
+      expect(response.headers.get("allow")).toBe("POST");
+    }
+    expect((await login({ username: "probe_user_x", password: "guess-password" }, { ip })).status).toBe(401);
+  });
+
   it("returns 429 on the 11th attempt in an hour for one username, from any IPs", async () => {
     const username = "target_user";
     for (let i = 0; i < 10; i++) expect((await login({ username, password: "guess-password" })).status).toBe(401);
