@@ -28,6 +28,9 @@ export default defineConfig({
                 ADMIN_SECRET: TEST_ADMIN_SECRET,
                 ALLOWED_HOSTS: "localhost",
                 ALLOWED_ORIGINS: "https://app.streamforge.test,http://localhost:5173",
+                // Read by test/fuzz only; `npm run fuzz -- --runs N --seed S` sets them.
+                FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
+                FUZZ_SEED: process.env.FUZZ_SEED ?? "",
               },
             },
           })),

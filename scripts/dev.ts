@@ -12,7 +12,7 @@ import { startPostgres, type RunningPostgres } from "./lib/postgres.ts";
 import { DEMO_PASSWORD, DEMO_TENANTS } from "./lib/demo-data.ts";
 import { seed } from "./lib/seed.ts";
 import { startSqlEndpoint, type SqlEndpoint } from "./lib/sql-endpoint.ts";
-import { startWranglerDev, waitForHttp, type RunningWorker } from "./lib/wrangler-dev.ts";
+import { superviseWranglerDev, waitForHttp } from "./lib/wrangler-dev.ts";
 
 
 const port = Number(setting("DEV_PORT") ?? 8787);
@@ -80,10 +80,11 @@ try {
     vars.LOCAL_SQL_SECRET = secret;
   }
 
-  const worker: RunningWorker = startWranglerDev({ port, vars, inheritOutput: true });
+  // Supervised: a client that hangs up mid-request makes this wrangler exit; it is started again.
+  const worker = superviseWranglerDev({ port, vars, inheritOutput: true });
   cleanups.push(() => worker.stop());
-  worker.child.once("exit", (code) => {
-    if (!stopping) void stopAll(code ?? 1);
+  void worker.gaveUp.then((code) => {
+    if (!stopping) void stopAll(code);
   });
   await waitForHttp(`${worker.url}/health/ready`, 60_000);
 

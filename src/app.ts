@@ -2,7 +2,6 @@
  * Composition: the middleware order here is the security order. Each line says why it sits where
  * it does; each behaviour lives in the file its import names.
  */
-import { swaggerUI } from "@hono/swagger-ui";
 import type { Context } from "hono";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
@@ -31,12 +30,12 @@ import { IsolateBudget } from "./rate-limit/isolate-budget.ts";
 import type { RatePolicy } from "./rate-limit/policy.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
 import { createAuthRoutes } from "./routes/auth.ts";
+import { createDocsRoutes } from "./routes/docs.ts";
 import { createHealthRoutes } from "./routes/health.ts";
 import { createMetricsRoutes } from "./routes/metrics.ts";
 import { createStreamRoutes } from "./routes/streams.ts";
 
-const DOCS_ASSET_ORIGIN = "https://cdn.jsdelivr.net";
-const SWAGGER_UI_VERSION = "5.35.0";
+const DOCS_PATH = "/docs";
 
 export interface AppDeps {
   config: AppConfig;
@@ -59,7 +58,7 @@ function useOuterLayers(app: ReturnType<typeof createRouter>): void {
   // client-sent X-Request-Id: ids in our logs are always ours, so a client cannot forge a correlation.
   app.use(requestId({ limitLength: 0 }));
   // Outermost after the id: its headers land on every response, including the refusals below.
-  app.use(securityHeaders({ docsPath: "/docs", docsAssetOrigin: DOCS_ASSET_ORIGIN }));
+  app.use(securityHeaders({ docsPath: DOCS_PATH }));
 }
 
 /** Serves only the fixed misconfiguration problem; the log names the bad keys, never their values. */
@@ -193,7 +192,8 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "apiKey", in: "header", name: "X-API-Key" });
 
   app.doc31("/openapi.json", OPENAPI_INFO);
-  app.get("/docs", swaggerUI({ url: "/openapi.json", version: SWAGGER_UI_VERSION, title: "StreamForge Edge API" }));
+  // The switch for the docs is the `[assets]` binding in wrangler.toml: without it /docs is a 404.
+  if (config.ASSETS !== undefined) app.route("/", createDocsRoutes({ assets: config.ASSETS, docsPath: DOCS_PATH }));
 
   app.notFound(notFound);
   app.onError(onError);

@@ -78,6 +78,11 @@ const durableObjectNamespace = <T extends RateLimiter | KeyRegistry>() =>
 /** An optional secret: unset and empty both mean absent. */
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
 
+const assetsFetcher = z.custom<Fetcher>(
+  (value) => typeof value === "object" && value !== null && "fetch" in value,
+  "Static assets binding missing",
+);
+
 /** A secret of at least `bytes` bytes of UTF-8. */
 function secret(bytes: number) {
   return z.string().refine((value) => new TextEncoder().encode(value).length >= bytes, `must be at least ${bytes} bytes`);
@@ -106,6 +111,8 @@ const envSchema = z
     ALLOWED_ORIGINS: listOf(parseAllowedOrigin),
     HSTS_PRELOAD: z.enum(["true", "false"]).default("false").transform((value) => value === "true"),
     RATE_LIMITER: durableObjectNamespace<RateLimiter>(),
+    /** Swagger UI's files for /docs (wrangler.toml `[assets]`); without the binding /docs is off. */
+    ASSETS: assetsFetcher.optional(),
     // Authenticated reads fail open: a read-only API whose database has its own statement timeout
     // should not go dark because the limiter does. Login fails closed: brute-force protection must
     // not disappear with the limiter.
@@ -123,7 +130,8 @@ const envSchema = z
     JWT_SIGNING_KEY: secret(32),
     JWT_ISSUER: z.string().min(1),
     JWT_AUDIENCE: z.string().min(1),
-    TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400),
+    // Tokens cannot be revoked one by one, so a stolen one must expire soon: at most an hour.
+    TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3_600),
     // No machine clients is a valid deployment: absent means no key is accepted.
     API_KEYS: optional(jsonText(apiKeysSchema)).transform((keys) => keys ?? []),
     // Signed API keys: absent means none verifies and none can be issued; legacy keys still work.

@@ -5,6 +5,8 @@
  */
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { METHOD_NAME_ALL } from "hono/router";
+import { matchedRoutes } from "hono/route";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "./env.ts";
 
@@ -25,6 +27,40 @@ export interface ProblemInit {
   detail?: string;
   errors?: FieldProblem[];
   headers?: Record<string, string>;
+}
+
+/** Longest echo of a client-chosen name (a query key, a body field), after escaping. */
+const MAX_ECHOED_NAME_CHARS = 64;
+/** Echoed verbatim; anything else (the path separator `.` included) becomes `%XX` of its UTF-8, as in a URL. */
+const PLAIN_NAME_CHAR = /^[A-Za-z0-9_-]$/;
+
+const utf8 = new TextEncoder();
+
+/** `%XX` per UTF-8 byte; a lone surrogate becomes U+FFFD's bytes, as TextEncoder does. */
+const percentEncode = (char: string) =>
+  Array.from(utf8.encode(char), (byte) => `%${byte.toString(16).toUpperCase().padStart(2, "0")}`).join("");
+
+/**
+ * A client-chosen name made safe to echo: markup, quotes and control bytes percent-encoded, and
+ * the result cut at a fixed length (marked with `…`), so an error body never grows with the input.
+ */
+export function echoName(name: string): string {
+  let escaped = "";
+  for (const char of name) {
+    const piece = PLAIN_NAME_CHAR.test(char) ? char : percentEncode(char);
+    if (escaped.length + piece.length > MAX_ECHOED_NAME_CHARS) return `${escaped}…`;
+    escaped += piece;
+  }
+  return escaped;
+}
+
+/**
+ * The problem's `instance`: the route template that answered (never the raw path, which is the
+ * client's text), or, when no route matched, a URN naming this request only.
+ */
+export function problemInstance(c: Context, requestId: string): string {
+  const route = matchedRoutes(c).findLast((candidate) => candidate.method !== METHOD_NAME_ALL);
+  return route?.path ?? `urn:uuid:${requestId}`;
 }
 
 /** Thrown anywhere in a request to answer with a problem; caught by `onError`. */
@@ -60,7 +96,8 @@ export function problemBody(problem: ProblemInit, instance: string, requestId: s
 export function problemResponse(c: Context<AppEnv>, problem: ProblemInit): Response {
   for (const [name, value] of Object.entries(problem.headers ?? {})) c.header(name, value);
   c.header("Content-Type", PROBLEM_CONTENT_TYPE);
-  return c.body(problemBody(problem, c.req.path, c.get("requestId")), problem.status);
+  const requestId = c.get("requestId");
+  return c.body(problemBody(problem, problemInstance(c, requestId), requestId), problem.status);
 }
 
 const HTTP_EXCEPTION_CODES: Partial<Record<number, { code: string; title: string }>> = {

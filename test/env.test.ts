@@ -64,6 +64,15 @@ describe("environment parsing", () => {
   });
 });
 
+describe("token lifetime", () => {
+  it("accepts a TTL of one hour and refuses anything longer, as tokens cannot be revoked one by one", () => {
+    expect(loadConfig({ ...LOCAL_BASE, TOKEN_TTL_SECONDS: "3600" }).ok).toBe(true);
+    for (const ttl of ["3601", "86400"]) {
+      expect(loadConfig({ ...LOCAL_BASE, TOKEN_TTL_SECONDS: ttl })).toMatchObject({ ok: false, problems: [{ key: "TOKEN_TTL_SECONDS" }] });
+    }
+  });
+});
+
 describe("production TLS rule", () => {
   afterEach(() => vi.restoreAllMocks());
 

@@ -1,6 +1,12 @@
 /**
  * Runs `wrangler dev` as a child in its own process group, offline and quiet, and stops the whole
  * group: killing only the npm or wrangler parent leaves workerd holding the port.
+ *
+ * `superviseWranglerDev` restarts it when it dies. wrangler 4.124 (the version the test pool pins)
+ * exits with "Network connection lost" when one client hangs up mid-request: a declared body that
+ * never arrives, an aborted upload, an absurd Content-Length. wrangler 4.164 survives those, but
+ * cannot be installed beside the pool's pin without a second workerd; until the pool moves, the
+ * supervisor keeps `npm run dev` alive through them (test/scripts/wrangler-dev.test.ts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
@@ -72,7 +78,7 @@ export function startWranglerDev(options: WranglerDevOptions): RunningWorker {
     url: `http://127.0.0.1:${options.port}`,
     child,
     stop: async () => {
-      if (exited || child.pid === undefined) return;
+      if (child.pid === undefined) return;
       const signalGroup = (signal: NodeJS.Signals) => {
         try {
           process.kill(-child.pid!, signal);
@@ -80,12 +86,82 @@ export function startWranglerDev(options: WranglerDevOptions): RunningWorker {
           // The group is already gone.
         }
       };
-      signalGroup("SIGTERM");
-      const killTimer = setTimeout(() => signalGroup("SIGKILL"), 5000);
-      await exitedPromise;
-      clearTimeout(killTimer);
-      // workerd may outlive wrangler by a moment; make sure nothing of the group remains.
+      if (!exited) {
+        signalGroup("SIGTERM");
+        const killTimer = setTimeout(() => signalGroup("SIGKILL"), 5000);
+        await exitedPromise;
+        clearTimeout(killTimer);
+      }
+      // workerd may outlive wrangler, which may also have died on its own; nothing of the group may remain.
       signalGroup("SIGKILL");
+    },
+  };
+}
+
+export interface SupervisedWranglerDevOptions extends WranglerDevOptions {
+  /** More exits than this within a minute is a crash loop (a broken build), not a client: give up. Default 10. */
+  maxRestartsPerMinute?: number;
+  /** Where restart notices go. Default `console.error`. */
+  log?: (line: string) => void;
+}
+
+export interface SupervisedWorker {
+  url: string;
+  /** Resolves with wrangler's last exit code when the supervisor gives up; never after `stop()`. */
+  gaveUp: Promise<number>;
+  /** How many times wrangler has been restarted. */
+  restarts(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * `wrangler dev`, started again on the same port (and state directory) whenever it exits on its own.
+ *
+ * @example const worker = superviseWranglerDev({ port: 8787, vars, inheritOutput: true });
+ *          void worker.gaveUp.then((code) => process.exit(code));
+ */
+export function superviseWranglerDev(options: SupervisedWranglerDevOptions): SupervisedWorker {
+  const maxRestartsPerMinute = options.maxRestartsPerMinute ?? 10;
+  const log = options.log ?? ((line: string) => console.error(line));
+  const recentExitsMs: number[] = [];
+  let restartCount = 0;
+  let stopping = false;
+  let resolveGaveUp!: (code: number) => void;
+  const gaveUp = new Promise<number>((resolve) => {
+    resolveGaveUp = resolve;
+  });
+
+  const run = (): RunningWorker => {
+    const running = startWranglerDev(options);
+    running.child.once("exit", (code) => {
+      if (stopping) return;
+      // Its workerd may still hold the port: clear the whole group before starting again.
+      void running.stop().then(() => {
+        if (stopping) return;
+        const nowMs = Date.now();
+        recentExitsMs.push(nowMs);
+        while (recentExitsMs[0]! < nowMs - 60_000) recentExitsMs.shift();
+        if (recentExitsMs.length > maxRestartsPerMinute) {
+          log(`wrangler dev exited ${recentExitsMs.length} times in a minute; giving up.`);
+          resolveGaveUp(code ?? 1);
+          return;
+        }
+        restartCount++;
+        log(`wrangler dev exited (code ${code}); restarting it on ${running.url}.`);
+        current = run();
+      });
+    });
+    return running;
+  };
+  let current = run();
+
+  return {
+    url: current.url,
+    gaveUp,
+    restarts: () => restartCount,
+    stop: async () => {
+      stopping = true;
+      await current.stop();
     },
   };
 }

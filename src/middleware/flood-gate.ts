@@ -9,7 +9,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.ts";
-import { problemBody } from "../errors.ts";
+import { problemBody, problemInstance } from "../errors.ts";
 import { actualResponseCorsHeaders } from "./cors.ts";
 import type { DenyCache } from "../rate-limit/deny-cache.ts";
 import { policyHeader, type RatePolicy } from "../rate-limit/policy.ts";
@@ -76,7 +76,7 @@ export function floodGate(options: FloodGateOptions): MiddlewareHandler<AppEnv> 
       if (blockedUntil !== undefined) {
         const problem = rateLimitedProblem(policy, blockedUntil, nowMs, legacyHeaders);
         const requestId = crypto.randomUUID();
-        return new Response(problemBody(problem, c.req.path, requestId), {
+        return new Response(problemBody(problem, problemInstance(c, requestId), requestId), {
           status: 429,
           headers: [
             ...template,

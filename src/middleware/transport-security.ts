@@ -2,6 +2,8 @@
  * HTTPS only (RFC 9110 §15.4.9 for the 308; RFC 6797 for HSTS). Plain-http GET/HEAD is redirected
  * to the same URL on https, which keeps the method; any other plain-http request is refused rather
  * than redirected, because its body (credentials, tokens) has already crossed the network in clear.
+ * A plain-http request carrying a credential header is refused whatever its method, with a problem
+ * telling the caller to rotate it: a redirect would be followed silently and the exposure go unseen.
  * Every https response carries Strict-Transport-Security so browsers never try http again.
  */
 import type { MiddlewareHandler } from "hono";
@@ -15,6 +17,8 @@ export interface TransportSecurityOptions {
   hstsMaxAgeSeconds?: number;
   /** Adds `preload`; only once every subdomain is https-ready. Default false. */
   hstsPreload?: boolean;
+  /** Headers whose presence on plain http means a credential was exposed. Default `Authorization`, `X-API-Key`. */
+  credentialHeaders?: readonly string[];
 }
 
 /**
@@ -26,9 +30,19 @@ export function transportSecurity(options: TransportSecurityOptions = {}): Middl
   if (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 0) throw new Error("hstsMaxAgeSeconds must be a non-negative integer");
   const hsts = `max-age=${maxAgeSeconds}; includeSubDomains${options.hstsPreload ? "; preload" : ""}`;
 
+  const credentialHeaders = options.credentialHeaders ?? ["Authorization", "X-API-Key"];
+
   return async function transportSecurity(c, next) {
     const isHttps = c.req.url.startsWith("https:");
     if (!isHttps && requireHttps) {
+      if (credentialHeaders.some((name) => c.req.header(name) !== undefined)) {
+        throw new AppError({
+          status: 403,
+          code: "credential-exposed",
+          title: "Credential sent over plain HTTP",
+          detail: "This request sent a credential without TLS. Treat it as exposed: revoke or rotate it, then retry over HTTPS.",
+        });
+      }
       if (c.req.method === "GET" || c.req.method === "HEAD") {
         const url = new URL(c.req.url);
         url.protocol = "https:";

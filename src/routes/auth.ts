@@ -19,7 +19,7 @@ import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import { jsonBody } from "../middleware/json-body.ts";
 import type { RateLimiterHandle } from "../middleware/rate-limit.ts";
-import { API_SECURITY, createRouter, problem } from "../openapi.ts";
+import { API_SECURITY, createRouter, PUBLIC, problem } from "../openapi.ts";
 import type { IsolateBudget } from "../rate-limit/isolate-budget.ts";
 
 const LoginRequest = z
@@ -54,6 +54,8 @@ const PrincipalResponse = z
 const login = createRoute({
   method: "post",
   path: "/auth/login",
+  operationId: "login",
+  security: PUBLIC,
   tags: ["auth"],
   summary: "Exchange a username and password for a bearer token",
   request: { body: { required: true, content: { "application/json": { schema: LoginRequest } } } },
@@ -71,6 +73,7 @@ const login = createRoute({
 const me = createRoute({
   method: "get",
   path: "/auth/me",
+  operationId: "getPrincipal",
   tags: ["auth"],
   summary: "Who the presented credential belongs to",
   security: API_SECURITY,
@@ -116,8 +119,9 @@ async function enforceAll(checks: Promise<unknown>[]): Promise<void> {
 
 export function createAuthRoutes({ database, passwordPepper, tokens, limits }: AuthRoutesDeps) {
   const router = createRouter();
-  // Network limits first: a flood is refused before its body is even read.
-  router.use("/auth/login", async (c, next) => {
+  // Network limits first: a flood is refused before its body is even read. POST only: another
+  // method is a 405 and must neither spend a login attempt nor wait on (or fail with) the limiter.
+  router.on("POST", "/auth/login", async (c, next) => {
     await enforceAll(
       limits.byNetwork.flatMap(({ limiter, keyOf }) => {
         const key = keyOf(c);
@@ -126,7 +130,7 @@ export function createAuthRoutes({ database, passwordPepper, tokens, limits }: A
     );
     await next();
   });
-  router.use("/auth/login", jsonBody({ maxBytes: LOGIN_BODY_MAX_BYTES }));
+  router.on("POST", "/auth/login", jsonBody({ maxBytes: LOGIN_BODY_MAX_BYTES }));
 
   return router
     .openapi(login, async (c) => {

@@ -5,7 +5,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { ReadinessCheck } from "../db/health.ts";
-import { createRouter, problem } from "../openapi.ts";
+import { createRouter, GATEWAY_REFUSALS, PUBLIC, problem } from "../openapi.ts";
 
 const HealthSchema = z.object({ status: z.literal("ok") }).openapi("Health");
 const ReadySchema = z.object({ status: z.literal("ready"), database: z.literal("ok") }).openapi("Ready");
@@ -13,19 +13,24 @@ const ReadySchema = z.object({ status: z.literal("ready"), database: z.literal("
 const liveness = createRoute({
   method: "get",
   path: "/health",
+  operationId: "getLiveness",
+  security: PUBLIC,
   tags: ["health"],
   summary: "Liveness: the worker answers",
-  responses: { 200: { description: "Alive", content: { "application/json": { schema: HealthSchema } } } },
+  responses: { 200: { description: "Alive", content: { "application/json": { schema: HealthSchema } } }, ...GATEWAY_REFUSALS },
 });
 
 const readiness = createRoute({
   method: "get",
   path: "/health/ready",
+  operationId: "getReadiness",
+  security: PUBLIC,
   tags: ["health"],
   summary: "Readiness: the database answers a query",
   responses: {
     200: { description: "Ready", content: { "application/json": { schema: ReadySchema } } },
     429: problem("Too many requests"),
+    ...GATEWAY_REFUSALS,
     503: problem("Database unavailable"),
   },
 });

@@ -91,6 +91,7 @@ const AUTH_PROBLEMS = { 400: problem("Invalid parameters"), 401: problem("No or 
 const overview = createRoute({
   method: "get",
   path: "/metrics/overview",
+  operationId: "getMetricsOverview",
   tags: ["metrics"],
   summary: "Totals, error rate, latency and top streams of the caller's tenant over a recent window",
   security: API_SECURITY,
@@ -101,6 +102,7 @@ const overview = createRoute({
 const timeseries = createRoute({
   method: "get",
   path: "/metrics/timeseries",
+  operationId: "getMetricsTimeseries",
   tags: ["metrics"],
   summary: `One stream's metrics in steps, at most ${MAX_POINTS} points over at most ${MAX_SPAN_SECONDS / 86_400} days`,
   security: API_SECURITY,

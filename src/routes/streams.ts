@@ -13,6 +13,7 @@ const StreamList = z
 const list = createRoute({
   method: "get",
   path: "/streams",
+  operationId: "listStreams",
   tags: ["metrics"],
   summary: "The caller's tenant's streams",
   security: API_SECURITY,

@@ -33,6 +33,27 @@ describe("transport security middleware", () => {
     expect(await readProblem(response)).toMatchObject({ code: "https-required" });
   });
 
+  it.each([
+    ["GET", { Authorization: "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig" }],
+    ["HEAD", { "X-API-Key": "sfk_acme-ci-2026_secret" }],
+    ["POST", { "x-api-key": "sfk_acme-ci-2026_secret", "Content-Type": "application/json" }],
+  ])("refuses a plain-http %s carrying a credential with a 403 that says to rotate it, never a redirect", async (method, headers) => {
+    const response = await requestWith(PRODUCTION, "http://api.example.com/metrics/overview", { method, headers, redirect: "manual" });
+    expect(response.status).toBe(403);
+    expect(response.headers.get("location")).toBeNull();
+    expect(response.headers.get("content-type")).toBe("application/problem+json");
+    if (method !== "HEAD") {
+      const problem = await readProblem(response);
+      expect(problem).toMatchObject({ status: 403, code: "credential-exposed" });
+      expect(problem.detail).toMatch(/rotate/);
+    }
+  });
+
+  it("accepts the same credential over https", async () => {
+    const response = await requestWith(PRODUCTION, "https://api.example.com/health", { headers: { Authorization: "Bearer anything" } });
+    expect(response.status).toBe(200);
+  });
+
   it("sends HSTS for one year with subdomains on https responses, errors included", async () => {
     for (const path of ["/health", "/no-such-route"]) {
       const response = await requestWith(PRODUCTION, `https://api.example.com${path}`);

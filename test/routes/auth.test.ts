@@ -54,6 +54,15 @@ describe("POST /auth/login", () => {
     expect(unknown.headers.get("cache-control")).toBe("no-store");
   });
 
+  it("treats hostile text in the password, the one free-text field that passes validation, as a wrong password", async () => {
+    const wrong = withoutRequestId(await readProblem(await login({ username: "initech_analyst", password: "wrong-password-123" })));
+    for (const password of ["' OR '1'='1' --", "'; DROP TABLE users; --", "$1) OR (1=1", "\u0000".repeat(8), "<script>alert(1)</script>"]) {
+      const response = await login({ username: "initech_analyst", password });
+      expect(response.status, password).toBe(401);
+      expect(withoutRequestId(await readProblem(response))).toEqual(wrong);
+    }
+  });
+
   it("does the same PBKDF2 work for an unknown user as for a wrong password", async () => {
     const derive = vi.spyOn(crypto.subtle, "deriveBits");
     await login({ username: "no_such_user_2", password: "whatever-password" });
@@ -76,7 +85,7 @@ describe("POST /auth/login", () => {
     ["a password that is too long", { username: "acme_analyst", password: "p".repeat(129) }, "body.password"],
     ["a number for a username", { username: 12345, password: "long-enough-1" }, "body.username"],
     ["a missing password", { username: "acme_analyst" }, "body.password"],
-    ["an unknown field", { username: "acme_analyst", password: "long-enough-1", role: "admin" }, "body"],
+    ["an unknown field", { username: "acme_analyst", password: "long-enough-1", role: "admin" }, "body.role"],
   ])("refuses %s with a 400 problem naming the field", async (_label, body, path) => {
     const response = await login(body);
     expect(response.status).toBe(400);
@@ -118,6 +127,16 @@ describe("POST /auth/login", () => {
     const text = await limited.text();
     expect(JSON.parse(text)).toMatchObject({ status: 429, code: "rate-limited" });
     expect(text).not.toContain("acme_analyst");
+  });
+
+  it("answers other methods with 405 without spending the IP's login attempts", async () => {
+    const ip = "198.18.0.2";
+    for (const method of ["PUT", "DELETE", "PATCH", "GET", "PUT", "DELETE", "PATCH"]) {
+      const response = await fetchWorker("/auth/login", { method, headers: { "CF-Connecting-IP": ip } });
+      expect(response.status, method).toBe(405);
+      expect(response.headers.get("allow")).toBe("POST");
+    }
+    expect((await login({ username: "probe_user_x", password: "guess-password" }, { ip })).status).toBe(401);
   });
 
   it("returns 429 on the 11th attempt in an hour for one username, from any IPs", async () => {

@@ -59,7 +59,7 @@ describe("health routes", () => {
     expect(response.status).toBe(404);
     expect(response.headers.get("content-type")).toBe("application/problem+json");
     const problem = await readProblem(response);
-    expect(problem).toMatchObject({ status: 404, code: "not-found", instance: "/no-such-thing" });
+    expect(problem).toMatchObject({ status: 404, code: "not-found", instance: `urn:uuid:${response.headers.get("x-request-id")}` });
     expect(problem.request_id).toBe(response.headers.get("x-request-id"));
   });
 });
