@@ -7,6 +7,8 @@
  * Sinks, for pg's `Client`/`Pool` and Neon's serverless driver alike:
  * - `x.query(text, params?)` and `x.query({ text, values })`: `text` must be a string literal or a
  *   template literal without substitutions. Hono's `c.req.query(name)` reads the URL and is not SQL.
+ * - `x.query(q.text, params)`: text carried by a named query object (`src/db/`), allowed because
+ *   every `text:` property anywhere must itself be a literal (checked where the object is written).
  * - `x.unsafe(…)`: Neon's escape hatch for raw SQL text; never allowed.
  * - Neon's tagged template ``sql`… ${value} …` `` is safe: the driver sends each substitution as a
  *   bind parameter. Its substitutions are still walked, so ``sql`${sql.unsafe(x)}` `` is caught.
@@ -47,6 +49,7 @@ function isLiteralText(node: ts.Expression): boolean {
 function textProblem(text: ts.Expression): string | undefined {
   const inner = unwrap(text);
   if (isLiteralText(inner)) return undefined;
+  if (ts.isPropertyAccessExpression(inner) && inner.name.text === "text") return undefined;
   if (ts.isTemplateExpression(inner)) return "query text interpolates values with ${…}; pass them as parameters";
   if (ts.isBinaryExpression(inner) && (inner.operatorToken.kind === ts.SyntaxKind.PlusToken || inner.operatorToken.kind === ts.SyntaxKind.PlusEqualsToken)) {
     return "query text is built by concatenation; pass values as parameters";
@@ -60,6 +63,10 @@ function textProblem(text: ts.Expression): string | undefined {
     return textProblem(textProperty.initializer);
   }
   return "query text is not a literal at the call; write the SQL text inline and pass values as parameters";
+}
+
+function propertyName(name: ts.PropertyName): string | undefined {
+  return ts.isIdentifier(name) || ts.isStringLiteral(name) ? name.text : undefined;
 }
 
 /** `c.req.query(...)` and `req.query(...)`: Hono's URL query reader, not a database. */
@@ -96,6 +103,14 @@ export function findUnsafeSql(sourceText: string, fileName = "source.ts"): SqlFi
   };
 
   const visit = (node: ts.Node): void => {
+    // A config object written as a call's argument is judged with the call, below.
+    const inCallArgument = node.parent !== undefined && ts.isObjectLiteralExpression(node.parent) && ts.isCallExpression(node.parent.parent);
+    if (ts.isPropertyAssignment(node) && propertyName(node.name) === "text" && !inCallArgument) {
+      const problem = textProblem(node.initializer);
+      if (problem !== undefined && !(ts.isPropertyAccessExpression(unwrap(node.initializer)))) report(node, `a query's \`text\`: ${problem}`);
+      else if (problem === undefined && ts.isPropertyAccessExpression(unwrap(node.initializer))) report(node, "a query's `text` copied from another object; write the SQL text inline");
+    }
+    if (ts.isShorthandPropertyAssignment(node) && node.name.text === "text" && !inCallArgument) report(node, "a query's `text` from a variable; write the SQL text inline");
     if (ts.isCallExpression(node)) {
       const call = sinkCall(node);
       if (call !== undefined && RAW_SQL_METHODS.has(call.method)) {
