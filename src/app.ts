@@ -7,6 +7,7 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { createDatabase } from "./db/client.ts";
 import { readinessCheck } from "./db/health.ts";
+import { tenantScope } from "./db/tenant-scope.ts";
 import type { AppConfig, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
 import { authenticate } from "./middleware/authenticate.ts";
@@ -125,7 +126,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   // One query runner per role for the isolate: the HTTP path holds no connection between requests.
   const localEndpoint =
     config.LOCAL_SQL_ENDPOINT !== undefined && config.LOCAL_SQL_SECRET !== undefined ? { url: config.LOCAL_SQL_ENDPOINT, secret: config.LOCAL_SQL_SECRET } : undefined;
-  const metricsDatabase = createDatabase({ connectionString: config.DATABASE_URL, localEndpoint });
+  const metricsDatabase = createDatabase({ connectionString: config.DATABASE_URL, localEndpoint, tenantScope: tenantScope({ key: config.TENANT_SCOPE_KEY, clock }) });
   const authDatabase = createDatabase({ connectionString: config.AUTH_DATABASE_URL, localEndpoint });
 
   app.route("/", createHealthRoutes({ checkReadiness: readinessCheck({ database: metricsDatabase, ttlMs: READINESS_TTL_MS, clock }) }));

@@ -112,6 +112,8 @@ const envSchema = z
     RATE_LIMIT_LOGIN_USERNAME: rateLimitPolicy("login-username", "closed"),
     PASSWORD_PEPPER: secret(32),
     JWT_SIGNING_KEY: secret(32),
+    /** HMAC key of the tenant scope tokens; the database holds the same key (README: "Tenant scope key"). */
+    TENANT_SCOPE_KEY: secret(32),
     JWT_ISSUER: z.string().min(1),
     JWT_AUDIENCE: z.string().min(1),
     TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400),

@@ -58,6 +58,7 @@ const UNUSED_SQL_SECRET = "bench-unused-sql-secret-0123456789abcdef";
 
 /** The worker's pepper; the bench seeds its databases with it too, so the demo logins would verify. */
 export const BENCH_PASSWORD_PEPPER = "bench-pepper-not-a-secret-0123456789abcdef";
+export const BENCH_TENANT_SCOPE_KEY = "bench-tenant-scope-key-not-a-secret-0123456789";
 
 /** The tenant of the bench's API key: the one whose metrics the overview scenarios read. */
 export const BENCH_TENANT = "acme";
@@ -81,6 +82,7 @@ function mainWorkerBindings({ port, apiKey, database }: BindingContext, rateLimi
     HSTS_PRELOAD: "false",
     PASSWORD_PEPPER: BENCH_PASSWORD_PEPPER,
     JWT_SIGNING_KEY: "bench-jwt-signing-key-not-a-secret-0123456789",
+    TENANT_SCOPE_KEY: BENCH_TENANT_SCOPE_KEY,
     JWT_ISSUER: "https://api.bench.test",
     JWT_AUDIENCE: "streamforge-api",
     TOKEN_TTL_SECONDS: "900",

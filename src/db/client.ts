@@ -10,6 +10,7 @@
  */
 import { neon, neonConfig } from "@neondatabase/serverless";
 import { AppError } from "../errors.ts";
+import type { TenantScope } from "./tenant-scope.ts";
 
 export type Row = Record<string, unknown>;
 
@@ -25,8 +26,9 @@ type Results<Q extends readonly Query<unknown>[]> = { [K in keyof Q]: Q[K] exten
 export interface Database {
   /**
    * Runs `queries` as one read-only transaction in one request. With `tenant`, the transaction
-   * starts with `set_config('app.tenant', tenant, true)`: row-level security reads it, and it
-   * vanishes at commit, so nothing of one tenant's scope reaches the next use of the connection.
+   * starts with the tenant scope statement (src/db/tenant-scope.ts): row-level security verifies
+   * it on each query, and it vanishes at commit, so nothing of one tenant's scope reaches the next
+   * use of the connection.
    */
   read<const Q extends readonly Query<unknown>[]>(queries: Q, scope?: { tenant: string }): Promise<Results<Q>>;
 }
@@ -47,6 +49,8 @@ export interface DatabaseOptions {
    * statement timeouts (set in the database, not here), so those decide first. Default 8000.
    */
   requestTimeoutMs?: number;
+  /** Makes the statement that opens a transaction to one tenant; required for scoped reads. */
+  tenantScope?: TenantScope;
 }
 
 const RETRY_AFTER_SECONDS = "5";
@@ -65,10 +69,8 @@ export class DatabaseUnavailableError extends AppError {
   }
 }
 
-const TENANT_SCOPE = "select set_config('app.tenant', $1, true)";
-
 /** One per role and isolate: the driver keeps no connection, only the URL. */
-export function createDatabase({ connectionString, localEndpoint, requestTimeoutMs = 8000 }: DatabaseOptions): Database {
+export function createDatabase({ connectionString, localEndpoint, requestTimeoutMs = 8000, tenantScope }: DatabaseOptions): Database {
   if (localEndpoint !== undefined) {
     // The driver reads its endpoint only from its global configuration; local mode is the only
     // place it is changed, so production keeps Neon's default.
@@ -78,8 +80,12 @@ export function createDatabase({ connectionString, localEndpoint, requestTimeout
 
   return {
     async read(queries, scope) {
-      const statements = queries.map((query) => sql.query(query.text, [...query.params]));
-      if (scope !== undefined) statements.unshift(sql.query(TENANT_SCOPE, [scope.tenant]));
+      let scoped: readonly Query<unknown>[] = queries;
+      if (scope !== undefined) {
+        if (tenantScope === undefined) throw new Error("a tenant-scoped read needs the database's tenantScope");
+        scoped = [await tenantScope(scope.tenant), ...queries];
+      }
+      const statements = scoped.map((query) => sql.query(query.text, [...query.params]));
       let rowSets: Row[][];
       try {
         // Repeatable read: every statement of the batch sees the same snapshot.

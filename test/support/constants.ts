@@ -1,6 +1,7 @@
 /** Test-only secrets: fixed so failures reproduce; never used outside the suite. */
 export const TEST_PEPPER = "test-pepper-0123456789abcdef0123456789abcdef";
 export const TEST_JWT_SIGNING_KEY = "test-jwt-signing-key-0123456789abcdef0123456789";
+export const TEST_TENANT_SCOPE_KEY = "test-tenant-scope-key-0123456789abcdef0123456789";
 
 /** API keys in the production format; the suite's API_KEYS secret holds only their digests. */
 export const TEST_API_KEYS = {

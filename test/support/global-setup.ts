@@ -9,7 +9,8 @@ import { migrate } from "../../scripts/lib/migrate.ts";
 import { roleUrls, startPostgres, type PostgresPreference } from "../../scripts/lib/postgres.ts";
 import { seed } from "../../scripts/lib/seed.ts";
 import { startSqlEndpoint, type SqlEndpoint } from "../../scripts/lib/sql-endpoint.ts";
-import { TEST_PEPPER } from "./constants.ts";
+import { installTenantScopeKey } from "../../scripts/lib/tenant-scope-key.ts";
+import { TEST_PEPPER, TEST_TENANT_SCOPE_KEY } from "./constants.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -36,6 +37,7 @@ export default async function setup(project: TestProject) {
     await client.connect();
     try {
       await seed(client, { pepper: TEST_PEPPER, buckets: 12 * 1440 });
+      await installTenantScopeKey(client, TEST_TENANT_SCOPE_KEY);
     } finally {
       await client.end();
     }
