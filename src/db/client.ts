@@ -69,6 +69,20 @@ export class DatabaseUnavailableError extends AppError {
   }
 }
 
+/** Logs a failure by class and SQLSTATE only (the driver's message can quote SQL or connection details). */
+function unavailable(event: string, error: unknown): DatabaseUnavailableError {
+  const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+  console.error(
+    JSON.stringify({
+      level: "error",
+      event,
+      error_name: error instanceof Error ? error.name : typeof error,
+      sql_state: typeof code === "string" ? code : undefined,
+    }),
+  );
+  return new DatabaseUnavailableError();
+}
+
 /** One per role and isolate: the driver keeps no connection, only the URL. */
 export function createDatabase({ connectionString, localEndpoint, requestTimeoutMs = 8000, tenantScope }: DatabaseOptions): Database {
   if (localEndpoint !== undefined) {
@@ -86,28 +100,28 @@ export function createDatabase({ connectionString, localEndpoint, requestTimeout
         scoped = [await tenantScope(scope.tenant), ...queries];
       }
       const statements = scoped.map((query) => sql.query(query.text, [...query.params]));
-      let rowSets: Row[][];
+      let rowSets: unknown;
       try {
         // Repeatable read: every statement of the batch sees the same snapshot.
-        rowSets = (await sql.transaction(statements, {
+        rowSets = await sql.transaction(statements, {
           readOnly: true,
           isolationLevel: "RepeatableRead",
           fetchOptions: { signal: AbortSignal.timeout(requestTimeoutMs) },
-        })) as Row[][];
+        });
       } catch (error) {
-        // The driver's message can quote SQL or connection details: log only its class and SQLSTATE.
-        console.error(
-          JSON.stringify({
-            level: "error",
-            event: "database_error",
-            error_name: error instanceof Error ? error.name : typeof error,
-            sql_state: (error as { code?: unknown }).code,
-          }),
-        );
-        throw new DatabaseUnavailableError();
+        throw unavailable("database_error", error);
       }
-      const own = scope === undefined ? rowSets : rowSets.slice(1);
-      return queries.map((query, index) => query.decode(own[index]!)) as Results<typeof queries>;
+      // An answer of the wrong shape (a proxy fault, a truncated body) is a failed request too, not
+      // a TypeError in a decoder that would surface as a 500.
+      try {
+        if (!Array.isArray(rowSets) || rowSets.length !== statements.length || !rowSets.every(Array.isArray)) {
+          throw new TypeError("the answer does not hold one row set per statement");
+        }
+        const own = (scope === undefined ? rowSets : rowSets.slice(1)) as Row[][];
+        return queries.map((query, index) => query.decode(own[index]!)) as Results<typeof queries>;
+      } catch (error) {
+        throw unavailable("database_answer_malformed", error);
+      }
     },
   };
 }
