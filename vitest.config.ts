@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
-import { apiKeysSecret, TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_PEPPER, TEST_SIGNING_SECRETS } from "./test/support/constants.ts";
+import { apiKeysSecret, TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_PEPPER, TEST_SIGNING_SECRETS, TEST_TENANT_SCOPE_KEY } from "./test/support/constants.ts";
 
 const sha256Hex = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -21,6 +21,7 @@ export default defineConfig({
                 TEST_DATABASE_KIND: inject("databaseKind"),
                 PASSWORD_PEPPER: TEST_PEPPER,
                 JWT_SIGNING_KEY: TEST_JWT_SIGNING_KEY,
+                TENANT_SCOPE_KEY: TEST_TENANT_SCOPE_KEY,
                 API_KEYS: apiKeysSecret(Object.values(TEST_API_KEYS), sha256Hex),
                 LOCAL_SQL_ENDPOINT: inject("sqlEndpoint"),
                 LOCAL_SQL_SECRET: inject("sqlSecret"),

@@ -37,7 +37,7 @@ import { overviewQueryIsCurrent, startBenchDatabases, type BenchDatabaseName, ty
 import { burst } from "./bench/exactness.ts";
 import { formatIsolatesTable, runIsolatesBench } from "./bench/isolates.ts";
 import { firstResponses, mintSignedKeys, residentMemory, type SignedKeys, type StartupFigures } from "./bench/keys.ts";
-import { BENCH_PASSWORD_PEPPER, BENCH_TENANT, BUNDLES, INSTANCES, type BindingContext, type BundleName, type InstanceName } from "./bench/instances.ts";
+import { BENCH_PASSWORD_PEPPER, BENCH_TENANT, BENCH_TENANT_SCOPE_KEY, BUNDLES, INSTANCES, type BindingContext, type BundleName, type InstanceName } from "./bench/instances.ts";
 import { measure } from "./bench/measure.ts";
 import { startInstance, type RunningInstance } from "./bench/miniflare.ts";
 import { compare, describeMachine, formatReport, summarise, withRatios, type BenchReport, type RoundResult } from "./bench/report.ts";
@@ -191,7 +191,7 @@ async function main(): Promise<number> {
   let databases: BenchDatabases | undefined;
   if (databaseNames.length > 0) {
     log(`starting PostgreSQL and the local SQL endpoint (round trip ${settings.databaseRoundTripMs} ms) for ${databaseNames.join(", ")}…`);
-    databases = await startBenchDatabases(databaseNames, { pepper: BENCH_PASSWORD_PEPPER, rttMs: settings.databaseRoundTripMs, defer: (cleanup) => cleanups.push(cleanup), log });
+    databases = await startBenchDatabases(databaseNames, { pepper: BENCH_PASSWORD_PEPPER, tenantScopeKey: BENCH_TENANT_SCOPE_KEY, rttMs: settings.databaseRoundTripMs, defer: (cleanup) => cleanups.push(cleanup), log });
   }
 
   const instances = new Map<InstanceName, { instance: RunningInstance; context: BindingContext }>();

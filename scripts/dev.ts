@@ -12,6 +12,7 @@ import { startPostgres, type RunningPostgres } from "./lib/postgres.ts";
 import { DEMO_PASSWORD, DEMO_TENANTS } from "./lib/demo-data.ts";
 import { seed } from "./lib/seed.ts";
 import { startSqlEndpoint, type SqlEndpoint } from "./lib/sql-endpoint.ts";
+import { installTenantScopeKey } from "./lib/tenant-scope-key.ts";
 import { superviseWranglerDev, waitForHttp } from "./lib/wrangler-dev.ts";
 
 
@@ -41,6 +42,8 @@ try {
   const vars: Record<string, string> = {
     PASSWORD_PEPPER: pepper,
     JWT_SIGNING_KEY: setting("JWT_SIGNING_KEY") ?? randomBytes(32).toString("base64url"),
+    // Installed below in the embedded database; a configured one gets it from `npm run db:scope-key`.
+    TENANT_SCOPE_KEY: setting("TENANT_SCOPE_KEY") ?? randomBytes(32).toString("base64url"),
     ALLOWED_HOSTS: setting("ALLOWED_HOSTS") ?? `localhost:${port},127.0.0.1:${port}`,
     // A front end on Vite's default port can call the local API with credentials.
     ALLOWED_ORIGINS: setting("ALLOWED_ORIGINS") ?? "http://localhost:5173,http://127.0.0.1:5173",
@@ -58,7 +61,9 @@ try {
     const { default: pg } = await import("pg");
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
-    await seed(client, { pepper }).finally(() => client.end());
+    await seed(client, { pepper })
+      .then(() => installTenantScopeKey(client, vars.TENANT_SCOPE_KEY!))
+      .finally(() => client.end());
   }
   vars.DATABASE_URL = databaseUrl;
   // PGlite has one session and no logins, so locally one URL serves both roles unless .dev.vars splits them.

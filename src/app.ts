@@ -8,6 +8,7 @@ import { requestId } from "hono/request-id";
 import { deviceCookies } from "./auth/device-cookie.ts";
 import { createDatabase } from "./db/client.ts";
 import { readinessCheck } from "./db/health.ts";
+import { tenantScope } from "./db/tenant-scope.ts";
 import type { AppConfig, AppEnv, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
 import { createApiKeyVerifier } from "./auth/api-keys.ts";
@@ -157,7 +158,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   // One query runner per role for the isolate: the HTTP path holds no connection between requests.
   const localEndpoint =
     config.LOCAL_SQL_ENDPOINT !== undefined && config.LOCAL_SQL_SECRET !== undefined ? { url: config.LOCAL_SQL_ENDPOINT, secret: config.LOCAL_SQL_SECRET } : undefined;
-  const metricsDatabase = createDatabase({ connectionString: config.DATABASE_URL, localEndpoint });
+  const metricsDatabase = createDatabase({ connectionString: config.DATABASE_URL, localEndpoint, tenantScope: tenantScope({ key: config.TENANT_SCOPE_KEY, clock }) });
   const authDatabase = createDatabase({ connectionString: config.AUTH_DATABASE_URL, localEndpoint });
 
   app.route("/", createHealthRoutes({ checkReadiness: readinessCheck({ database: metricsDatabase, ttlMs: READINESS_TTL_MS, clock }) }));

@@ -128,6 +128,8 @@ const envSchema = z
     RATE_LIMIT_LEGACY_HEADERS: z.enum(["true", "false"]).default("true").transform((value) => value === "true"),
     PASSWORD_PEPPER: secret(32),
     JWT_SIGNING_KEY: secret(32),
+    /** HMAC key of the tenant scope tokens; the database holds the same key (README: "Tenant scope key"). */
+    TENANT_SCOPE_KEY: secret(32),
     JWT_ISSUER: z.string().min(1),
     JWT_AUDIENCE: z.string().min(1),
     // Tokens cannot be revoked one by one, so a stolen one must expire soon: at most an hour.

@@ -19,6 +19,7 @@ import { migrate, PROJECT_ROOT } from "../lib/migrate.ts";
 import { createDatabase, roleUrls, startPostgres, type RunningPostgres } from "../lib/postgres.ts";
 import { seed } from "../lib/seed.ts";
 import { simulatedRoundTrip, startSqlEndpoint, type SqlEndpoint } from "../lib/sql-endpoint.ts";
+import { installTenantScopeKey, SET_TENANT_SCOPE_SQL, tenantScopeParams } from "../lib/tenant-scope-key.ts";
 import { median } from "./report.ts";
 
 export const BENCH_DATABASES = {
@@ -101,7 +102,13 @@ const EXPLAIN_RUNS = 25;
  */
 export async function startBenchDatabases(
   names: readonly BenchDatabaseName[],
-  { pepper, rttMs, defer, log }: { pepper: string; rttMs: number; defer: (cleanup: () => Promise<void>) => void; log: (message: string) => void },
+  {
+    pepper,
+    tenantScopeKey,
+    rttMs,
+    defer,
+    log,
+  }: { pepper: string; tenantScopeKey: string; rttMs: number; defer: (cleanup: () => Promise<void>) => void; log: (message: string) => void },
 ): Promise<BenchDatabases> {
   const postgres = await startPostgres("postgresql");
   defer(() => postgres.stop());
@@ -130,6 +137,7 @@ export async function startBenchDatabases(
         },
       }),
     );
+    await withClient(ownerUrl, (client) => installTenantScopeKey(client, tenantScopeKey));
     const seedSeconds = (performance.now() - started) / 1000;
     log(`${name}: seeded ${result.buckets.toLocaleString("en")} buckets (${result.minutes.toLocaleString("en")} minutes × ${DEMO_STREAM_COUNT} streams) in ${seedSeconds.toFixed(1)} s`);
     seeded.push({ name, buckets: result.buckets, minutesPerStream: result.minutes, seedSeconds });
@@ -161,10 +169,10 @@ export async function startBenchDatabases(
         const window = { from: new Date(toMs - OVERVIEW_WINDOW_MS).toISOString(), to: new Date(toMs).toISOString() };
         plans.push(
           await withClient(connections[name].metricsUrl, async (client) => {
-            // As src/db/client.ts scopes every request: the policies read app.tenant.
+            // As src/db/client.ts scopes every request: the policies verify the tenant scope token.
             await client.query("begin read only");
             try {
-              await client.query("select set_config('app.tenant', $1, true)", [tenant]);
+              await client.query(SET_TENANT_SCOPE_SQL, tenantScopeParams(tenantScopeKey, tenant, Math.floor(Date.now() / 1000) + 60));
               const counted = await client.query<{ rows: string }>(
                 "select count(*) as rows from metric_buckets where tenant_id = (select app_current_tenant_id()) and bucket_start >= $1 and bucket_start < $2",
                 [window.from, window.to],

@@ -68,6 +68,14 @@ const UNUSED_SQL_SECRET = "bench-unused-sql-secret-0123456789abcdef";
 
 /** The worker's pepper; the bench seeds its databases with it too, so the demo logins would verify. */
 export const BENCH_PASSWORD_PEPPER = "bench-pepper-not-a-secret-0123456789abcdef";
+export const BENCH_TENANT_SCOPE_KEY = "bench-tenant-scope-key-not-a-secret-0123456789";
+/** The worker's token settings, so a load can hold bearer tokens without logging in for each. */
+export const BENCH_TOKENS = {
+  signingKey: "bench-jwt-signing-key-not-a-secret-0123456789",
+  issuer: "https://api.bench.test",
+  audience: "streamforge-api",
+  ttlSeconds: 900,
+} as const;
 
 /** The tenant of the bench's API key: the one whose metrics the overview scenarios read. */
 export const BENCH_TENANT = "acme";
@@ -94,10 +102,11 @@ export function mainWorkerBindings({ port, apiKey, database }: BindingContext, r
     ALLOWED_ORIGINS: BENCH_ORIGIN,
     HSTS_PRELOAD: "false",
     PASSWORD_PEPPER: BENCH_PASSWORD_PEPPER,
-    JWT_SIGNING_KEY: "bench-jwt-signing-key-not-a-secret-0123456789",
-    JWT_ISSUER: "https://api.bench.test",
-    JWT_AUDIENCE: "streamforge-api",
-    TOKEN_TTL_SECONDS: "900",
+    JWT_SIGNING_KEY: BENCH_TOKENS.signingKey,
+    TENANT_SCOPE_KEY: BENCH_TENANT_SCOPE_KEY,
+    JWT_ISSUER: BENCH_TOKENS.issuer,
+    JWT_AUDIENCE: BENCH_TOKENS.audience,
+    TOKEN_TTL_SECONDS: String(BENCH_TOKENS.ttlSeconds),
     RATE_LIMIT_API: rateLimitApi,
     RATE_LIMIT_LOGIN_IP: rateLimitLogin.ip,
     RATE_LIMIT_LOGIN_IPV4_24: rateLimitLogin.network,
@@ -181,6 +190,15 @@ export const INSTANCES = [
     bundle: "main",
     bindings: (context) => mainWorkerBindings(context, `${LIMITED_API_LIMIT}/minute`),
     durableObjects: MAIN_DURABLE_OBJECTS,
+  },
+  // `npm run soak`: the production limits, so a mixed load meets real 429s, on a small history.
+  {
+    name: "main-soak",
+    bundle: "main",
+    // A username allows 2 failed logins a minute instead of 10 an hour, so some logins keep succeeding.
+    bindings: (context) => mainWorkerBindings(context, "100/minute", { ...LOGIN_LIMITS, username: "120/hour" }),
+    durableObjects: MAIN_DURABLE_OBJECTS,
+    database: "bench_10k",
   },
 ] as const satisfies readonly InstanceSpec[];
 

@@ -175,8 +175,10 @@ export async function createDatabase(adminUrl: string, name: string): Promise<st
 
 async function startPglite(options: { port?: number }): Promise<RunningPostgres> {
   const { PGlite } = await import("@electric-sql/pglite");
+  const { pgcrypto } = await import("@electric-sql/pglite/contrib/pgcrypto");
   const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket");
-  const db = await PGlite.create();
+  // pgcrypto verifies the tenant scope tokens (migration 0003), as on a real server.
+  const db = await PGlite.create({ extensions: { pgcrypto } });
   const port = options.port ?? (await freePort());
   // The default of one connection would refuse the migration tool and the worker at the same time.
   const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port, maxConnections: 64 });

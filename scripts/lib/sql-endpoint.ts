@@ -21,7 +21,10 @@
  *
  * `beforeExecute` is the one hook for benchmarks and fault injection: it runs before each accepted
  * request touches the database; await in it to add latency (`simulatedRoundTrip`), throw to fail
- * the request as a server error.
+ * the request as a server error, throw `InjectedAnswer` to answer with exactly that status and body
+ * (garbage, or what Neon's proxy says when the backend dies), or `InjectedHangUp` to drop the
+ * connection without an answer. `SqlRequest.applicationName` (the connection string's
+ * `application_name`, otherwise ignored) lets a hook single out one client.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createRequire } from "node:module";
@@ -65,6 +68,8 @@ const RAW_TEXT = { getTypeParser: () => (value: string) => value };
 export interface SqlRequest {
   /** The role (user name) of the connection string the request named. */
   role: string;
+  /** `application_name` of that connection string, or "": lets a hook pick out one client. */
+  applicationName: string;
   /** Statements in the request: 1 for a single query, n for a batch. */
   statements: number;
   transaction: boolean;
@@ -102,6 +107,24 @@ class HttpRefusal extends Error {
   constructor(status: number, message: string) {
     super(message);
     this.status = status;
+  }
+}
+
+/** Thrown by `beforeExecute`: the request is answered with exactly this status and body. */
+export class InjectedAnswer extends Error {
+  readonly status: number;
+  readonly body: string;
+  constructor(status: number, body: string) {
+    super("injected answer");
+    this.status = status;
+    this.body = body;
+  }
+}
+
+/** Thrown by `beforeExecute`: the connection is dropped without an answer. */
+export class InjectedHangUp extends Error {
+  constructor() {
+    super("injected hang-up");
   }
 }
 
@@ -239,7 +262,8 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
     const arrayMode = request.headers["neon-array-mode"] === "true";
     const { queries, transaction } = parseBody(await readBody(request));
     const begin = transaction ? beginStatement(request.headers) : undefined;
-    await options.beforeExecute?.({ role: target.role, statements: queries.length, transaction });
+    const applicationName = new URL(String(request.headers["neon-connection-string"])).searchParams.get("application_name") ?? "";
+    await options.beforeExecute?.({ role: target.role, applicationName, statements: queries.length, transaction });
     return exclusive(async () => {
       executedRequests += 1;
       const client = await target.pool.connect();
@@ -279,6 +303,10 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
         response.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(result) }).end(result);
       } catch (error) {
         if (error instanceof HttpRefusal) return send(error.status, { message: error.message });
+        if (error instanceof InjectedHangUp) return request.socket.destroy();
+        if (error instanceof InjectedAnswer) {
+          return response.writeHead(error.status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(error.body) }).end(error.body);
+        }
         if (isDatabaseError(error)) {
           const fields = Object.fromEntries(ERROR_FIELDS.filter((name) => error[name] !== undefined).map((name) => [name, error[name]]));
           return send(400, { message: error.message, ...fields });

@@ -10,6 +10,7 @@
  */
 import { neon, neonConfig } from "@neondatabase/serverless";
 import { AppError } from "../errors.ts";
+import type { TenantScope } from "./tenant-scope.ts";
 
 export type Row = Record<string, unknown>;
 
@@ -25,8 +26,9 @@ type Results<Q extends readonly Query<unknown>[]> = { [K in keyof Q]: Q[K] exten
 export interface Database {
   /**
    * Runs `queries` as one read-only transaction in one request. With `tenant`, the transaction
-   * starts with `set_config('app.tenant', tenant, true)`: row-level security reads it, and it
-   * vanishes at commit, so nothing of one tenant's scope reaches the next use of the connection.
+   * starts with the tenant scope statement (src/db/tenant-scope.ts): row-level security verifies
+   * it on each query, and it vanishes at commit, so nothing of one tenant's scope reaches the next
+   * use of the connection.
    */
   read<const Q extends readonly Query<unknown>[]>(queries: Q, scope?: { tenant: string }): Promise<Results<Q>>;
 }
@@ -47,6 +49,8 @@ export interface DatabaseOptions {
    * statement timeouts (set in the database, not here), so those decide first. Default 8000.
    */
   requestTimeoutMs?: number;
+  /** Makes the statement that opens a transaction to one tenant; required for scoped reads. */
+  tenantScope?: TenantScope;
 }
 
 const RETRY_AFTER_SECONDS = "5";
@@ -65,10 +69,22 @@ export class DatabaseUnavailableError extends AppError {
   }
 }
 
-const TENANT_SCOPE = "select set_config('app.tenant', $1, true)";
+/** Logs a failure by class and SQLSTATE only (the driver's message can quote SQL or connection details). */
+function unavailable(event: string, error: unknown): DatabaseUnavailableError {
+  const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+  console.error(
+    JSON.stringify({
+      level: "error",
+      event,
+      error_name: error instanceof Error ? error.name : typeof error,
+      sql_state: typeof code === "string" ? code : undefined,
+    }),
+  );
+  return new DatabaseUnavailableError();
+}
 
 /** One per role and isolate: the driver keeps no connection, only the URL. */
-export function createDatabase({ connectionString, localEndpoint, requestTimeoutMs = 8000 }: DatabaseOptions): Database {
+export function createDatabase({ connectionString, localEndpoint, requestTimeoutMs = 8000, tenantScope }: DatabaseOptions): Database {
   if (localEndpoint !== undefined) {
     // The driver reads its endpoint only from its global configuration; local mode is the only
     // place it is changed, so production keeps Neon's default.
@@ -78,30 +94,34 @@ export function createDatabase({ connectionString, localEndpoint, requestTimeout
 
   return {
     async read(queries, scope) {
-      const statements = queries.map((query) => sql.query(query.text, [...query.params]));
-      if (scope !== undefined) statements.unshift(sql.query(TENANT_SCOPE, [scope.tenant]));
-      let rowSets: Row[][];
+      let scoped: readonly Query<unknown>[] = queries;
+      if (scope !== undefined) {
+        if (tenantScope === undefined) throw new Error("a tenant-scoped read needs the database's tenantScope");
+        scoped = [await tenantScope(scope.tenant), ...queries];
+      }
+      const statements = scoped.map((query) => sql.query(query.text, [...query.params]));
+      let rowSets: unknown;
       try {
         // Repeatable read: every statement of the batch sees the same snapshot.
-        rowSets = (await sql.transaction(statements, {
+        rowSets = await sql.transaction(statements, {
           readOnly: true,
           isolationLevel: "RepeatableRead",
           fetchOptions: { signal: AbortSignal.timeout(requestTimeoutMs) },
-        })) as Row[][];
+        });
       } catch (error) {
-        // The driver's message can quote SQL or connection details: log only its class and SQLSTATE.
-        console.error(
-          JSON.stringify({
-            level: "error",
-            event: "database_error",
-            error_name: error instanceof Error ? error.name : typeof error,
-            sql_state: (error as { code?: unknown }).code,
-          }),
-        );
-        throw new DatabaseUnavailableError();
+        throw unavailable("database_error", error);
       }
-      const own = scope === undefined ? rowSets : rowSets.slice(1);
-      return queries.map((query, index) => query.decode(own[index]!)) as Results<typeof queries>;
+      // An answer of the wrong shape (a proxy fault, a truncated body) is a failed request too, not
+      // a TypeError in a decoder that would surface as a 500.
+      try {
+        if (!Array.isArray(rowSets) || rowSets.length !== statements.length || !rowSets.every(Array.isArray)) {
+          throw new TypeError("the answer does not hold one row set per statement");
+        }
+        const own = (scope === undefined ? rowSets : rowSets.slice(1)) as Row[][];
+        return queries.map((query, index) => query.decode(own[index]!)) as Results<typeof queries>;
+      } catch (error) {
+        throw unavailable("database_answer_malformed", error);
+      }
     },
   };
 }

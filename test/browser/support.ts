@@ -17,8 +17,9 @@ import { migrate } from "../../scripts/lib/migrate.ts";
 import { startPostgres, type PostgresPreference } from "../../scripts/lib/postgres.ts";
 import { seed } from "../../scripts/lib/seed.ts";
 import { startSqlEndpoint } from "../../scripts/lib/sql-endpoint.ts";
+import { installTenantScopeKey } from "../../scripts/lib/tenant-scope-key.ts";
 import { startWranglerDev, waitForHttp } from "../../scripts/lib/wrangler-dev.ts";
-import { TEST_PEPPER } from "../support/constants.ts";
+import { TEST_PEPPER, TEST_TENANT_SCOPE_KEY } from "../support/constants.ts";
 
 export const CHROMIUM_PATH = "/usr/bin/chromium";
 /** Test-only; the browser suite never checks a token, the worker just refuses to start without a key. */
@@ -115,7 +116,9 @@ export async function startLocalWorker(options: { port: number; allowedOrigins: 
     await migrate(postgres.databaseUrl);
     const client = new pg.Client({ connectionString: postgres.databaseUrl });
     await client.connect();
-    await seed(client, { pepper: TEST_PEPPER, buckets: 1440 }).finally(() => client.end());
+    await seed(client, { pepper: TEST_PEPPER, buckets: 1440 })
+      .then(() => installTenantScopeKey(client, TEST_TENANT_SCOPE_KEY))
+      .finally(() => client.end());
 
     const sqlSecret = randomBytes(32).toString("base64url");
     const sqlEndpoint = await startSqlEndpoint({ connectionStrings: [postgres.databaseUrl], secret: sqlSecret, serialize: postgres.kind === "pglite" });
@@ -138,6 +141,7 @@ export async function startLocalWorker(options: { port: number; allowedOrigins: 
         AUTH_DATABASE_URL: postgres.databaseUrl,
         PASSWORD_PEPPER: TEST_PEPPER,
         JWT_SIGNING_KEY: BROWSER_TEST_JWT_SIGNING_KEY,
+        TENANT_SCOPE_KEY: TEST_TENANT_SCOPE_KEY,
         ALLOWED_HOSTS: `127.0.0.1:${options.port},localhost:${options.port}`,
         ALLOWED_ORIGINS: options.allowedOrigins.join(","),
       },

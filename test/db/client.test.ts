@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createDatabase, DatabaseUnavailableError, type Query, type Row } from "../../src/db/client.ts";
+import { tenantScope } from "../../src/db/tenant-scope.ts";
 import { testEnv } from "../support/test-env.ts";
 
 const localEndpoint = { url: testEnv.LOCAL_SQL_ENDPOINT, secret: testEnv.LOCAL_SQL_SECRET };
-const metrics = createDatabase({ connectionString: testEnv.DATABASE_URL, localEndpoint });
+const metrics = createDatabase({ connectionString: testEnv.DATABASE_URL, localEndpoint, tenantScope: tenantScope({ key: testEnv.TENANT_SCOPE_KEY }) });
 const owner = createDatabase({ connectionString: testEnv.TEST_OWNER_DATABASE_URL, localEndpoint });
 
 const rowsOf = (text: string, params: unknown[] = []): Query<Row[]> => ({ text, params, decode: (rows) => rows });
@@ -36,13 +37,29 @@ describe("database client over Neon's HTTP path", () => {
   });
 
   it("scopes the transaction to the tenant, and the scope is gone once it commits", async () => {
-    const [scoped] = await metrics.read([setting("app.tenant")], { tenant: "acme" });
-    expect(scoped).toBe("acme");
+    const [scoped] = await metrics.read([setting("app.tenant_scope")], { tenant: "acme" });
+    expect(scoped).toMatch(/^\d{10}:[0-9a-f]{64}:acme$/);
     // The stand-in pools connections like Neon's proxy: later reads may reuse that connection.
     for (let i = 0; i < 5; i++) {
-      const [after] = await metrics.read([setting("app.tenant")]);
+      const [after] = await metrics.read([setting("app.tenant_scope")]);
       expect(after ?? "").toBe("");
     }
+  });
+
+  it("reads a tenant's rows only through its scope token, and nothing after setting the tenant by hand", async () => {
+    const count: Query<number> = { text: "select count(*)::int as n from streams", params: [], decode: (rows) => rows[0]!.n as number };
+    const setByHand: Query<void> = { text: "select set_config('app.tenant', 'acme', true)", params: [], decode: () => undefined };
+    const [scoped] = await metrics.read([count], { tenant: "acme" });
+    const [, forged] = await metrics.read([setByHand, count]);
+    expect({ scoped, forged }).toEqual({ scoped: 6, forged: 0 });
+  });
+
+  it("turns a scope made with a key the database does not hold into the 503 problem, logging only SQLSTATE 42501", async () => {
+    const wrongKey = createDatabase({ connectionString: testEnv.DATABASE_URL, localEndpoint, tenantScope: tenantScope({ key: "not-the-installed-tenant-scope-key-0123456789" }) });
+    const { error, log } = await failureOf(wrongKey.read([setting("app.tenant_scope")], { tenant: "acme" }));
+    expect(error).toBeInstanceOf(DatabaseUnavailableError);
+    expect(log).toContain('"sql_state":"42501"');
+    expect(log).not.toContain("tenant scope refused");
   });
 
   it("refuses writes even as the owner: a 503 problem whose log names only the SQLSTATE", async () => {

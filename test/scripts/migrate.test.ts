@@ -49,7 +49,7 @@ describe("migrations", () => {
   }
 
   it("applies every migration once, records it, and leaves the schema unchanged when run again", async () => {
-    expect(await migrate(postgres.databaseUrl)).toEqual(["0001_schema", "0002_roles_and_rls"]);
+    expect(await migrate(postgres.databaseUrl)).toEqual(["0001_schema", "0002_roles_and_rls", "0003_tenant_scope_mac"]);
     const afterFirst = await snapshot();
     expect(afterFirst).toEqual(
       expect.arrayContaining([
@@ -63,6 +63,6 @@ describe("migrations", () => {
     expect(await snapshot()).toEqual(afterFirst);
 
     const { rows } = await client.query<{ name: string }>("select name from schema_migrations order by id");
-    expect(rows.map((row) => row.name)).toEqual(["0001_schema", "0002_roles_and_rls"]);
+    expect(rows.map((row) => row.name)).toEqual(["0001_schema", "0002_roles_and_rls", "0003_tenant_scope_mac"]);
   });
 });

@@ -11,7 +11,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../../scripts/lib/migrate.ts";
 import { roleUrls, startPostgres, type RoleUrls, type RunningPostgres } from "../../scripts/lib/postgres.ts";
-import { simulatedRoundTrip, startSqlEndpoint, type SqlEndpoint, type SqlRequest } from "../../scripts/lib/sql-endpoint.ts";
+import { InjectedAnswer, InjectedHangUp, simulatedRoundTrip, startSqlEndpoint, type SqlEndpoint, type SqlRequest } from "../../scripts/lib/sql-endpoint.ts";
 
 const SECRET = randomBytes(32).toString("base64url");
 let postgres: RunningPostgres;
@@ -260,6 +260,55 @@ describe("local SQL endpoint: latency and fault injection", () => {
       expect(String(error)).toContain("HTTP status 500");
       expect(String(error)).not.toContain("injected");
       expect(endpoint.executedRequests).toBe(before);
+    } finally {
+      hook = undefined;
+    }
+  });
+
+  it("tells the hook the connection string's application_name, and still selects the pool without it", async () => {
+    const seen: string[] = [];
+    hook = async (request) => void seen.push(request.applicationName);
+    try {
+      const named = new URL(roles.metricsUrl);
+      named.searchParams.set("application_name", "fault-x");
+      const [row] = await driver(named.toString()).query("select current_user as role");
+      await driver(roles.metricsUrl).query("select 1");
+      // Without one, the driver names itself: no fault name reaches a hook by accident.
+      expect({ row, seen }).toEqual({ row: { role: "streamforge_metrics" }, seen: ["fault-x", expect.stringMatching(/^pkg:npm\/%40neondatabase\/serverless@/)] });
+    } finally {
+      hook = undefined;
+    }
+  });
+
+  it("answers exactly what the hook injects, without running the request", async () => {
+    hook = () => Promise.reject(new InjectedAnswer(200, "<html>not json</html>"));
+    try {
+      const before = endpoint.executedRequests;
+      const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const request = http.request(endpoint.url, { method: "POST", headers: { "Content-Type": "application/json", ...neonHeaders(roles.metricsUrl) } }, (response) => {
+          let text = "";
+          response.on("data", (chunk: Buffer) => (text += chunk.toString()));
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, text }));
+        });
+        request.on("error", reject);
+        request.end(JSON.stringify({ query: "select 1", params: [] }));
+      });
+      expect(answer).toEqual({ status: 200, text: "<html>not json</html>" });
+      expect(endpoint.executedRequests).toBe(before);
+    } finally {
+      hook = undefined;
+    }
+  });
+
+  it("hangs up without an answer when the hook says so", async () => {
+    hook = () => Promise.reject(new InjectedHangUp());
+    try {
+      const error = await driver(roles.metricsUrl)
+        .query("select 1")
+        .catch((failure: unknown) => failure);
+      // No HTTP status at all: the driver reports a connection failure, not a server error.
+      expect(String(error)).toContain("Error connecting to database");
+      expect(String(error)).not.toContain("HTTP status");
     } finally {
       hook = undefined;
     }

@@ -3,10 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../../scripts/lib/migrate.ts";
 import { roleUrls, startPostgres, type RoleUrls, type RunningPostgres } from "../../scripts/lib/postgres.ts";
 import { seed } from "../../scripts/lib/seed.ts";
+import { installTenantScopeKey, SET_TENANT_SCOPE_SQL, tenantScopeParams } from "../../scripts/lib/tenant-scope-key.ts";
 
 // Roles, logins and row-level security exist only on a real server: this file never falls back to PGlite.
 let postgres: RunningPostgres;
 let roles: RoleUrls;
+const SCOPE_KEY = "roles-test-tenant-scope-key-0123456789abcdef";
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+/** What the worker sends to open a transaction to `tenant`, valid for a minute. */
+const scopeParams = (tenant: string, key = SCOPE_KEY, expiresAt = nowSeconds() + 60) => tenantScopeParams(key, tenant, expiresAt);
 
 async function as<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
@@ -32,7 +37,10 @@ async function failureOf(url: string, sql: string, params: unknown[] = []): Prom
 beforeAll(async () => {
   postgres = await startPostgres("postgresql");
   await migrate(postgres.databaseUrl);
-  await as(postgres.databaseUrl, (client) => seed(client, { pepper: "roles-test-pepper-0123456789abcdef0123", buckets: 12 * 120 }));
+  await as(postgres.databaseUrl, async (client) => {
+    await seed(client, { pepper: "roles-test-pepper-0123456789abcdef0123", buckets: 12 * 120 });
+    await installTenantScopeKey(client, SCOPE_KEY);
+  });
   roles = await roleUrls(postgres);
 }, 120_000);
 
@@ -94,7 +102,7 @@ describe("row-level security", () => {
   async function visibleCounts(tenant: string | undefined): Promise<{ buckets: number; streams: number }> {
     return as(roles.metricsUrl, async (client) => {
       await client.query("begin read only");
-      if (tenant !== undefined) await client.query("select set_config('app.tenant', $1, true)", [tenant]);
+      if (tenant !== undefined) await client.query(SET_TENANT_SCOPE_SQL, scopeParams(tenant));
       // No WHERE clause on purpose: the policy alone must hold the wall.
       const buckets = await client.query<{ n: string }>("select count(*) as n from metric_buckets");
       const streams = await client.query<{ n: string }>("select count(*) as n from streams");
@@ -131,7 +139,7 @@ describe("row-level security", () => {
   it("forgets the tenant at commit, so a reused connection starts with none", async () => {
     const counts = await as(roles.metricsUrl, async (client) => {
       await client.query("begin read only");
-      await client.query("select set_config('app.tenant', 'acme', true)");
+      await client.query(SET_TENANT_SCOPE_SQL, scopeParams("acme"));
       await client.query("commit");
       const { rows } = await client.query<{ n: string }>("select count(*) as n from metric_buckets");
       return Number(rows[0]!.n);
@@ -140,11 +148,79 @@ describe("row-level security", () => {
   });
 });
 
+describe("tenant scope against the metrics role itself (a leaked DATABASE_URL or an injected statement)", () => {
+  /** Rows of every tenant the session sees after `forge` ran in its read-only transaction. */
+  async function bucketsSeenAfter(forge: (client: pg.Client) => Promise<unknown>): Promise<number> {
+    return as(roles.metricsUrl, async (client) => {
+      await client.query("begin read only");
+      await forge(client);
+      const { rows } = await client.query<{ n: string }>("select count(*) as n from metric_buckets");
+      await client.query("rollback");
+      return Number(rows[0]!.n);
+    });
+  }
+
+  async function refusalOf(params: unknown[]): Promise<string> {
+    return failureOf(roles.metricsUrl, SET_TENANT_SCOPE_SQL, params);
+  }
+
+  it("opens a tenant to a token made with the installed key", async () => {
+    expect(await bucketsSeenAfter((client) => client.query(SET_TENANT_SCOPE_SQL, scopeParams("globex")))).toBeGreaterThan(0);
+  });
+
+  it("reads nothing after setting the tenant directly, the old way or with a made-up token", async () => {
+    const forgedMac = "0".repeat(64);
+    const forgeries = [
+      (client: pg.Client) => client.query("select set_config('app.tenant', 'acme', true)"),
+      (client: pg.Client) => client.query("select set_config('app.tenant_scope', $1, true)", [`${nowSeconds() + 60}:${forgedMac}:acme`]),
+      (client: pg.Client) => client.query("select set_config('app.tenant_scope', $1, true)", [`${nowSeconds() + 60}:${scopeParams("acme", "an-attacker-guessed-key-0123456789abcdef")[2]}:acme`]),
+    ];
+    for (const forge of forgeries) expect(await bucketsSeenAfter(forge)).toBe(0);
+  });
+
+  it.each([
+    ["a MAC made with another key", () => scopeParams("acme", "an-attacker-guessed-key-0123456789abcdef")],
+    ["another tenant's MAC", () => ["acme", ...scopeParams("globex").slice(1)]],
+    ["an expired token", () => scopeParams("acme", SCOPE_KEY, nowSeconds() - 1)],
+    ["a token that claims to live for a day", () => scopeParams("acme", SCOPE_KEY, nowSeconds() + 86_400)],
+    ["an empty MAC", () => ["acme", nowSeconds() + 60, ""]],
+  ])("refuses %s with an error", async (_label, params) => {
+    expect(await refusalOf(params())).toBe("tenant scope refused");
+  });
+
+  it("accepts a genuine token naming SQL instead of a tenant, and it opens nothing", async () => {
+    expect(await bucketsSeenAfter((client) => client.query(SET_TENANT_SCOPE_SQL, scopeParams("' OR 1=1 --")))).toBe(0);
+  });
+
+  it("cannot replay a token captured from another transaction once it has expired", async () => {
+    const captured = scopeParams("acme", SCOPE_KEY, nowSeconds() + 1);
+    const stored = `${captured[1]}:${captured[2]}:acme`;
+    expect(await bucketsSeenAfter((client) => client.query("select set_config('app.tenant_scope', $1, true)", [stored]))).toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    expect(await bucketsSeenAfter((client) => client.query("select set_config('app.tenant_scope', $1, true)", [stored]))).toBe(0);
+    expect(await refusalOf(captured)).toBe("tenant scope refused");
+  });
+
+  it("cannot read the key, call the verifier, or replace the key", async () => {
+    expect(await failureOf(roles.metricsUrl, "select key from tenant_scope_key")).toMatch(/permission denied/);
+    expect(await failureOf(roles.metricsUrl, "select app_tenant_scope_valid('acme', 0, '')")).toMatch(/permission denied/);
+    const replaced = await as(roles.metricsUrl, async (client) => {
+      await client.query("set default_transaction_read_only = off");
+      return client.query("update tenant_scope_key set key = convert_to($1, 'UTF8')", ["an-attacker-chosen-key-0123456789abcdef"]).then(
+        () => "succeeded",
+        (error: Error) => error.message,
+      );
+    });
+    expect(replaced).toMatch(/permission denied/);
+    expect(await failureOf(roles.authUrl, "select key from tenant_scope_key")).toMatch(/permission denied/);
+  });
+});
+
 describe("overview query plan", () => {
   it("finds the window through the (tenant, time) index, never by scanning the table", async () => {
     const plan = await as(roles.metricsUrl, async (client) => {
       await client.query("begin read only");
-      await client.query("select set_config('app.tenant', 'acme', true)");
+      await client.query(SET_TENANT_SCOPE_SQL, scopeParams("acme"));
       const { rows } = await client.query<{ "QUERY PLAN": string }>(
         `explain select sum(events), sum(bytes), sum(errors), count(distinct stream_id),
                 percentile_cont(0.95) within group (order by latency_p95_ms)

@@ -1,6 +1,7 @@
 /** Test-only secrets: fixed so failures reproduce; never used outside the suite. */
 export const TEST_PEPPER = "test-pepper-0123456789abcdef0123456789abcdef";
 export const TEST_JWT_SIGNING_KEY = "test-jwt-signing-key-0123456789abcdef0123456789";
+export const TEST_TENANT_SCOPE_KEY = "test-tenant-scope-key-0123456789abcdef0123456789";
 
 /** API keys in the production format; the suite's API_KEYS secret holds only their digests. */
 export const TEST_API_KEYS = {
@@ -31,3 +32,31 @@ export const TEST_SIGNING_SECRETS = {
   previous: { kid: "t1", secret: "test-signing-secret-one-0123456789abcdef01234" },
   retired: { kid: "t0", secret: "test-signing-secret-zero-0123456789abcdef0123" },
 } as const;
+
+/**
+ * `application_name` values that make the suite's SQL endpoint misbehave for that connection
+ * string only (test/support/sql-faults.ts); every other request passes untouched.
+ */
+export const SQL_FAULTS = {
+  /** Postgres cancels the statement at the role's timeout: after 5 s, Neon's 400 with SQLSTATE 57014. */
+  statementTimeout: "fault-statement-timeout",
+  /** No answer at all for 10 s: longer than the worker's 8 s request timeout. */
+  unanswered: "fault-unanswered",
+  /** The backend dies mid-transaction: Neon's 400 with SQLSTATE 57P01 (FATAL). */
+  terminated: "fault-terminated",
+  /** The connection drops without an answer. */
+  hangUp: "fault-hang-up",
+  /** The proxy cannot connect to Postgres: HTTP 500. */
+  refused: "fault-refused",
+  /** 200 whose body is not JSON. */
+  notJson: "fault-not-json",
+  /** 200 with JSON of the wrong shape. */
+  wrongShape: "fault-wrong-shape",
+  /** 200 with fewer result sets than statements. */
+  missingResults: "fault-missing-results",
+  /** 200 with a body cut off halfway. */
+  truncated: "fault-truncated",
+} as const;
+
+/** Text every injected fault carries, so a test can prove none of it reaches a client. */
+export const SQL_FAULT_MARKER = "injected-fault-text";

@@ -1,7 +1,8 @@
 /**
  * Starts what the worker suite needs and stops it afterwards: a Postgres (a real server when its
  * binaries exist; TEST_POSTGRES=postgresql makes that mandatory, as CI does), migrated and seeded,
- * plus the local stand-in for Neon's SQL endpoint that the worker's driver reaches it through.
+ * plus the local stand-in for Neon's SQL endpoint that the worker's driver reaches it through, with
+ * the suite's injectable database faults (test/support/sql-faults.ts).
  */
 import { randomBytes } from "node:crypto";
 import type { TestProject } from "vitest/node";
@@ -9,7 +10,9 @@ import { migrate } from "../../scripts/lib/migrate.ts";
 import { roleUrls, startPostgres, type PostgresPreference } from "../../scripts/lib/postgres.ts";
 import { seed } from "../../scripts/lib/seed.ts";
 import { startSqlEndpoint, type SqlEndpoint } from "../../scripts/lib/sql-endpoint.ts";
-import { TEST_PEPPER } from "./constants.ts";
+import { installTenantScopeKey } from "../../scripts/lib/tenant-scope-key.ts";
+import { injectSqlFault } from "./sql-faults.ts";
+import { TEST_PEPPER, TEST_TENANT_SCOPE_KEY } from "./constants.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -36,6 +39,7 @@ export default async function setup(project: TestProject) {
     await client.connect();
     try {
       await seed(client, { pepper: TEST_PEPPER, buckets: 12 * 1440 });
+      await installTenantScopeKey(client, TEST_TENANT_SCOPE_KEY);
     } finally {
       await client.end();
     }
@@ -45,6 +49,8 @@ export default async function setup(project: TestProject) {
       connectionStrings: [postgres.databaseUrl, roles.metricsUrl, roles.authUrl],
       secret: sqlSecret,
       serialize: postgres.kind === "pglite",
+      // Only connection strings that name a fault (SQL_FAULTS) are affected.
+      beforeExecute: injectSqlFault,
     });
   } catch (error) {
     await postgres.stop();
