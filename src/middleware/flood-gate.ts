@@ -13,6 +13,7 @@ import { problemBody, problemInstance } from "../errors.ts";
 import { actualResponseCorsHeaders } from "./cors.ts";
 import type { DenyCache } from "../rate-limit/deny-cache.ts";
 import { policyHeader, type RatePolicy } from "../rate-limit/policy.ts";
+import { secondsUntil } from "../rate-limit/window.ts";
 import { rateLimitedProblem } from "./rate-limit.ts";
 
 export interface FloodGuard {
@@ -33,6 +34,17 @@ export interface FloodGateOptions {
   /** Whether refusals carry the legacy `X-RateLimit-*` triple, as the chain's do. Default true. */
   legacyHeaders?: boolean;
 }
+
+/** A refusal ready to send but for its request id (and the legacy reset, which moves each second). */
+interface Refusal {
+  headers: [string, string][];
+  /** The problem body split where the request id goes. */
+  body: string[];
+}
+
+/** Stands for the request id while a refusal is built, then marks where each request's id goes. */
+const REQUEST_ID_SLOT = "{request-id}";
+const MAX_REFUSALS = 1_000;
 
 /** Headers that belong to one response, not to the template. */
 const PER_RESPONSE = new Set([
@@ -64,6 +76,22 @@ export function floodGate(options: FloodGateOptions): MiddlewareHandler<AppEnv> 
   }
   const policyFor = (path: string) => exact.get(path) ?? prefixes.find(([prefix]) => path.startsWith(prefix))?.[1];
   const templates = new Map<string, [string, string][]>();
+  // Refusals built once per (policy, seconds to wait, instance) and reused: a flood of one client
+  // then costs a lookup, an id and the response itself. Bounded by routes × window seconds.
+  const refusals = new Map<string, Refusal>();
+
+  function refusalFor(policy: RatePolicy, template: [string, string][], retryAfterSeconds: number, nowMs: number, instance: string): Refusal {
+    const key = `${policy.name}|${retryAfterSeconds}|${instance}`;
+    let refusal = refusals.get(key);
+    if (refusal === undefined) {
+      const problem = rateLimitedProblem(policy, nowMs + retryAfterSeconds * 1000, nowMs, legacyHeaders);
+      const perResponse = Object.entries(problem.headers ?? {}).filter(([name]) => name !== "X-RateLimit-Reset");
+      refusal = { headers: [...template, ...perResponse], body: problemBody(problem, instance, REQUEST_ID_SLOT).split(REQUEST_ID_SLOT) };
+      if (refusals.size >= MAX_REFUSALS) refusals.clear();
+      refusals.set(key, refusal);
+    }
+    return refusal;
+  }
 
   return async function floodGate(c, next) {
     // A preflight is never limited: the browser must be able to read the 429 that may follow.
@@ -74,17 +102,14 @@ export function floodGate(options: FloodGateOptions): MiddlewareHandler<AppEnv> 
       const nowMs = clock();
       const blockedUntil = options.denyCache.blockedUntil(`${policy.name}:${options.clientKey(c)}`, nowMs);
       if (blockedUntil !== undefined) {
-        const problem = rateLimitedProblem(policy, blockedUntil, nowMs, legacyHeaders);
+        const retryAfterSeconds = Math.max(1, secondsUntil(blockedUntil, nowMs));
+        const refusal = refusalFor(policy, template, retryAfterSeconds, nowMs, problemInstance(c, REQUEST_ID_SLOT));
         const requestId = crypto.randomUUID();
-        return new Response(problemBody(problem, problemInstance(c, requestId), requestId), {
-          status: 429,
-          headers: [
-            ...template,
-            ...Object.entries(problem.headers ?? {}),
-            ...actualResponseCorsHeaders(options.allowedOrigins, c.req.header("origin")),
-            ["x-request-id", requestId],
-          ],
-        });
+        const headers: [string, string][] = [...refusal.headers, ["x-request-id", requestId]];
+        if (legacyHeaders) headers.push(["X-RateLimit-Reset", String(Math.ceil(nowMs / 1000) + retryAfterSeconds)]);
+        const origin = c.req.header("origin");
+        if (origin !== undefined) headers.push(...actualResponseCorsHeaders(options.allowedOrigins, origin));
+        return new Response(refusal.body.join(requestId), { status: 429, headers });
       }
     }
     await next();

@@ -55,6 +55,9 @@ export const clientIpKey = (c: Context<AppEnv>): string => clientKeyFromIp(c.req
 
 class LimiterUnavailableError extends Error {}
 
+/** How often a request waiting for another request's lease looks for it. */
+const WAIT_FOR_LEASE_POLL_MS = 2;
+
 /** Response headers for `policy` with `remaining` permits and a reset `resetSeconds` from `nowMs`. */
 export function rateLimitHeaders(policy: RatePolicy, remaining: number, resetSeconds: number, nowMs: number, legacyHeaders: boolean): Record<string, string> {
   const headers: Record<string, string> = {
@@ -103,9 +106,6 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   const timeoutMs = options.timeoutMs ?? 1000;
   const legacyHeaders = options.legacyHeaders ?? true;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error("timeoutMs must be a positive integer");
-  // One Durable Object call per key at a time: concurrent requests wait for its lease and share it.
-  const pendingGrants = new Map<string, Promise<Grant>>();
-
   const stubFor = (key: string) => namespace.get(namespace.idFromName(`${policy.name}:${key}`));
 
   async function withTimeout<T>(call: Promise<T>): Promise<T> {
@@ -126,27 +126,26 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
     return release === undefined ? Promise.resolve() : withTimeout(stubFor(key).release(policy.name, release, leases.holder));
   }
 
-  /** The shared in-flight grant for `leaseKey`, starting one when none is pending. */
-  function grantFor(c: Context<AppEnv>, leaseKey: string, key: string, nowMs: number): Promise<Grant> {
-    let pending = pendingGrants.get(leaseKey);
-    if (pending === undefined) {
-      const { wanted, returned } = leases.ask(leaseKey, nowMs, policy.limit);
-      const request = { policy: policy.name, limit: policy.limit, windowMs: policy.windowMs, holder: leases.holder, wanted, ...(returned === undefined ? {} : { returned }) };
-      pending = withTimeout(stubFor(key).acquire(request)).then((grant) => {
-        if (grant.granted > 0) {
-          leases.store(leaseKey, grant, nowMs);
-          // A lease of one is spent by the request that asked; anything more comes back if unspent.
-          if (grant.granted > 1) runLater(c, LEASE_TTL_MS, () => handBack(key, leases.expire(leaseKey, grant.windowStartMs, nowMs)));
-        } else if (grant.exhausted) {
-          denyCache.block(leaseKey, nowMs + grant.resetAfterMs);
-        }
-        return grant;
-      });
-      pendingGrants.set(leaseKey, pending);
-      const clear = () => pendingGrants.delete(leaseKey);
-      pending.then(clear, clear);
+  /**
+   * Asks the object for a lease within this request. An object call belongs to the request that
+   * made it: the runtime may cancel it when that request ends, and no other request may wait on its
+   * I/O. So concurrent requests of one client each ask, and the leases they bring are pooled.
+   */
+  /** Keys with an object call in flight from this isolate, and when it started (platform clock). */
+  const asking = new Map<string, { startedMs: number }>();
+
+  async function askForLease(c: Context<AppEnv>, leaseKey: string, key: string, nowMs: number): Promise<Grant> {
+    const { wanted, returned } = leases.ask(leaseKey, nowMs, policy.limit);
+    const request = { policy: policy.name, limit: policy.limit, windowMs: policy.windowMs, holder: leases.holder, wanted, ...(returned === undefined ? {} : { returned }) };
+    const grant = await withTimeout(stubFor(key).acquire(request));
+    if (grant.granted > 0) {
+      leases.store(leaseKey, grant, nowMs);
+      // A lease of one is spent by the request that asked; anything more comes back if unspent.
+      if (grant.granted > 1) runLater(c, LEASE_TTL_MS, () => handBack(key, leases.expire(leaseKey, grant.windowStartMs, nowMs)));
+    } else if (grant.exhausted) {
+      denyCache.block(leaseKey, nowMs + grant.resetAfterMs);
     }
-    return pending;
+    return grant;
   }
 
   function refuse(retryAtMs: number, nowMs: number): never {
@@ -157,6 +156,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
     policy,
     async enforce(c, key) {
       const nowMs = clock();
+      const arrivedMs = Date.now();
       const leaseKey = `${policy.name}:${key}`;
       for (;;) {
         const blockedUntil = denyCache.blockedUntil(leaseKey, nowMs);
@@ -174,9 +174,21 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
           }
           return { windowStartMs: permit.windowStartMs };
         }
+        // One object call per key in flight per isolate: a burst of one client waits for the lease
+        // that call brings instead of queueing hundreds of calls at its object (which would push them
+        // past the timeout, into the fail mode). Waiters poll the lease table on their own timers,
+        // never touching the other request's I/O; a call that has not ended in time no longer counts.
+        const inFlight = asking.get(leaseKey);
+        const waitedMs = Date.now() - arrivedMs;
+        if (inFlight !== undefined && Date.now() - inFlight.startedMs < timeoutMs && waitedMs < timeoutMs) {
+          await new Promise((resolve) => setTimeout(resolve, WAIT_FOR_LEASE_POLL_MS));
+          continue;
+        }
+        const mine = { startedMs: Date.now() };
+        asking.set(leaseKey, mine);
         let grant: Grant;
         try {
-          grant = await grantFor(c, leaseKey, key, nowMs);
+          grant = await askForLease(c, leaseKey, key, nowMs);
         } catch (error) {
           console.error(JSON.stringify({ level: "error", event: "rate_limiter_unavailable", policy: policy.name, fail_mode: policy.failMode, reason: (error as Error).message, request_id: c.get("requestId") }));
           if (policy.failMode === "open") return undefined;
@@ -187,9 +199,11 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
             detail: "The request could not be checked against its rate limit. Try again shortly.",
             headers: { "Retry-After": "5" },
           });
+        } finally {
+          if (asking.get(leaseKey) === mine) asking.delete(leaseKey);
         }
         if (grant.granted === 0) refuse(nowMs + grant.retryAfterMs, nowMs);
-        // A lease arrived: spend from it, or, if concurrent requests took it all, ask again.
+        // A lease arrived: spend from it (pooled with any that concurrent requests brought), or ask again.
       }
     },
     refund(c, key, permit) {

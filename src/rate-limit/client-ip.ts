@@ -52,7 +52,10 @@ function parseClientAddress(header: string | undefined): ClientAddress {
 const hex = (hextets: number[]) => hextets.map((h) => h.toString(16)).join(":");
 
 export function clientKeyFromIp(header: string | undefined): string {
-  const client = parseClientAddress(header);
+  const address = header?.trim() ?? "";
+  // The common case first, without building an address: this runs before every limited request.
+  if (IPV4.test(address)) return `ip:${address}`;
+  const client = parseClientAddress(address);
   if (client.kind === "ipv4") return `ip:${client.octets.join(".")}`;
   if (client.kind === "ipv6") return `ip6:${hex(client.hextets.slice(0, 4))}::/64`;
   return UNKNOWN_CLIENT;

@@ -84,14 +84,20 @@ export class LeaseTable {
     return { wanted: spentInTime ? Math.min(maxLeaseSize(limit), previous.size * 2) : 1 };
   }
 
-  /** Keeps a granted lease; `askedAtMs` is the local time the request for it was made. */
+  /**
+   * Keeps a granted lease; `askedAtMs` is the local time the request for it was made. Permits still
+   * held from the same window (concurrent requests each asked) are pooled into it, to be spent or
+   * handed back with it.
+   */
   store(key: string, grant: Grant, askedAtMs: number): void {
-    if (this.leases.size >= this.maxEntries && !this.leases.has(key)) {
+    const held = this.leases.get(key);
+    if (held === undefined && this.leases.size >= this.maxEntries) {
       const oldest = this.leases.keys().next().value;
       if (oldest !== undefined) this.leases.delete(oldest);
     }
+    const pooled = held !== undefined && held.windowStartMs === grant.windowStartMs && askedAtMs < held.expiresAtMs ? held.permits : 0;
     this.leases.set(key, {
-      permits: grant.granted,
+      permits: grant.granted + pooled,
       ungranted: grant.remaining,
       size: grant.granted,
       windowStartMs: grant.windowStartMs,
