@@ -191,6 +191,13 @@ export const INSTANCES = [
     bindings: (context) => mainWorkerBindings(context, `${LIMITED_API_LIMIT}/minute`),
     durableObjects: MAIN_DURABLE_OBJECTS,
   },
+  // The legacy X-RateLimit-* triple switched off: what those three headers cost a refusal.
+  {
+    name: "main-limited-no-legacy",
+    bundle: "main",
+    bindings: (context) => ({ ...mainWorkerBindings(context, `${LIMITED_API_LIMIT}/minute`), RATE_LIMIT_LEGACY_HEADERS: "false" }),
+    durableObjects: MAIN_DURABLE_OBJECTS,
+  },
   // `npm run soak`: the production limits, so a mixed load meets real 429s, on a small history.
   {
     name: "main-soak",

@@ -120,6 +120,22 @@ export const SCENARIOS: readonly Scenario[] = [
       return [clientIp];
     },
   },
+  {
+    name: "full-blocked-no-legacy",
+    summary: "full-blocked with RATE_LIMIT_LEGACY_HEADERS=false: the cost of the X-RateLimit-* triple",
+    instance: "main-limited-no-legacy",
+    path: "/auth/me",
+    headers: clientHeaders,
+    clientIps: [],
+    expectedStatus: 429,
+    expectedHeader: "Retry-After",
+    group: "attribution",
+    prepare: async ({ url, headers }) => {
+      const clientIp = freshClientIp();
+      await exhaustAllowance(url, headers, clientIp);
+      return [clientIp];
+    },
+  },
   // Attribution of full-admitted: each takes one more part away.
   {
     name: "full-do-no-sql",

@@ -15,7 +15,7 @@ import { AppError, type ProblemInit } from "../errors.ts";
 import { clientKeyFromIp } from "../rate-limit/client-ip.ts";
 import { DenyCache } from "../rate-limit/deny-cache.ts";
 import type { Grant, RateLimiter, Release } from "../rate-limit/durable-object.ts";
-import { LEASE_TTL_MS, LeaseTable } from "../rate-limit/lease.ts";
+import { LeaseTable } from "../rate-limit/lease.ts";
 import { policyHeader, rateLimitHeader, ratePolicy, type RatePolicy } from "../rate-limit/policy.ts";
 import { secondsUntil } from "../rate-limit/window.ts";
 
@@ -85,11 +85,11 @@ export function rateLimitedProblem(policy: RatePolicy, retryAtMs: number, nowMs:
   };
 }
 
-/** Runs `task` after `delayMs` without holding up the response: on the request's waitUntil when there is one. */
-function runLater(c: Context<AppEnv>, delayMs: number, task: () => Promise<unknown>): void {
-  const later = new Promise((resolve) => setTimeout(resolve, delayMs)).then(task).catch(() => undefined);
+/** Runs `task` after the response, on the request's waitUntil when there is one. */
+function afterResponse(c: Context<AppEnv>, task: () => Promise<unknown>): void {
+  const work = Promise.resolve().then(task).catch(() => undefined);
   try {
-    c.executionCtx.waitUntil(later);
+    c.executionCtx.waitUntil(work);
   } catch {
     // No execution context (a unit test calling app.request): the promise still runs on its own.
   }
@@ -106,6 +106,8 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   const timeoutMs = options.timeoutMs ?? 1000;
   const legacyHeaders = options.legacyHeaders ?? true;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error("timeoutMs must be a positive integer");
+  /** Where the client key starts in a lease key (`policy:key`). */
+  const keyOffset = policy.name.length + 1;
   const stubFor = (key: string) => namespace.get(namespace.idFromName(`${policy.name}:${key}`));
 
   async function withTimeout<T>(call: Promise<T>): Promise<T> {
@@ -140,8 +142,6 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
     const grant = await withTimeout(stubFor(key).acquire(request));
     if (grant.granted > 0) {
       leases.store(leaseKey, grant, nowMs);
-      // A lease of one is spent by the request that asked; anything more comes back if unspent.
-      if (grant.granted > 1) runLater(c, LEASE_TTL_MS, () => handBack(key, leases.expire(leaseKey, grant.windowStartMs, nowMs)));
     } else if (grant.exhausted) {
       denyCache.block(leaseKey, nowMs + grant.resetAfterMs);
     }
@@ -158,6 +158,10 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
       const nowMs = clock();
       const arrivedMs = Date.now();
       const leaseKey = `${policy.name}:${key}`;
+      // Expired leases of any client go back to their objects from this request, after its response.
+      for (const expired of leases.sweep(nowMs)) {
+        afterResponse(c, () => handBack(expired.key.slice(keyOffset), expired.release));
+      }
       for (;;) {
         const blockedUntil = denyCache.blockedUntil(leaseKey, nowMs);
         if (blockedUntil !== undefined) refuse(blockedUntil, nowMs);
@@ -207,7 +211,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
       }
     },
     refund(c, key, permit) {
-      runLater(c, 0, () => withTimeout(stubFor(key).release(policy.name, { windowStartMs: permit.windowStartMs, permits: 1 })));
+      afterResponse(c, () => withTimeout(stubFor(key).release(policy.name, { windowStartMs: permit.windowStartMs, permits: 1 })));
     },
   };
 }

@@ -16,9 +16,12 @@
  * - the object grants at most half of what is left divided among the isolates holding leases
  *   (window.ts), so near the limit every decision is made at the object, one permit at a time;
  * - a lease expires LEASE_TTL_MS after it was asked for, and its unspent permits go back to the
- *   object, with the next call or, if the client never comes back, from a timer. Until then the
- *   object answers "retry in a moment" instead of "exhausted", so no isolate caches a refusal
- *   while permits are on their way back.
+ *   object with the isolate's next call for that client or, if the client never comes back, with
+ *   the next limited request the isolate serves for anyone (in that request's waitUntil: an object
+ *   call belongs to the request that makes it, and no request is held open waiting for a lease to
+ *   expire). Until then the object answers "retry in a moment" instead of "exhausted", so no
+ *   isolate caches a refusal while permits are on their way back. An isolate that serves nothing
+ *   more keeps them; after a grace the object counts them as spent.
  * A hot client on one isolate therefore still costs one object call per lease of up to limit/20
  * permits, while a client spread over many isolates gets its whole allowance, less at most the
  * permits of an isolate that disappears with a lease in hand (eviction), which are lost until the
@@ -58,8 +61,17 @@ export interface LeaseAsk {
   returned?: Release;
 }
 
+/** A lease that may hold unspent permits at its expiry, in expiry order (every lease lives LEASE_TTL_MS). */
+interface Expiring {
+  key: string;
+  windowStartMs: number;
+  askedAtMs: number;
+}
+
 export class LeaseTable {
   private readonly leases = new Map<string, Lease>();
+  private expiring: Expiring[] = [];
+  private expiringHead = 0;
   /** Names this table (this isolate) to the objects, which track one lease per holder. */
   readonly holder = crypto.randomUUID();
 
@@ -96,6 +108,9 @@ export class LeaseTable {
       if (oldest !== undefined) this.leases.delete(oldest);
     }
     const pooled = held !== undefined && held.windowStartMs === grant.windowStartMs && askedAtMs < held.expiresAtMs ? held.permits : 0;
+    if (grant.granted + pooled > 1 && this.expiring.length - this.expiringHead < this.maxEntries) {
+      this.expiring.push({ key, windowStartMs: grant.windowStartMs, askedAtMs });
+    }
     this.leases.set(key, {
       permits: grant.granted + pooled,
       ungranted: grant.remaining,
@@ -105,6 +120,24 @@ export class LeaseTable {
       expiresAtMs: askedAtMs + LEASE_TTL_MS,
       resetAtMs: askedAtMs + grant.resetAfterMs,
     });
+  }
+
+  /**
+   * Ends every lease whose lifetime is over by `nowMs` and returns what each still held, to hand
+   * back to its object. Cheap when nothing has expired: leases expire in the order they were made.
+   */
+  sweep(nowMs: number): { key: string; release: Release }[] {
+    const released: { key: string; release: Release }[] = [];
+    while (this.expiringHead < this.expiring.length && this.expiring[this.expiringHead]!.askedAtMs + LEASE_TTL_MS <= nowMs) {
+      const { key, windowStartMs, askedAtMs } = this.expiring[this.expiringHead++]!;
+      const release = this.expire(key, windowStartMs, askedAtMs);
+      if (release !== undefined) released.push({ key, release });
+    }
+    if (this.expiringHead > 1_000 && this.expiringHead * 2 > this.expiring.length) {
+      this.expiring = this.expiring.slice(this.expiringHead);
+      this.expiringHead = 0;
+    }
+    return released;
   }
 
   /** Ends the lease for `key` if it is still the one granted in `windowStartMs`; returns its unspent permits. */

@@ -106,4 +106,16 @@ describe("permit leases", () => {
     expect(spent).toEqual([92, 91, 90, 89, 88]);
     expect(leases.expire("k", 7, 0)).toBeUndefined();
   });
+
+  it("sweeps leases whose lifetime is over, whichever client they were for, and hands back what they held", () => {
+    const leases = new LeaseTable();
+    leases.store("a", grant(5, 90, 60_000, 7), 0);
+    leases.take("a", 0);
+    leases.store("b", grant(4, 80, 60_000, 7), 500);
+    leases.store("c", grant(1, 70, 60_000, 7), 600);
+    expect(leases.sweep(LEASE_TTL_MS - 1)).toEqual([]);
+    expect(leases.sweep(LEASE_TTL_MS)).toEqual([{ key: "a", release: { windowStartMs: 7, permits: 4 } }]);
+    expect(leases.sweep(LEASE_TTL_MS + 10_000)).toEqual([{ key: "b", release: { windowStartMs: 7, permits: 4 } }]);
+    expect(leases.sweep(LEASE_TTL_MS + 20_000)).toEqual([]);
+  });
 });

@@ -46,7 +46,9 @@ describe("wrangler dev under supervision", () => {
       // /health never touches the database: the settings only have to pass the env schema.
       vars: {
         APP_ENV: "local",
-        LOCAL_DB_BRIDGE: "127.0.0.1:9",
+        LOCAL_SQL_ENDPOINT: "http://127.0.0.1:9/sql",
+        LOCAL_SQL_SECRET: "wrangler-dev-test-sql-secret-0123456789abcdef",
+        TENANT_SCOPE_KEY: "wrangler-dev-test-scope-key-0123456789abcdef",
         DATABASE_URL: "postgres://nobody@127.0.0.1:9/none",
         AUTH_DATABASE_URL: "postgres://nobody@127.0.0.1:9/none",
         PASSWORD_PEPPER: "wrangler-dev-test-pepper-0123456789abcdef",
