@@ -1,4 +1,5 @@
-// zod/v4/classic/external.js (zod 4.6.7) without `locales`; see index.js.
+// zod/v4/classic/external.js (zod 4.6.7) without `locales` and `fromJSONSchema` (a JSON Schema →
+// zod converter, ~38 KB, which nothing in the worker or @hono/zod-openapi calls); see index.js.
 export * as core from "./core.js";
 export * from "../../../node_modules/zod/v4/classic/schemas.js";
 export * from "../../../node_modules/zod/v4/classic/checks.js";
@@ -31,7 +32,6 @@ export {
   getDiscriminatedOption,
 } from "./core.js";
 export { toJSONSchema } from "../../../node_modules/zod/v4/core/json-schema-processors.js";
-export { fromJSONSchema } from "../../../node_modules/zod/v4/classic/from-json-schema.js";
 export { deepPartial } from "../../../node_modules/zod/v4/classic/deep-partial.js";
 export { input, output } from "../../../node_modules/zod/v4/classic/in-out.js";
 export { ZodISODateTime, ZodISODate, ZodISOTime, ZodISODuration } from "../../../node_modules/zod/v4/classic/iso.js";
