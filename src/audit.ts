@@ -4,8 +4,19 @@
  * "reason"?,"subject"?,"request_id","client_ip"?}`. `subject` names what was acted on (a key id, a
  * tenant, a user name), never a credential: callers pass only identifiers.
  */
+import type { Context } from "hono";
+
+/** The client's address for an audit line: `CF-Connecting-IP` only, the one address the edge vouches for. */
+export function auditClient(c: Context): { clientIp?: string } {
+  const clientIp = c.req.header("cf-connecting-ip");
+  return clientIp === undefined ? {} : { clientIp };
+}
+
 export interface AuditEvent {
-  /** What was attempted, e.g. `admin.keys.issue`, `admin.revoke`, `admin.access`. */
+  /**
+   * What was attempted: `admin.keys.issue`, `admin.revoke.*`, `admin.access`, `auth.login`,
+   * `auth.token`, `auth.api_key`, `rate_limit.exhausted`.
+   */
   action: string;
   outcome: "success" | "refused";
   /** Why a refusal happened, as a stable slug. */

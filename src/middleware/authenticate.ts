@@ -8,7 +8,8 @@
  * last-used minute (src/keys/usage.ts); neither costs a lookup per request. Credentials are never
  * logged.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { audit, auditClient } from "../audit.ts";
 import type { ApiKeyVerifier } from "../auth/api-keys.ts";
 import type { Principal } from "../auth/principal.ts";
 import { verifyToken, type TokenSettings } from "../auth/tokens.ts";
@@ -31,6 +32,7 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 /**
  * @example app.use("/metrics/*", authenticate({ apiKeys: createApiKeyVerifier({ legacyEntries: config.API_KEYS }), tokens, revocations, usage }))
  */
+
 export function authenticate(options: AuthenticateOptions): MiddlewareHandler<AppEnv> {
   const realm = options.realm ?? "streamforge";
   const challenge = `Bearer realm="${realm}"`;
@@ -52,13 +54,18 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
       const token = BEARER.exec(authorization)?.[1];
       const claims = token === undefined ? undefined : await verifyToken(token, options.tokens);
       if (claims === undefined || (await options.revocations.current(waitUntil)).tokenRevoked({ subject: claims.sub, tenant: claims.tenant, issuedAtSeconds: claims.issuedAtSeconds })) {
+        audit({ action: "auth.token", outcome: "refused", reason: claims === undefined ? "invalid" : "revoked", ...(claims === undefined ? {} : { subject: claims.sub }), requestId: c.get("requestId"), ...auditClient(c) });
         throw unauthorized("The bearer token is invalid or expired.", `${challenge}, error="invalid_token"`);
       }
       principal = { kind: "user", subject: claims.sub, tenant: claims.tenant };
     } else if (apiKey !== undefined) {
       const key = await options.apiKeys.verify(apiKey);
       // A revoked key gets the same answer as a wrong one: the caller learns nothing about which it holds.
-      if (key === undefined || (await options.revocations.current(waitUntil)).keyRevoked(key)) throw forbiddenKey();
+      if (key === undefined || (await options.revocations.current(waitUntil)).keyRevoked(key)) {
+        // Only the verified id is named: the presented text may be a real key with one character wrong.
+        audit({ action: "auth.api_key", outcome: "refused", reason: key === undefined ? "invalid" : "revoked", ...(key === undefined ? {} : { subject: key.id }), requestId: c.get("requestId"), ...auditClient(c) });
+        throw forbiddenKey();
+      }
       options.usage.record(key.id, waitUntil);
       principal = { kind: "api-key", subject: key.id, tenant: key.tenant, scopes: key.scopes, ...(key.rateLimit === undefined ? {} : { rateLimit: key.rateLimit }) };
     } else {

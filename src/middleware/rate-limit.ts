@@ -10,6 +10,7 @@
  * mode decides.
  */
 import type { Context, MiddlewareHandler } from "hono";
+import { audit, auditClient } from "../audit.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError, type ProblemInit } from "../errors.ts";
 import { clientKeyFromIp } from "../rate-limit/client-ip.ts";
@@ -144,6 +145,8 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
       leases.store(leaseKey, grant, nowMs);
     } else if (grant.exhausted) {
       denyCache.block(leaseKey, nowMs + grant.resetAfterMs);
+      // Once per client and isolate until the window resets: later refusals come from the deny cache.
+      audit({ action: "rate_limit.exhausted", outcome: "refused", reason: policy.name, subject: key, requestId: c.get("requestId"), ...auditClient(c) });
     }
     return grant;
   }

@@ -9,6 +9,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { audit, auditClient } from "../audit.ts";
 import type { DeviceCookies } from "../auth/device-cookie.ts";
 import { PBKDF2_ITERATIONS, verifyPassword } from "../auth/password.ts";
 import type { TokenSettings } from "../auth/tokens.ts";
@@ -111,11 +112,15 @@ export interface AuthRoutesDeps {
 }
 
 /** Runs every limit at once, so the slowest object call sets the latency; any refusal refuses. */
-async function enforceAll(checks: Promise<unknown>[]): Promise<void> {
+async function enforceAll(c: Context<AppEnv>, checks: Promise<unknown>[]): Promise<void> {
   const outcomes = await Promise.allSettled(checks);
   const refused = outcomes.find((outcome) => outcome.status === "rejected");
-  if (refused !== undefined) throw refused.reason;
+  if (refused !== undefined) {
+    audit({ action: "auth.login", outcome: "refused", reason: "network-rate-limited", requestId: c.get("requestId"), ...auditClient(c) });
+    throw refused.reason;
+  }
 }
+
 
 export function createAuthRoutes({ database, passwordPepper, tokens, limits }: AuthRoutesDeps) {
   const router = createRouter();
@@ -123,6 +128,7 @@ export function createAuthRoutes({ database, passwordPepper, tokens, limits }: A
   // method is a 405 and must neither spend a login attempt nor wait on (or fail with) the limiter.
   router.on("POST", "/auth/login", async (c, next) => {
     await enforceAll(
+      c,
       limits.byNetwork.flatMap(({ limiter, keyOf }) => {
         const key = keyOf(c);
         return key === undefined ? [] : [limiter.enforce(c, key)];
@@ -139,7 +145,15 @@ export function createAuthRoutes({ database, passwordPepper, tokens, limits }: A
       // A client that signed in as this user before has its own allowance; everyone else shares
       // the username's, case-folded so that ACME_analyst and acme_analyst draw on one.
       const [attempts, attemptKey] = deviceId === undefined ? [limits.byUsername, `user:${username.toLowerCase()}`] : [limits.byDevice, `device:${deviceId}`];
-      const permit = await attempts.enforce(c, attemptKey);
+      const loginEvent = (outcome: "success" | "refused", reason?: string) =>
+        audit({ action: "auth.login", outcome, ...(reason === undefined ? {} : { reason }), subject: username.toLowerCase(), requestId: c.get("requestId"), ...auditClient(c) });
+      let permit;
+      try {
+        permit = await attempts.enforce(c, attemptKey);
+      } catch (error) {
+        loginEvent("refused", "rate-limited");
+        throw error;
+      }
       const budget = limits.passwordChecks.take(limits.clock());
       if (!budget.ok) {
         if (permit !== undefined) attempts.refund(c, attemptKey, permit);
@@ -149,10 +163,12 @@ export function createAuthRoutes({ database, passwordPepper, tokens, limits }: A
       const [record] = await database.read([findLoginRecord(username)]);
       const passwordOk = await verifyPassword(password, passwordPepper, record?.passwordHash ?? DUMMY_HASH);
       if (record === undefined || !passwordOk) {
+        loginEvent("refused", "invalid-credentials");
         throw new AppError({ status: 401, code: "invalid-credentials", title: "Invalid credentials", detail: "The username or password is wrong." });
       }
       // Only failures count against the username: a user signing in is not one of the attempts to bound.
       if (permit !== undefined) attempts.refund(c, attemptKey, permit);
+      loginEvent("success");
       await limits.devices.remember(c, record.username, deviceId);
       const accessToken = await issueToken({ sub: record.username, tenant: record.tenant }, tokens);
       return c.json({ access_token: accessToken, token_type: "Bearer" as const, expires_in: tokens.ttlSeconds }, 200);
