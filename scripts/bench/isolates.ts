@@ -11,6 +11,7 @@ import type { Compatibility, WorkerBundle } from "./build.ts";
 import { freshClientIp } from "./clients.ts";
 import { MAIN_DURABLE_OBJECTS, mainWorkerBindings, type BindingContext } from "./instances.ts";
 import { workerConfig } from "./miniflare.ts";
+import { seededRandom } from "../lib/seeded-random.ts";
 
 export interface IsolatePatternResult {
   pattern: string;
@@ -49,16 +50,6 @@ const API_LIMIT = 100;
 const KEY_LIMIT = 1000;
 const LIMITED_KEY_ID = "bench-spread";
 
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface IsolatesBenchOptions {
   bundle: WorkerBundle;

@@ -1,7 +1,8 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { LEASE_TTL_MS } from "../../src/rate-limit/lease.ts";
-import { createWorld, router, runSequential, seededRandom, type Pattern } from "../support/isolates.ts";
+import { seededRandom } from "../../scripts/lib/seeded-random.ts";
+import { createWorld, router, runSequential, type Pattern } from "../support/isolates.ts";
 
 const SEED = 20261202;
 let clientCounter = 0;

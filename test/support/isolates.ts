@@ -11,20 +11,9 @@ import { env } from "cloudflare:test";
 import { createApp } from "../../src/app.ts";
 import { loadConfig, type AppConfig } from "../../src/env.ts";
 import type { RateLimiter } from "../../src/rate-limit/durable-object.ts";
+import { seededRandom } from "../../scripts/lib/seeded-random.ts";
 
 type Namespace = DurableObjectNamespace<RateLimiter>;
-
-/** Mulberry32: small, seeded, good enough to spread requests; a failing seed replays exactly. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface WorldOptions {
   isolates: number;
