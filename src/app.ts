@@ -25,7 +25,7 @@ import { securityHeaders } from "./middleware/security-headers.ts";
 import { transportSecurity } from "./middleware/transport-security.ts";
 import { trustedHost } from "./middleware/trusted-host.ts";
 import { createRouter, OPENAPI_INFO } from "./openapi.ts";
-import { networkKeysFromIp, type NetworkPrefix } from "./rate-limit/client-ip.ts";
+import { clientKeyFromIp, networkKeysFromIp, type NetworkPrefix } from "./rate-limit/client-ip.ts";
 import { DenyCache } from "./rate-limit/deny-cache.ts";
 import { IsolateBudget } from "./rate-limit/isolate-budget.ts";
 import type { RatePolicy } from "./rate-limit/policy.ts";
@@ -86,19 +86,18 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
 
   // Before everything: a client already refused is answered from memory with a copy of the full
   // chain's own 429 (same headers, same problem), at a fraction of the chain's cost.
-  app.use(
-    floodGate({
-      denyCache,
-      clock,
-      clientKey: clientIpKey,
-      allowedOrigins: new Set(config.ALLOWED_ORIGINS),
-      legacyHeaders: config.RATE_LIMIT_LEGACY_HEADERS,
-      guards: [
-        { paths: [...AUTHENTICATED_PATHS, READINESS_PATH], policy: config.RATE_LIMIT_API },
-        { paths: ["/auth/login"], policy: config.RATE_LIMIT_LOGIN_IP },
-      ],
-    }),
-  );
+  const gate = floodGate({
+    denyCache,
+    clock,
+    clientKey: (request) => clientKeyFromIp(request.headers.get("cf-connecting-ip") ?? undefined),
+    allowedOrigins: new Set(config.ALLOWED_ORIGINS),
+    legacyHeaders: config.RATE_LIMIT_LEGACY_HEADERS,
+    guards: [
+      { paths: [...AUTHENTICATED_PATHS, READINESS_PATH], policy: config.RATE_LIMIT_API },
+      { paths: ["/auth/login"], policy: config.RATE_LIMIT_LOGIN_IP },
+    ],
+  });
+  app.use(gate.middleware);
   useOuterLayers(app);
   // Per isolate, like the app: keys verify without a lookup; revocations and usage reach the
   // registry object at most every few seconds, never per request.
@@ -198,5 +197,8 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
 
   app.notFound(notFound);
   app.onError(onError);
+  // Even before routing, on paths the gate has seen routed (flood-gate.ts says why).
+  const route = app.fetch;
+  app.fetch = (request, env, executionCtx) => gate.answer(request) ?? route(request, env, executionCtx);
   return app;
 }

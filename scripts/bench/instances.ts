@@ -39,6 +39,7 @@ export const BUNDLES = {
   bare: benchWorker("scripts/bench/workers/bare.ts"),
   builtins: benchWorker("scripts/bench/workers/builtins.ts"),
   verify: benchWorker("scripts/bench/workers/verify.ts"),
+  refusal: benchWorker("scripts/bench/workers/refusal.ts"),
   // Attribution only: the project's worker with its limiter's storage, or its whole Durable Object call, taken out.
   mainLimiterWithoutStorage: projectVariant(
     (from) => `export { default, KeyRegistry } from ${from("src/index.ts")};\nexport { RateLimiterWithoutStorage as RateLimiter } from ${from(LIMITER_VARIANTS)};\n`,
@@ -129,6 +130,7 @@ export const LIMITED_API_LIMIT = 100;
 
 export const INSTANCES = [
   { name: "bare", bundle: "bare", bindings: () => ({}) },
+  { name: "refusal", bundle: "refusal", bindings: () => ({}) },
   {
     name: "builtins",
     bundle: "builtins",

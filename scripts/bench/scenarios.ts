@@ -136,6 +136,29 @@ export const SCENARIOS: readonly Scenario[] = [
       return [clientIp];
     },
   },
+  // Attribution of full-blocked: its 429 from a bare route, headers made from pairs or copied.
+  {
+    name: "refusal-pairs",
+    summary: "full-blocked's 429 (same 20 headers, same body) from a bare Hono route, headers from name/value pairs",
+    instance: "refusal",
+    path: "/refusal-pairs",
+    headers: clientHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 429,
+    expectedHeader: "Retry-After",
+    group: "attribution",
+  },
+  {
+    name: "refusal-headers",
+    summary: "the same 429 from a bare Hono route, headers copied from one prebuilt Headers object",
+    instance: "refusal",
+    path: "/refusal-headers",
+    headers: clientHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 429,
+    expectedHeader: "Retry-After",
+    group: "attribution",
+  },
   // Attribution of full-admitted: each takes one more part away.
   {
     name: "full-do-no-sql",

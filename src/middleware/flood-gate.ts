@@ -1,13 +1,19 @@
 /**
- * Flood gate: the cheapest possible answer for a client a per-IP limit has already refused. It
- * runs first; while the isolate's deny cache says the client is refused on this route, it answers
- * the 429 at once — no other middleware, no Durable Object call — so a flood costs about what a
- * bare route does. The answer copies the first refusal the full chain produced for that policy
- * (the same security headers and problem shape) and fills in this request's id, Retry-After,
- * RateLimit and, for a listed browser origin, the CORS headers the chain would have added; until
- * such a refusal exists, requests take the normal path and meet the same limit there.
+ * Flood gate: the cheapest possible answer for a client a per-IP limit has already refused. While
+ * the isolate's deny cache says the client is refused on a route, the 429 goes out at once — no
+ * other middleware, no Durable Object call — so a flood costs about what a bare route does. The
+ * answer copies the first refusal the full chain produced for that policy (the same security
+ * headers and problem shape) and fills in this request's id, Retry-After, RateLimit and, for a
+ * listed browser origin, the CORS headers the chain would have added; until such a refusal
+ * exists, requests take the normal path and meet the same limit there.
+ *
+ * Two entry points share that answer. `answer` runs before the router, for paths the middleware
+ * has already seen routed: routing and a Context cost about a tenth of a bare route, which is the
+ * difference between a refusal at ~1.2× and ~1.4× of one (BENCHMARKS.md). `middleware`, first in
+ * the chain, answers the rest (a path not yet seen, or one no route matches) and does the learning.
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
+import { getPath } from "hono/utils/url";
 import type { AppEnv } from "../env.ts";
 import { problemBody, problemInstance } from "../errors.ts";
 import { actualResponseCorsHeaders } from "./cors.ts";
@@ -25,7 +31,8 @@ export interface FloodGuard {
 
 export interface FloodGateOptions {
   denyCache: DenyCache;
-  clientKey: (c: Context<AppEnv>) => string;
+  /** The deny cache's client key for a request, as the per-IP limiter derives it. */
+  clientKey: (request: Request) => string;
   guards: readonly FloodGuard[];
   /** The CORS allowlist, so a listed browser origin can read the refusal as it could the chain's. */
   allowedOrigins: ReadonlySet<string>;
@@ -37,7 +44,12 @@ export interface FloodGateOptions {
 
 /** A refusal ready to send but for its request id (and the legacy reset, which moves each second). */
 interface Refusal {
-  headers: [string, string][];
+  /**
+   * A Headers object, not name/value pairs: the Response constructor copies it natively, where
+   * pairs cross from JavaScript one string at a time. With some twenty headers that copy is most of
+   * what a refusal costs (BENCHMARKS.md, attribution of full-blocked).
+   */
+  headers: Headers;
   /** The problem body split where the request id goes. */
   body: string[];
 }
@@ -60,10 +72,18 @@ const PER_RESPONSE = new Set([
   "access-control-allow-credentials",
 ]);
 
+export interface FloodGate {
+  /** Before routing: a refused client's 429, or undefined to route the request. */
+  answer(request: Request): Response | undefined;
+  /** First in the chain: answers what `answer` could not, and learns refusals and routed paths. */
+  middleware: MiddlewareHandler<AppEnv>;
+}
+
 /**
- * @example app.use(floodGate({ denyCache, clientKey: clientIpKey, guards: [{ paths: ["/metrics/*"], policy }] }))
+ * @example const gate = floodGate({ denyCache, clientKey, guards: [{ paths: ["/metrics/*"], policy }] });
+ * app.use(gate.middleware); const fetch = (request) => gate.answer(request) ?? app.fetch(request);
  */
-export function floodGate(options: FloodGateOptions): MiddlewareHandler<AppEnv> {
+export function floodGate(options: FloodGateOptions): FloodGate {
   const clock = options.clock ?? Date.now;
   const legacyHeaders = options.legacyHeaders ?? true;
   const exact = new Map<string, RatePolicy>();
@@ -76,48 +96,73 @@ export function floodGate(options: FloodGateOptions): MiddlewareHandler<AppEnv> 
   }
   const policyFor = (path: string) => exact.get(path) ?? prefixes.find(([prefix]) => path.startsWith(prefix))?.[1];
   const templates = new Map<string, [string, string][]>();
-  // Refusals built once per (policy, seconds to wait, instance) and reused: a flood of one client
-  // then costs a lookup, an id and the response itself. Bounded by routes × window seconds.
+  // Guarded paths a route matched exactly, so their problem `instance` is the path itself and the
+  // answer before routing needs no router. Bounded by the app's routes: other paths never enter.
+  const routedPaths = new Set<string>();
+  // Refusals built once per (policy, seconds to wait, instance, listed origin) and reused: a flood
+  // of one client then costs a lookup, an id and the response itself. Bounded by routes × window
+  // seconds × listed origins.
   const refusals = new Map<string, Refusal>();
 
-  function refusalFor(policy: RatePolicy, template: [string, string][], retryAfterSeconds: number, nowMs: number, instance: string): Refusal {
-    const key = `${policy.name}|${retryAfterSeconds}|${instance}`;
+  function refusalFor(policy: RatePolicy, template: [string, string][], retryAfterSeconds: number, nowMs: number, instance: string, origin: string | null): Refusal {
+    const cors = actualResponseCorsHeaders(options.allowedOrigins, origin ?? undefined);
+    // Only a listed origin is part of the key, so clients cannot grow this map by varying Origin.
+    const key = `${policy.name}|${retryAfterSeconds}|${instance}|${cors.length > 0 ? origin : ""}`;
     let refusal = refusals.get(key);
     if (refusal === undefined) {
       const problem = rateLimitedProblem(policy, nowMs + retryAfterSeconds * 1000, nowMs, legacyHeaders);
       const perResponse = Object.entries(problem.headers ?? {}).filter(([name]) => name !== "X-RateLimit-Reset");
-      refusal = { headers: [...template, ...perResponse], body: problemBody(problem, instance, REQUEST_ID_SLOT).split(REQUEST_ID_SLOT) };
+      refusal = {
+        headers: new Headers([...template, ...perResponse, ...cors]),
+        body: problemBody(problem, instance, REQUEST_ID_SLOT).split(REQUEST_ID_SLOT),
+      };
       if (refusals.size >= MAX_REFUSALS) refusals.clear();
       refusals.set(key, refusal);
     }
     return refusal;
   }
 
-  return async function floodGate(c, next) {
-    // A preflight is never limited: the browser must be able to read the 429 that may follow.
-    if (c.req.method === "OPTIONS") return next();
-    const policy = policyFor(c.req.path);
-    const template = policy !== undefined ? templates.get(policy.name) : undefined;
-    if (policy !== undefined && template !== undefined) {
-      const nowMs = clock();
-      const blockedUntil = options.denyCache.blockedUntil(`${policy.name}:${options.clientKey(c)}`, nowMs);
-      if (blockedUntil !== undefined) {
-        const retryAfterSeconds = Math.max(1, secondsUntil(blockedUntil, nowMs));
-        const refusal = refusalFor(policy, template, retryAfterSeconds, nowMs, problemInstance(c, REQUEST_ID_SLOT));
-        const requestId = crypto.randomUUID();
-        const headers: [string, string][] = [...refusal.headers, ["x-request-id", requestId]];
-        if (legacyHeaders) headers.push(["X-RateLimit-Reset", String(Math.ceil(nowMs / 1000) + retryAfterSeconds)]);
-        const origin = c.req.header("origin");
-        if (origin !== undefined) headers.push(...actualResponseCorsHeaders(options.allowedOrigins, origin));
-        return new Response(refusal.body.join(requestId), { status: 429, headers });
+  /** The 429 for a refused client of `policy`, or undefined when the client is not refused (or no refusal was learned yet). */
+  function refuse(request: Request, policy: RatePolicy, instance: () => string): Response | undefined {
+    const template = templates.get(policy.name);
+    if (template === undefined) return undefined;
+    const nowMs = clock();
+    const blockedUntil = options.denyCache.blockedUntil(`${policy.name}:${options.clientKey(request)}`, nowMs);
+    if (blockedUntil === undefined) return undefined;
+    const retryAfterSeconds = Math.max(1, secondsUntil(blockedUntil, nowMs));
+    const refusal = refusalFor(policy, template, retryAfterSeconds, nowMs, instance(), request.headers.get("origin"));
+    const requestId = crypto.randomUUID();
+    // The constructor copies the shared headers, so these sets touch this response only.
+    const response = new Response(refusal.body.join(requestId), { status: 429, headers: refusal.headers });
+    response.headers.set("x-request-id", requestId);
+    if (legacyHeaders) response.headers.set("X-RateLimit-Reset", String(Math.ceil(nowMs / 1000) + retryAfterSeconds));
+    return response;
+  }
+
+  return {
+    answer(request) {
+      // A preflight is never limited: the browser must be able to read the 429 that may follow.
+      // HEAD goes through Hono, which strips the body a HEAD response must not have.
+      if (request.method === "OPTIONS" || request.method === "HEAD") return undefined;
+      const path = getPath(request);
+      if (!routedPaths.has(path)) return undefined;
+      const policy = policyFor(path);
+      return policy === undefined ? undefined : refuse(request, policy, () => path);
+    },
+    middleware: async function floodGate(c, next) {
+      if (c.req.method === "OPTIONS") return next();
+      const policy = policyFor(c.req.path);
+      if (policy === undefined) return next();
+      const refusal = refuse(c.req.raw, policy, () => problemInstance(c, REQUEST_ID_SLOT));
+      if (refusal !== undefined) return refusal;
+      await next();
+      if (problemInstance(c, REQUEST_ID_SLOT) === c.req.path) routedPaths.add(c.req.path);
+      if (c.res.status === 429 && !templates.has(policy.name) && c.res.headers.get("ratelimit-policy") === policyHeader(policy)) {
+        templates.set(
+          policy.name,
+          [...c.res.headers].filter(([name]) => !PER_RESPONSE.has(name)),
+        );
       }
-    }
-    await next();
-    if (policy !== undefined && c.res.status === 429 && !templates.has(policy.name) && c.res.headers.get("ratelimit-policy") === policyHeader(policy)) {
-      templates.set(
-        policy.name,
-        [...c.res.headers].filter(([name]) => !PER_RESPONSE.has(name)),
-      );
-    }
+    },
   };
 }

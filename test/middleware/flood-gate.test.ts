@@ -1,7 +1,11 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/env.ts";
+import { floodGate } from "../../src/middleware/flood-gate.ts";
+import { DenyCache } from "../../src/rate-limit/deny-cache.ts";
+import { policyHeader, ratePolicy } from "../../src/rate-limit/policy.ts";
 import { TEST_API_KEYS } from "../support/constants.ts";
 
 /** One app across requests, as in an isolate, with a limit of 2 a minute on authenticated reads. */
@@ -59,6 +63,23 @@ describe("flood gate middleware", () => {
     expect(foreign.headers.get("vary")).toContain("Origin");
   });
 
+  it("gives each refusal built from a shared template its own id, and a listed origin's CORS headers to nobody else", async () => {
+    const get = isolateApp();
+    const origin = "https://app.streamforge.test";
+    for (let i = 0; i < 3; i++) await get("203.0.113.56");
+    const [listed, bare, listedAgain] = await Promise.all([get("203.0.113.56", { Origin: origin }), get("203.0.113.56"), get("203.0.113.56", { Origin: origin })]);
+    const ids = [listed, bare, listedAgain].map((response) => response.headers.get("x-request-id"));
+    expect(new Set(ids).size).toBe(3);
+    for (const [index, response] of [listed, bare, listedAgain].entries()) {
+      expect(response.status).toBe(429);
+      expect(((await response.json()) as { request_id: string }).request_id).toBe(ids[index]);
+    }
+    expect(listed.headers.get("access-control-allow-origin")).toBe(origin);
+    expect(listedAgain.headers.get("access-control-allow-origin")).toBe(origin);
+    expect(bare.headers.get("access-control-allow-origin")).toBeNull();
+    expect(bare.headers.get("access-control-allow-credentials")).toBeNull();
+  });
+
   it("answers an allowed origin's preflight while the client is limited, so the browser can read the 429 that follows", async () => {
     const get = isolateApp();
     const origin = "https://app.streamforge.test";
@@ -73,5 +94,56 @@ describe("flood gate middleware", () => {
     const refusedPreflight = await get("203.0.113.55", { Origin: "https://evil.example.net", "Access-Control-Request-Method": "GET" }, "localhost", "OPTIONS");
     expect(refusedPreflight.status).toBe(403);
     expect(refusedPreflight.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});
+
+/** The gate around a one-route app whose route refuses every client; counts the requests Hono routed. */
+function gatedApp() {
+  const policy = ratePolicy("api", "2/minute", "open");
+  const denyCache = new DenyCache();
+  const gate = floodGate({ denyCache, clientKey: (request) => request.headers.get("cf-connecting-ip") ?? "none", allowedOrigins: new Set(), guards: [{ paths: ["/limited/*"], policy }] });
+  let routed = 0;
+  const app = new Hono();
+  app.use(async (_c, next) => {
+    routed++;
+    await next();
+  });
+  app.use(gate.middleware);
+  app.on(["GET", "HEAD"], "/limited/thing", (c) => {
+    denyCache.block(`api:${c.req.header("cf-connecting-ip")}`, Date.now() + 60_000);
+    return c.json({ status: 429 }, 429, { "RateLimit-Policy": policyHeader(policy) });
+  });
+  const fetch = async (path: string, ip: string, method = "GET") => {
+    const request = new Request(`http://localhost${path}`, { method, headers: { "CF-Connecting-IP": ip } });
+    return gate.answer(request) ?? app.fetch(request);
+  };
+  return { fetch, routed: () => routed };
+}
+
+describe("flood gate before routing", () => {
+  it("answers a refused client without routing once the chain has routed that path", async () => {
+    const { fetch, routed } = gatedApp();
+    expect((await fetch("/limited/thing", "a")).status).toBe(429);
+    expect(routed()).toBe(1);
+    for (let i = 0; i < 3; i++) expect((await fetch("/limited/thing", "a")).status).toBe(429);
+    expect(routed()).toBe(1);
+    expect((await fetch("/limited/thing", "b")).status).toBe(429);
+    expect(routed()).toBe(2);
+  });
+
+  it("leaves a path no route matched, HEAD and preflights to the router", async () => {
+    const { fetch, routed } = gatedApp();
+    await fetch("/limited/thing", "a");
+    const unmatched = await fetch("/limited/nothing", "a");
+    expect(unmatched.status).toBe(429);
+    expect(((await unmatched.json()) as { instance: string }).instance).toMatch(/^urn:uuid:/);
+    await fetch("/limited/nothing", "a");
+    expect(routed()).toBe(3);
+    const head = await fetch("/limited/thing", "a", "HEAD");
+    expect(head.status).toBe(429);
+    expect(await head.text()).toBe("");
+    expect(routed()).toBe(4);
+    await fetch("/limited/thing", "a", "OPTIONS");
+    expect(routed()).toBe(5);
   });
 });
