@@ -42,7 +42,7 @@ export interface FloodGateOptions {
   legacyHeaders?: boolean;
 }
 
-/** A refusal ready to send but for its request id (and the legacy reset, which moves each second). */
+/** A refusal ready to send but for its request id. */
 interface Refusal {
   /**
    * A Headers object, not name/value pairs: the Response constructor copies it natively, where
@@ -99,21 +99,21 @@ export function floodGate(options: FloodGateOptions): FloodGate {
   // Guarded paths a route matched exactly, so their problem `instance` is the path itself and the
   // answer before routing needs no router. Bounded by the app's routes: other paths never enter.
   const routedPaths = new Set<string>();
-  // Refusals built once per (policy, seconds to wait, instance, listed origin) and reused: a flood
-  // of one client then costs a lookup, an id and the response itself. Bounded by routes × window
-  // seconds × listed origins.
+  // Refusals built once per (policy, seconds to wait, legacy reset, instance, listed origin) and
+  // reused: a flood of one client then costs a lookup, an id and the response itself. At most
+  // MAX_REFUSALS; a full map starts over.
   const refusals = new Map<string, Refusal>();
 
-  function refusalFor(policy: RatePolicy, template: [string, string][], retryAfterSeconds: number, nowMs: number, instance: string, origin: string | null): Refusal {
-    const cors = actualResponseCorsHeaders(options.allowedOrigins, origin ?? undefined);
-    // Only a listed origin is part of the key, so clients cannot grow this map by varying Origin.
-    const key = `${policy.name}|${retryAfterSeconds}|${instance}|${cors.length > 0 ? origin : ""}`;
+  function refusalFor(policy: RatePolicy, template: [string, string][], retryAfterSeconds: number, nowMs: number, instance: string, listedOrigin: string): Refusal {
+    // The legacy reset moves only with the second the client is refused until, so it is part of
+    // the key rather than set on each response.
+    const resetSeconds = legacyHeaders ? Math.ceil(nowMs / 1000) + retryAfterSeconds : 0;
+    const key = `${policy.name}|${retryAfterSeconds}|${resetSeconds}|${instance}|${listedOrigin}`;
     let refusal = refusals.get(key);
     if (refusal === undefined) {
       const problem = rateLimitedProblem(policy, nowMs + retryAfterSeconds * 1000, nowMs, legacyHeaders);
-      const perResponse = Object.entries(problem.headers ?? {}).filter(([name]) => name !== "X-RateLimit-Reset");
       refusal = {
-        headers: new Headers([...template, ...perResponse, ...cors]),
+        headers: new Headers([...template, ...Object.entries(problem.headers ?? {}), ...actualResponseCorsHeaders(options.allowedOrigins, listedOrigin)]),
         body: problemBody(problem, instance, REQUEST_ID_SLOT).split(REQUEST_ID_SLOT),
       };
       if (refusals.size >= MAX_REFUSALS) refusals.clear();
@@ -130,12 +130,14 @@ export function floodGate(options: FloodGateOptions): FloodGate {
     const blockedUntil = options.denyCache.blockedUntil(`${policy.name}:${options.clientKey(request)}`, nowMs);
     if (blockedUntil === undefined) return undefined;
     const retryAfterSeconds = Math.max(1, secondsUntil(blockedUntil, nowMs));
-    const refusal = refusalFor(policy, template, retryAfterSeconds, nowMs, instance(), request.headers.get("origin"));
+    const origin = request.headers.get("origin");
+    // Only a listed origin is part of the key, so clients cannot grow the map by varying Origin.
+    const listedOrigin = origin !== null && options.allowedOrigins.has(origin) ? origin : "";
+    const refusal = refusalFor(policy, template, retryAfterSeconds, nowMs, instance(), listedOrigin);
     const requestId = crypto.randomUUID();
-    // The constructor copies the shared headers, so these sets touch this response only.
+    // The constructor copies the shared headers, so this set touches this response only.
     const response = new Response(refusal.body.join(requestId), { status: 429, headers: refusal.headers });
     response.headers.set("x-request-id", requestId);
-    if (legacyHeaders) response.headers.set("X-RateLimit-Reset", String(Math.ceil(nowMs / 1000) + retryAfterSeconds));
     return response;
   }
 

@@ -56,8 +56,21 @@ export const clientIpKey = (c: Context<AppEnv>): string => clientKeyFromIp(c.req
 
 class LimiterUnavailableError extends Error {}
 
-/** How often a request waiting for another request's lease looks for it. */
-const WAIT_FOR_LEASE_POLL_MS = 2;
+/** An object call in flight for one key, as the requests waiting for it see it. */
+interface Asking {
+  startedMs: number;
+  wake: (() => void)[];
+  /** Set when the call brought nothing and its client is to retry at this time: so are its waiters. */
+  retryAtMs?: number;
+}
+
+/**
+ * How long a request may wait here for leases other requests of its client are fetching, in
+ * timeouts: a burst waits through several calls in a row, each of which has its own timeout.
+ */
+const MAX_WAIT_IN_TIMEOUTS = 3;
+/** Retry-After of a refusal that is about this isolate's queue, not about the client's allowance. */
+const RETRY_SHORTLY_MS = 1_000;
 
 /** Response headers for `policy` with `remaining` permits and a reset `resetSeconds` from `nowMs`. */
 export function rateLimitHeaders(policy: RatePolicy, remaining: number, resetSeconds: number, nowMs: number, legacyHeaders: boolean): Record<string, string> {
@@ -134,8 +147,13 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
    * made it: the runtime may cancel it when that request ends, and no other request may wait on its
    * I/O. So concurrent requests of one client each ask, and the leases they bring are pooled.
    */
-  /** Keys with an object call in flight from this isolate, and when it started (platform clock). */
-  const asking = new Map<string, { startedMs: number }>();
+  /**
+   * Keys with an object call in flight from this isolate: when it started (platform clock), and
+   * how to wake the requests waiting for it. Each waiter waits on a promise of its own that the
+   * caller resolves when its call ends: waiting costs no CPU (a burst's waiters polling on timers
+   * would delay the very call they wait for), and no request awaits another request's I/O.
+   */
+  const asking = new Map<string, Asking>();
 
   async function askForLease(c: Context<AppEnv>, leaseKey: string, key: string, nowMs: number): Promise<Grant> {
     const { wanted, returned } = leases.ask(leaseKey, nowMs, policy.limit);
@@ -182,16 +200,25 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
           return { windowStartMs: permit.windowStartMs };
         }
         // One object call per key in flight per isolate: a burst of one client waits for the lease
-        // that call brings instead of queueing hundreds of calls at its object (which would push them
-        // past the timeout, into the fail mode). Waiters poll the lease table on their own timers,
-        // never touching the other request's I/O; a call that has not ended in time no longer counts.
+        // that call brings instead of queueing hundreds of calls at its object. A waiter never
+        // applies the fail mode, which is for an object that does not answer, not for a queue: one
+        // that has waited too long is told to retry shortly (not cached). A call older than twice
+        // the timeout belongs to a request cancelled before it could clear it, and no longer counts.
         const inFlight = asking.get(leaseKey);
-        const waitedMs = Date.now() - arrivedMs;
-        if (inFlight !== undefined && Date.now() - inFlight.startedMs < timeoutMs && waitedMs < timeoutMs) {
-          await new Promise((resolve) => setTimeout(resolve, WAIT_FOR_LEASE_POLL_MS));
+        if (inFlight !== undefined && Date.now() - inFlight.startedMs < 2 * timeoutMs) {
+          const waitLeftMs = MAX_WAIT_IN_TIMEOUTS * timeoutMs - (Date.now() - arrivedMs);
+          if (waitLeftMs <= 0) refuse(nowMs + RETRY_SHORTLY_MS, nowMs);
+          let timer: ReturnType<typeof setTimeout> | null = null;
+          await new Promise<void>((resolve) => {
+            inFlight.wake.push(resolve);
+            timer = setTimeout(resolve, Math.min(waitLeftMs, 2 * timeoutMs - (Date.now() - inFlight.startedMs)));
+          });
+          // Cleared by the waiter itself: timers are a per-isolate quota, and a burst's would pile up.
+          clearTimeout(timer);
+          if (inFlight.retryAtMs !== undefined) refuse(inFlight.retryAtMs, nowMs);
           continue;
         }
-        const mine = { startedMs: Date.now() };
+        const mine: Asking = { startedMs: Date.now(), wake: [] };
         asking.set(leaseKey, mine);
         let grant: Grant;
         try {
@@ -208,8 +235,12 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
           });
         } finally {
           if (asking.get(leaseKey) === mine) asking.delete(leaseKey);
+          for (const wake of mine.wake) wake();
         }
-        if (grant.granted === 0) refuse(nowMs + grant.retryAfterMs, nowMs);
+        if (grant.granted === 0) {
+          mine.retryAtMs = nowMs + grant.retryAfterMs;
+          refuse(mine.retryAtMs, nowMs);
+        }
         // A lease arrived: spend from it (pooled with any that concurrent requests brought), or ask again.
       }
     },

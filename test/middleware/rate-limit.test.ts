@@ -190,4 +190,18 @@ describe("rate limit middleware", () => {
     expect(response.headers.get("ratelimit")).toBeNull();
     expect(log.mock.calls.join("\n")).toContain("rate_limiter_unavailable");
   });
+
+  it("lets a burst through a hanging object one request per timeout, and tells the rest to retry shortly", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const { app } = limitedApp({ failMode: "open", namespace: failingNamespace("hangs"), timeoutMs: 50 });
+    const responses = await Promise.all(Array.from({ length: 40 }, () => get(app, "198.51.100.12")));
+    const admitted = responses.filter((response) => response.status === 200).length;
+    // One caller at a time per client and isolate meets the fail mode; a waiter waits at most three
+    // timeouts and never applies it, so a client's own flood cannot open the gate for itself.
+    expect(admitted).toBeGreaterThanOrEqual(1);
+    expect(admitted).toBeLessThanOrEqual(4);
+    const refused = responses.filter((response) => response.status !== 200);
+    expect(refused.map((response) => response.status)).toEqual(Array(40 - admitted).fill(429));
+    expect(new Set(refused.map((response) => response.headers.get("retry-after")))).toEqual(new Set(["1"]));
+  });
 });
