@@ -42,6 +42,10 @@ describe("key registry object", () => {
     const key = await registry.revoke("key", uniqueName("old-key"), 1_000);
     const recent = await registry.revokeSession(uniqueName("new-session"), 10_000, 5_000);
     expect((await registry.revocationsSince(old.seq - 1)).entries).toEqual([key, recent]);
+    // The key listing's copy leaves sessions out.
+    const listed = (await registry.snapshot()).revocations;
+    expect(listed).toContainEqual(key);
+    expect(listed.filter((revocation) => revocation.kind === "session")).toEqual([]);
   });
 });
 
