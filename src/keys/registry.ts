@@ -24,6 +24,7 @@ export interface RegistrySnapshot {
   keys: IssuedKey[];
   /** Key id → epoch ms of the minute it was last used. */
   lastUsedMs: Record<string, number>;
+  /** Every revocation but sessions': what the key listing needs, without a day of sign-outs. */
   revocations: Revocation[];
 }
 
@@ -51,6 +52,7 @@ export class KeyRegistry extends DurableObject<Env> {
     ctx.storage.sql.exec(`
       create table if not exists issued_keys (id text primary key, tenant text not null, scopes text not null, rate_limit text, kid text not null, created_ms integer not null);
       create table if not exists revocations (seq integer primary key autoincrement, kind text not null, subject text not null, revoked_ms integer not null);
+      create index if not exists revocations_by_kind_and_age on revocations (kind, revoked_ms);
       create table if not exists key_usage (id text primary key, last_used_ms integer not null);
     `);
   }
@@ -81,6 +83,15 @@ export class KeyRegistry extends DurableObject<Env> {
     return toRevocation(row);
   }
 
+  /**
+   * Revokes one dashboard session, and drops session entries revoked more than `retentionMs`
+   * before it: the sessions they named have expired, so they only cost every isolate memory.
+   */
+  revokeSession(sessionId: string, revokedAtMs: number, retentionMs: number): Revocation {
+    this.ctx.storage.sql.exec("delete from revocations where kind = 'session' and revoked_ms < ?", revokedAtMs - retentionMs);
+    return this.revoke("session", sessionId, revokedAtMs);
+  }
+
   revocationsSince(afterSeq: number): RevocationBatch {
     const entries = this.ctx.storage.sql.exec<RevocationRow>("select seq, kind, subject, revoked_ms from revocations where seq > ? order by seq", afterSeq).toArray().map(toRevocation);
     const seq = entries.at(-1)?.seq ?? (this.ctx.storage.sql.exec<{ seq: number | null }>("select max(seq) as seq from revocations").one().seq ?? 0);
@@ -108,7 +119,10 @@ export class KeyRegistry extends DurableObject<Env> {
         createdAtMs: row.created_ms,
       })),
       lastUsedMs: Object.fromEntries(usage.map((row) => [row.id, row.last_used_ms])),
-      revocations: this.revocationsSince(0).entries,
+      revocations: this.ctx.storage.sql
+        .exec<RevocationRow>("select seq, kind, subject, revoked_ms from revocations where kind != 'session' order by seq")
+        .toArray()
+        .map(toRevocation),
     };
   }
 }
