@@ -1,0 +1,96 @@
+/**
+ * The API client: every call is a credentialed cross-origin fetch to the one configured origin,
+ * carrying the session's CSRF token (kept in this module's memory only, never in storage or a
+ * readable cookie). Failures come back as `ApiError` with the problem+json body, `Retry-After`
+ * and the rate-limit state, so each view can show the state that fits the status.
+ */
+import { API_ORIGIN } from "./config.ts";
+import { parseRateLimit, type RateLimitItem } from "./rate-limit.ts";
+
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+export interface Problem {
+  status: number;
+  code?: string;
+  title?: string;
+  detail?: string;
+  errors?: FieldProblem[];
+}
+
+export class ApiError extends Error {
+  /** 0 when the API could not be reached at all (network, CORS). */
+  readonly status: number;
+  readonly problem: Problem;
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(status: number, problem: Problem, retryAfterSeconds?: number) {
+    super(problem.detail ?? problem.title ?? `HTTP ${status}`);
+    this.name = "ApiError";
+    this.status = status;
+    this.problem = problem;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+export interface ApiResponse<T> {
+  body: T;
+  rateLimit: RateLimitItem[];
+}
+
+let csrfToken: string | undefined;
+
+export function setCsrfToken(token: string | undefined): void {
+  csrfToken = token;
+}
+
+/** `Retry-After` as delay-seconds (what the API sends) or an HTTP date. */
+function retryAfterSeconds(header: string | null): number | undefined {
+  if (header === null) return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim());
+  const dateMs = Date.parse(header);
+  return Number.isNaN(dateMs) ? undefined : Math.max(0, Math.ceil((dateMs - Date.now()) / 1000));
+}
+
+async function problemOf(response: Response): Promise<Problem> {
+  const fallback: Problem = { status: response.status, title: response.statusText || `HTTP ${response.status}` };
+  if (!(response.headers.get("content-type") ?? "").includes("json")) return fallback;
+  try {
+    const body = (await response.json()) as Partial<Problem>;
+    return { ...fallback, ...body, status: response.status };
+  } catch {
+    return fallback;
+  }
+}
+
+export interface RequestOptions {
+  method?: "GET" | "POST";
+  json?: unknown;
+  signal?: AbortSignal;
+}
+
+export async function apiRequest<T>(path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (options.json !== undefined) headers["Content-Type"] = "application/json";
+  if (csrfToken !== undefined) headers["X-CSRF-Token"] = csrfToken;
+  let response: Response;
+  try {
+    response = await fetch(`${API_ORIGIN}${path}`, {
+      method: options.method ?? "GET",
+      headers,
+      body: options.json === undefined ? null : JSON.stringify(options.json),
+      credentials: "include",
+      cache: "no-store",
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+  } catch (error) {
+    if (error instanceof DOMException && error.name === "AbortError") throw error;
+    throw new ApiError(0, { status: 0, title: "The API cannot be reached", detail: `No answer from ${API_ORIGIN}.` });
+  }
+  if (!response.ok) throw new ApiError(response.status, await problemOf(response), retryAfterSeconds(response.headers.get("retry-after")));
+  const rateLimit = parseRateLimit(response.headers.get("ratelimit"), response.headers.get("ratelimit-policy"));
+  const body = response.status === 204 ? (undefined as T) : ((await response.json()) as T);
+  return { body, rateLimit };
+}
