@@ -1,0 +1,274 @@
+/**
+ * The dashboard in Chromium against the worker, both under `wrangler dev` on localhost (one site,
+ * so the API's SameSite=Strict session cookie travels): sign-in and its failures, the overview
+ * and time series against the API's own answers, tenant isolation, session restore, sign-out and
+ * expiry, the refused origin, and on every page 0 console errors, 0 CSP violations and 0 serious
+ * or critical axe-core findings.
+ */
+import type { Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { GZIP_BUDGET_BYTES, gzippedSize } from "../../dashboard/build-config.ts";
+import { DEMO_TENANTS } from "../../scripts/lib/demo-data.ts";
+import {
+  apiGet,
+  bearerToken,
+  screenshot,
+  seriousAxeViolations,
+  signInThroughForm,
+  startDashboardStack,
+  watchPage,
+  type DashboardStack,
+  type PageWatch,
+} from "./dashboard-support.ts";
+import { launchChromium, recordRequests, stopAll, type Chromium } from "./support.ts";
+
+const [ACME, GLOBEX] = [DEMO_TENANTS[0], DEMO_TENANTS[1]];
+const WINDOWS = ["15m", "1h", "24h", "7d"] as const;
+const METRICS = ["events", "events_per_second", "bytes", "error_rate", "latency_p95_ms", "active_streams"] as const;
+const SESSION_COOKIE = "__Host-sf-session";
+
+interface Overview {
+  from: string;
+  to: string;
+  tenant: string;
+  top_streams: { stream: string; events: number; error_rate: number }[];
+  [metric: string]: unknown;
+}
+
+describe("dashboard in Chromium", () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  let browser: Chromium;
+  let stack: DashboardStack;
+  let page: Page;
+  let watch: PageWatch;
+
+  beforeAll(async () => {
+    browser = await launchChromium({ timezoneId: "Europe/Berlin" });
+    cleanups.push(() => browser.close());
+    stack = await startDashboardStack({ refusedSite: true });
+    cleanups.push(() => stack.stop());
+  });
+
+  afterAll(() => stopAll(cleanups));
+
+  /** A fresh page at 1280×800 with no cookies, watched; `afterEach` checks what it logged. */
+  async function openDashboard(hash = ""): Promise<Page> {
+    await browser.context.clearCookies();
+    page = await browser.context.newPage();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    watch = await watchPage(page, stack.apiOrigin);
+    // Every fresh page asks GET /auth/session first; without a cookie that is the API's 401.
+    watch.expectStatus(401);
+    await page.goto(`${stack.dashboardOrigin}/${hash}`);
+    return page;
+  }
+
+  afterEach(async () => {
+    if (page === undefined || page.isClosed()) return;
+    expect(await watch.cspViolations(), "CSP violations").toEqual([]);
+    expect(watch.errors(), "console errors").toEqual([]);
+    await page.close();
+  });
+
+  async function signIn(username: string): Promise<void> {
+    await openDashboard();
+    await signInThroughForm(page, username);
+    await page.locator('[data-state="ready"][data-window]').waitFor();
+  }
+
+  /** The overview as the page shows it: raw values from `data-value`, and the window it covers. */
+  async function shownOverview() {
+    const content = page.locator('[data-state="ready"][data-window]');
+    const metrics: Record<string, unknown> = {};
+    for (const metric of METRICS) {
+      const raw = await content.locator(`[data-metric="${metric}"]`).getAttribute("data-value");
+      metrics[metric] = raw === "null" ? null : Number(raw);
+    }
+    const rows = content.locator("tbody tr");
+    const top = [];
+    for (let index = 0; index < (await rows.count()); index++) {
+      const cells = rows.nth(index).locator("td");
+      top.push({
+        stream: await rows.nth(index).getAttribute("data-stream"),
+        events: Number(await cells.nth(0).getAttribute("data-value")),
+        error_rate: Number(await cells.nth(1).getAttribute("data-value")),
+      });
+    }
+    return { from: await content.getAttribute("data-from"), tenant: await content.getAttribute("data-tenant"), metrics, top };
+  }
+
+  it("serves a build within the 100 KB gzip budget with the API's security headers and a CSP that allows only itself and the API", async () => {
+    expect(await gzippedSize(stack.outDir)).toBeLessThanOrEqual(GZIP_BUDGET_BYTES);
+    const [site, api] = await Promise.all([fetch(`${stack.dashboardOrigin}/`), fetch(`${stack.apiOrigin}/health`)]);
+    expect(site.status).toBe(200);
+    for (const name of ["x-content-type-options", "x-frame-options", "x-xss-protection", "referrer-policy", "cross-origin-opener-policy", "cross-origin-resource-policy", "permissions-policy"]) {
+      expect(site.headers.get(name), name).toBe(api.headers.get(name));
+      expect(site.headers.get(name), name).not.toBeNull();
+    }
+    expect(site.headers.get("cache-control")).toBe("no-store");
+    const csp = new Map(site.headers.get("content-security-policy")!.split(";").map((directive) => directive.trim().split(/\s+/)).map(([name, ...values]) => [name!, values]));
+    expect(Object.fromEntries(csp)).toEqual({
+      "default-src": ["'none'"],
+      "script-src": ["'self'"],
+      "style-src": ["'self'"],
+      "img-src": ["'self'"],
+      "connect-src": [stack.apiOrigin],
+      "frame-ancestors": ["'none'"],
+      "base-uri": ["'none'"],
+      "form-action": ["'none'"],
+    });
+    // The page references only its own hashed files: nothing from another origin.
+    const html = await site.text();
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    expect(html).not.toMatch(/\sstyle=|\son[a-z]+=/i);
+  });
+
+  it("sign-in: the API's field messages for an empty form, one message for a wrong password, no serious axe findings", async () => {
+    await openDashboard();
+    await page.getByRole("heading", { name: "Sign in to StreamForge" }).waitFor();
+    expect(await seriousAxeViolations(page)).toEqual([]);
+
+    watch.expectStatus(400);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => page.locator("#username-error").textContent()).not.toBe("");
+    expect(await page.getByLabel("Username").getAttribute("aria-invalid")).toBe("true");
+    expect(await page.locator("#password-error").textContent()).not.toBe("");
+
+    await signInThroughForm(page, ACME.username, "not-the-password");
+    await expect.poll(() => page.locator("#form-error").textContent()).toBe("Wrong username or password.");
+    expect(await page.locator("#form-error").getAttribute("data-state")).toBe("wrong-credentials");
+    await screenshot(page, "sign-in-wrong-password");
+  });
+
+  it("overview: every window shows the numbers the API gives the same tenant for that window", async () => {
+    await signIn(ACME.username);
+    expect(await page.locator("[data-principal]").getAttribute("data-tenant")).toBe(ACME.slug);
+    const token = await bearerToken(stack.apiOrigin, ACME.username);
+    for (const window of WINDOWS) {
+      await page.getByRole("link", { name: new RegExp(`^Last ${{ "15m": "15 minutes", "1h": "1 hour", "24h": "24 hours", "7d": "7 days" }[window]}$`) }).click();
+      await page.locator(`[data-state="ready"][data-window="${window}"]`).waitFor();
+      // The window ends with the current minute; if the minute turned between the two reads, read again.
+      await expect
+        .poll(async () => {
+          const shown = await shownOverview();
+          const api = await apiGet<Overview>(stack.apiOrigin, `/metrics/overview?window=${window}`, token);
+          if (api.from !== shown.from) {
+            await page.getByRole("link", { name: "Overview" }).click();
+            return "minute turned";
+          }
+          expect(shown.tenant).toBe(ACME.slug);
+          expect(shown.metrics).toEqual(Object.fromEntries(METRICS.map((metric) => [metric, api[metric]])));
+          expect(shown.top).toEqual(api.top_streams);
+          return "equal";
+        })
+        .toBe("equal");
+    }
+    expect((await shownOverview()).top.length).toBe(5);
+    await page.getByRole("link", { name: "Last 1 hour" }).click();
+    await page.locator('[data-state="ready"][data-window="1h"]').waitFor();
+    expect(await page.locator(".refresh-status").textContent()).toMatch(/Next refresh in \d+ s/);
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    await screenshot(page, "overview");
+  });
+
+  it("keeps the session across a reload through the HttpOnly cookie alone: nothing readable by page script", async () => {
+    await signIn(ACME.username);
+    const cookie = (await browser.context.cookies(stack.apiOrigin)).find((candidate) => candidate.name === SESSION_COOKIE);
+    expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: "Strict", path: "/" });
+    await page.reload();
+    await page.locator('[data-state="ready"][data-window]').waitFor();
+    expect(await page.getByRole("heading", { name: "Sign in to StreamForge" }).count()).toBe(0);
+    expect(await page.evaluate("[document.cookie, localStorage.length, sessionStorage.length]")).toEqual(["", 0, 0]);
+  });
+
+  it("time series: every step the API accepts is offered, and each chart holds as many points as the API returned", async () => {
+    await signIn(ACME.username);
+    await page.getByRole("link", { name: "Time series" }).click();
+    await page.getByLabel("Stream").waitFor();
+    expect(await page.getByLabel("Step").locator("option").evaluateAll((options) => options.map((option) => (option as unknown as { value: string }).value))).toEqual(["1m", "5m", "15m", "1h", "6h", "1d"]);
+    await page.getByLabel("Stream").selectOption("orders.created");
+    await page.getByLabel("Range").selectOption("1h");
+    await page.getByLabel("Step").selectOption("1m");
+    await page.locator('.summary[data-state="ready"]').waitFor();
+    await expect.poll(() => page.url()).toContain("stream=orders.created&range=1h&step=1m");
+
+    const summary = page.locator(".summary");
+    const query = new URLSearchParams({ stream: "orders.created", from: (await summary.getAttribute("data-from"))!, to: (await summary.getAttribute("data-to"))!, step: "1m" });
+    const api = await apiGet<{ points: unknown[] }>(stack.apiOrigin, `/metrics/timeseries?${query}`, await bearerToken(stack.apiOrigin, ACME.username));
+    expect(api.points.length).toBeGreaterThan(50);
+    const charts = page.locator("figure.chart");
+    expect(await charts.count()).toBe(3);
+    expect(await charts.evaluateAll((figures) => figures.map((figure) => Number((figure as unknown as { dataset: Record<string, string> }).dataset.points)))).toEqual([api.points.length, api.points.length, api.points.length]);
+    // Axes with units and the time zone (this browser runs in Europe/Berlin).
+    expect(await page.locator(".u-axis .u-label, .u-label").allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^Time \(Europe\/Berlin, UTC\+0[12]:00\)$/), "ms", "messages", "per 1m step"]));
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    await screenshot(page, "timeseries");
+  });
+
+  it("a second tenant's user sees only its own streams", async () => {
+    await signIn(GLOBEX.username);
+    expect(await page.locator("[data-principal]").getAttribute("data-tenant")).toBe(GLOBEX.slug);
+    const top = (await shownOverview()).top.map((row) => row.stream);
+    expect(top.length).toBeGreaterThan(0);
+    for (const stream of top) expect(GLOBEX.streams).toContain(stream);
+    await page.getByRole("link", { name: "Time series" }).click();
+    await page.getByLabel("Stream").waitFor();
+    const offered = await page.getByLabel("Stream").locator("option").allTextContents();
+    expect(offered.sort()).toEqual([...GLOBEX.streams].sort());
+    // Asking for another tenant's stream by URL falls back to one of its own.
+    await page.goto(`${stack.dashboardOrigin}/#/timeseries?stream=orders.created&range=1h&step=1m`);
+    await page.locator('.summary[data-state="ready"]').waitFor();
+    expect(GLOBEX.streams).toContain(await page.getByLabel("Stream").inputValue());
+  });
+
+  it("sign-out ends the session on the server: the old cookie replayed gets 401", async () => {
+    await signIn(ACME.username);
+    const cookie = (await browser.context.cookies(stack.apiOrigin)).find((candidate) => candidate.name === SESSION_COOKIE)!;
+    const replay = () => fetch(`${stack.apiOrigin}/auth/session`, { headers: { Cookie: `${cookie.name}=${cookie.value}` } });
+    expect((await replay()).status).toBe(200);
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.locator("[data-notice]").filter({ hasText: "You are signed out." }).waitFor();
+    expect((await replay()).status).toBe(401);
+    expect((await browser.context.cookies(stack.apiOrigin)).some((candidate) => candidate.name === SESSION_COOKIE)).toBe(false);
+  });
+
+  it("an expired session sends the page back to sign-in with a notice", async () => {
+    await signIn(ACME.username);
+    // The cookie's Max-Age running out, without waiting for it: the same cookie, expiring in a second.
+    const cookie = (await browser.context.cookies(stack.apiOrigin)).find((candidate) => candidate.name === SESSION_COOKIE)!;
+    await browser.context.addCookies([{ ...cookie, expires: Math.floor(Date.now() / 1000) + 1 }]);
+    await expect.poll(async () => (await browser.context.cookies(stack.apiOrigin)).length, { timeout: 5000 }).toBe(0);
+    await page.getByRole("link", { name: "Last 15 minutes" }).click();
+    await page.locator("[data-notice]").filter({ hasText: "Your session has ended. Sign in again." }).waitFor();
+    await page.getByLabel("Username").waitFor();
+  });
+
+  it("a revoked session (signed out in another tab) sends the page back to sign-in", async () => {
+    await signIn(ACME.username);
+    const other = await browser.context.newPage();
+    await other.goto(`${stack.dashboardOrigin}/`);
+    await other.getByRole("button", { name: "Sign out" }).click();
+    await other.locator("[data-notice]").waitFor();
+    await other.close();
+    await page.getByRole("link", { name: "Time series" }).click();
+    await page.locator("[data-notice]").filter({ hasText: "Your session has ended. Sign in again." }).waitFor();
+  });
+
+  it("the same dashboard served from an origin the API does not allow cannot read the API", async () => {
+    page = await browser.context.newPage();
+    watch = await watchPage(page, stack.apiOrigin);
+    const seen = await recordRequests(browser.context, page);
+    await page.goto(`${stack.refusedOrigin!}/`);
+    await page.locator('[data-state="unavailable"]').waitFor();
+    expect(await page.locator('[data-state="unavailable"] h2').textContent()).toBe("The API cannot be reached");
+    const toApi = seen.filter((request) => request.url.startsWith(`${stack.apiOrigin}/`));
+    expect(toApi.length).toBeGreaterThan(0);
+    for (const request of toApi) expect(request.responseHeaders ?? {}).not.toHaveProperty("access-control-allow-origin");
+    await expect.poll(() => toApi.every((request) => request.corsError !== undefined)).toBe(true);
+    // Chromium reports each withheld response on the console: here that is the point of the test.
+    expect(watch.errors().every((line) => /CORS policy|Failed to load resource|net::ERR_FAILED/.test(line))).toBe(true);
+    expect(await watch.cspViolations()).toEqual([]);
+    await page.close();
+  });
+});
