@@ -10,6 +10,8 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Page } from "playwright-core";
+import { expect } from "vitest";
+import type { Chromium } from "../../scripts/lib/chromium.ts";
 import { buildDashboard, serveDashboard } from "../../scripts/lib/dashboard.ts";
 import { PROJECT_ROOT } from "../../scripts/lib/migrate.ts";
 import { freePort } from "../../scripts/lib/postgres.ts";
@@ -127,6 +129,29 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const file = path.join(SCREENSHOT_DIR, `${name}.png`);
   await page.screenshot({ path: file, fullPage: false });
   return file;
+}
+
+/** A fresh page at 1280×800 with no cookies, watched, at the dashboard's `/` plus `hash`. */
+export async function openDashboard(browser: Chromium, stack: DashboardStack, hash = ""): Promise<{ page: Page; watch: PageWatch }> {
+  await browser.context.clearCookies();
+  const page = await browser.context.newPage();
+  await page.setViewportSize({ width: 1280, height: 800 });
+  const watch = await watchPage(page, stack.apiOrigin);
+  // Every fresh page asks GET /auth/session first; without a cookie that is the API's 401.
+  watch.expectStatus(401);
+  await page.goto(`${stack.dashboardOrigin}/${hash}`);
+  return { page, watch };
+}
+
+/** After a test: no CSP violation and no unexpected console error on the page; then closes it. */
+export async function expectCleanAndClose(page: Page | undefined, watch: PageWatch | undefined): Promise<void> {
+  if (page === undefined || watch === undefined || page.isClosed()) return;
+  try {
+    expect(await watch.cspViolations(), "CSP violations").toEqual([]);
+    expect(watch.errors(), "console errors").toEqual([]);
+  } finally {
+    await page.close();
+  }
 }
 
 /** Fills and submits the sign-in form. */

@@ -12,6 +12,8 @@ import { DEMO_TENANTS } from "../../scripts/lib/demo-data.ts";
 import {
   apiGet,
   bearerToken,
+  expectCleanAndClose,
+  openDashboard,
   screenshot,
   seriousAxeViolations,
   signInThroughForm,
@@ -51,27 +53,14 @@ describe("dashboard in Chromium", () => {
 
   afterAll(() => stopAll(cleanups));
 
-  /** A fresh page at 1280×800 with no cookies, watched; `afterEach` checks what it logged. */
-  async function openDashboard(hash = ""): Promise<Page> {
-    await browser.context.clearCookies();
-    page = await browser.context.newPage();
-    await page.setViewportSize({ width: 1280, height: 800 });
-    watch = await watchPage(page, stack.apiOrigin);
-    // Every fresh page asks GET /auth/session first; without a cookie that is the API's 401.
-    watch.expectStatus(401);
-    await page.goto(`${stack.dashboardOrigin}/${hash}`);
-    return page;
+  async function openFresh(): Promise<void> {
+    ({ page, watch } = await openDashboard(browser, stack));
   }
 
-  afterEach(async () => {
-    if (page === undefined || page.isClosed()) return;
-    expect(await watch.cspViolations(), "CSP violations").toEqual([]);
-    expect(watch.errors(), "console errors").toEqual([]);
-    await page.close();
-  });
+  afterEach(() => expectCleanAndClose(page, watch));
 
   async function signIn(username: string): Promise<void> {
-    await openDashboard();
+    await openFresh();
     await signInThroughForm(page, username);
     await page.locator('[data-state="ready"][data-window]').waitFor();
   }
@@ -125,7 +114,7 @@ describe("dashboard in Chromium", () => {
   });
 
   it("sign-in: the API's field messages for an empty form, one message for a wrong password, no serious axe findings", async () => {
-    await openDashboard();
+    await openFresh();
     await page.getByRole("heading", { name: "Sign in to StreamForge" }).waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
 
