@@ -6,6 +6,9 @@ import type { Context } from "hono";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { deviceCookies } from "./auth/device-cookie.ts";
+import { sessionCookie } from "./auth/session-cookie.ts";
+import { sessionTokens } from "./auth/session-token.ts";
+import { createSignIn } from "./auth/sign-in.ts";
 import { createDatabase } from "./db/client.ts";
 import { readinessCheck } from "./db/health.ts";
 import { tenantScope } from "./db/tenant-scope.ts";
@@ -34,6 +37,7 @@ import { createAuthRoutes } from "./routes/auth.ts";
 import { createDocsRoutes } from "./routes/docs.ts";
 import { createHealthRoutes } from "./routes/health.ts";
 import { createMetricsRoutes } from "./routes/metrics.ts";
+import { createSessionRoutes } from "./routes/session.ts";
 import { createStreamRoutes } from "./routes/streams.ts";
 
 const DOCS_PATH = "/docs";
@@ -46,6 +50,10 @@ export interface AppDeps {
 
 /** Routes that need a principal: rate-limited per IP first, then authenticated, then per key. */
 const AUTHENTICATED_PATHS = ["/auth/me", "/metrics/*", "/streams"];
+/** Session routes that take the cookie (sign-in, POST /auth/session, has the login limits): limited per IP like the reads. */
+const SESSION_COOKIE_PATHS = ["/auth/session/refresh", "/auth/logout"];
+/** Session revocations are kept this long past the absolute lifetime, for clocks that disagree. */
+const SESSION_REVOCATION_SLACK_MS = 10 * 60 * 1000;
 /** Unauthenticated but reaches the database: limited per IP like the authenticated reads. */
 const READINESS_PATH = "/health/ready";
 /** How long one readiness check answers for, per isolate. */
@@ -94,7 +102,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       allowedOrigins: new Set(config.ALLOWED_ORIGINS),
       legacyHeaders: config.RATE_LIMIT_LEGACY_HEADERS,
       guards: [
-        { paths: [...AUTHENTICATED_PATHS, READINESS_PATH], policy: config.RATE_LIMIT_API },
+        { paths: [...AUTHENTICATED_PATHS, ...SESSION_COOKIE_PATHS, READINESS_PATH], policy: config.RATE_LIMIT_API },
         { paths: ["/auth/login"], policy: config.RATE_LIMIT_LOGIN_IP },
       ],
     }),
@@ -103,7 +111,8 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   // Per isolate, like the app: keys verify without a lookup; revocations and usage reach the
   // registry object at most every few seconds, never per request.
   const apiKeys = createApiKeyVerifier({ signingSecrets: config.API_KEY_SIGNING_SECRETS, legacyEntries: config.API_KEYS });
-  const revocations = new RevocationCache({ source: (afterSeq) => keyRegistry(config.KEY_REGISTRY).revocationsSince(afterSeq), clock });
+  const sessionRetentionMs = config.SESSION_MAX_LIFETIME_SECONDS * 1000 + SESSION_REVOCATION_SLACK_MS;
+  const revocations = new RevocationCache({ source: (afterSeq) => keyRegistry(config.KEY_REGISTRY).revocationsSince(afterSeq), clock, sessionRetentionMs });
   const usage = new UsageRecorder({ sink: (entries) => keyRegistry(config.KEY_REGISTRY).recordUsage(entries), clock });
   const tokens = {
     signingKey: config.JWT_SIGNING_KEY,
@@ -111,6 +120,18 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
     audience: config.JWT_AUDIENCE,
     ttlSeconds: config.TOKEN_TTL_SECONDS,
   };
+  const sessions = sessionCookie({
+    tokens: sessionTokens({
+      signingKey: config.JWT_SIGNING_KEY,
+      issuer: config.JWT_ISSUER,
+      ttlSeconds: config.SESSION_TTL_SECONDS,
+      maxLifetimeSeconds: config.SESSION_MAX_LIFETIME_SECONDS,
+    }),
+    revocations,
+    revoke: (sessionId, revokedAtMs) => keyRegistry(config.KEY_REGISTRY).revokeSession(sessionId, revokedAtMs, sessionRetentionMs),
+    allowedOrigins: config.ALLOWED_ORIGINS,
+    clock,
+  });
 
   // Before anything reads the request: a foreign Host is refused without running any other code.
   app.use(trustedHost({ allowedHosts: config.ALLOWED_HOSTS }));
@@ -147,10 +168,12 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   const limiterFor = (policy: RatePolicy, timeoutMs?: number) =>
     createRateLimiter({ namespace, policy, clock, denyCache, legacyHeaders, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   const limitByIp = rateLimit({ namespace, policy: config.RATE_LIMIT_API, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
-  const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage });
+  const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage, sessions });
   const limitByApiKey = apiKeyRateLimit({ namespace, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
   for (const path of AUTHENTICATED_PATHS) app.use(path, limitByIp, requirePrincipal, limitByApiKey);
   app.use(READINESS_PATH, limitByIp);
+  for (const path of SESSION_COOKIE_PATHS) app.use(path, limitByIp);
+  app.on("GET", "/auth/session", limitByIp);
   // Least privilege for keys, per route; users keep their account's read rights.
   app.use("/metrics/*", requireScope({ anyOf: ["metrics:read"] }));
   app.use("/streams", requireScope({ anyOf: ["metrics:read", "streams:read"] }));
@@ -164,33 +187,34 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.route("/", createHealthRoutes({ checkReadiness: readinessCheck({ database: metricsDatabase, ttlMs: READINESS_TTL_MS, clock }) }));
   const networkKey = (prefix: NetworkPrefix) => (c: Context<AppEnv>) => networkKeysFromIp(c.req.header("cf-connecting-ip"))[prefix];
   const passwordChecks = config.RATE_LIMIT_LOGIN_ISOLATE;
-  app.route(
-    "/",
-    createAuthRoutes({
-      database: authDatabase,
-      passwordPepper: config.PASSWORD_PEPPER,
-      tokens,
-      limits: {
-        byNetwork: [
-          { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IP), keyOf: clientIpKey },
-          { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV4_24), keyOf: networkKey("ipv4-24") },
-          { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV6_56), keyOf: networkKey("ipv6-56") },
-          { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV6_48), keyOf: networkKey("ipv6-48") },
-        ],
-        byUsername: limiterFor(config.RATE_LIMIT_LOGIN_USERNAME),
-        byDevice: limiterFor(config.RATE_LIMIT_LOGIN_DEVICE),
-        passwordChecks: new IsolateBudget(passwordChecks.limit, passwordChecks.windowMs),
-        devices: deviceCookies({ signingKey: config.JWT_SIGNING_KEY }),
-        clock,
-      },
-    }),
-  );
+  // One sign-in for both routes: /auth/login and /auth/session spend the same counters.
+  const signIn = createSignIn({
+    database: authDatabase,
+    passwordPepper: config.PASSWORD_PEPPER,
+    limits: {
+      byNetwork: [
+        { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IP), keyOf: clientIpKey },
+        { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV4_24), keyOf: networkKey("ipv4-24") },
+        { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV6_56), keyOf: networkKey("ipv6-56") },
+        { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV6_48), keyOf: networkKey("ipv6-48") },
+      ],
+      byUsername: limiterFor(config.RATE_LIMIT_LOGIN_USERNAME),
+      byDevice: limiterFor(config.RATE_LIMIT_LOGIN_DEVICE),
+      passwordChecks: new IsolateBudget(passwordChecks.limit, passwordChecks.windowMs),
+      devices: deviceCookies({ signingKey: config.JWT_SIGNING_KEY }),
+      clock,
+    },
+  });
+  app.route("/", createAuthRoutes({ signIn, tokens }));
+  app.route("/", createSessionRoutes({ signIn, sessions }));
 
   app.route("/", createMetricsRoutes({ database: metricsDatabase, clock }));
   app.route("/", createStreamRoutes({ database: metricsDatabase }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "apiKey", in: "header", name: "X-API-Key" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "session", { type: "apiKey", in: "cookie", name: "__Host-sf-session", description: "Set by POST /auth/session" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "csrfToken", { type: "apiKey", in: "header", name: "X-CSRF-Token", description: "The csrfToken of the session, required with the session cookie" });
 
   app.doc31("/openapi.json", OPENAPI_INFO);
   // The switch for the docs is the `[assets]` binding in wrangler.toml: without it /docs is a 404.

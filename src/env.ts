@@ -134,6 +134,10 @@ const envSchema = z
     JWT_AUDIENCE: z.string().min(1),
     // Tokens cannot be revoked one by one, so a stolen one must expire soon: at most an hour.
     TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3_600),
+    // Dashboard sessions: ended by a refresh missed for this long (5 min to 1 day), and at most
+    // this long after the password was typed (5 min to 7 days), however often they are refreshed.
+    SESSION_TTL_SECONDS: z.coerce.number().int().min(300).max(86_400).default(3_600),
+    SESSION_MAX_LIFETIME_SECONDS: z.coerce.number().int().min(300).max(604_800).default(43_200),
     // No machine clients is a valid deployment: absent means no key is accepted.
     API_KEYS: optional(jsonText(apiKeysSchema)).transform((keys) => keys ?? []),
     // Signed API keys: absent means none verifies and none can be issued; legacy keys still work.
@@ -145,6 +149,9 @@ const envSchema = z
     RATE_LIMIT_ADMIN: rateLimitPolicy("admin", "closed"),
   })
   .superRefine((env, ctx) => {
+    if (env.SESSION_MAX_LIFETIME_SECONDS < env.SESSION_TTL_SECONDS) {
+      ctx.addIssue({ code: "custom", path: ["SESSION_MAX_LIFETIME_SECONDS"], message: "must be at least SESSION_TTL_SECONDS" });
+    }
     for (const key of ["LOCAL_SQL_ENDPOINT", "LOCAL_SQL_SECRET"] as const) {
       if (env.APP_ENV === "local" && env[key] === undefined) {
         ctx.addIssue({ code: "custom", path: [key], message: "required when APP_ENV is local" });

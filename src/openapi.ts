@@ -24,8 +24,8 @@ export const problemSchema = z
 /** A documented problem+json response. */
 export const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: problemSchema } } });
 
-/** Either credential; typed explicitly, as the inferred `never[]` breaks the routes' input types. */
-export const API_SECURITY: { [scheme: string]: string[] }[] = [{ bearer: [] }, { apiKey: [] }];
+/** Any one credential (the session cookie with its CSRF token); typed explicitly, as the inferred `never[]` breaks the routes' input types. */
+export const API_SECURITY: { [scheme: string]: string[] }[] = [{ bearer: [] }, { apiKey: [] }, { session: [], csrfToken: [] }];
 
 /** Routes anyone may call; stated, so a reader (and Redocly) knows the omission is deliberate. */
 export const PUBLIC: { [scheme: string]: string[] }[] = [];

@@ -13,6 +13,7 @@
  */
 import type { Context } from "hono";
 import { getSignedCookie, setSignedCookie } from "hono/cookie";
+import { deriveKey } from "./derived-key.ts";
 
 const COOKIE_NAME = "sf-device";
 const MAX_AGE_SECONDS = 180 * 24 * 3600;
@@ -25,15 +26,10 @@ export interface DeviceCookies {
   remember(c: Context, username: string, deviceId?: string): Promise<void>;
 }
 
-async function deriveKey(signingKey: string): Promise<ArrayBuffer> {
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(signingKey), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return crypto.subtle.sign("HMAC", key, new TextEncoder().encode(KEY_PURPOSE));
-}
-
 /** @example const devices = deviceCookies({ signingKey: config.JWT_SIGNING_KEY }) */
 export function deviceCookies({ signingKey }: { signingKey: string }): DeviceCookies {
   let secret: Promise<ArrayBuffer> | undefined;
-  const secretOnce = () => (secret ??= deriveKey(signingKey));
+  const secretOnce = () => (secret ??= deriveKey(signingKey, KEY_PURPOSE));
   return {
     async deviceFor(c, username) {
       const value = await getSignedCookie(c, await secretOnce(), COOKIE_NAME, "host");

@@ -6,6 +6,8 @@
  * issued it, and a verifier whose clock runs a second behind must not refuse a token just minted.
  */
 import { sign, verify } from "hono/jwt";
+import type { SignatureKey } from "hono/utils/jwt/jws";
+import type { JWTPayload } from "hono/utils/jwt/types";
 
 const ALGORITHM = "HS256";
 /** Clock skew tolerated on `nbf`/`iat`; expiry gets none, so a token never lives past its TTL. */
@@ -25,11 +27,7 @@ export interface TokenClaims {
 
 export async function issueToken(claims: TokenClaims, settings: TokenSettings, nowMs = Date.now()): Promise<string> {
   const iat = Math.floor(nowMs / 1000);
-  return sign(
-    { ...claims, iss: settings.issuer, aud: settings.audience, iat, nbf: iat, exp: iat + settings.ttlSeconds, jti: crypto.randomUUID() },
-    settings.signingKey,
-    ALGORITHM,
-  );
+  return signClaims({ ...claims, iss: settings.issuer, aud: settings.audience, iat, nbf: iat, exp: iat + settings.ttlSeconds, jti: crypto.randomUUID() }, settings.signingKey);
 }
 
 export interface VerifiedToken extends TokenClaims {
@@ -39,6 +37,27 @@ export interface VerifiedToken extends TokenClaims {
 
 /** The verified claims, or undefined for any token that is not ours, current and complete. */
 export async function verifyToken(token: string, settings: TokenSettings, nowMs = Date.now()): Promise<VerifiedToken | undefined> {
+  const payload = await verifyClaims(token, settings, nowMs);
+  return payload === undefined ? undefined : { sub: payload.sub, tenant: payload.tenant, issuedAtSeconds: payload.iat };
+}
+
+/** What every token of ours carries once verified; other claims are the caller's to check. */
+export type VerifiedClaims = JWTPayload & TokenClaims & { iat: number; exp: number };
+
+/** Signs `payload` as our tokens are signed: HS256. */
+export function signClaims(payload: JWTPayload, signingKey: SignatureKey): Promise<string> {
+  return sign(payload, signingKey, ALGORITHM);
+}
+
+/**
+ * Checks signature, algorithm, issuer, audience, time claims, subject and tenant of a token signed
+ * with `signingKey`: undefined unless every one holds.
+ */
+export async function verifyClaims(
+  token: string,
+  settings: { signingKey: SignatureKey; issuer: string; audience: string },
+  nowMs: number,
+): Promise<VerifiedClaims | undefined> {
   try {
     // Hono's time checks have no leeway and skip absent claims; all three are checked below instead.
     const payload = await verify(token, settings.signingKey, {
@@ -55,13 +74,13 @@ export async function verifyToken(token: string, settings: TokenSettings, nowMs 
     if (!isFiniteNumber(payload.exp) || payload.exp <= nowSeconds) return undefined;
     if (!isFiniteNumber(payload.nbf) || payload.nbf > latestStartSeconds) return undefined;
     if (!isFiniteNumber(payload.iat) || payload.iat > latestStartSeconds) return undefined;
-    return { sub: payload.sub, tenant: payload.tenant, issuedAtSeconds: payload.iat };
+    return { ...payload, sub: payload.sub, tenant: payload.tenant, iat: payload.iat, exp: payload.exp };
   } catch {
     return undefined;
   }
 }
 
 /** Our tokens always carry `exp`, `nbf` and `iat`; a token without one is not ours. */
-function isFiniteNumber(claim: unknown): claim is number {
+export function isFiniteNumber(claim: unknown): claim is number {
   return typeof claim === "number" && Number.isFinite(claim);
 }

@@ -51,6 +51,7 @@ export class KeyRegistry extends DurableObject<Env> {
     ctx.storage.sql.exec(`
       create table if not exists issued_keys (id text primary key, tenant text not null, scopes text not null, rate_limit text, kid text not null, created_ms integer not null);
       create table if not exists revocations (seq integer primary key autoincrement, kind text not null, subject text not null, revoked_ms integer not null);
+      create index if not exists revocations_by_kind_and_age on revocations (kind, revoked_ms);
       create table if not exists key_usage (id text primary key, last_used_ms integer not null);
     `);
   }
@@ -79,6 +80,15 @@ export class KeyRegistry extends DurableObject<Env> {
       .exec<RevocationRow>("insert into revocations (kind, subject, revoked_ms) values (?, ?, ?) returning seq, kind, subject, revoked_ms", kind, subject, revokedAtMs)
       .one();
     return toRevocation(row);
+  }
+
+  /**
+   * Revokes one dashboard session, and drops session entries revoked more than `retentionMs`
+   * before it: the sessions they named have expired, so they only cost every isolate memory.
+   */
+  revokeSession(sessionId: string, revokedAtMs: number, retentionMs: number): Revocation {
+    this.ctx.storage.sql.exec("delete from revocations where kind = 'session' and revoked_ms < ?", revokedAtMs - retentionMs);
+    return this.revoke("session", sessionId, revokedAtMs);
   }
 
   revocationsSince(afterSeq: number): RevocationBatch {

@@ -7,14 +7,18 @@
  * the copy is too old, the request fails closed (503): a revoked key must not come back because
  * the list is out of reach.
  *
- * What can be revoked: one API key id, for good; and everything a tenant's API keys, a user's
+ * What can be revoked: one API key id, for good; everything a tenant's API keys, a user's
  * tokens or a tenant's tokens were issued before a point in time, so that credentials issued
- * afterwards work again without anyone lifting the revocation.
+ * afterwards work again without anyone lifting the revocation; and one dashboard session id
+ * (sign-out, refresh). A session lives at most its absolute lifetime, so a session entry older
+ * than that refuses nothing any more and is pruned, here and in the registry.
  */
 import { AppError } from "../errors.ts";
 
+/** What an operator revokes (admin routes, key and token scripts). */
 export const REVOCATION_KINDS = ["key", "tenant-keys", "user", "tenant-tokens"] as const;
-export type RevocationKind = (typeof REVOCATION_KINDS)[number];
+/** `session` entries come from the session routes only. */
+export type RevocationKind = (typeof REVOCATION_KINDS)[number] | "session";
 
 export interface Revocation {
   seq: number;
@@ -40,10 +44,13 @@ const issuedBefore = (issuedAtSeconds: number | undefined, revokedAtMs: number |
 export class RevocationSet {
   private readonly keyIds = new Set<string>();
   private readonly latest = new Map<string, number>();
+  /** Session id → when it was revoked, for pruning. */
+  private readonly sessionIds = new Map<string, number>();
 
   apply(entries: readonly Revocation[]): void {
     for (const entry of entries) {
       if (entry.kind === "key") this.keyIds.add(entry.subject);
+      else if (entry.kind === "session") this.sessionIds.set(entry.subject, entry.revokedAtMs);
       else this.latest.set(`${entry.kind}:${entry.subject}`, Math.max(entry.revokedAtMs, this.latest.get(`${entry.kind}:${entry.subject}`) ?? 0));
     }
   }
@@ -58,6 +65,15 @@ export class RevocationSet {
       issuedBefore(token.issuedAtSeconds, this.latest.get(`tenant-tokens:${token.tenant}`))
     );
   }
+
+  sessionRevoked(sessionId: string): boolean {
+    return this.sessionIds.has(sessionId);
+  }
+
+  /** Forgets session entries revoked before `revokedBeforeMs`: every session they named has expired. */
+  pruneSessions(revokedBeforeMs: number): void {
+    for (const [sessionId, revokedAtMs] of this.sessionIds) if (revokedAtMs < revokedBeforeMs) this.sessionIds.delete(sessionId);
+  }
 }
 
 export interface RevocationCacheOptions {
@@ -68,6 +84,8 @@ export interface RevocationCacheOptions {
   refreshAfterMs?: number;
   /** Age after which a request waits for a fresh list; at most 60,000. Default 45,000. */
   maxAgeMs?: number;
+  /** How long session entries are kept: the absolute session lifetime and some clock skew. Default: for ever. */
+  sessionRetentionMs?: number;
 }
 
 /** One per isolate. */
@@ -81,12 +99,14 @@ export class RevocationCache {
   private readonly clock: () => number;
   private readonly refreshAfterMs: number;
   private readonly maxAgeMs: number;
+  private readonly sessionRetentionMs: number;
 
   constructor(options: RevocationCacheOptions) {
     this.source = options.source;
     this.clock = options.clock ?? Date.now;
     this.refreshAfterMs = options.refreshAfterMs ?? 20_000;
     this.maxAgeMs = options.maxAgeMs ?? 45_000;
+    this.sessionRetentionMs = options.sessionRetentionMs ?? Number.POSITIVE_INFINITY;
     if (!(this.refreshAfterMs > 0 && this.refreshAfterMs <= this.maxAgeMs && this.maxAgeMs <= 60_000)) {
       throw new Error("revocation cache: need 0 < refreshAfterMs <= maxAgeMs <= 60000");
     }
@@ -116,12 +136,22 @@ export class RevocationCache {
     return this.set;
   }
 
+  /**
+   * Applies a revocation this isolate just made, so it holds here from the next request on; the
+   * other isolates learn it at their next sync. The sequence number is left alone: entries made
+   * elsewhere before it must still arrive.
+   */
+  applyLocally(revocation: Revocation): void {
+    this.set.apply([revocation]);
+  }
+
   private sync(): Promise<void> {
     this.pending ??= (async () => {
       const askedAtMs = this.clock();
       try {
         const batch = await this.source(this.seq);
         this.set.apply(batch.entries);
+        this.set.pruneSessions(askedAtMs - this.sessionRetentionMs);
         this.seq = Math.max(this.seq, batch.seq);
         this.syncedAtMs = askedAtMs;
       } finally {

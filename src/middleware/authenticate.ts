@@ -1,8 +1,10 @@
 /**
- * Authentication for API routes (OWASP ASVS V6/V9): either `Authorization: Bearer <token>` (a user
- * who logged in) or `X-API-Key` (a machine client). No credential → 401 with `WWW-Authenticate`;
- * a bad token → 401 (`error="invalid_token"`, RFC 6750); a wrong API key → 403, as the seed does;
- * both at once → 400, so no request is judged by the weaker of two credentials. A credential that
+ * Authentication for API routes (OWASP ASVS V6/V9): `Authorization: Bearer <token>` (a user who
+ * logged in), `X-API-Key` (a machine client) or the dashboard's session cookie with its CSRF token
+ * (src/auth/session-cookie.ts). No credential → 401 with `WWW-Authenticate`; a bad token or
+ * session → 401 (`error="invalid_token"`, RFC 6750); a wrong API key → 403, as the seed does; a
+ * session without its CSRF token, or from a refused origin → 403; two at once → 400, so no request
+ * is judged by the weaker of two credentials. A credential that
  * verifies is then checked against the isolate's copy of the revocation list (src/keys/
  * revocations.ts; a revoked key → 403, a revoked token → 401), and a key's use is counted for its
  * last-used minute (src/keys/usage.ts); neither costs a lookup per request. Credentials are never
@@ -12,6 +14,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { audit, auditClient } from "../audit.ts";
 import type { ApiKeyVerifier } from "../auth/api-keys.ts";
 import type { Principal } from "../auth/principal.ts";
+import type { SessionCookie } from "../auth/session-cookie.ts";
 import { verifyToken, type TokenSettings } from "../auth/tokens.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
@@ -23,6 +26,8 @@ export interface AuthenticateOptions {
   tokens: TokenSettings;
   revocations: RevocationCache;
   usage: UsageRecorder;
+  /** The dashboard's session cookie as a third credential. Default: not accepted. */
+  sessions?: SessionCookie;
   /** Realm named in WWW-Authenticate. Default `streamforge`. */
   realm?: string;
 }
@@ -45,12 +50,16 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
     const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
     const authorization = c.req.header("authorization");
     const apiKey = c.req.header("x-api-key");
+    const session = options.sessions?.presented(c) === true;
     let principal: Principal;
 
-    if (authorization !== undefined && apiKey !== undefined) {
-      throw new AppError({ status: 400, code: "ambiguous-credentials", title: "Ambiguous credentials", detail: "Send either a bearer token or an API key, not both." });
+    if (Number(authorization !== undefined) + Number(apiKey !== undefined) + Number(session) > 1) {
+      throw new AppError({ status: 400, code: "ambiguous-credentials", title: "Ambiguous credentials", detail: "Send one credential: a bearer token, an API key or a session cookie." });
     }
-    if (authorization !== undefined) {
+    if (session && options.sessions !== undefined) {
+      const { subject, tenant } = await options.sessions.authenticate(c, { csrf: true });
+      principal = { kind: "user", subject, tenant };
+    } else if (authorization !== undefined) {
       const token = BEARER.exec(authorization)?.[1];
       const claims = token === undefined ? undefined : await verifyToken(token, options.tokens);
       if (claims === undefined || (await options.revocations.current(waitUntil)).tokenRevoked({ subject: claims.sub, tenant: claims.tenant, issuedAtSeconds: claims.issuedAtSeconds })) {

@@ -1,8 +1,10 @@
 /**
  * CORS from an exact origin allowlist (Fetch standard; scheme, host and port compared as one
  * serialized origin, never as a pattern or regex). A listed origin's preflight is answered by
- * Hono's `cors` (credentials, GET/POST, the Authorization and Content-Type headers, max-age) and
- * its actual requests get Allow-Origin and Allow-Credentials; any other origin — `null`,
+ * Hono's `cors` (credentials, GET/POST, the Authorization, Content-Type and X-CSRF-Token headers,
+ * max-age) and its actual requests, errors and 429s included, get Allow-Origin, Allow-Credentials
+ * and Expose-Headers naming the rate-limit headers and the request id, so page script can pace
+ * itself and quote the id; any other origin — `null`,
  * http for an https entry, look-alike prefixes and suffixes, other ports — gets no CORS header at
  * all, and its preflight a 403 problem, so the browser blocks it. `Vary: Origin` is on every response.
  */
@@ -34,12 +36,16 @@ export interface CorsAllowlistOptions {
   maxAgeSeconds?: number;
 }
 
+/** Response headers a listed origin's page may read beyond the CORS-safelisted ones. */
+export const EXPOSED_HEADERS = "RateLimit, RateLimit-Policy, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id";
+
 /** The headers an actual (non-preflight) response carries for `origin`: none unless it is listed. */
 export function actualResponseCorsHeaders(allowed: ReadonlySet<string>, origin: string | undefined): [string, string][] {
   return origin !== undefined && allowed.has(origin)
     ? [
         ["Access-Control-Allow-Origin", origin],
         ["Access-Control-Allow-Credentials", "true"],
+        ["Access-Control-Expose-Headers", EXPOSED_HEADERS],
       ]
     : [];
 }
@@ -53,7 +59,7 @@ export function corsAllowlist(options: CorsAllowlistOptions): MiddlewareHandler<
     origin: (origin) => (allowed.has(origin) ? origin : null),
     credentials: true,
     allowMethods: ["GET", "POST"],
-    allowHeaders: ["Authorization", "Content-Type"],
+    allowHeaders: ["Authorization", "Content-Type", "X-CSRF-Token"],
     maxAge: options.maxAgeSeconds ?? 3600,
   });
   return async function corsAllowlist(c, next) {

@@ -58,6 +58,7 @@ const PER_RESPONSE = new Set([
   "content-length",
   "access-control-allow-origin",
   "access-control-allow-credentials",
+  "access-control-expose-headers",
 ]);
 
 /**

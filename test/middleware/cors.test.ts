@@ -2,11 +2,12 @@ import { describe, expect, it } from "vitest";
 import { fetchWorker, readProblem } from "../support/app.ts";
 
 const ALLOWED = "https://app.streamforge.test";
+const EXPOSED = "RateLimit, RateLimit-Policy, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id";
 
 function preflight(origin: string): Promise<Response> {
   return fetchWorker("/health", {
     method: "OPTIONS",
-    headers: { Origin: origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,authorization" },
+    headers: { Origin: origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-csrf-token" },
   });
 }
 
@@ -26,17 +27,30 @@ describe("CORS middleware", () => {
     expect(response.headers.get("access-control-allow-origin")).toBe(ALLOWED);
     expect(response.headers.get("access-control-allow-credentials")).toBe("true");
     expect(response.headers.get("access-control-allow-methods")).toBe("GET,POST");
-    expect(response.headers.get("access-control-allow-headers")).toBe("Authorization,Content-Type");
+    expect(response.headers.get("access-control-allow-headers")).toBe("Authorization,Content-Type,X-CSRF-Token");
     expect(response.headers.get("access-control-max-age")).toBe("3600");
     expect(response.headers.get("vary")).toContain("Origin");
   });
 
-  it("allows a listed origin's actual request with credentials and Vary: Origin", async () => {
+  it("allows a listed origin's actual request with credentials, the exposed headers and Vary: Origin", async () => {
     const response = await fetchWorker("/health", { headers: { Origin: ALLOWED } });
     expect(response.status).toBe(200);
     expect(response.headers.get("access-control-allow-origin")).toBe(ALLOWED);
     expect(response.headers.get("access-control-allow-credentials")).toBe("true");
+    expect(response.headers.get("access-control-expose-headers")).toBe(EXPOSED);
     expect(response.headers.get("vary")).toContain("Origin");
+  });
+
+  it.each([
+    ["a 401", "/auth/me", {}, 401],
+    ["a 403", "/auth/me", { "X-API-Key": "sfk_nobody_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }, 403],
+    ["a 404", "/nowhere", {}, 404],
+    ["a 405", "/auth/logout", {}, 405],
+  ])("exposes the rate-limit headers and the request id on %s to a listed origin", async (_label, path, headers, status) => {
+    const response = await fetchWorker(path, { headers: { Origin: ALLOWED, "CF-Connecting-IP": "10.91.0.1", ...headers } });
+    expect(response.status).toBe(status);
+    expect(response.headers.get("access-control-expose-headers")).toBe(EXPOSED);
+    expect(response.headers.get("access-control-allow-origin")).toBe(ALLOWED);
   });
 
   it.each([

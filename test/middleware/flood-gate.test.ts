@@ -17,6 +17,7 @@ function isolateApp() {
   };
 }
 
+const EXPOSED = "RateLimit, RateLimit-Policy, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id";
 const PER_RESPONSE = new Set(["x-request-id", "ratelimit", "retry-after", "content-length", "x-ratelimit-reset"]);
 const stableHeaders = (response: Response) => [...response.headers].filter(([name]) => !PER_RESPONSE.has(name));
 
@@ -53,9 +54,11 @@ describe("flood gate middleware", () => {
     expect(listed.status).toBe(429);
     expect(listed.headers.get("access-control-allow-origin")).toBe("https://app.streamforge.test");
     expect(listed.headers.get("access-control-allow-credentials")).toBe("true");
+    expect(listed.headers.get("access-control-expose-headers")).toBe(EXPOSED);
     const foreign = await get("203.0.113.53", { Origin: "https://evil.example.net" });
     expect(foreign.status).toBe(429);
     expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
+    expect(foreign.headers.get("access-control-expose-headers")).toBeNull();
     expect(foreign.headers.get("vary")).toContain("Origin");
   });
 
@@ -67,11 +70,27 @@ describe("flood gate middleware", () => {
     const fromChain = await get("203.0.113.55", { Origin: origin });
     expect(fromChain.status).toBe(429);
     expect(fromChain.headers.get("access-control-allow-origin")).toBe(origin);
+    expect(fromChain.headers.get("access-control-expose-headers")).toBe(EXPOSED);
     const preflight = await get("203.0.113.55", { Origin: origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization" }, "localhost", "OPTIONS");
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-origin")).toBe(origin);
     const refusedPreflight = await get("203.0.113.55", { Origin: "https://evil.example.net", "Access-Control-Request-Method": "GET" }, "localhost", "OPTIONS");
     expect(refusedPreflight.status).toBe(403);
     expect(refusedPreflight.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  it("keeps a listed origin's CORS headers out of the refusal it reuses: a foreign origin served from the gate gets none", async () => {
+    const get = isolateApp();
+    const origin = "https://app.streamforge.test";
+    await get("203.0.113.56");
+    await get("203.0.113.56");
+    // The chain's 429 the gate copies was answered to a listed origin.
+    const fromChain = await get("203.0.113.56", { Origin: origin });
+    expect(fromChain.headers.get("access-control-expose-headers")).toBe(EXPOSED);
+    const fromGate = await get("203.0.113.56", { Origin: "https://evil.example.net" });
+    expect(fromGate.status).toBe(429);
+    for (const name of ["access-control-allow-origin", "access-control-allow-credentials", "access-control-expose-headers"]) expect(fromGate.headers.get(name), name).toBeNull();
+    const listedFromGate = await get("203.0.113.56", { Origin: origin });
+    expect(listedFromGate.headers.get("access-control-expose-headers")).toBe(EXPOSED);
   });
 });

@@ -1,4 +1,6 @@
-// zod/v4/core/index.js (zod 4.6.7) without `locales`; see index.js.
+// zod/v4/core/index.js (zod 4.6.7) without `locales` and without compile.js (`z.compile`, the
+// schema-to-parser compiler, ~31 KB minified, which nothing in the worker or @hono/zod-openapi
+// calls; parse.js only recognises its output by a shared symbol); see index.js.
 export * from "../../../node_modules/zod/v4/core/core.js";
 export * from "../../../node_modules/zod/v4/core/parse.js";
 export * from "../../../node_modules/zod/v4/core/errors.js";
@@ -11,7 +13,6 @@ export { toZod } from "../../../node_modules/zod/v4/core/util.js";
 export * as regexes from "../../../node_modules/zod/v4/core/regexes.js";
 export * from "../../../node_modules/zod/v4/core/registries.js";
 export * from "../../../node_modules/zod/v4/core/doc.js";
-export * from "../../../node_modules/zod/v4/core/compile.js";
 export * from "../../../node_modules/zod/v4/core/api.js";
 export * from "../../../node_modules/zod/v4/core/to-json-schema.js";
 export { toJSONSchema } from "../../../node_modules/zod/v4/core/json-schema-processors.js";

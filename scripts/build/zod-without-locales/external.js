@@ -1,5 +1,6 @@
-// zod/v4/classic/external.js (zod 4.6.7) without `locales` and `fromJSONSchema` (a JSON Schema →
-// zod converter, ~38 KB, which nothing in the worker or @hono/zod-openapi calls); see index.js.
+// zod/v4/classic/external.js (zod 4.6.7) without `locales`, `fromJSONSchema` (a JSON Schema →
+// zod converter, ~38 KB) and the compiler of core.js (`compile`, `withParser`, `INVALID` and its
+// two errors), which nothing in the worker or @hono/zod-openapi calls; see index.js.
 export * as core from "./core.js";
 export * from "../../../node_modules/zod/v4/classic/schemas.js";
 export * from "../../../node_modules/zod/v4/classic/checks.js";
@@ -23,12 +24,7 @@ export {
   TimePrecision,
   util,
   NEVER,
-  INVALID,
   toZod,
-  compile,
-  withParser,
-  ZodCompileAsyncError,
-  ZodCompileUnsupportedError,
   getDiscriminatedOption,
 } from "./core.js";
 export { toJSONSchema } from "../../../node_modules/zod/v4/core/json-schema-processors.js";

@@ -1,0 +1,94 @@
+/**
+ * Dashboard sessions. The session cookie's value is an HS256 JWT like an access token, but signed
+ * under a key derived for sessions only and addressed to an audience of its own, so a session
+ * never verifies as an access token and an access token never verifies as a session. It carries
+ * a session id (`jti`, what sign-out and refresh revoke), subject, tenant, `iat` and `auth_time`
+ * (the original sign-in, kept across refreshes): it expires an idle TTL after it was issued, and
+ * never later than `auth_time` plus the absolute lifetime, whatever refreshes happen.
+ *
+ * The CSRF token is HMAC-SHA256 of the session id under a third derived key: only the server can
+ * make one, it is valid for that one session, and it is checked with `crypto.subtle.verify`,
+ * which compares in constant time.
+ */
+import { fromBase64Url, toBase64Url } from "./base64url.ts";
+import { deriveKey } from "./derived-key.ts";
+import { isFiniteNumber, signClaims, verifyClaims } from "./tokens.ts";
+
+/** `aud` of every session; access tokens carry JWT_AUDIENCE. */
+export const SESSION_AUDIENCE = "streamforge-dashboard-session";
+const SESSION_KEY_LABEL = "streamforge session v1";
+const CSRF_KEY_LABEL = "streamforge session csrf v1";
+/** 32 bytes of HMAC-SHA256 in base64url. */
+const CSRF_TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+export interface SessionSettings {
+  /** JWT_SIGNING_KEY: the session and CSRF keys are derived from it. */
+  signingKey: string;
+  issuer: string;
+  /** Idle lifetime: a session not refreshed within it ends. */
+  ttlSeconds: number;
+  /** Absolute lifetime from the original sign-in. */
+  maxLifetimeSeconds: number;
+}
+
+export interface Session {
+  id: string;
+  subject: string;
+  tenant: string;
+  /** When the user typed their password; refreshes keep it. */
+  authTimeSeconds: number;
+  expiresAtSeconds: number;
+}
+
+export interface SessionTokens {
+  /** A new session for `principal`; `authTimeSeconds` continues an earlier one (a refresh). */
+  issue(principal: { subject: string; tenant: string }, nowMs: number, authTimeSeconds?: number): Promise<{ token: string; session: Session }>;
+  /** The session a cookie value stands for, or undefined unless it is ours, current and complete. */
+  verify(token: string, nowMs: number): Promise<Session | undefined>;
+  csrfToken(sessionId: string): Promise<string>;
+  csrfMatches(sessionId: string, presented: string): Promise<boolean>;
+}
+
+const importHmacKey = async (bytes: Promise<ArrayBuffer>) => crypto.subtle.importKey("raw", await bytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+
+/** @example const sessions = sessionTokens({ signingKey: config.JWT_SIGNING_KEY, issuer: config.JWT_ISSUER, ttlSeconds: 3600, maxLifetimeSeconds: 43200 }) */
+export function sessionTokens(settings: SessionSettings): SessionTokens {
+  let keys: Promise<{ session: CryptoKey; csrf: CryptoKey }> | undefined;
+  const keysOnce = () =>
+    (keys ??= (async () => ({
+      session: await importHmacKey(deriveKey(settings.signingKey, SESSION_KEY_LABEL)),
+      csrf: await importHmacKey(deriveKey(settings.signingKey, CSRF_KEY_LABEL)),
+    }))());
+  const encoder = new TextEncoder();
+
+  return {
+    async issue({ subject, tenant }, nowMs, authTimeSeconds) {
+      const iat = Math.floor(nowMs / 1000);
+      const authTime = authTimeSeconds ?? iat;
+      const exp = Math.min(iat + settings.ttlSeconds, authTime + settings.maxLifetimeSeconds);
+      const id = crypto.randomUUID();
+      const token = await signClaims(
+        { sub: subject, tenant, iss: settings.issuer, aud: SESSION_AUDIENCE, iat, nbf: iat, exp, auth_time: authTime, jti: id },
+        (await keysOnce()).session,
+      );
+      return { token, session: { id, subject, tenant, authTimeSeconds: authTime, expiresAtSeconds: exp } };
+    },
+
+    async verify(token, nowMs) {
+      const claims = await verifyClaims(token, { signingKey: (await keysOnce()).session, issuer: settings.issuer, audience: SESSION_AUDIENCE }, nowMs);
+      if (claims === undefined || typeof claims.jti !== "string" || !isFiniteNumber(claims.auth_time)) return undefined;
+      // Also refuses sessions issued under a longer lifetime than the one configured now.
+      if (claims.auth_time > claims.iat || claims.exp > claims.auth_time + settings.maxLifetimeSeconds) return undefined;
+      return { id: claims.jti, subject: claims.sub, tenant: claims.tenant, authTimeSeconds: claims.auth_time, expiresAtSeconds: claims.exp };
+    },
+
+    async csrfToken(sessionId) {
+      return toBase64Url(new Uint8Array(await crypto.subtle.sign("HMAC", (await keysOnce()).csrf, encoder.encode(sessionId))));
+    },
+
+    async csrfMatches(sessionId, presented) {
+      if (!CSRF_TOKEN.test(presented)) return false;
+      return crypto.subtle.verify("HMAC", (await keysOnce()).csrf, fromBase64Url(presented), encoder.encode(sessionId));
+    },
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * Signing in with a username and password: the one code path behind `POST /auth/login` (a bearer
+ * token) and `POST /auth/session` (a dashboard session), so both spend the same counters. It is
+ * limited per client, per wider network, per username (failures only, with device cookies so that
+ * an attacker cannot lock a user out of their own client) and by a per-isolate budget of password
+ * checks; it refuses anything but the exact JSON shape, and answers an unknown user and a wrong
+ * password identically — same status, same body, and the same PBKDF2 work (a dummy hash is
+ * verified when the user does not exist), so neither the answer nor its timing tells which
+ * usernames exist.
+ */
+import { z } from "@hono/zod-openapi";
+import type { Context, MiddlewareHandler } from "hono";
+import { audit, auditClient } from "../audit.ts";
+import type { Database } from "../db/client.ts";
+import { findLoginRecord } from "../db/users.ts";
+import type { AppEnv } from "../env.ts";
+import { AppError } from "../errors.ts";
+import { jsonBody } from "../middleware/json-body.ts";
+import type { RateLimiterHandle } from "../middleware/rate-limit.ts";
+import type { IsolateBudget } from "../rate-limit/isolate-budget.ts";
+import type { DeviceCookies } from "./device-cookie.ts";
+import { PBKDF2_ITERATIONS, verifyPassword } from "./password.ts";
+
+export const LoginRequest = z
+  .object({
+    username: z
+      .string()
+      .min(3)
+      .max(50)
+      .regex(/^[A-Za-z0-9_]+$/, "only letters A-Z, digits and underscore")
+      .openapi({ example: "acme_analyst" }),
+    password: z.string().min(8).max(128).openapi({ example: "streamforge-demo", format: "password" }),
+  })
+  .strict()
+  .openapi("LoginRequest");
+
+/** Never matches: verified only so an unknown user costs the same PBKDF2 work as a known one. */
+const DUMMY_HASH = ["pbkdf2-sha256", String(PBKDF2_ITERATIONS), "A".repeat(22), "A".repeat(43)].join("$");
+const LOGIN_BODY_MAX_BYTES = 1024;
+
+export interface LoginLimits {
+  /** Per client and per wider network (IPv4 /24, IPv6 /56 and /48): each applies when it has a key for the client. */
+  byNetwork: readonly { limiter: RateLimiterHandle; keyOf: (c: Context<AppEnv>) => string | undefined }[];
+  /** Failed attempts per username from clients without a device cookie for it. */
+  byUsername: RateLimiterHandle;
+  /** Failed attempts per device cookie. */
+  byDevice: RateLimiterHandle;
+  /** Password checks per isolate. */
+  passwordChecks: IsolateBudget;
+  devices: DeviceCookies;
+  clock: () => number;
+}
+
+export interface SignInDeps {
+  /** The authentication role. */
+  database: Database;
+  passwordPepper: string;
+  limits: LoginLimits;
+}
+
+export interface SignIn {
+  /**
+   * For the sign-in route: the network limits (a flood is refused before its body is even read),
+   * then the JSON body rules.
+   */
+  guard: MiddlewareHandler<AppEnv>;
+  /** The user the credentials belong to; throws the 401, 429 or 503 problem otherwise. */
+  verify(c: Context<AppEnv>, credentials: z.infer<typeof LoginRequest>): Promise<{ username: string; tenant: string }>;
+}
+
+/** Runs every limit at once, so the slowest object call sets the latency; any refusal refuses. */
+async function enforceAll(c: Context<AppEnv>, checks: Promise<unknown>[]): Promise<void> {
+  const outcomes = await Promise.allSettled(checks);
+  const refused = outcomes.find((outcome) => outcome.status === "rejected");
+  if (refused !== undefined) {
+    audit({ action: "auth.login", outcome: "refused", reason: "network-rate-limited", requestId: c.get("requestId"), ...auditClient(c) });
+    throw refused.reason;
+  }
+}
+
+/** @example const signIn = createSignIn({ database, passwordPepper: config.PASSWORD_PEPPER, limits }) */
+export function createSignIn({ database, passwordPepper, limits }: SignInDeps): SignIn {
+  const loginBody = jsonBody({ maxBytes: LOGIN_BODY_MAX_BYTES });
+
+  return {
+    async guard(c, next) {
+      await enforceAll(
+        c,
+        limits.byNetwork.flatMap(({ limiter, keyOf }) => {
+          const key = keyOf(c);
+          return key === undefined ? [] : [limiter.enforce(c, key)];
+        }),
+      );
+      await loginBody(c, next);
+    },
+
+    async verify(c, { username, password }) {
+      const deviceId = await limits.devices.deviceFor(c, username);
+      // A client that signed in as this user before has its own allowance; everyone else shares
+      // the username's, case-folded so that ACME_analyst and acme_analyst draw on one.
+      const [attempts, attemptKey] = deviceId === undefined ? [limits.byUsername, `user:${username.toLowerCase()}`] : [limits.byDevice, `device:${deviceId}`];
+      const loginEvent = (outcome: "success" | "refused", reason?: string) =>
+        audit({ action: "auth.login", outcome, ...(reason === undefined ? {} : { reason }), subject: username.toLowerCase(), requestId: c.get("requestId"), ...auditClient(c) });
+      let permit;
+      try {
+        permit = await attempts.enforce(c, attemptKey);
+      } catch (error) {
+        loginEvent("refused", "rate-limited");
+        throw error;
+      }
+      const budget = limits.passwordChecks.take(limits.clock());
+      if (!budget.ok) {
+        if (permit !== undefined) attempts.refund(c, attemptKey, permit);
+        const retryAfter = String(Math.max(1, Math.ceil(budget.retryAfterMs / 1000)));
+        throw new AppError({ status: 503, code: "login-busy", title: "Service busy", detail: "Too many sign-ins at once. Try again shortly.", headers: { "Retry-After": retryAfter } });
+      }
+      const [record] = await database.read([findLoginRecord(username)]);
+      const passwordOk = await verifyPassword(password, passwordPepper, record?.passwordHash ?? DUMMY_HASH);
+      if (record === undefined || !passwordOk) {
+        loginEvent("refused", "invalid-credentials");
+        throw new AppError({ status: 401, code: "invalid-credentials", title: "Invalid credentials", detail: "The username or password is wrong." });
+      }
+      // Only failures count against the username: a user signing in is not one of the attempts to bound.
+      if (permit !== undefined) attempts.refund(c, attemptKey, permit);
+      loginEvent("success");
+      await limits.devices.remember(c, record.username, deviceId);
+      return { username: record.username, tenant: record.tenant };
+    },
+  };
+}

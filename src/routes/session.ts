@@ -1,0 +1,126 @@
+/**
+ * The dashboard's session: `POST /auth/session` signs in exactly as `POST /auth/login` does (the
+ * same body, limits and answers: src/auth/sign-in.ts) and sets the session cookie instead of
+ * returning a token; `GET /auth/session` tells a reloaded page whether it is signed in and gives
+ * the CSRF token back; `POST /auth/session/refresh` rotates the session (new id, new CSRF token,
+ * the old id revoked) without moving its absolute end; `POST /auth/logout` revokes it and clears
+ * the cookie. The cookie's rules are src/auth/session-cookie.ts.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { CSRF_HEADER, type SessionCookie } from "../auth/session-cookie.ts";
+import { LoginRequest, type SignIn } from "../auth/sign-in.ts";
+import { createRouter, PUBLIC, problem } from "../openapi.ts";
+
+const SessionResponse = z
+  .object({
+    csrfToken: z.string().openapi({ description: `Send it as ${CSRF_HEADER} with every request this session authenticates.` }),
+    expiresAt: z.string().openapi({ format: "date-time", description: "When the session ends unless refreshed first; never after the absolute lifetime." }),
+    principal: z.object({ subject: z.string(), tenant: z.string() }),
+  })
+  .openapi("Session");
+
+const SESSION_COOKIE: { [scheme: string]: string[] }[] = [{ session: [] }];
+const SESSION_COOKIE_AND_CSRF: { [scheme: string]: string[] }[] = [{ session: [], csrfToken: [] }];
+
+const signedIn = { description: "Signed in: the session cookie is set", content: { "application/json": { schema: SessionResponse } } };
+const sessionRefusals = {
+  401: problem("No session, or an invalid, expired or revoked one"),
+  403: problem("Origin not allowed, or the CSRF token is missing or wrong"),
+  429: problem("Too many requests"),
+};
+
+const startSession = createRoute({
+  method: "post",
+  path: "/auth/session",
+  operationId: "startSession",
+  security: PUBLIC,
+  tags: ["auth"],
+  summary: "Sign in with a username and password for a dashboard session cookie",
+  request: { body: { required: true, content: { "application/json": { schema: LoginRequest } } } },
+  responses: {
+    200: signedIn,
+    400: problem("Invalid body"),
+    401: problem("Wrong username or password"),
+    403: problem("Origin not allowed"),
+    413: problem("Body too large"),
+    415: problem("Not JSON"),
+    429: problem("Too many attempts"),
+    503: problem("Database or limiter unavailable, or too many sign-ins at once"),
+  },
+});
+
+const getSession = createRoute({
+  method: "get",
+  path: "/auth/session",
+  operationId: "getSession",
+  security: SESSION_COOKIE,
+  tags: ["auth"],
+  summary: "The current session and its CSRF token (after a page reload)",
+  responses: {
+    200: { description: "Signed in", content: { "application/json": { schema: SessionResponse } } },
+    ...sessionRefusals,
+    503: problem("Revocation list unavailable"),
+  },
+});
+
+const refreshSession = createRoute({
+  method: "post",
+  path: "/auth/session/refresh",
+  operationId: "refreshSession",
+  security: SESSION_COOKIE_AND_CSRF,
+  tags: ["auth"],
+  summary: "Replace the session with a new one (new cookie, new CSRF token) ending no later than the first",
+  responses: {
+    200: signedIn,
+    ...sessionRefusals,
+    503: problem("Revocation list or registry unavailable"),
+  },
+});
+
+const logout = createRoute({
+  method: "post",
+  path: "/auth/logout",
+  operationId: "logout",
+  security: SESSION_COOKIE_AND_CSRF,
+  tags: ["auth"],
+  summary: "End the session on the server and clear its cookie",
+  responses: {
+    204: { description: "Signed out: the session is revoked and the cookie cleared" },
+    ...sessionRefusals,
+    503: problem("Revocation list or registry unavailable"),
+  },
+});
+
+export interface SessionRoutesDeps {
+  signIn: SignIn;
+  sessions: SessionCookie;
+}
+
+export function createSessionRoutes({ signIn, sessions }: SessionRoutesDeps) {
+  const router = createRouter();
+  // A browser page of a refused origin (a sibling subdomain is same-site) cannot even sign a
+  // victim into the attacker's account; checked before any limit is spent.
+  router.on("POST", "/auth/session", async (c, next) => {
+    sessions.checkOrigin(c);
+    await next();
+  });
+  router.on("POST", "/auth/session", signIn.guard);
+
+  return router
+    .openapi(startSession, async (c) => {
+      const user = await signIn.verify(c, c.req.valid("json"));
+      return c.json(await sessions.start(c, { subject: user.username, tenant: user.tenant }), 200);
+    })
+    .openapi(getSession, async (c) => c.json(await sessions.view(await sessions.authenticate(c, { csrf: false })), 200))
+    .openapi(refreshSession, async (c) => {
+      const current = await sessions.authenticate(c, { csrf: true });
+      // Revoked first: if the registry cannot record it, no second live session comes into being.
+      await sessions.revoke(c, current);
+      return c.json(await sessions.start(c, { subject: current.subject, tenant: current.tenant }, current.authTimeSeconds), 200);
+    })
+    .openapi(logout, async (c) => {
+      await sessions.revoke(c, await sessions.authenticate(c, { csrf: true }));
+      sessions.clear(c);
+      return c.body(null, 204);
+    });
+}
