@@ -71,7 +71,7 @@ describe(`dashboard overview under an API limit of ${API_LIMIT} reads a minute`,
     const reserve = reserveFor({ policy: "api", remaining: 0, resetSeconds: 0, quota: API_LIMIT });
     await spendUntil(reserve + 1);
     const answer = overviewResponse(current, "15m");
-    await current.getByRole("link", { name: "Last 15 minutes" }).click();
+    await current.locator('a[href="#/overview?window=15m"]').click();
     const answered = await answer;
     const limit = apiLimit((name) => answered.headers()[name]);
     expect(limit.remaining).toBeLessThanOrEqual(reserve);
@@ -83,7 +83,7 @@ describe(`dashboard overview under an API limit of ${API_LIMIT} reads a minute`,
     watch.expectStatus(429);
     await spendUntil(0);
     const refused = overviewResponse(current, "1h");
-    await current.getByRole("link", { name: "Last 1 hour" }).click();
+    await current.locator('a[href="#/overview?window=1h"]').click();
     const refusal = await refused;
     expect(refusal.status()).toBe(429);
     const retryAfter = Number(refusal.headers()["retry-after"]);

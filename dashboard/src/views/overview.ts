@@ -85,7 +85,7 @@ export function overviewView(context: ViewContext, params: URLSearchParams): { e
     "div",
     { class: "segmented", role: "group", "aria-label": "Window" },
     ...WINDOWS.map((candidate) =>
-      h("a", { href: `#/overview?window=${candidate}`, class: "segment", "aria-current": candidate === window ? "true" : undefined, "aria-label": `Last ${WINDOW_LABELS[candidate]}` }, candidate),
+      h("a", { href: `#/overview?window=${candidate}`, class: "segment", "aria-current": candidate === window ? "true" : undefined }, candidate, h("span", { class: "visually-hidden" }, `, last ${WINDOW_LABELS[candidate]}`)),
     ),
   );
   const element = h(

@@ -155,7 +155,7 @@ export function timeseriesView(context: ViewContext, params: URLSearchParams): {
       if (disposed) return;
       failures = 0;
       if (body.points.length === 0) return void content.replaceChildren(emptyPanel(`${stream} reported nothing in this range.`));
-      const summary = h("p", { class: "summary", "data-state": "ready", "data-from": body.from, "data-to": body.to }, `${body.points.length} points of ${step} from ${new Date(body.from).toLocaleString()} to ${new Date(body.to).toLocaleString()}, times in ${timeZone()} (${utcOffset()}).`);
+      const summary = h("p", { class: "summary", "data-state": "ready", "data-stream": body.stream, "data-step": body.step, "data-from": body.from, "data-to": body.to }, `${body.points.length} points of ${step} from ${new Date(body.from).toLocaleString()} to ${new Date(body.to).toLocaleString()}, times in ${timeZone()} (${utcOffset()}).`);
       content.replaceChildren(summary);
       charts = drawCharts(body, content);
     } catch (error) {
