@@ -30,6 +30,8 @@ export interface DashboardStack {
   refusedOrigin?: string;
   /** The build directory. */
   outDir: string;
+  /** The API's database becomes unreachable for the rest of the run. */
+  cutDatabase(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -52,7 +54,7 @@ export async function startDashboardStack(options: { vars?: Record<string, strin
       cleanups.push(() => refused.stop());
       refusedOrigin = `http://localhost:${refusedPort}`;
     }
-    return { apiOrigin, dashboardOrigin, ...(refusedOrigin === undefined ? {} : { refusedOrigin }), outDir, stop: () => stopAll(cleanups) };
+    return { apiOrigin, dashboardOrigin, ...(refusedOrigin === undefined ? {} : { refusedOrigin }), outDir, cutDatabase: () => worker.cutDatabase(), stop: () => stopAll(cleanups) };
   } catch (error) {
     await stopAll(cleanups);
     throw error;

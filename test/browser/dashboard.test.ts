@@ -269,4 +269,30 @@ describe("dashboard in Chromium", () => {
     expect(await watch.cspViolations()).toEqual([]);
     await page.close();
   });
+
+  // Last: the database stays down for the rest of this file.
+  it("with the database down, the overview says the service is unavailable and retries with growing backoff", async () => {
+    await signIn(ACME.username);
+    await stack.cutDatabase();
+    watch.expectStatus(503);
+    const panel = page.locator('[data-state="unavailable"]');
+    /** Triggers a load, waits for its 503, and returns the countdown the panel shows for it. */
+    const shownWait = async (trigger: () => Promise<void>) => {
+      const answer = page.waitForResponse((response) => response.url().startsWith(`${stack.apiOrigin}/metrics/overview`));
+      await trigger();
+      const response = await answer;
+      expect(response.status()).toBe(503);
+      const retryAfter = Number(response.headers()["retry-after"] ?? 0);
+      await expect.poll(() => panel.count()).toBe(1);
+      return { countdown: Number(await panel.locator("[data-countdown]").textContent()), retryAfter };
+    };
+    const first = await shownWait(() => page.locator('a[href="#/overview?window=15m"]').click());
+    expect(await panel.locator("h2").textContent()).toBe("Service unavailable");
+    expect(first.countdown).toBe(Math.max(2, first.retryAfter));
+    // Each retry that fails waits twice as long (never less than the API's Retry-After).
+    for (const backoff of [4, 8, 16]) {
+      const next = await shownWait(() => page.getByRole("button", { name: "Retry now" }).click());
+      expect(next.countdown).toBe(Math.max(backoff, next.retryAfter));
+    }
+  });
 });

@@ -62,6 +62,8 @@ export async function startStaticPage(html: string): Promise<StaticPage> {
 
 export interface LocalWorker {
   url: string;
+  /** Closes the local SQL endpoint: from then on every database call of the worker fails, as when its database is unreachable. */
+  cutDatabase(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -84,7 +86,10 @@ export async function startLocalWorker(options: { port: number; allowedOrigins: 
 
     const sqlSecret = randomBytes(32).toString("base64url");
     const sqlEndpoint = await startSqlEndpoint({ connectionStrings: [postgres.databaseUrl], secret: sqlSecret, serialize: postgres.kind === "pglite" });
-    cleanups.push(() => sqlEndpoint.close());
+    // Once only, whether a test cut the database or the cleanup does.
+    let closed: Promise<void> | undefined;
+    const cutDatabase = () => (closed ??= sqlEndpoint.close());
+    cleanups.push(cutDatabase);
 
     // Its own state directory, so this run cannot collide with a `wrangler dev` elsewhere in the tree.
     const persistTo = await mkdtemp(path.join(tmpdir(), "streamforge-wrangler-"));
@@ -124,7 +129,7 @@ export async function startLocalWorker(options: { port: number; allowedOrigins: 
     await Promise.race([waitForHttp(`${worker.url}/health/ready`, 60_000), exited]).catch((error: unknown) => {
       throw new Error(`${error instanceof Error ? error.message : String(error)}\nwrangler output:\n${output}`);
     });
-    return { url: worker.url, stop: () => stopAll(cleanups) };
+    return { url: worker.url, cutDatabase, stop: () => stopAll(cleanups) };
   } catch (error) {
     await stopAll(cleanups);
     throw error;
