@@ -62,6 +62,10 @@ export default defineConfig({
           name: "browser",
           environment: "node",
           include: ["test/browser/**/*.test.ts"],
+          // After the other projects: each browser file starts Postgres, two or three wrangler devs
+          // and Chromium, and on two cores that load beside the worker project's timing-sensitive
+          // limiter tests once let the multi-isolate test admit 101 of 100.
+          sequence: { groupOrder: 1 },
           // Starting Postgres, wrangler dev and Chromium takes tens of seconds on a shared machine.
           testTimeout: 120_000,
           hookTimeout: 120_000,
