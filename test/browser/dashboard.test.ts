@@ -8,7 +8,7 @@
 import type { Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GZIP_BUDGET_BYTES, gzippedSize } from "../../dashboard/build-config.ts";
-import { DEMO_TENANTS } from "../../scripts/lib/demo-data.ts";
+import { DEMO_PASSWORD, DEMO_TENANTS } from "../../scripts/lib/demo-data.ts";
 import {
   apiGet,
   bearerToken,
@@ -164,6 +164,23 @@ describe("dashboard in Chromium", () => {
     await screenshot(page, "overview");
   });
 
+  it("works from the keyboard alone, with a visible focus ring", async () => {
+    await openFresh();
+    await page.getByLabel("Username").waitFor();
+    expect(await page.evaluate("document.activeElement.id")).toBe("username");
+    await page.keyboard.type(ACME.username);
+    await page.keyboard.press("Tab");
+    await page.keyboard.type(DEMO_PASSWORD);
+    await page.keyboard.press("Enter");
+    await page.locator('[data-state="ready"][data-window]').waitFor();
+    const focusedHref = () => page.evaluate<string | null>("document.activeElement?.getAttribute('href') ?? null");
+    for (let presses = 0; presses < 12 && (await focusedHref()) !== "#/overview?window=24h"; presses++) await page.keyboard.press("Tab");
+    expect(await focusedHref()).toBe("#/overview?window=24h");
+    expect(await page.evaluate("(({ outlineStyle, outlineWidth }) => outlineStyle + ' ' + outlineWidth)(getComputedStyle(document.activeElement))")).toBe("solid 3px");
+    await page.keyboard.press("Enter");
+    await page.locator('[data-state="ready"][data-window="24h"]').waitFor();
+  });
+
   it("keeps the session across a reload through the HttpOnly cookie alone: nothing readable by page script", async () => {
     await signIn(ACME.username);
     const cookie = (await browser.context.cookies(stack.apiOrigin)).find((candidate) => candidate.name === SESSION_COOKIE);
@@ -251,6 +268,23 @@ describe("dashboard in Chromium", () => {
     await other.close();
     await page.getByRole("link", { name: "Time series" }).click();
     await page.locator("[data-notice]").filter({ hasText: "Your session has ended. Sign in again." }).waitFor();
+  });
+
+  it("a 403 from the API (here: a CSRF token that does not match the session) says 'Not allowed' and stops asking", async () => {
+    await signIn(ACME.username);
+    watch.expectStatus(403);
+    let sent = 0;
+    await page.route(`${stack.apiOrigin}/metrics/overview?*`, (route) => {
+      sent++;
+      return route.continue({ headers: { ...route.request().headers(), "x-csrf-token": "not-this-sessions-token" } });
+    });
+    await page.locator('a[href="#/overview?window=15m"]').click();
+    const panel = page.locator('[data-state="forbidden"]');
+    await panel.waitFor();
+    expect(await panel.locator("h2").textContent()).toBe("Not allowed");
+    expect(await panel.locator("[data-countdown]").count()).toBe(0);
+    expect(await page.locator("[data-refresh]").textContent()).toBe("");
+    expect(sent).toBe(1);
   });
 
   it("the same dashboard served from an origin the API does not allow cannot read the API", async () => {
