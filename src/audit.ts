@@ -15,7 +15,8 @@ export function auditClient(c: Context): { clientIp?: string } {
 export interface AuditEvent {
   /**
    * What was attempted: `admin.keys.issue`, `admin.revoke.*`, `admin.access`, `auth.login`,
-   * `auth.token`, `auth.api_key`, `rate_limit.exhausted`.
+   * `auth.token`, `auth.api_key`, `auth.session`, `auth.session.refresh`, `auth.logout`,
+   * `rate_limit.exhausted`.
    */
   action: string;
   outcome: "success" | "refused";

@@ -65,6 +65,16 @@ describe("environment parsing", () => {
 });
 
 describe("token lifetime", () => {
+  it("defaults the session lifetimes to an hour idle and 12 hours in all, and refuses an absolute lifetime shorter than the idle one", () => {
+    const defaults = loadConfig({ ...LOCAL_BASE, SESSION_TTL_SECONDS: undefined, SESSION_MAX_LIFETIME_SECONDS: undefined });
+    expect(defaults).toMatchObject({ ok: true, config: { SESSION_TTL_SECONDS: 3600, SESSION_MAX_LIFETIME_SECONDS: 43_200 } });
+    expect(loadConfig({ ...LOCAL_BASE, SESSION_TTL_SECONDS: "900", SESSION_MAX_LIFETIME_SECONDS: "900" }).ok).toBe(true);
+    expect(loadConfig({ ...LOCAL_BASE, SESSION_TTL_SECONDS: "1800", SESSION_MAX_LIFETIME_SECONDS: "900" })).toMatchObject({ ok: false, problems: [{ key: "SESSION_MAX_LIFETIME_SECONDS" }] });
+    for (const [key, value] of [["SESSION_TTL_SECONDS", "299"], ["SESSION_TTL_SECONDS", "86401"], ["SESSION_MAX_LIFETIME_SECONDS", "604801"], ["SESSION_TTL_SECONDS", "ten"], ["SESSION_TTL_SECONDS", "600.5"]] as const) {
+      expect(loadConfig({ ...LOCAL_BASE, SESSION_MAX_LIFETIME_SECONDS: "604800", [key]: value }), `${key}=${value}`).toMatchObject({ ok: false, problems: [{ key }] });
+    }
+  });
+
   it("accepts a TTL of one hour and refuses anything longer, as tokens cannot be revoked one by one", () => {
     expect(loadConfig({ ...LOCAL_BASE, TOKEN_TTL_SECONDS: "3600" }).ok).toBe(true);
     for (const ttl of ["3601", "86400"]) {

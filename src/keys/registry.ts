@@ -24,6 +24,7 @@ export interface RegistrySnapshot {
   keys: IssuedKey[];
   /** Key id → epoch ms of the minute it was last used. */
   lastUsedMs: Record<string, number>;
+  /** Every revocation but sessions': what the key listing needs, without a day of sign-outs. */
   revocations: Revocation[];
 }
 
@@ -118,7 +119,10 @@ export class KeyRegistry extends DurableObject<Env> {
         createdAtMs: row.created_ms,
       })),
       lastUsedMs: Object.fromEntries(usage.map((row) => [row.id, row.last_used_ms])),
-      revocations: this.revocationsSince(0).entries,
+      revocations: this.ctx.storage.sql
+        .exec<RevocationRow>("select seq, kind, subject, revoked_ms from revocations where kind != 'session' order by seq")
+        .toArray()
+        .map(toRevocation),
     };
   }
 }

@@ -50,14 +50,14 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
     const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
     const authorization = c.req.header("authorization");
     const apiKey = c.req.header("x-api-key");
-    const session = options.sessions?.presented(c) === true;
+    const sessions = options.sessions?.presented(c) === true ? options.sessions : undefined;
     let principal: Principal;
 
-    if (Number(authorization !== undefined) + Number(apiKey !== undefined) + Number(session) > 1) {
+    if (Number(authorization !== undefined) + Number(apiKey !== undefined) + Number(sessions !== undefined) > 1) {
       throw new AppError({ status: 400, code: "ambiguous-credentials", title: "Ambiguous credentials", detail: "Send one credential: a bearer token, an API key or a session cookie." });
     }
-    if (session && options.sessions !== undefined) {
-      const { subject, tenant } = await options.sessions.authenticate(c, { csrf: true });
+    if (sessions !== undefined) {
+      const { subject, tenant } = await sessions.authenticate(c, { csrf: true });
       principal = { kind: "user", subject, tenant };
     } else if (authorization !== undefined) {
       const token = BEARER.exec(authorization)?.[1];

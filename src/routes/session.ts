@@ -7,6 +7,7 @@
  * the cookie. The cookie's rules are src/auth/session-cookie.ts.
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import { audit, auditClient } from "../audit.ts";
 import { CSRF_HEADER, type SessionCookie } from "../auth/session-cookie.ts";
 import { LoginRequest, type SignIn } from "../auth/sign-in.ts";
 import { createRouter, PUBLIC, problem } from "../openapi.ts";
@@ -116,10 +117,13 @@ export function createSessionRoutes({ signIn, sessions }: SessionRoutesDeps) {
       const current = await sessions.authenticate(c, { csrf: true });
       // Revoked first: if the registry cannot record it, no second live session comes into being.
       await sessions.revoke(c, current);
+      audit({ action: "auth.session.refresh", outcome: "success", subject: current.subject, requestId: c.get("requestId"), ...auditClient(c) });
       return c.json(await sessions.start(c, { subject: current.subject, tenant: current.tenant }, current.authTimeSeconds), 200);
     })
     .openapi(logout, async (c) => {
-      await sessions.revoke(c, await sessions.authenticate(c, { csrf: true }));
+      const current = await sessions.authenticate(c, { csrf: true });
+      await sessions.revoke(c, current);
+      audit({ action: "auth.logout", outcome: "success", subject: current.subject, requestId: c.get("requestId"), ...auditClient(c) });
       sessions.clear(c);
       return c.body(null, 204);
     });

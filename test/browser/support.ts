@@ -39,8 +39,12 @@ export interface StaticPage {
   close(): Promise<void>;
 }
 
-/** Serves one HTML document at `/` (404 elsewhere) on a free loopback port: a page with its own origin. */
-export async function startStaticPage(html: string): Promise<StaticPage> {
+/**
+ * Serves one HTML document at `/` (404 elsewhere) on a free loopback port: a page with its own
+ * origin. `hostName` `localhost` names it as the dashboard's dev origin does, the same site as a
+ * worker at `localhost` on another port (ports do not count for sites, they do for origins).
+ */
+export async function startStaticPage(html: string, hostName: "127.0.0.1" | "localhost" = "127.0.0.1"): Promise<StaticPage> {
   const server = http.createServer((request, response) => {
     if (request.url !== "/") return void response.writeHead(404).end();
     response.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" }).end(html);
@@ -51,7 +55,7 @@ export async function startStaticPage(html: string): Promise<StaticPage> {
   });
   const { port } = server.address() as AddressInfo;
   return {
-    origin: `http://127.0.0.1:${port}`,
+    origin: `http://${hostName}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

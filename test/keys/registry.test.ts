@@ -35,4 +35,17 @@ describe("key registry object", () => {
     expect(await registry.register({ ...key, tenant: "globex" })).toBe(false);
     expect((await registry.snapshot()).keys.filter((listed) => listed.id === key.id)).toEqual([key]);
   });
+
+  it("keeps a session revocation only as long as a session it names can live, and every other kind for good", async () => {
+    const registry = keyRegistry(env.KEY_REGISTRY);
+    const old = await registry.revokeSession(uniqueName("old-session"), 1_000, 5_000);
+    const key = await registry.revoke("key", uniqueName("old-key"), 1_000);
+    const recent = await registry.revokeSession(uniqueName("new-session"), 10_000, 5_000);
+    expect((await registry.revocationsSince(old.seq - 1)).entries).toEqual([key, recent]);
+    // The key listing's copy leaves sessions out.
+    const listed = (await registry.snapshot()).revocations;
+    expect(listed).toContainEqual(key);
+    expect(listed.filter((revocation) => revocation.kind === "session")).toEqual([]);
+  });
 });
+

@@ -14,6 +14,42 @@ const withToken = (fetch: IsolateFetch, token: string) => me(fetch, { Authorizat
 describe("revocation cache", () => {
   const entry = (seq: number): Revocation => ({ seq, kind: "key", subject: `key-${seq}`, revokedAtMs: 0 });
 
+  it("refuses a revoked session id and forgets it once every session it could name has expired", async () => {
+    const clock = testClock(10_000_000);
+    const held: Revocation[] = [{ seq: 1, kind: "session", subject: "session-1", revokedAtMs: 10_000_000 }];
+    const source = async (afterSeq: number): Promise<RevocationBatch> => ({ seq: 1, entries: held.filter((revocation) => revocation.seq > afterSeq) });
+    const cache = new RevocationCache({ source, clock: clock.now, sessionRetentionMs: 3_600_000 });
+    const waitUntil = () => {};
+    expect((await cache.current(waitUntil)).sessionRevoked("session-1")).toBe(true);
+    expect((await cache.current(waitUntil)).sessionRevoked("session-2")).toBe(false);
+    clock.advance(3_600_000);
+    expect((await cache.current(waitUntil)).sessionRevoked("session-1")).toBe(true);
+    clock.advance(45_000);
+    expect((await cache.current(waitUntil)).sessionRevoked("session-1")).toBe(false);
+  });
+
+  it("applies a revocation made in this isolate at once, and still fetches every entry made elsewhere before it", async () => {
+    const clock = testClock(1_000_000);
+    const asked: number[] = [];
+    let held: Revocation[] = [entry(1)];
+    const source = async (afterSeq: number): Promise<RevocationBatch> => {
+      asked.push(afterSeq);
+      return { seq: held.at(-1)!.seq, entries: held.filter((revocation) => revocation.seq > afterSeq) };
+    };
+    const cache = new RevocationCache({ source, clock: clock.now });
+    const waitUntil = () => {};
+    await cache.current(waitUntil);
+    const mine: Revocation = { seq: 3, kind: "session", subject: "mine", revokedAtMs: 1_000_000 };
+    held = [entry(1), entry(2), mine];
+    cache.applyLocally(mine);
+    expect((await cache.current(waitUntil)).sessionRevoked("mine")).toBe(true);
+    expect(asked).toEqual([0]);
+    clock.advance(45_000);
+    const synced = await cache.current(waitUntil);
+    expect(asked).toEqual([0, 1]);
+    expect(synced.keyRevoked({ id: "key-2", tenant: "acme" })).toBe(true);
+  });
+
   it("uses its copy while young, refreshes it in the background, and waits for a fresh one once too old", async () => {
     const clock = testClock(1_000_000);
     const asked: number[] = [];

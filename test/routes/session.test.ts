@@ -394,10 +394,10 @@ describe("POST /auth/logout", () => {
   });
 });
 
-describe("session credentials in logs", () => {
+describe("session audit lines", () => {
   afterEach(() => vi.restoreAllMocks());
 
-  it("never writes a cookie value, a CSRF token or a password into any console line", async () => {
+  it("audits each session decision and never writes a cookie value, a CSRF token or a password into any console line", async () => {
     const lines: string[] = [];
     for (const method of ["log", "info", "warn", "error", "debug"] as const) {
       vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(" ")));
@@ -414,8 +414,18 @@ describe("session credentials in logs", () => {
     await withSession(fetch, "/auth/me", asPage(signed));
     await withSession(fetch, "/auth/logout", { cookie: next.cookie, csrf: nextCsrf }, { method: "POST" });
     await withSession(fetch, "/auth/me", { cookie: next.cookie, csrf: nextCsrf });
-    expect(lines.length).toBeGreaterThan(0);
     const joined = lines.join("\n");
+    const audited = lines.filter((line) => line.includes('"event":"audit"')).map((line) => JSON.parse(line) as Record<string, string>);
+    const decisions = audited.filter((event) => event.action!.startsWith("auth.session") || event.action === "auth.logout").map(({ action, outcome, reason }) => ({ action, outcome, reason }));
+    expect(decisions).toEqual([
+      { action: "auth.session", outcome: "refused", reason: "csrf-token-invalid" },
+      { action: "auth.session", outcome: "refused", reason: "origin-not-allowed" },
+      { action: "auth.session.refresh", outcome: "success", reason: undefined },
+      { action: "auth.session", outcome: "refused", reason: "revoked" },
+      { action: "auth.logout", outcome: "success", reason: undefined },
+      { action: "auth.session", outcome: "refused", reason: "revoked" },
+    ]);
+    expect(audited.filter((event) => event.action === "auth.logout")[0]).toMatchObject({ subject: "acme_analyst" });
     for (const secret of [DEMO_PASSWORD, "secret-wrong-pass", signed.value, signed.body.csrfToken, next.value, nextCsrf, "B".repeat(43)]) expect(joined).not.toContain(secret);
     // The signature alone is what makes a cookie a credential.
     expect(joined).not.toContain(signed.value.split(".")[2]!);

@@ -14,6 +14,9 @@ const KNOWN_PATHS = [
   "/health/ready",
   "/auth/login",
   "/auth/me",
+  "/auth/session",
+  "/auth/session/refresh",
+  "/auth/logout",
   "/metrics/overview",
   "/metrics/timeseries",
   "/streams",
@@ -76,7 +79,7 @@ type HeaderShape =
   | { name: "origin"; value: string }
   | { name: "content-type"; value: string }
   | { name: "access-control-request-method"; value: string }
-  | { name: "x-forwarded-for" | "x-request-id" | "accept" | "x-real-ip" | "cookie"; value: Hostile };
+  | { name: "x-forwarded-for" | "x-request-id" | "accept" | "x-real-ip" | "cookie" | "x-csrf-token"; value: Hostile };
 type BodyShape =
   | { kind: "none" }
   | { kind: "login"; username: string; password: Hostile | "demo" }
@@ -150,7 +153,7 @@ const headerShape: fc.Arbitrary<HeaderShape> = fc.oneof(
   fc.record({ name: fc.constant("origin" as const), value: fc.constantFrom(...ALLOWED_ORIGINS, ...HOSTILE_ORIGINS) }),
   fc.record({ name: fc.constant("content-type" as const), value: fc.constantFrom(...CONTENT_TYPES) }),
   fc.record({ name: fc.constant("access-control-request-method" as const), value: fc.constantFrom("GET", "POST", "DELETE", "PUT") }),
-  fc.record({ name: fc.constantFrom("x-forwarded-for" as const, "x-request-id" as const, "accept" as const, "x-real-ip" as const, "cookie" as const), value: hostile }),
+  fc.record({ name: fc.constantFrom("x-forwarded-for" as const, "x-request-id" as const, "accept" as const, "x-real-ip" as const, "cookie" as const, "x-csrf-token" as const), value: hostile }),
 );
 
 /** JSON with prototype keys, wrong types and nesting; keys and strings are hostile. */
@@ -263,6 +266,8 @@ export function build(shape: RequestShape, marker: string, credentials: Credenti
     if (header.name === "authorization") headers.set(header.name, authorizationValue(header.value, credentials, marker));
     else if (header.name === "x-api-key") headers.set(header.name, apiKeyValue(header.value, marker));
     else if (typeof header.value === "string") headers.set(header.name, header.value);
+    // A hostile session cookie, so the value reaches the session's verification.
+    else if (header.name === "cookie") headers.set(header.name, `__Host-sf-session=${headerSafe(hostileText(header.value, marker))}`);
     else headers.set(header.name, headerSafe(hostileText(header.value, marker)));
   }
   const canHaveBody = shape.method !== "GET" && shape.method !== "HEAD";
