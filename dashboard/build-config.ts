@@ -8,7 +8,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
-import type { InlineConfig, Plugin } from "vite";
+import type { Plugin, UserConfig } from "vite";
 import { headersFile, parseApiOrigin } from "./headers.ts";
 
 export const DASHBOARD_ROOT = import.meta.dirname;
@@ -50,11 +50,10 @@ export interface DashboardBuildOptions {
   outDir?: string;
 }
 
-export function dashboardViteConfig(options: DashboardBuildOptions): InlineConfig {
+export function dashboardViteConfig(options: DashboardBuildOptions): UserConfig {
   const apiOrigin = parseApiOrigin(options.apiOrigin);
   const outDir = path.resolve(options.outDir ?? DEFAULT_OUT_DIR);
   return {
-    configFile: false,
     root: DASHBOARD_ROOT,
     define: { __API_ORIGIN__: JSON.stringify(apiOrigin) },
     // A data: URI would need img-src data: or font-src data: in the CSP; everything stays a file.

@@ -2,8 +2,9 @@
 import { defineConfig } from "vite";
 import { dashboardViteConfig } from "./build-config.ts";
 
-const { configFile: _none, ...config } = dashboardViteConfig({
-  apiOrigin: process.env.DASHBOARD_API_ORIGIN ?? "http://localhost:8787",
-  ...(process.env.DASHBOARD_OUT_DIR === undefined ? {} : { outDir: process.env.DASHBOARD_OUT_DIR }),
-});
-export default defineConfig(config);
+export default defineConfig(
+  dashboardViteConfig({
+    apiOrigin: process.env.DASHBOARD_API_ORIGIN ?? "http://localhost:8787",
+    ...(process.env.DASHBOARD_OUT_DIR === undefined ? {} : { outDir: process.env.DASHBOARD_OUT_DIR }),
+  }),
+);

@@ -42,7 +42,7 @@ export function errorPanel(error: ApiError, attempt: number, retry: () => void):
     const left = h("span", { "data-countdown": "" });
     const element = h(
       "div",
-      { class: "panel panel-error", role: "alert", "data-state": limited ? "rate-limited" : "unavailable" },
+      { class: "panel panel-error", role: "alert", "data-state": limited ? "rate-limited" : "unavailable", "data-attempt": attempt },
       h("h2", {}, limited ? "Too many requests" : error.status === 0 ? "The API cannot be reached" : "Service unavailable"),
       h("p", {}, limited ? "The API asked us to slow down. " : `${detail} `, "Trying again in ", left, " s."),
       retryButton,

@@ -3,17 +3,18 @@
  * dev` of dashboard/wrangler.toml, so the `_headers` file (CSP and security headers) applies
  * exactly as on Workers Static Assets.
  */
-import { build } from "vite";
-import { dashboardViteConfig, type DashboardBuildOptions } from "../../dashboard/build-config.ts";
-import { startWranglerDev, waitForHttp, type RunningWorker } from "./wrangler-dev.ts";
 import path from "node:path";
+import { build, type InlineConfig } from "vite";
+import { dashboardViteConfig, type DashboardBuildOptions } from "../../dashboard/build-config.ts";
 import { PROJECT_ROOT } from "./migrate.ts";
+import { startWranglerDev, waitForHttp, type RunningWorker } from "./wrangler-dev.ts";
 
 export const DASHBOARD_CONFIG = path.join(PROJECT_ROOT, "dashboard", "wrangler.toml");
 
 /** One production build; with `watch`, Vite keeps rebuilding on change until `close()`. */
 export async function buildDashboard(options: DashboardBuildOptions & { watch?: boolean }): Promise<{ close(): Promise<void> }> {
-  const config = dashboardViteConfig(options);
+  // The options are the whole configuration: no vite.config file is looked for.
+  const config: InlineConfig = { ...dashboardViteConfig(options), configFile: false };
   if (options.watch !== true) {
     await build(config);
     return { close: async () => undefined };

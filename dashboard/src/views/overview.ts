@@ -10,8 +10,8 @@ import { nextRefresh } from "../rate-limit.ts";
 import { emptyPanel, errorPanel, loadingPanel } from "../states.ts";
 import type { ViewContext } from "./context.ts";
 
-export const WINDOWS = ["15m", "1h", "24h", "7d"] as const;
-export type OverviewWindow = (typeof WINDOWS)[number];
+const WINDOWS = ["15m", "1h", "24h", "7d"] as const;
+type OverviewWindow = (typeof WINDOWS)[number];
 const WINDOW_LABELS: Record<OverviewWindow, string> = { "15m": "15 minutes", "1h": "1 hour", "24h": "24 hours", "7d": "7 days" };
 /** Refresh interval while the API has permits to spare. */
 const BASE_REFRESH_MS = 15_000;

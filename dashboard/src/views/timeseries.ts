@@ -13,15 +13,15 @@ import { emptyPanel, errorPanel, loadingPanel } from "../states.ts";
 import type { ViewContext } from "./context.ts";
 
 /** The API's steps (src/routes/metrics.ts, TimeseriesQuery) and its limits on them. */
-export const STEPS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "6h": 21_600, "1d": 86_400 } as const;
-export const MAX_POINTS = 1_440;
-export const RANGES = { "1h": 3_600, "6h": 21_600, "24h": 86_400, "7d": 604_800, "31d": 2_678_400 } as const;
+const STEPS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "6h": 21_600, "1d": 86_400 } as const;
+const MAX_POINTS = 1_440;
+const RANGES = { "1h": 3_600, "6h": 21_600, "24h": 86_400, "7d": 604_800, "31d": 2_678_400 } as const;
 type Step = keyof typeof STEPS;
 type Range = keyof typeof RANGES;
 const RANGE_LABELS: Record<Range, string> = { "1h": "Last hour", "6h": "Last 6 hours", "24h": "Last 24 hours", "7d": "Last 7 days", "31d": "Last 31 days" };
 const DEFAULT_STEP: Record<Range, Step> = { "1h": "1m", "6h": "5m", "24h": "15m", "7d": "1h", "31d": "6h" };
 
-export const stepFits = (range: Range, step: Step): boolean => RANGES[range] / STEPS[step] <= MAX_POINTS;
+const stepFits = (range: Range, step: Step): boolean => RANGES[range] / STEPS[step] <= MAX_POINTS;
 
 interface Point {
   t: string;
