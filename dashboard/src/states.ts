@@ -2,7 +2,8 @@
  * The visible states of a view that loads data: loading, empty, and each failure the API can give.
  * 429 counts down from Retry-After and then tries again; 503 (or no answer at all) retries with
  * exponential backoff; 403 explains itself and stops. A 401 is not shown here: the session is
- * over, and the app goes back to sign-in.
+ * over, and the app goes back to sign-in. Screen readers hear the panels (status and alert roles),
+ * not every 15-second refresh of the numbers.
  */
 import { ApiError } from "./api.ts";
 import { countdown, h } from "./dom.ts";

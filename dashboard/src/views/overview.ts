@@ -79,7 +79,7 @@ function renderOverview(overview: Overview): HTMLElement {
 export function overviewView(context: ViewContext, params: URLSearchParams): { element: HTMLElement; dispose(): void } {
   const requested = params.get("window");
   const window: OverviewWindow = WINDOWS.find((candidate) => candidate === requested) ?? "1h";
-  const content = h("section", { class: "content", "aria-labelledby": "overview-title", "aria-live": "polite" }, loadingPanel("Loading the overview…"));
+  const content = h("section", { class: "content", "aria-labelledby": "overview-title" }, loadingPanel("Loading the overview…"));
   const refreshStatus = h("p", { class: "refresh-status", "data-refresh": "" });
   const windowPicker = h(
     "div",

@@ -112,7 +112,7 @@ export function timeseriesView(context: ViewContext, params: URLSearchParams): {
   const requestedStep = pick(params.get("step"), Object.keys(STEPS) as Step[], DEFAULT_STEP[range]);
   const step = stepFits(range, requestedStep) ? requestedStep : DEFAULT_STEP[range];
   const controls = h("form", { class: "controls", "aria-label": "Chart options" });
-  const content = h("section", { class: "content", "aria-labelledby": "timeseries-title", "aria-live": "polite" }, loadingPanel("Loading streams…"));
+  const content = h("section", { class: "content", "aria-labelledby": "timeseries-title" }, loadingPanel("Loading streams…"));
   const element = h("main", { id: "main", tabindex: "-1" }, h("div", { class: "view-head" }, h("h1", { id: "timeseries-title" }, "Time series")), controls, content);
 
   const abort = new AbortController();
