@@ -29,6 +29,11 @@ export default defineConfig({
                 ADMIN_SECRET: TEST_ADMIN_SECRET,
                 ALLOWED_HOSTS: "localhost",
                 ALLOWED_ORIGINS: "https://app.streamforge.test,http://localhost:5173",
+                // The per-isolate PBKDF2 budget (20/second in wrangler.toml) is tested with isolates of
+                // its own (login-limits.test.ts). Here it would make a file's logins depend on how many
+                // password checks earlier tests did in the same second: auth.test.ts, run in under a
+                // second once the browser files stopped running beside it, got 503 login-busy.
+                RATE_LIMIT_LOGIN_ISOLATE: "1000/second",
                 // Read by test/fuzz only; `npm run fuzz -- --runs N --seed S` sets them.
                 FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
                 FUZZ_SEED: process.env.FUZZ_SEED ?? "",
