@@ -46,6 +46,28 @@ export function setCsrfToken(token: string | undefined): void {
   csrfToken = token;
 }
 
+/**
+ * A renewal revokes the old session the moment it succeeds, so a read still carrying the old
+ * cookie would get a 401 and end the page's session. Renewal and sign-out therefore run alone:
+ * new requests wait for them, and they wait for the requests already in flight.
+ */
+let inFlight = 0;
+const drainWaiters: (() => void)[] = [];
+let exclusive: Promise<void> | undefined;
+
+export async function withExclusiveAccess<T>(task: () => Promise<T>): Promise<T> {
+  while (exclusive !== undefined) await exclusive;
+  let release!: () => void;
+  exclusive = new Promise<void>((resolve) => (release = resolve));
+  try {
+    while (inFlight > 0) await new Promise<void>((resolve) => drainWaiters.push(resolve));
+    return await task();
+  } finally {
+    exclusive = undefined;
+    release();
+  }
+}
+
 /** `Retry-After` as delay-seconds (what the API sends) or an HTTP date. */
 function retryAfterSeconds(header: string | null): number | undefined {
   if (header === null) return undefined;
@@ -69,9 +91,22 @@ export interface RequestOptions {
   method?: "GET" | "POST";
   json?: unknown;
   signal?: AbortSignal;
+  /** Only for the request of the task that holds `withExclusiveAccess`. */
+  exclusive?: boolean;
 }
 
 export async function apiRequest<T>(path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+  while (exclusive !== undefined && options.exclusive !== true) await exclusive;
+  inFlight++;
+  try {
+    return await send<T>(path, options);
+  } finally {
+    inFlight--;
+    if (inFlight === 0) for (const wake of drainWaiters.splice(0)) wake();
+  }
+}
+
+async function send<T>(path: string, options: RequestOptions): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (options.json !== undefined) headers["Content-Type"] = "application/json";
   if (csrfToken !== undefined) headers["X-CSRF-Token"] = csrfToken;

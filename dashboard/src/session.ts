@@ -5,7 +5,7 @@
  * once a renewal no longer moves `expiresAt` (the absolute lifetime caps it), the page lets it
  * run out and reports the expiry instead of asking again.
  */
-import { apiRequest, ApiError, setCsrfToken } from "./api.ts";
+import { apiRequest, ApiError, setCsrfToken, withExclusiveAccess } from "./api.ts";
 
 export interface Principal {
   subject: string;
@@ -65,8 +65,11 @@ function adopt(body: SessionBody, previousExpiresAtMs?: number): Session {
 async function renew(): Promise<void> {
   const previous = current?.expiresAtMs;
   try {
-    const { body } = await apiRequest<SessionBody>("/auth/session/refresh", { method: "POST" });
-    adopt(body, previous);
+    // Adopted inside the exclusive section: no read may go out with the revoked session's token.
+    await withExclusiveAccess(async () => {
+      const { body } = await apiRequest<SessionBody>("/auth/session/refresh", { method: "POST", exclusive: true });
+      adopt(body, previous);
+    });
   } catch (error) {
     if (error instanceof ApiError && (error.status === 401 || error.status === 403)) return expire();
     // Busy or unreachable: try again in a while, as long as the session still has time.
@@ -103,14 +106,19 @@ export async function restoreSession(): Promise<Session | undefined> {
   }
 }
 
-/** Ends the session on the server; a session the server already dropped (401) counts as ended. */
+/**
+ * Ends the session on the server; a session the server already dropped (401) counts as ended. The
+ * page forgets it before any waiting read goes out, so none is sent with the revoked token.
+ */
 export async function signOut(): Promise<void> {
-  try {
-    await apiRequest<void>("/auth/logout", { method: "POST" });
-  } catch (error) {
-    if (!(error instanceof ApiError && error.status === 401)) throw error;
-  }
-  forget();
+  await withExclusiveAccess(async () => {
+    try {
+      await apiRequest<void>("/auth/logout", { method: "POST", exclusive: true });
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401)) throw error;
+    }
+    forget();
+  });
 }
 
 /** Drops what the page knows of the session, without asking the server. */

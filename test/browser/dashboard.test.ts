@@ -252,6 +252,36 @@ describe("dashboard in Chromium", () => {
     expect((await browser.context.cookies(stack.apiOrigin)).some((candidate) => candidate.name === SESSION_COOKIE)).toBe(false);
   });
 
+  it("renews the session before it expires: a new cookie, the old one revoked, and the page keeps reading", async () => {
+    // Its own browser: Playwright's fake clock applies to a whole context, and the others run on real time.
+    const own = await launchChromium();
+    try {
+      await own.context.clock.install();
+      const ownPage = await own.context.newPage();
+      const ownWatch = await watchPage(ownPage, stack.apiOrigin);
+      ownWatch.expectStatus(401);
+      await ownPage.goto(`${stack.dashboardOrigin}/`);
+      await signInThroughForm(ownPage, ACME.username);
+      await ownPage.locator('[data-state="ready"][data-window]').waitFor();
+      const sessionCookie = async () => (await own.context.cookies(stack.apiOrigin)).find((candidate) => candidate.name === SESSION_COOKIE)?.value;
+      const before = await sessionCookie();
+
+      // The session lives SESSION_TTL_SECONDS (3600 s here); the page renews it a minute before its end.
+      const refreshed = ownPage.waitForResponse((response) => response.url() === `${stack.apiOrigin}/auth/session/refresh`);
+      await own.context.clock.fastForward("59:10");
+      expect((await refreshed).status()).toBe(200);
+      await expect.poll(sessionCookie).not.toBe(before);
+      expect((await fetch(`${stack.apiOrigin}/auth/session`, { headers: { Cookie: `${SESSION_COOKIE}=${before}` } })).status).toBe(401);
+
+      await ownPage.locator('a[href="#/overview?window=15m"]').click();
+      await ownPage.locator('[data-state="ready"][data-window="15m"]').waitFor();
+      expect(await ownWatch.cspViolations()).toEqual([]);
+      expect(ownWatch.errors()).toEqual([]);
+    } finally {
+      await own.close();
+    }
+  });
+
   it("an expired session sends the page back to sign-in with a notice", async () => {
     await signIn(ACME.username);
     // The cookie's Max-Age running out, without waiting for it: the same cookie, expiring in a second.
