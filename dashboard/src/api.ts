@@ -93,9 +93,37 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Only for the request of the task that holds `withExclusiveAccess`. */
   exclusive?: boolean;
+  /** Set on the session's own reads, which must not try to recover the session. */
+  noRecovery?: boolean;
 }
 
+let recoverSession: (() => Promise<boolean>) | undefined;
+
+/**
+ * How a signed-in page gets the current session back when its read is refused because another
+ * tab of the same browser renewed the session (401 for a read that still carried the old cookie,
+ * 403 `csrf-token-invalid` for the new cookie with this page's old token): the session module
+ * asks `GET /auth/session` and adopts its token; the read is then sent once more.
+ */
+export function setSessionRecovery(recover: () => Promise<boolean>): void {
+  recoverSession = recover;
+}
+
+const sessionReplaced = (error: unknown): boolean =>
+  error instanceof ApiError && (error.status === 401 || (error.status === 403 && error.problem.code === "csrf-token-invalid"));
+
 export async function apiRequest<T>(path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+  const signedIn = csrfToken !== undefined;
+  try {
+    return await tracked<T>(path, options);
+  } catch (error) {
+    const mayRecover = signedIn && options.exclusive !== true && options.noRecovery !== true && recoverSession !== undefined;
+    if (!mayRecover || !sessionReplaced(error) || !(await recoverSession!())) throw error;
+    return tracked<T>(path, options);
+  }
+}
+
+async function tracked<T>(path: string, options: RequestOptions): Promise<ApiResponse<T>> {
   while (exclusive !== undefined && options.exclusive !== true) await exclusive;
   inFlight++;
   try {

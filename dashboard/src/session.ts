@@ -5,7 +5,7 @@
  * once a renewal no longer moves `expiresAt` (the absolute lifetime caps it), the page lets it
  * run out and reports the expiry instead of asking again.
  */
-import { apiRequest, ApiError, setCsrfToken, withExclusiveAccess } from "./api.ts";
+import { apiRequest, ApiError, setCsrfToken, setSessionRecovery, withExclusiveAccess } from "./api.ts";
 
 export interface Principal {
   subject: string;
@@ -62,6 +62,25 @@ function adopt(body: SessionBody, previousExpiresAtMs?: number): Session {
   return current;
 }
 
+let recovering: Promise<boolean> | undefined;
+
+/** The browser's current session, if it still has one (another tab may have renewed it). Concurrent callers share one request. */
+function recover(): Promise<boolean> {
+  recovering ??= apiRequest<SessionBody>("/auth/session", { noRecovery: true })
+    .then(
+      ({ body }) => {
+        adopt(body);
+        return true;
+      },
+      () => false,
+    )
+    .finally(() => {
+      recovering = undefined;
+    });
+  return recovering;
+}
+setSessionRecovery(recover);
+
 async function renew(): Promise<void> {
   const previous = current?.expiresAtMs;
   try {
@@ -71,7 +90,8 @@ async function renew(): Promise<void> {
       adopt(body, previous);
     });
   } catch (error) {
-    if (error instanceof ApiError && (error.status === 401 || error.status === 403)) return expire();
+    // Refused: another tab may have renewed the session first; the browser then holds its cookie.
+    if (error instanceof ApiError && (error.status === 401 || error.status === 403)) return (await recover()) ? undefined : expire();
     // Busy or unreachable: try again in a while, as long as the session still has time.
     const retryMs = Math.max(5_000, (error instanceof ApiError ? (error.retryAfterSeconds ?? 0) : 0) * 1000);
     if (current !== undefined && current.expiresAtMs - Date.now() > retryMs) renewTimer = setTimeout(() => void renew(), retryMs);
@@ -82,7 +102,7 @@ async function renew(): Promise<void> {
 /** At the end of the session's life: the API has the last word. */
 async function confirmExpiry(): Promise<void> {
   try {
-    const { body } = await apiRequest<SessionBody>("/auth/session");
+    const { body } = await apiRequest<SessionBody>("/auth/session", { noRecovery: true });
     if (Date.parse(body.expiresAt) > Date.now()) adopt(body);
     else expire();
   } catch {
@@ -98,7 +118,7 @@ export async function signIn(username: string, password: string): Promise<Sessio
 /** The session that survived a reload, or undefined (401) when there is none. Other failures throw. */
 export async function restoreSession(): Promise<Session | undefined> {
   try {
-    const { body } = await apiRequest<SessionBody>("/auth/session");
+    const { body } = await apiRequest<SessionBody>("/auth/session", { noRecovery: true });
     return adopt(body);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return undefined;
