@@ -10,7 +10,7 @@ import type { Page, Response } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseRateLimit, reserveFor, type RateLimitItem } from "../../dashboard/src/rate-limit.ts";
 import { DEMO_TENANTS } from "../../scripts/lib/demo-data.ts";
-import { expectCleanAndClose, openDashboard, signInThroughForm, startDashboardStack, type DashboardStack, type PageWatch } from "./dashboard-support.ts";
+import { expectCleanAndClose, openDashboard, screenshot, signInThroughForm, startDashboardStack, type DashboardStack, type PageWatch } from "./dashboard-support.ts";
 import { launchChromium, stopAll, type Chromium } from "./support.ts";
 
 const API_LIMIT = 10;
@@ -95,6 +95,7 @@ describe(`dashboard overview under an API limit of ${API_LIMIT} reads a minute`,
     await expect.poll(async () => Number(await panel.locator("[data-countdown]").textContent()), { timeout: 4000 }).toBeLessThan(first);
     // The API said when to come back; there is no button to ask again sooner.
     expect(await panel.getByRole("button").count()).toBe(0);
+    await screenshot(current, "overview-rate-limited");
   });
 });
 
@@ -125,5 +126,6 @@ describe("dashboard sign-in under a limit of 3 attempts a minute", () => {
     expect(first).toBeGreaterThan(0);
     await expect.poll(async () => Number(await formError.locator("[data-countdown]").textContent()), { timeout: 4000 }).toBeLessThan(first);
     expect(await submit.isDisabled()).toBe(true);
+    await screenshot(current, "sign-in-rate-limited");
   });
 });

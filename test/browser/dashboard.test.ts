@@ -372,6 +372,7 @@ describe("dashboard in Chromium", () => {
     };
     const first = await shownWait(0, () => page.locator('a[href="#/overview?window=15m"]').click());
     expect(first.countdown).toBe(Math.max(2, first.retryAfter));
+    await screenshot(page, "overview-unavailable");
     // Each retry that fails waits twice as long (never less than the API's Retry-After).
     for (const [attempt, backoff] of [[1, 4], [2, 8], [3, 16]] as const) {
       const next = await shownWait(attempt, () => page.getByRole("button", { name: "Retry now" }).click());
