@@ -29,6 +29,11 @@ export default defineConfig({
                 ADMIN_SECRET: TEST_ADMIN_SECRET,
                 ALLOWED_HOSTS: "localhost",
                 ALLOWED_ORIGINS: "https://app.streamforge.test,http://localhost:5173",
+                // The per-isolate PBKDF2 budget (20/second in wrangler.toml) is tested with isolates of
+                // its own (login-limits.test.ts). Here it would make a file's logins depend on how many
+                // password checks earlier tests did in the same second: auth.test.ts, run in under a
+                // second once the browser files stopped running beside it, got 503 login-busy.
+                RATE_LIMIT_LOGIN_ISOLATE: "1000/second",
                 // Read by test/fuzz only; `npm run fuzz -- --runs N --seed S` sets them.
                 FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
                 FUZZ_SEED: process.env.FUZZ_SEED ?? "",
@@ -39,7 +44,7 @@ export default defineConfig({
         test: {
           name: "worker",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/scripts/**", "test/sql/**", "test/lint/**", "test/browser/**"],
+          exclude: ["test/scripts/**", "test/sql/**", "test/lint/**", "test/browser/**", "test/dashboard/**"],
           globalSetup: ["test/support/global-setup.ts"],
           // One runtime serves every file's Durable Objects: the multi-isolate and login-limit files
           // each create hundreds of objects, and side by side they push object calls past the
@@ -52,7 +57,7 @@ export default defineConfig({
         test: {
           name: "node",
           environment: "node",
-          include: ["test/scripts/**/*.test.ts", "test/sql/**/*.test.ts", "test/lint/**/*.test.ts"],
+          include: ["test/scripts/**/*.test.ts", "test/sql/**/*.test.ts", "test/lint/**/*.test.ts", "test/dashboard/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },
@@ -62,6 +67,10 @@ export default defineConfig({
           name: "browser",
           environment: "node",
           include: ["test/browser/**/*.test.ts"],
+          // After the other projects: each browser file starts Postgres, two or three wrangler devs
+          // and Chromium, and on two cores that load beside the worker project's timing-sensitive
+          // limiter tests once let the multi-isolate test admit 101 of 100.
+          sequence: { groupOrder: 1 },
           // Starting Postgres, wrangler dev and Chromium takes tens of seconds on a shared machine.
           testTimeout: 120_000,
           hookTimeout: 120_000,

@@ -1,9 +1,13 @@
 /**
- * `npm run dev`: the API on http://127.0.0.1:8787 with nothing to install or configure.
+ * `npm run dev`: the API on http://localhost:8787 and the dashboard on http://localhost:5173, with
+ * nothing to install or configure.
  * With no DATABASE_URL (environment or .dev.vars) it starts an embedded Postgres (PGlite), migrates
  * and seeds it; with a loopback DATABASE_URL it uses that server. Either way the worker's Neon
  * driver reaches the database through the local stand-in for Neon's SQL endpoint. A remote
- * DATABASE_URL (Neon itself) is used directly in production mode. Ctrl-C stops everything it started.
+ * DATABASE_URL (Neon itself) is used directly in production mode. The dashboard is built for
+ * http://localhost:<DEV_PORT> (rebuilt on change) and served by `wrangler dev` of its own assets
+ * site, so its CSP and headers are production's. Both are `localhost`: one site, so the API's
+ * SameSite=Strict session cookie travels. Ctrl-C stops everything it started.
  */
 import { randomBytes } from "node:crypto";
 import { setting } from "./lib/config-files.ts";
@@ -14,9 +18,10 @@ import { seed } from "./lib/seed.ts";
 import { startSqlEndpoint, type SqlEndpoint } from "./lib/sql-endpoint.ts";
 import { installTenantScopeKey } from "./lib/tenant-scope-key.ts";
 import { superviseWranglerDev, waitForHttp } from "./lib/wrangler-dev.ts";
-
+import { buildDashboard, serveDashboard } from "./lib/dashboard.ts";
 
 const port = Number(setting("DEV_PORT") ?? 8787);
+const dashboardPort = Number(setting("DASHBOARD_PORT") ?? 5173);
 const started = Date.now();
 const cleanups: (() => Promise<void>)[] = [];
 let stopping = false;
@@ -45,8 +50,8 @@ try {
     // Installed below in the embedded database; a configured one gets it from `npm run db:scope-key`.
     TENANT_SCOPE_KEY: setting("TENANT_SCOPE_KEY") ?? randomBytes(32).toString("base64url"),
     ALLOWED_HOSTS: setting("ALLOWED_HOSTS") ?? `localhost:${port},127.0.0.1:${port}`,
-    // A front end on Vite's default port can call the local API with credentials.
-    ALLOWED_ORIGINS: setting("ALLOWED_ORIGINS") ?? "http://localhost:5173,http://127.0.0.1:5173",
+    // The dashboard (below) can call the local API with credentials.
+    ALLOWED_ORIGINS: setting("ALLOWED_ORIGINS") ?? `http://localhost:${dashboardPort},http://127.0.0.1:${dashboardPort}`,
   };
 
   let databaseUrl = setting("DATABASE_URL");
@@ -93,11 +98,19 @@ try {
   });
   await waitForHttp(`${worker.url}/health/ready`, 60_000);
 
+  const apiOrigin = `http://localhost:${port}`;
+  const dashboardBuild = await buildDashboard({ apiOrigin, watch: true });
+  cleanups.push(() => dashboardBuild.close());
+  const dashboard = await serveDashboard({ port: dashboardPort, inheritOutput: true });
+  cleanups.push(() => dashboard.stop());
+  const dashboardUrl = `http://localhost:${dashboardPort}`;
+
   console.log(`
 StreamForge Edge is ready in ${((Date.now() - started) / 1000).toFixed(1)} s
-  API:      ${worker.url}
-  Health:   ${worker.url}/health/ready
-  API docs: ${worker.url}/docs
+  Dashboard: ${dashboardUrl}
+  API:       ${apiOrigin}
+  Health:    ${apiOrigin}/health/ready
+  API docs:  ${apiOrigin}/docs
   Demo users (password "${DEMO_PASSWORD}"): ${DEMO_TENANTS.map((tenant) => tenant.username).join(", ")}
 Press Ctrl-C to stop everything.`);
 } catch (error) {

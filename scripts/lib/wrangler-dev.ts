@@ -21,6 +21,10 @@ export interface WranglerDevOptions {
   extraEnv?: Record<string, string>;
   /** Local state directory (`--persist-to`); default `.wrangler/state`, shared with other runs in the tree. */
   persistTo?: string;
+  /** Another Wrangler configuration than the API's wrangler.toml (the dashboard's assets site). */
+  configPath?: string;
+  /** Serve this directory as the static assets instead of the configuration's. */
+  assetsDirectory?: string;
 }
 
 export interface RunningWorker {
@@ -58,6 +62,8 @@ export function startWranglerDev(options: WranglerDevOptions): RunningWorker {
     "--log-level",
     options.logLevel ?? "info",
     ...(options.persistTo === undefined ? [] : ["--persist-to", options.persistTo]),
+    ...(options.configPath === undefined ? [] : ["--config", options.configPath]),
+    ...(options.assetsDirectory === undefined ? [] : ["--assets", options.assetsDirectory]),
     ...Object.entries(options.vars).flatMap(([key, value]) => ["--var", `${key}:${value}`]),
   ];
   const child = spawn(process.execPath, args, {

@@ -5,14 +5,14 @@
  * what it had already started, so a broken run leaves no process behind.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
+export { CHROMIUM_PATH, launchChromium, type Chromium } from "../../scripts/lib/chromium.ts";
 import { migrate } from "../../scripts/lib/migrate.ts";
 import { startPostgres, type PostgresPreference } from "../../scripts/lib/postgres.ts";
 import { seed } from "../../scripts/lib/seed.ts";
@@ -21,7 +21,6 @@ import { installTenantScopeKey } from "../../scripts/lib/tenant-scope-key.ts";
 import { startWranglerDev, waitForHttp } from "../../scripts/lib/wrangler-dev.ts";
 import { TEST_PEPPER, TEST_TENANT_SCOPE_KEY } from "../support/constants.ts";
 
-export const CHROMIUM_PATH = "/usr/bin/chromium";
 /** Test-only; the browser suite never checks a token, the worker just refuses to start without a key. */
 const BROWSER_TEST_JWT_SIGNING_KEY = "browser-test-jwt-signing-key-0123456789abcdef";
 
@@ -32,44 +31,6 @@ export async function stopAll(cleanups: (() => Promise<void>)[]): Promise<void> 
     await cleanup().catch((error: unknown) => failures.push(error));
   }
   if (failures.length > 0) throw new AggregateError(failures, "cleanup failed");
-}
-
-export interface Chromium {
-  context: BrowserContext;
-  close(): Promise<void>;
-}
-
-/** Headless Chromium with a fresh profile, no background traffic and nothing fetched from the network. */
-export async function launchChromium(): Promise<Chromium> {
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium (run scripts/install-system-deps.sh as root).`);
-  }
-  const userDataDir = await mkdtemp(path.join(tmpdir(), "streamforge-chromium-"));
-  try {
-    const context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
-    return {
-      context,
-      close: async () => {
-        await context.close();
-        await rm(userDataDir, { recursive: true, force: true });
-      },
-    };
-  } catch (error) {
-    await rm(userDataDir, { recursive: true, force: true });
-    throw error;
-  }
 }
 
 export interface StaticPage {
@@ -105,14 +66,17 @@ export async function startStaticPage(html: string, hostName: "127.0.0.1" | "loc
 
 export interface LocalWorker {
   url: string;
+  /** Closes the local SQL endpoint: from then on every database call of the worker fails, as when its database is unreachable. */
+  cutDatabase(): Promise<void>;
   stop(): Promise<void>;
 }
 
 /**
  * `wrangler dev` in local mode on `port`, reaching a migrated and seeded Postgres through the local SQL endpoint,
- * answering for 127.0.0.1 and localhost on that port and allowing exactly `allowedOrigins`.
+ * answering for 127.0.0.1 and localhost on that port and allowing exactly `allowedOrigins`; `vars`
+ * add to or override the worker's variables (tighter limits, shorter sessions).
  */
-export async function startLocalWorker(options: { port: number; allowedOrigins: readonly string[] }): Promise<LocalWorker> {
+export async function startLocalWorker(options: { port: number; allowedOrigins: readonly string[]; vars?: Record<string, string> }): Promise<LocalWorker> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const postgres = await startPostgres((process.env.TEST_POSTGRES ?? "auto") as PostgresPreference);
@@ -126,7 +90,10 @@ export async function startLocalWorker(options: { port: number; allowedOrigins: 
 
     const sqlSecret = randomBytes(32).toString("base64url");
     const sqlEndpoint = await startSqlEndpoint({ connectionStrings: [postgres.databaseUrl], secret: sqlSecret, serialize: postgres.kind === "pglite" });
-    cleanups.push(() => sqlEndpoint.close());
+    // Once only, whether a test cut the database or the cleanup does.
+    let closed: Promise<void> | undefined;
+    const cutDatabase = () => (closed ??= sqlEndpoint.close());
+    cleanups.push(cutDatabase);
 
     // Its own state directory, so this run cannot collide with a `wrangler dev` elsewhere in the tree.
     const persistTo = await mkdtemp(path.join(tmpdir(), "streamforge-wrangler-"));
@@ -148,6 +115,7 @@ export async function startLocalWorker(options: { port: number; allowedOrigins: 
         TENANT_SCOPE_KEY: TEST_TENANT_SCOPE_KEY,
         ALLOWED_HOSTS: `127.0.0.1:${options.port},localhost:${options.port}`,
         ALLOWED_ORIGINS: options.allowedOrigins.join(","),
+        ...options.vars,
       },
     });
     cleanups.push(() => worker.stop());
@@ -165,7 +133,7 @@ export async function startLocalWorker(options: { port: number; allowedOrigins: 
     await Promise.race([waitForHttp(`${worker.url}/health/ready`, 60_000), exited]).catch((error: unknown) => {
       throw new Error(`${error instanceof Error ? error.message : String(error)}\nwrangler output:\n${output}`);
     });
-    return { url: worker.url, stop: () => stopAll(cleanups) };
+    return { url: worker.url, cutDatabase, stop: () => stopAll(cleanups) };
   } catch (error) {
     await stopAll(cleanups);
     throw error;
