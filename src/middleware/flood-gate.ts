@@ -159,7 +159,7 @@ export function floodGate(options: FloodGateOptions): FloodGate {
       const refusal = refuse(c.req.raw, policy, () => problemInstance(c, REQUEST_ID_SLOT));
       if (refusal !== undefined) return refusal;
       await next();
-      if (problemInstance(c, REQUEST_ID_SLOT) === c.req.path) routedPaths.add(c.req.path);
+      if (!routedPaths.has(c.req.path) && problemInstance(c, REQUEST_ID_SLOT) === c.req.path) routedPaths.add(c.req.path);
       if (c.res.status === 429 && !templates.has(policy.name) && c.res.headers.get("ratelimit-policy") === policyHeader(policy)) {
         templates.set(
           policy.name,
