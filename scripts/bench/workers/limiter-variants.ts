@@ -22,6 +22,21 @@ const MEMORY_ONLY_STATE = {
   },
 } as unknown as DurableObjectState;
 
+/**
+ * The limiter's own code on plain memory. The runtime refuses to construct a Durable Object class
+ * outside a namespace, so the instance is made from the prototype with the fields the constructor
+ * would set for an object that has no stored windows yet.
+ */
+function inMemoryLimiter(env: Env): RateLimiterWithoutStorage {
+  return Object.assign(Object.create(RateLimiterWithoutStorage.prototype) as RateLimiterWithoutStorage, {
+    ctx: MEMORY_ONLY_STATE,
+    env,
+    windows: new Map(),
+    tableExists: true,
+    clock: Date.now,
+  });
+}
+
 /** The part of a Durable Object namespace the limiter middleware uses. */
 class InIsolateNamespace {
   private readonly objects = new Map<string, RateLimiterWithoutStorage>();
@@ -35,7 +50,7 @@ class InIsolateNamespace {
   get(id: string) {
     let object = this.objects.get(id);
     if (object === undefined) {
-      object = new RateLimiterWithoutStorage(MEMORY_ONLY_STATE, this.env);
+      object = inMemoryLimiter(this.env);
       this.objects.set(id, object);
     }
     const limiter = object;
