@@ -143,11 +143,6 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   }
 
   /**
-   * Asks the object for a lease within this request. An object call belongs to the request that
-   * made it: the runtime may cancel it when that request ends, and no other request may wait on its
-   * I/O. So concurrent requests of one client each ask, and the leases they bring are pooled.
-   */
-  /**
    * Keys with an object call in flight from this isolate: when it started (platform clock), and
    * how to wake the requests waiting for it. Each waiter waits on a promise of its own that the
    * caller resolves when its call ends: waiting costs no CPU (a burst's waiters polling on timers
@@ -155,6 +150,11 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
    */
   const asking = new Map<string, Asking>();
 
+  /**
+   * Asks the object for a lease within this request. An object call belongs to the request that
+   * made it: the runtime may cancel it when that request ends, and no other request may wait on its
+   * I/O. The lease it brings is pooled with any permits this isolate still holds for the client.
+   */
   async function askForLease(c: Context<AppEnv>, leaseKey: string, key: string, nowMs: number): Promise<Grant> {
     const { wanted, returned } = leases.ask(leaseKey, nowMs, policy.limit);
     const request = { policy: policy.name, limit: policy.limit, windowMs: policy.windowMs, holder: leases.holder, wanted, ...(returned === undefined ? {} : { returned }) };
