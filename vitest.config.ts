@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { apiKeysSecret, TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_PEPPER, TEST_SIGNING_SECRETS, TEST_TENANT_SCOPE_KEY } from "./test/support/constants.ts";
 
@@ -11,7 +11,7 @@ export default defineConfig({
       {
         plugins: [
           cloudflareTest(({ inject }) => ({
-            wrangler: { configPath: "./wrangler.toml" },
+            wrangler: { configPath: "./wrangler.jsonc" },
             miniflare: {
               bindings: {
                 APP_ENV: "local",
@@ -29,7 +29,7 @@ export default defineConfig({
                 ADMIN_SECRET: TEST_ADMIN_SECRET,
                 ALLOWED_HOSTS: "localhost",
                 ALLOWED_ORIGINS: "https://app.streamforge.test,http://localhost:5173",
-                // The per-isolate PBKDF2 budget (20/second in wrangler.toml) is tested with isolates of
+                // The per-isolate PBKDF2 budget (20/second in wrangler.jsonc) is tested with isolates of
                 // its own (login-limits.test.ts). Here it would make a file's logins depend on how many
                 // password checks earlier tests did in the same second: auth.test.ts, run in under a
                 // second once the browser files stopped running beside it, got 503 login-busy.

@@ -46,7 +46,7 @@ function staticAssetsSite(apiOrigin: string, outDir: string): Plugin {
 export interface DashboardBuildOptions {
   /** Serialized origin of the API the page calls, e.g. `https://api.streamforge.example`. */
   apiOrigin: string;
-  /** Default `dashboard/dist`, the directory dashboard/wrangler.toml deploys. */
+  /** Default `dashboard/dist`, the directory dashboard/wrangler.jsonc deploys. */
   outDir?: string;
 }
 

@@ -61,7 +61,7 @@ interface Timing {
 }
 
 async function coldStart(bundle: WorkerBundle, bindings: Record<string, string>, durableObjects: Record<string, string>): Promise<Timing> {
-  const compatibility = readCompatibility("wrangler.toml");
+  const compatibility = readCompatibility("wrangler.jsonc");
   const started = performance.now();
   const miniflare = new Miniflare({
     host: "127.0.0.1",
@@ -93,7 +93,7 @@ async function coldStart(bundle: WorkerBundle, bindings: Record<string, string>,
   }
 }
 
-const compatibility = readCompatibility("wrangler.toml");
+const compatibility = readCompatibility("wrangler.jsonc");
 console.error("[startup] building…");
 const worker = options.bundle === undefined ? await buildWorker(PROJECT_WORKER, path.join(workDir, "main"), compatibility) : readBundle(options.bundle);
 const bare = await buildWorker(benchWorker("scripts/bench/workers/bare.ts"), path.join(workDir, "bare"), compatibility);

@@ -147,7 +147,7 @@ const apiKeyFor = (keyId: string) => {
 async function isolatesMain(): Promise<number> {
   const workDir = mkdtempSync(path.join(stateParent, "streamforge-bench-"));
   temporaryDirs.push(workDir);
-  const compatibility = readCompatibility("wrangler.toml");
+  const compatibility = readCompatibility("wrangler.jsonc");
   log("building the worker with call-counting limiter objects…");
   const bundle = await buildWorker(BUNDLES.mainCountingLimiter, path.join(workDir, "build"), compatibility);
   const seed = positiveInteger("seed", options.seed);
@@ -170,7 +170,7 @@ async function main(): Promise<number> {
   const workDir = mkdtempSync(path.join(stateParent, "streamforge-bench-"));
   temporaryDirs.push(workDir);
 
-  const compatibility = readCompatibility("wrangler.toml");
+  const compatibility = readCompatibility("wrangler.jsonc");
   const bundleNames = [...new Set(instanceSpecs.map((spec) => spec.bundle))];
   log(`building ${bundleNames.join(", ")}…`);
   const bundles = Object.fromEntries(

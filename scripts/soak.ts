@@ -63,7 +63,7 @@ function percentile(sorted: readonly number[], fraction: number): number {
 
 async function main(): Promise<number> {
   const spec = INSTANCES.find((instance) => instance.name === "main-soak")!;
-  const compatibility = readCompatibility("wrangler.toml");
+  const compatibility = readCompatibility("wrangler.jsonc");
   log("building the worker…");
   const bundle = await buildWorker(BUNDLES[spec.bundle], path.join(workDir, "build"), compatibility);
   const key = generateApiKey("soak");

@@ -216,7 +216,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.openAPIRegistry.registerComponent("securitySchemes", "csrfToken", { type: "apiKey", in: "header", name: "X-CSRF-Token", description: "The csrfToken of the session, required with the session cookie" });
 
   app.doc31("/openapi.json", OPENAPI_INFO);
-  // The switch for the docs is the `[assets]` binding in wrangler.toml: without it /docs is a 404.
+  // The switch for the docs is the `assets` binding in wrangler.jsonc: without it /docs is a 404.
   if (config.ASSETS !== undefined) app.route("/", createDocsRoutes({ assets: config.ASSETS, docsPath: DOCS_PATH }));
 
   app.notFound(notFound);

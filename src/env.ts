@@ -111,7 +111,7 @@ const envSchema = z
     ALLOWED_ORIGINS: listOf(parseAllowedOrigin),
     HSTS_PRELOAD: z.enum(["true", "false"]).default("false").transform((value) => value === "true"),
     RATE_LIMITER: durableObjectNamespace<RateLimiter>(),
-    /** Swagger UI's files for /docs (wrangler.toml `[assets]`); without the binding /docs is off. */
+    /** Swagger UI's files for /docs (wrangler.jsonc `assets`); without the binding /docs is off. */
     ASSETS: assetsFetcher.optional(),
     // Authenticated reads fail open: a read-only API whose database has its own statement timeout
     // should not go dark because the limiter does. Login fails closed: brute-force protection must

@@ -1,14 +1,15 @@
 /**
  * Bundles a worker into ES modules the way a deploy does — `wrangler deploy --dry-run --outdir` —
  * so the benchmark runs the same code as production: same esbuild, same nodejs_compat polyfills.
- * The project's worker is built from its own wrangler.toml; the reference workers from
- * scripts/bench/wrangler.toml with the entry, compatibility date and flags given on the command
- * line (those of the project, read from its wrangler.toml). Variants of the project's worker (for
+ * The project's worker is built from its own wrangler.jsonc; the reference workers from
+ * scripts/bench/wrangler.jsonc with the entry, compatibility date and flags given on the command
+ * line (those of the project, read from its wrangler.jsonc). Variants of the project's worker (for
  * attributing its cost) are built from a generated entry that re-exports it with one part swapped.
  */
 import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { readJsonc } from "../lib/jsonc.ts";
 import { PROJECT_ROOT } from "../lib/migrate.ts";
 import { track } from "./children.ts";
 
@@ -33,10 +34,10 @@ export interface BundleSpec {
 }
 
 const WRANGLER = path.join(PROJECT_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
-const BENCH_WRANGLER_CONFIG = "scripts/bench/wrangler.toml";
+const BENCH_WRANGLER_CONFIG = "scripts/bench/wrangler.jsonc";
 
 /** The project's worker, exactly as `wrangler deploy` builds it. */
-export const PROJECT_WORKER: BundleSpec = { config: "wrangler.toml" };
+export const PROJECT_WORKER: BundleSpec = { config: "wrangler.jsonc" };
 
 /** A bench-only worker under scripts/bench/workers/. */
 export function benchWorker(entry: string): BundleSpec {
@@ -44,21 +45,18 @@ export function benchWorker(entry: string): BundleSpec {
 }
 
 /**
- * The project's worker with parts swapped, built with its wrangler.toml. `source` is the entry
+ * The project's worker with parts swapped, built with its wrangler.jsonc. `source` is the entry
  * module; `importPath` turns a path relative to the project root into an import specifier.
  */
 export function projectVariant(source: (importPath: (relative: string) => string) => string): BundleSpec {
   return { config: PROJECT_WORKER.config, generatedEntry: source((relative) => JSON.stringify(path.join(PROJECT_ROOT, relative))) };
 }
 
-/** compatibility_date and compatibility_flags of a wrangler.toml; the only two keys the bench needs. */
+/** compatibility_date and compatibility_flags of a wrangler.jsonc; the only two keys the bench needs. */
 export function readCompatibility(configPath: string): Compatibility {
-  const text = readFileSync(path.resolve(PROJECT_ROOT, configPath), "utf8");
-  const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(text)?.[1];
-  if (date === undefined) throw new Error(`${configPath}: no compatibility_date`);
-  const flagsText = /^compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(text)?.[1] ?? "";
-  const compatibilityFlags = [...flagsText.matchAll(/"([^"]+)"/g)].map((match) => match[1]!);
-  return { compatibilityDate: date, compatibilityFlags };
+  const config = readJsonc(path.resolve(PROJECT_ROOT, configPath)) as { compatibility_date?: string; compatibility_flags?: string[] };
+  if (config.compatibility_date === undefined) throw new Error(`${configPath}: no compatibility_date`);
+  return { compatibilityDate: config.compatibility_date, compatibilityFlags: config.compatibility_flags ?? [] };
 }
 
 function run(args: string[]): Promise<void> {

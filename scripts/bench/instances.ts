@@ -26,7 +26,7 @@ export interface InstanceSpec {
   bundle: BundleName;
   /** Vars and secrets, as strings, as `wrangler secret put` and `[vars]` would give them. */
   bindings(context: BindingContext): Record<string, string>;
-  /** Binding name → Durable Object class exported by the bundle (SQLite-backed, as in wrangler.toml). */
+  /** Binding name → Durable Object class exported by the bundle (SQLite-backed, as in wrangler.jsonc). */
   durableObjects?: Record<string, string>;
   /** A database the bench starts, seeds and hands over in `BindingContext.database` before the instance starts. */
   database?: BenchDatabaseName;
@@ -88,7 +88,7 @@ const UNREFUSED_API_LIMIT = "1000000/minute";
  * The project's worker in local mode, configured as an operator would, with one API key; with a
  * database, its two roles' URLs and the local SQL endpoint, as `npm run dev` and the tests give them.
  */
-/** The login limits of wrangler.toml; a login scenario lifts them all, the per-isolate password budget included. */
+/** The login limits of wrangler.jsonc; a login scenario lifts them all, the per-isolate password budget included. */
 const LOGIN_LIMITS = { ip: "5/minute", network: "20/minute", username: "10/hour", isolate: "20/second" };
 const UNREFUSED_LOGIN_LIMITS = { ip: UNREFUSED_API_LIMIT, network: UNREFUSED_API_LIMIT, username: UNREFUSED_API_LIMIT, isolate: "1000000/second" };
 
@@ -122,7 +122,7 @@ export function mainWorkerBindings({ port, apiKey, database }: BindingContext, r
   };
 }
 
-/** The project worker's Durable Objects, as wrangler.toml binds them. */
+/** The project worker's Durable Objects, as wrangler.jsonc binds them. */
 export const MAIN_DURABLE_OBJECTS = { RATE_LIMITER: "RateLimiter", KEY_REGISTRY: "KeyRegistry" };
 
 /** The limit of the `main-limited` instance: the exactness burst must admit exactly this many. */

@@ -77,7 +77,7 @@ export async function runIsolatesBench(options: IsolatesBenchOptions): Promise<I
     const name = `isolate-${index}`;
     const config = workerConfig({ name, bundle: options.bundle, compatibility: options.compatibility, bindings, durableObjects: index === 0 ? MAIN_DURABLE_OBJECTS : {} });
     // Every other isolate binds the first one's classes: one namespace each, as in production.
-    const shared = Object.fromEntries(Object.entries(MAIN_DURABLE_OBJECTS).map(([binding, className]) => [binding, { type: "durable-object" as const, workerName: owner, exportName: className }]));
+    const shared = Object.fromEntries(Object.entries(MAIN_DURABLE_OBJECTS).map(([binding, className]) => [binding, { type: "durable-object" as const, worker: owner, exportName: className }]));
     const env = index === 0 ? config.env : { ...config.env, ...shared };
     return { config: { ...config, env }, dev: { unsafeDirectSockets: [{ host: "127.0.0.1", port }] } };
   });

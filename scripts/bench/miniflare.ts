@@ -54,7 +54,7 @@ export function workerConfig(worker: {
     },
     env: {
       ...Object.fromEntries(Object.entries(worker.bindings).map(([name, value]) => [name, { type: "text" as const, value }])),
-      ...Object.fromEntries(durableObjects.map(([binding, className]) => [binding, { type: "durable-object" as const, workerName: worker.name, exportName: className }])),
+      ...Object.fromEntries(durableObjects.map(([binding, className]) => [binding, { type: "durable-object" as const, worker: worker.name, exportName: className }])),
     },
     exports: Object.fromEntries(durableObjects.map(([, className]) => [className, { type: "durable-object" as const, storage: "sqlite" as const }])),
   };

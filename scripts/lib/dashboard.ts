@@ -1,6 +1,6 @@
 /**
  * Builds the dashboard for one API origin and serves the build the way production does: `wrangler
- * dev` of dashboard/wrangler.toml, so the `_headers` file (CSP and security headers) applies
+ * dev` of dashboard/wrangler.jsonc, so the `_headers` file (CSP and security headers) applies
  * exactly as on Workers Static Assets.
  */
 import path from "node:path";
@@ -9,7 +9,7 @@ import { dashboardViteConfig, type DashboardBuildOptions } from "../../dashboard
 import { PROJECT_ROOT } from "./migrate.ts";
 import { startWranglerDev, waitForHttp, type RunningWorker } from "./wrangler-dev.ts";
 
-export const DASHBOARD_CONFIG = path.join(PROJECT_ROOT, "dashboard", "wrangler.toml");
+export const DASHBOARD_CONFIG = path.join(PROJECT_ROOT, "dashboard", "wrangler.jsonc");
 
 /** One production build; with `watch`, Vite keeps rebuilding on change until `close()`. */
 export async function buildDashboard(options: DashboardBuildOptions & { watch?: boolean }): Promise<{ close(): Promise<void> }> {

@@ -21,7 +21,7 @@ export interface WranglerDevOptions {
   extraEnv?: Record<string, string>;
   /** Local state directory (`--persist-to`); default `.wrangler/state`, shared with other runs in the tree. */
   persistTo?: string;
-  /** Another Wrangler configuration than the API's wrangler.toml (the dashboard's assets site). */
+  /** Another Wrangler configuration than the API's wrangler.jsonc (the dashboard's assets site). */
   configPath?: string;
   /** Serve this directory as the static assets instead of the configuration's. */
   assetsDirectory?: string;

@@ -1,7 +1,7 @@
 /**
  * Interactive API docs: Swagger UI from the `swagger-ui-dist` npm package, served on this worker's
  * own origin. Its two files come from Workers Static Assets (the package directory, see
- * wrangler.toml), so they never enter the worker bundle; the page and its start-up script are
+ * wrangler.jsonc), so they never enter the worker bundle; the page and its start-up script are
  * ours and contain no inline code, so the docs CSP (security-headers.ts) needs neither a third
  * party nor 'unsafe-inline'. Only the files named here are reachable: the asset directory holds
  * the whole package, and the worker runs first on every request.

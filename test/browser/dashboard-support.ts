@@ -1,6 +1,6 @@
 /**
  * The dashboard under test as it is deployed: built for this run's API origin, served by `wrangler
- * dev` of dashboard/wrangler.toml (so its `_headers` apply), calling the worker under `wrangler dev`
+ * dev` of dashboard/wrangler.jsonc (so its `_headers` apply), calling the worker under `wrangler dev`
  * cross-origin. Both are `localhost`, one site, as in `npm run dev`. Pages are watched for console
  * errors, uncaught exceptions and CSP violations; axe-core comes from node_modules.
  */

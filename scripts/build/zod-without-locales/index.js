@@ -1,5 +1,5 @@
 // zod's entry (zod 4.6.7: index.js → v4/classic/external.js) without `locales`: the bundle's alias
-// for "zod" (wrangler.toml [alias]). @hono/zod-openapi passes the whole `z` namespace to a
+// for "zod" (wrangler.jsonc "alias"). @hono/zod-openapi passes the whole `z` namespace to a
 // function, which keeps every member of it in the bundle, and `locales` alone was a third of the
 // worker (40+ languages; zod's schemas import the English messages directly). The rest is zod's
 // own modules, re-exported unchanged; test/scripts/zod-without-locales.test.ts proves the exports
