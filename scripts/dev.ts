@@ -8,16 +8,22 @@
  * http://localhost:<DEV_PORT> (rebuilt on change) and served by `wrangler dev` of its own assets
  * site, so its CSP and headers are production's. Both are `localhost`: one site, so the API's
  * SameSite=Strict session cookie travels. Ctrl-C stops everything it started.
+ *
+ * No secret is ever on a command line, where `ps` shows it to every local user: the worker gets
+ * them through a private env file (scripts/lib/wrangler-dev.ts), the embedded database listens on
+ * a Unix socket in a private directory, and a configured database is checked (migrations, scope
+ * key) before "ready", so a gap is named with the command that closes it.
  */
 import { randomBytes } from "node:crypto";
-import { setting } from "./lib/config-files.ts";
+import { readDevVars, setting } from "./lib/config-files.ts";
+import { checkConfiguredDatabase, PreflightError } from "./lib/database-preflight.ts";
 import { migrate } from "./lib/migrate.ts";
 import { startPostgres, type RunningPostgres } from "./lib/postgres.ts";
 import { DEMO_PASSWORD, DEMO_TENANTS } from "./lib/demo-data.ts";
 import { seed } from "./lib/seed.ts";
 import { startSqlEndpoint, type SqlEndpoint } from "./lib/sql-endpoint.ts";
 import { installTenantScopeKey } from "./lib/tenant-scope-key.ts";
-import { superviseWranglerDev, waitForHttp } from "./lib/wrangler-dev.ts";
+import { startWranglerDev, waitForHttp } from "./lib/wrangler-dev.ts";
 import { buildDashboard, serveDashboard } from "./lib/dashboard.ts";
 
 const port = Number(setting("DEV_PORT") ?? 8787);
@@ -41,20 +47,34 @@ function isLoopback(url: string): boolean {
 }
 
 try {
+  const configuredDatabaseUrl = setting("DATABASE_URL");
+  const configuredScopeKey = setting("TENANT_SCOPE_KEY");
+  if (configuredDatabaseUrl !== undefined && configuredScopeKey === undefined) {
+    throw new PreflightError(
+      "DATABASE_URL is set but TENANT_SCOPE_KEY is not: a random key would not match the database's. " +
+        "Pin TENANT_SCOPE_KEY in .dev.vars and run `npm run db:scope-key` to install it.",
+    );
+  }
   // Secrets random per run unless .dev.vars pins them; the seed hashes the demo password with this
-  // pepper, so worker and seed agree. API_KEYS, if any, wrangler reads from .dev.vars itself.
+  // pepper, so worker and seed agree. Everything else in .dev.vars reaches the worker as it is.
   const pepper = setting("PASSWORD_PEPPER") ?? randomBytes(32).toString("base64url");
+  const passedThrough = ["API_KEYS", "API_KEY_SIGNING_SECRETS", "ADMIN_SECRET"].flatMap((name) => {
+    const value = setting(name);
+    return value === undefined ? [] : [[name, value] as const];
+  });
   const vars: Record<string, string> = {
+    ...readDevVars(),
+    ...Object.fromEntries(passedThrough),
     PASSWORD_PEPPER: pepper,
     JWT_SIGNING_KEY: setting("JWT_SIGNING_KEY") ?? randomBytes(32).toString("base64url"),
     // Installed below in the embedded database; a configured one gets it from `npm run db:scope-key`.
-    TENANT_SCOPE_KEY: setting("TENANT_SCOPE_KEY") ?? randomBytes(32).toString("base64url"),
+    TENANT_SCOPE_KEY: configuredScopeKey ?? randomBytes(32).toString("base64url"),
     ALLOWED_HOSTS: setting("ALLOWED_HOSTS") ?? `localhost:${port},127.0.0.1:${port}`,
     // The dashboard (below) can call the local API with credentials.
     ALLOWED_ORIGINS: setting("ALLOWED_ORIGINS") ?? `http://localhost:${dashboardPort},http://127.0.0.1:${dashboardPort}`,
   };
 
-  let databaseUrl = setting("DATABASE_URL");
+  let databaseUrl = configuredDatabaseUrl;
   let embedded = false;
   if (databaseUrl === undefined) {
     embedded = true;
@@ -69,6 +89,8 @@ try {
     await seed(client, { pepper })
       .then(() => installTenantScopeKey(client, vars.TENANT_SCOPE_KEY!))
       .finally(() => client.end());
+  } else {
+    await checkConfiguredDatabase(databaseUrl, vars.TENANT_SCOPE_KEY!);
   }
   vars.DATABASE_URL = databaseUrl;
   // PGlite has one session and no logins, so locally one URL serves both roles unless .dev.vars splits them.
@@ -90,11 +112,10 @@ try {
     vars.LOCAL_SQL_SECRET = secret;
   }
 
-  // Supervised: a client that hangs up mid-request makes this wrangler exit; it is started again.
-  const worker = superviseWranglerDev({ port, vars, inheritOutput: true });
+  const worker = startWranglerDev({ port, vars, inheritOutput: true });
   cleanups.push(() => worker.stop());
-  void worker.gaveUp.then((code) => {
-    if (!stopping) void stopAll(code);
+  worker.child.once("exit", (code) => {
+    if (!stopping) void stopAll(code ?? 1);
   });
   await waitForHttp(`${worker.url}/health/ready`, 60_000);
 

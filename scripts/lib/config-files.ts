@@ -4,7 +4,8 @@ import path from "node:path";
 import { parseEnv } from "node:util";
 import { PROJECT_ROOT } from "./migrate.ts";
 
-function readDevVars(): Record<string, string> {
+/** Every non-empty entry of `.dev.vars`; `npm run dev` hands them all to the worker. */
+export function readDevVars(): Record<string, string> {
   const file = path.join(PROJECT_ROOT, ".dev.vars");
   if (!existsSync(file)) return {};
   const parsed = parseEnv(readFileSync(file, "utf8"));

@@ -6,7 +6,7 @@
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
-import { chown, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -70,6 +70,7 @@ export interface RunningPostgres {
   adminUrl: string;
   /** URL of the application database, as the migration owner. */
   databaseUrl: string;
+  /** Host name; for PGlite, the private directory of its Unix socket. */
   host: string;
   port: number;
   stop(): Promise<void>;
@@ -173,27 +174,37 @@ export async function createDatabase(adminUrl: string, name: string): Promise<st
   return url.toString();
 }
 
-async function startPglite(options: { port?: number }): Promise<RunningPostgres> {
+/** The port in the socket file's name (`.s.PGSQL.<port>`), the name pg looks for in a socket directory. */
+const PGLITE_SOCKET_PORT = 5432;
+
+/**
+ * PGlite accepts any user without a password, as the owner, so it never listens on TCP, where any
+ * local user could connect: its socket is a Unix socket in a directory only this user can enter.
+ */
+async function startPglite(): Promise<RunningPostgres> {
   const { PGlite } = await import("@electric-sql/pglite");
   const { pgcrypto } = await import("@electric-sql/pglite/contrib/pgcrypto");
   const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket");
   // pgcrypto verifies the tenant scope tokens (migration 0003), as on a real server.
   const db = await PGlite.create({ extensions: { pgcrypto } });
-  const port = options.port ?? (await freePort());
+  const socketDir = await mkdtemp(path.join(tmpdir(), "streamforge-pglite-"));
+  await chmod(socketDir, 0o700);
+  const socketPath = path.join(socketDir, `.s.PGSQL.${PGLITE_SOCKET_PORT}`);
   // The default of one connection would refuse the migration tool and the worker at the same time.
-  const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port, maxConnections: 64 });
+  const server = new PGLiteSocketServer({ db, path: socketPath, maxConnections: 64 });
   await server.start();
-  // PGlite has one database and accepts any user or password; the URL only has to be well formed.
-  const url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres?sslmode=disable`;
+  // PGlite has one database and accepts any user; `host` names the socket directory.
+  const url = `postgres://postgres@localhost:${PGLITE_SOCKET_PORT}/postgres?host=${encodeURIComponent(socketDir)}&sslmode=disable`;
   return {
     kind: "pglite",
     adminUrl: url,
     databaseUrl: url,
-    host: "127.0.0.1",
-    port,
+    host: socketDir,
+    port: PGLITE_SOCKET_PORT,
     stop: async () => {
       await server.stop();
       await db.close();
+      await rm(socketDir, { recursive: true, force: true });
     },
   };
 }
@@ -204,9 +215,9 @@ export type PostgresPreference = "auto" | "postgresql" | "pglite";
  * `auto` takes a real server when binaries exist, else PGlite; `postgresql` refuses to fall back,
  * so CI cannot silently test against the embedded database.
  */
-export async function startPostgres(preference: PostgresPreference = "auto", options: { port?: number } = {}): Promise<RunningPostgres> {
+export async function startPostgres(preference: PostgresPreference = "auto"): Promise<RunningPostgres> {
   const binDir = findPostgresBinaries();
-  if (preference === "pglite" || (preference === "auto" && binDir === undefined)) return startPglite(options);
+  if (preference === "pglite" || (preference === "auto" && binDir === undefined)) return startPglite();
   if (binDir === undefined) {
     throw new Error("PostgreSQL binaries not found (looked in /usr/lib/postgresql/*/bin and PG_BIN_DIR). Install Debian's postgresql package.");
   }

@@ -2,13 +2,14 @@
  * Runs `wrangler dev` as a child in its own process group, offline and quiet, and stops the whole
  * group: killing only the npm or wrangler parent leaves workerd holding the port.
  *
- * `superviseWranglerDev` restarts it when it dies. wrangler 4.124 (the version the test pool pins)
- * exits with "Network connection lost" when one client hangs up mid-request: a declared body that
- * never arrives, an aborted upload, an absurd Content-Length. wrangler 4.164 survives those, but
- * cannot be installed beside the pool's pin without a second workerd; until the pool moves, the
- * supervisor keeps `npm run dev` alive through them (test/scripts/wrangler-dev.test.ts).
+ * Vars and secrets reach wrangler through an env file in a private temporary directory (0700, the
+ * file 0600), deleted when the worker stops: on a command line (`--var NAME:VALUE`) any local user
+ * could read them with `ps`. wrangler 4.164 survives clients that hang up mid-request, so nothing
+ * supervises it (test/scripts/wrangler-dev.test.ts probes it through such requests).
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { PROJECT_ROOT } from "./migrate.ts";
 
@@ -50,7 +51,33 @@ export async function waitForHttp(url: string, timeoutMs: number, isReady: (resp
   throw new Error(`${url} not ready after ${timeoutMs} ms: ${String(lastError)}`);
 }
 
+/**
+ * Dotenv as wrangler parses it: a quoted value is taken literally, so each value gets a quote
+ * character it does not contain (JSON settings hold double quotes), and every `$` is escaped, since
+ * wrangler expands `$NAME` in env files. A value no quote can hold, or one with a line break, is
+ * refused rather than written so that it could end its line or start another.
+ */
+function dotenv(vars: Record<string, string>): string {
+  return Object.entries(vars)
+    .map(([key, value]) => {
+      const quote = ["'", '"', "`"].find((candidate) => !value.includes(candidate));
+      if (!/^[A-Z_][A-Z0-9_]*$/.test(key) || quote === undefined || /[\r\n]/.test(value)) {
+        throw new Error(`cannot pass ${key} to wrangler dev through an env file`);
+      }
+      return `${key}=${quote}${value.replaceAll("$", "\\$")}${quote}\n`;
+    })
+    .join("");
+}
+
+function writePrivateEnvFile(vars: Record<string, string>): { file: string; remove: () => void } {
+  const directory = mkdtempSync(path.join(tmpdir(), "streamforge-env-"));
+  const file = path.join(directory, ".env");
+  writeFileSync(file, dotenv(vars), { mode: 0o600 });
+  return { file, remove: () => rmSync(directory, { recursive: true, force: true }) };
+}
+
 export function startWranglerDev(options: WranglerDevOptions): RunningWorker {
+  const { file: envFile, remove: removeEnvFile } = writePrivateEnvFile(options.vars);
   const args = [
     path.join(PROJECT_ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
     "dev",
@@ -64,7 +91,8 @@ export function startWranglerDev(options: WranglerDevOptions): RunningWorker {
     ...(options.persistTo === undefined ? [] : ["--persist-to", options.persistTo]),
     ...(options.configPath === undefined ? [] : ["--config", options.configPath]),
     ...(options.assetsDirectory === undefined ? [] : ["--assets", options.assetsDirectory]),
-    ...Object.entries(options.vars).flatMap(([key, value]) => ["--var", `${key}:${value}`]),
+    "--env-file",
+    envFile,
   ];
   const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
@@ -79,7 +107,15 @@ export function startWranglerDev(options: WranglerDevOptions): RunningWorker {
     },
   });
   let exited = child.exitCode !== null;
-  const exitedPromise = new Promise<void>((resolve) => child.once("exit", () => { exited = true; resolve(); }));
+  const exitedPromise = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      exited = true;
+      removeEnvFile();
+      resolve();
+    }),
+  );
+  // A runner that exits without stopping the worker (a crash, process.exit) leaves no secrets behind.
+  process.once("exit", removeEnvFile);
   return {
     url: `http://127.0.0.1:${options.port}`,
     child,
@@ -100,74 +136,8 @@ export function startWranglerDev(options: WranglerDevOptions): RunningWorker {
       }
       // workerd may outlive wrangler, which may also have died on its own; nothing of the group may remain.
       signalGroup("SIGKILL");
-    },
-  };
-}
-
-export interface SupervisedWranglerDevOptions extends WranglerDevOptions {
-  /** More exits than this within a minute is a crash loop (a broken build), not a client: give up. Default 10. */
-  maxRestartsPerMinute?: number;
-  /** Where restart notices go. Default `console.error`. */
-  log?: (line: string) => void;
-}
-
-export interface SupervisedWorker {
-  url: string;
-  /** Resolves with wrangler's last exit code when the supervisor gives up; never after `stop()`. */
-  gaveUp: Promise<number>;
-  /** How many times wrangler has been restarted. */
-  restarts(): number;
-  stop(): Promise<void>;
-}
-
-/**
- * `wrangler dev`, started again on the same port (and state directory) whenever it exits on its own.
- *
- * @example const worker = superviseWranglerDev({ port: 8787, vars, inheritOutput: true });
- *          void worker.gaveUp.then((code) => process.exit(code));
- */
-export function superviseWranglerDev(options: SupervisedWranglerDevOptions): SupervisedWorker {
-  const maxRestartsPerMinute = options.maxRestartsPerMinute ?? 10;
-  const log = options.log ?? ((line: string) => console.error(line));
-  const recentExitsMs: number[] = [];
-  let restartCount = 0;
-  let stopping = false;
-  let resolveGaveUp!: (code: number) => void;
-  const gaveUp = new Promise<number>((resolve) => {
-    resolveGaveUp = resolve;
-  });
-
-  const run = (): RunningWorker => {
-    const running = startWranglerDev(options);
-    running.child.once("exit", (code) => {
-      if (stopping) return;
-      // Its workerd may still hold the port: clear the whole group before starting again.
-      void running.stop().then(() => {
-        if (stopping) return;
-        const nowMs = Date.now();
-        recentExitsMs.push(nowMs);
-        while (recentExitsMs[0]! < nowMs - 60_000) recentExitsMs.shift();
-        if (recentExitsMs.length > maxRestartsPerMinute) {
-          log(`wrangler dev exited ${recentExitsMs.length} times in a minute; giving up.`);
-          resolveGaveUp(code ?? 1);
-          return;
-        }
-        restartCount++;
-        log(`wrangler dev exited (code ${code}); restarting it on ${running.url}.`);
-        current = run();
-      });
-    });
-    return running;
-  };
-  let current = run();
-
-  return {
-    url: current.url,
-    gaveUp,
-    restarts: () => restartCount,
-    stop: async () => {
-      stopping = true;
-      await current.stop();
+      removeEnvFile();
+      process.removeListener("exit", removeEnvFile);
     },
   };
 }

@@ -1,13 +1,14 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createDatabase, DatabaseUnavailableError, type Database } from "../../src/db/client.ts";
 import { readinessCheck } from "../../src/db/health.ts";
+import { tenantScope } from "../../src/db/tenant-scope.ts";
 import { testEnv } from "../support/test-env.ts";
 
 const localEndpoint = { url: testEnv.LOCAL_SQL_ENDPOINT, secret: testEnv.LOCAL_SQL_SECRET };
 
 /** The real database, with a count of the requests that reach it. */
-function counted(connectionString: string): { database: Database; requests: () => number } {
-  const real = createDatabase({ connectionString, localEndpoint });
+function counted(connectionString: string, scopeKey = testEnv.TENANT_SCOPE_KEY): { database: Database; requests: () => number } {
+  const real = createDatabase({ connectionString, localEndpoint, tenantScope: tenantScope({ key: scopeKey }) });
   let requests = 0;
   return {
     database: {
@@ -52,5 +53,17 @@ describe("readiness check", () => {
     const outcomes = await Promise.allSettled(Array.from({ length: 200 }, () => check(waitUntil)));
     expect(outcomes.every((outcome) => outcome.status === "rejected" && outcome.reason instanceof DatabaseUnavailableError)).toBe(true);
     expect(requests()).toBe(1);
+  });
+
+  it("is ready when the metrics role can open a tenant scope with the worker's key", async () => {
+    const { database } = counted(testEnv.DATABASE_URL);
+    await expect(readinessCheck({ database })(waitUntil)).resolves.toBeUndefined();
+  });
+
+  it("is not ready when the database holds another tenant scope key, though it answers queries", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const { database } = counted(testEnv.DATABASE_URL, "another-key-than-the-database-holds-0123456789");
+    await expect(database.read([{ text: "select 1", params: [], decode: () => undefined }])).resolves.toBeDefined();
+    await expect(readinessCheck({ database })(waitUntil)).rejects.toBeInstanceOf(DatabaseUnavailableError);
   });
 });

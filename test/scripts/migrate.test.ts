@@ -1,6 +1,8 @@
+import { readdirSync } from "node:fs";
+import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { migrate } from "../../scripts/lib/migrate.ts";
+import { migrate, PROJECT_ROOT } from "../../scripts/lib/migrate.ts";
 import { startPostgres, type PostgresPreference, type RunningPostgres } from "../../scripts/lib/postgres.ts";
 
 /** Everything that defines the schema, in a stable order, so two snapshots compare as strings. */
@@ -28,6 +30,11 @@ const SCHEMA_SNAPSHOT_SQL = `
     from pg_db_role_setting s join pg_roles r on r.oid = s.setrole where r.rolname like 'streamforge_%'
   order by 1`;
 
+const MIGRATIONS = readdirSync(path.join(PROJECT_ROOT, "sql", "migrations"))
+  .filter((file) => file.endsWith(".sql"))
+  .map((file) => file.slice(0, -".sql".length))
+  .sort();
+
 describe("migrations", () => {
   let postgres: RunningPostgres;
   let client: pg.Client;
@@ -49,7 +56,8 @@ describe("migrations", () => {
   }
 
   it("applies every migration once, records it, and leaves the schema unchanged when run again", async () => {
-    expect(await migrate(postgres.databaseUrl)).toEqual(["0001_schema", "0002_roles_and_rls", "0003_tenant_scope_mac"]);
+    expect(MIGRATIONS.slice(0, 4)).toEqual(["0001_schema", "0002_roles_and_rls", "0003_tenant_scope_mac", "0004_schema_version"]);
+    expect(await migrate(postgres.databaseUrl)).toEqual(MIGRATIONS);
     const afterFirst = await snapshot();
     expect(afterFirst).toEqual(
       expect.arrayContaining([
@@ -63,6 +71,6 @@ describe("migrations", () => {
     expect(await snapshot()).toEqual(afterFirst);
 
     const { rows } = await client.query<{ name: string }>("select name from schema_migrations order by id");
-    expect(rows.map((row) => row.name)).toEqual(["0001_schema", "0002_roles_and_rls", "0003_tenant_scope_mac"]);
+    expect(rows.map((row) => row.name)).toEqual(MIGRATIONS);
   });
 });
