@@ -5,54 +5,81 @@ import { apiKeysSecret, TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_JWT_SIGNING_KEY, 
 
 const sha256Hex = (text: string) => createHash("sha256").update(text).digest("hex");
 
+/** Files that run in Node, not in workerd. */
+const NOT_WORKER_FILES = ["test/scripts/**", "test/sql/**", "test/lint/**", "test/browser/**", "test/dashboard/**", "test/docs/**"];
+/** Worker files whose assertions are about timing or admission counts under concurrency. */
+const TIMING_SENSITIVE_FILES = [
+  "test/rate-limit/multi-isolate.test.ts",
+  "test/routes/login-limits.test.ts",
+  "test/routes/database-faults.test.ts",
+];
+
+/** A project of test files that run inside workerd, on the suite's Postgres and SQL endpoint. */
+function workerProject(options: { name: string; include: string[]; exclude: string[]; groupOrder?: number }) {
+  return {
+    plugins: [
+      cloudflareTest(({ inject }) => ({
+        wrangler: { configPath: "./wrangler.jsonc" },
+        miniflare: {
+          bindings: {
+            APP_ENV: "local",
+            DATABASE_URL: inject("metricsUrl"),
+            AUTH_DATABASE_URL: inject("authUrl"),
+            TEST_OWNER_DATABASE_URL: inject("databaseUrl"),
+            TEST_DATABASE_KIND: inject("databaseKind"),
+            PASSWORD_PEPPER: TEST_PEPPER,
+            JWT_SIGNING_KEY: TEST_JWT_SIGNING_KEY,
+            TENANT_SCOPE_KEY: TEST_TENANT_SCOPE_KEY,
+            API_KEYS: apiKeysSecret(Object.values(TEST_API_KEYS), sha256Hex),
+            LOCAL_SQL_ENDPOINT: inject("sqlEndpoint"),
+            LOCAL_SQL_SECRET: inject("sqlSecret"),
+            API_KEY_SIGNING_SECRETS: JSON.stringify([TEST_SIGNING_SECRETS.current, TEST_SIGNING_SECRETS.previous]),
+            ADMIN_SECRET: TEST_ADMIN_SECRET,
+            ALLOWED_HOSTS: "localhost",
+            ALLOWED_ORIGINS: "https://app.streamforge.test,http://localhost:5173",
+            // The per-isolate PBKDF2 budget (20/second in wrangler.jsonc) is tested with isolates of
+            // its own (login-limits.test.ts). Here it would make a file's logins depend on how many
+            // password checks earlier tests did in the same second: auth.test.ts, run in under a
+            // second once the browser files stopped running beside it, got 503 login-busy.
+            RATE_LIMIT_LOGIN_ISOLATE: "1000/second",
+            // Read by test/fuzz only; `npm run fuzz -- --runs N --seed S` sets them.
+            FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
+            FUZZ_SEED: process.env.FUZZ_SEED ?? "",
+          },
+        },
+      })),
+    ],
+    test: {
+      name: options.name,
+      include: options.include,
+      exclude: options.exclude,
+      globalSetup: ["test/support/global-setup.ts"],
+      // One runtime serves every file's Durable Objects: the multi-isolate and login-limit files
+      // each create hundreds of objects, and side by side they push object calls past the
+      // limiter's timeout on two cores. One file at a time keeps every call's latency honest.
+      fileParallelism: false,
+      testTimeout: 15_000,
+      ...(options.groupOrder === undefined ? {} : { sequence: { groupOrder: options.groupOrder } }),
+    },
+  };
+}
+
 export default defineConfig({
   test: {
+    reporters: ["default", "./test/support/slowest-files.ts"],
+    // Node, browser and worker files run side by side (vitest's default on two cores is one file at
+    // a time): most of a browser or script file is waiting on a process it started.
+    maxWorkers: 3,
     projects: [
-      {
-        plugins: [
-          cloudflareTest(({ inject }) => ({
-            wrangler: { configPath: "./wrangler.jsonc" },
-            miniflare: {
-              bindings: {
-                APP_ENV: "local",
-                DATABASE_URL: inject("metricsUrl"),
-                AUTH_DATABASE_URL: inject("authUrl"),
-                TEST_OWNER_DATABASE_URL: inject("databaseUrl"),
-                TEST_DATABASE_KIND: inject("databaseKind"),
-                PASSWORD_PEPPER: TEST_PEPPER,
-                JWT_SIGNING_KEY: TEST_JWT_SIGNING_KEY,
-                TENANT_SCOPE_KEY: TEST_TENANT_SCOPE_KEY,
-                API_KEYS: apiKeysSecret(Object.values(TEST_API_KEYS), sha256Hex),
-                LOCAL_SQL_ENDPOINT: inject("sqlEndpoint"),
-                LOCAL_SQL_SECRET: inject("sqlSecret"),
-                API_KEY_SIGNING_SECRETS: JSON.stringify([TEST_SIGNING_SECRETS.current, TEST_SIGNING_SECRETS.previous]),
-                ADMIN_SECRET: TEST_ADMIN_SECRET,
-                ALLOWED_HOSTS: "localhost",
-                ALLOWED_ORIGINS: "https://app.streamforge.test,http://localhost:5173",
-                // The per-isolate PBKDF2 budget (20/second in wrangler.jsonc) is tested with isolates of
-                // its own (login-limits.test.ts). Here it would make a file's logins depend on how many
-                // password checks earlier tests did in the same second: auth.test.ts, run in under a
-                // second once the browser files stopped running beside it, got 503 login-busy.
-                RATE_LIMIT_LOGIN_ISOLATE: "1000/second",
-                // Read by test/fuzz only; `npm run fuzz -- --runs N --seed S` sets them.
-                FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
-                FUZZ_SEED: process.env.FUZZ_SEED ?? "",
-              },
-            },
-          })),
-        ],
-        test: {
-          name: "worker",
-          include: ["test/**/*.test.ts"],
-          exclude: ["test/scripts/**", "test/sql/**", "test/lint/**", "test/browser/**", "test/dashboard/**"],
-          globalSetup: ["test/support/global-setup.ts"],
-          // One runtime serves every file's Durable Objects: the multi-isolate and login-limit files
-          // each create hundreds of objects, and side by side they push object calls past the
-          // limiter's 1 s timeout on two cores. One file at a time keeps every call's latency honest.
-          fileParallelism: false,
-          testTimeout: 15_000,
-        },
-      },
+      workerProject({
+        name: "worker",
+        include: ["test/**/*.test.ts"],
+        exclude: [...NOT_WORKER_FILES, ...TIMING_SENSITIVE_FILES],
+      }),
+      // Last and alone: these files measure how many of many concurrent requests a limiter admits, or
+      // how soon a fault is answered, and a browser starting beside them on two cores once made the
+      // multi-isolate test admit 101 of 100 (a limiter call past its timeout fails open).
+      workerProject({ name: "worker-timing", include: TIMING_SENSITIVE_FILES, exclude: [], groupOrder: 1 }),
       {
         test: {
           name: "node",
@@ -67,10 +94,6 @@ export default defineConfig({
           name: "browser",
           environment: "node",
           include: ["test/browser/**/*.test.ts"],
-          // After the other projects: each browser file starts Postgres, two or three wrangler devs
-          // and Chromium, and on two cores that load beside the worker project's timing-sensitive
-          // limiter tests once let the multi-isolate test admit 101 of 100.
-          sequence: { groupOrder: 1 },
           // Starting Postgres, wrangler dev and Chromium takes tens of seconds on a shared machine.
           testTimeout: 120_000,
           hookTimeout: 120_000,
