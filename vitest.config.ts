@@ -44,7 +44,7 @@ export default defineConfig({
         test: {
           name: "worker",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/scripts/**", "test/sql/**", "test/lint/**", "test/browser/**", "test/dashboard/**"],
+          exclude: ["test/scripts/**", "test/sql/**", "test/lint/**", "test/browser/**", "test/dashboard/**", "test/docs/**"],
           globalSetup: ["test/support/global-setup.ts"],
           // One runtime serves every file's Durable Objects: the multi-isolate and login-limit files
           // each create hundreds of objects, and side by side they push object calls past the
@@ -57,7 +57,7 @@ export default defineConfig({
         test: {
           name: "node",
           environment: "node",
-          include: ["test/scripts/**/*.test.ts", "test/sql/**/*.test.ts", "test/lint/**/*.test.ts", "test/dashboard/**/*.test.ts"],
+          include: ["test/scripts/**/*.test.ts", "test/sql/**/*.test.ts", "test/lint/**/*.test.ts", "test/dashboard/**/*.test.ts", "test/docs/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },
