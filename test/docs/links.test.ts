@@ -51,7 +51,9 @@ function extractLinks(file: string, text: string): Link[] {
   const links: Link[] = [];
   for (const { line, text: content } of proseLines(text)) {
     const prose = withoutCodeSpans(content);
-    for (const match of prose.matchAll(/!?\[(?:[^\]\\]|\\.)*\]\(\s*(<[^>]*>|[^\s)]+)(?:\s+(?:"[^"]*"|'[^']*'|\([^)]*\)))?\s*\)/g)) {
+    for (const match of prose.matchAll(
+      /!?\[(?:[^\]\\]|\\.)*\]\(\s*(<[^>]*>|[^\s)]+)(?:\s+(?:"[^"]*"|'[^']*'|\([^)]*\)))?\s*\)/g,
+    )) {
       links.push({ file, line, target: match[1]!.replace(/^<|>$/g, "") });
     }
     const definition = /^\s{0,3}\[[^\]]+\]:\s*(<[^>]*>|\S+)/.exec(prose);
@@ -103,9 +105,11 @@ function checkLink(root: string, link: Link, read: (file: string) => string): st
   } catch {
     return `${where}: not a valid URL path`;
   }
-  if (targetPath.startsWith("/") || path.isAbsolute(targetPath)) return `${where}: an absolute path, outside the repository`;
+  if (targetPath.startsWith("/") || path.isAbsolute(targetPath))
+    return `${where}: an absolute path, outside the repository`;
   if (targetPath === "") {
-    if (anchor !== undefined && anchor !== "" && !anchors(read(link.file)).has(anchor.toLowerCase())) return `${where}: no heading "#${anchor}" in ${link.file}`;
+    if (anchor !== undefined && anchor !== "" && !anchors(read(link.file)).has(anchor.toLowerCase()))
+      return `${where}: no heading "#${anchor}" in ${link.file}`;
     return undefined;
   }
   const resolved = path.resolve(root, path.dirname(link.file), targetPath);
@@ -146,7 +150,7 @@ describe("the link checker", () => {
   });
 
   it("finds links and images outside code, with titles and angle brackets", () => {
-    const text = "See [a](a.md) and ![b](<b c.png> \"title\").\n`[not](x.md)`\n```\n[not](y.md)\n```\n[ref]: docs/z.md\n";
+    const text = 'See [a](a.md) and ![b](<b c.png> "title").\n`[not](x.md)`\n```\n[not](y.md)\n```\n[ref]: docs/z.md\n';
     expect(extractLinks("README.md", text).map((link) => [link.line, link.target])).toEqual([
       [1, "a.md"],
       [1, "b c.png"],
@@ -156,7 +160,9 @@ describe("the link checker", () => {
 
   it("refuses a missing file, a missing heading, an absolute path and a path above the root", () => {
     const check = (target: string, file = "README.md") => checkLink(ROOT, { file, line: 7, target }, read);
-    expect(check("docs/no-such-page.md")).toBe("README.md:7: docs/no-such-page.md: docs/no-such-page.md does not exist");
+    expect(check("docs/no-such-page.md")).toBe(
+      "README.md:7: docs/no-such-page.md: docs/no-such-page.md does not exist",
+    );
     expect(check("BENCHMARKS.md#no-such-heading")).toMatch(/no heading "#no-such-heading" in BENCHMARKS.md/);
     expect(check("/etc/passwd")).toMatch(/absolute path/);
     expect(check("file:///etc/passwd")).toMatch(/not a link inside the repository/);
