@@ -84,7 +84,7 @@ export default defineConfig({
         test: {
           name: "node",
           environment: "node",
-          include: ["test/scripts/**/*.test.ts", "test/sql/**/*.test.ts", "test/lint/**/*.test.ts", "test/dashboard/**/*.test.ts"],
+          include: ["test/scripts/**/*.test.ts", "test/sql/**/*.test.ts", "test/lint/**/*.test.ts", "test/dashboard/**/*.test.ts", "test/docs/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

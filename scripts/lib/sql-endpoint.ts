@@ -2,7 +2,7 @@
  * A local stand-in for Neon's SQL-over-HTTP endpoint (`POST /sql`), so the worker runs the same
  * driver path (`neon()`, `sql.transaction()`) on a developer's machine and in CI as in production.
  * It follows the protocol as the driver (@neondatabase/serverless `httpQuery`) and Neon's proxy
- * (`sql_over_http.rs`) define it; ../shared/NEON-HTTP.md has the facts:
+ * (`sql_over_http.rs`) define it; docs/neon-http.md has the facts:
  *
  * - `{query, params}` or `{queries: [...]}` with `Neon-Connection-String`, `Neon-Raw-Text-Output`,
  *   `Neon-Array-Mode` and, for a batch, `Neon-Batch-Isolation-Level` / `-Read-Only` / `-Deferrable`;
