@@ -91,7 +91,8 @@ describe("GET /metrics/overview", () => {
 
 describe("GET /metrics/timeseries", () => {
   it("returns one point per step for the caller's stream", async () => {
-    const response = await asAcme(`/metrics/timeseries?stream=orders.created&from=${isoMinutesAgo(60)}&to=${isoMinutesAgo(0)}&step=5m`);
+    // An hour that ended before the suite started: the seeded history ends when the suite's setup ran.
+    const response = await asAcme(`/metrics/timeseries?stream=orders.created&from=${isoMinutesAgo(120)}&to=${isoMinutesAgo(60)}&step=5m`);
     expect(response.status).toBe(200);
     const body = (await response.json()) as { stream: string; step: string; points: { t: string; events: number; latency_p99_ms: number; latency_p95_ms: number }[] };
     expect(body).toMatchObject({ stream: "orders.created", step: "5m" });
