@@ -94,6 +94,9 @@ export default defineConfig({
           name: "browser",
           environment: "node",
           include: ["test/browser/**/*.test.ts"],
+          // One browser file at a time beside the worker and node files: each starts Postgres, two or
+          // three wrangler devs and Chromium, and its page timers assert on what the API answered.
+          fileParallelism: false,
           // Starting Postgres, wrangler dev and Chromium takes tens of seconds on a shared machine.
           testTimeout: 120_000,
           hookTimeout: 120_000,
