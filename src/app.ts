@@ -17,6 +17,9 @@ import { AppError, notFound, onError, problemResponse } from "./errors.ts";
 import { createApiKeyVerifier } from "./auth/api-keys.ts";
 import { keyRegistry } from "./keys/registry.ts";
 import { RevocationCache } from "./keys/revocations.ts";
+import { sessionFamilies } from "./keys/session-families.ts";
+import { SessionStates } from "./keys/session-states.ts";
+import { findLoginRecord } from "./db/users.ts";
 import { UsageRecorder } from "./keys/usage.ts";
 import { adminCredential } from "./middleware/admin-credential.ts";
 import { authenticate } from "./middleware/authenticate.ts";
@@ -52,8 +55,6 @@ export interface AppDeps {
 const AUTHENTICATED_PATHS = ["/auth/me", "/metrics/*", "/streams"];
 /** Session routes that take the cookie (sign-in, POST /auth/session, has the login limits): limited per IP like the reads. */
 const SESSION_COOKIE_PATHS = ["/auth/session/refresh", "/auth/logout"];
-/** Session revocations are kept this long past the absolute lifetime, for clocks that disagree. */
-const SESSION_REVOCATION_SLACK_MS = 10 * 60 * 1000;
 /** Unauthenticated but reaches the database: limited per IP like the authenticated reads. */
 const READINESS_PATH = "/health/ready";
 /** How long one readiness check answers for, per isolate. */
@@ -110,8 +111,10 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   // Per isolate, like the app: keys verify without a lookup; revocations and usage reach the
   // registry object at most every few seconds, never per request.
   const apiKeys = createApiKeyVerifier({ signingSecrets: config.API_KEY_SIGNING_SECRETS, legacyEntries: config.API_KEYS });
-  const sessionRetentionMs = config.SESSION_MAX_LIFETIME_SECONDS * 1000 + SESSION_REVOCATION_SLACK_MS;
-  const revocations = new RevocationCache({ source: (afterSeq) => keyRegistry(config.KEY_REGISTRY).revocationsSince(afterSeq), clock, sessionRetentionMs });
+  const revocations = new RevocationCache({ source: (afterSeq) => keyRegistry(config.KEY_REGISTRY).revocationsSince(afterSeq), clock });
+  const families = (subject: string) => sessionFamilies(config.SESSION_FAMILIES, subject);
+  const nowSeconds = () => Math.floor(clock() / 1000);
+  const states = new SessionStates({ source: async (subject) => (await families(subject).live(nowSeconds())).map((family) => [family.id, family.generation]), clock });
   const usage = new UsageRecorder({ sink: (entries) => keyRegistry(config.KEY_REGISTRY).recordUsage(entries), clock });
   const tokens = {
     signingKey: config.JWT_SIGNING_KEY,
@@ -127,7 +130,9 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       maxLifetimeSeconds: config.SESSION_MAX_LIFETIME_SECONDS,
     }),
     revocations,
-    revoke: (sessionId, revokedAtMs) => keyRegistry(config.KEY_REGISTRY).revokeSession(sessionId, revokedAtMs, sessionRetentionMs),
+    states,
+    families,
+    maxLifetimeSeconds: config.SESSION_MAX_LIFETIME_SECONDS,
     allowedOrigins: config.ALLOWED_ORIGINS,
     clock,
   });
@@ -205,7 +210,8 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
     },
   });
   app.route("/", createAuthRoutes({ signIn, tokens }));
-  app.route("/", createSessionRoutes({ signIn, sessions }));
+  const findUser = async (subject: string) => (await authDatabase.read([findLoginRecord(subject)]))[0];
+  app.route("/", createSessionRoutes({ signIn, sessions, findUser }));
 
   app.route("/", createMetricsRoutes({ database: metricsDatabase, clock }));
   app.route("/", createStreamRoutes({ database: metricsDatabase }));

@@ -1,7 +1,10 @@
+import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { TEST_API_KEYS, TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
+import { keyRegistry } from "../../src/keys/registry.ts";
+import { sessionFamilies } from "../../src/keys/session-families.ts";
 import { adminRequest, isolateApp, testClock, type IsolateFetch, type TestClock } from "../support/isolate.ts";
 
 const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
@@ -302,7 +305,6 @@ describe("POST /auth/session/refresh", () => {
 
     expect((await withSession(fetch, "/auth/session", { cookie: first.cookie })).status).toBe(401);
     expect((await withSession(fetch, "/auth/me", asPage(first))).status).toBe(401);
-    expect((await withSession(fetch, "/auth/session/refresh", asPage(first), { method: "POST" })).status).toBe(401);
     const renewed = { cookie: next.cookie, csrf: body.csrfToken };
     expect((await withSession(fetch, "/auth/me", renewed)).status).toBe(200);
     // The old CSRF token does not go with the new session.
@@ -391,6 +393,74 @@ describe("POST /auth/logout", () => {
     clock.advance(1_000);
     const again = await signedIn(fetch, "initech_analyst");
     expect((await withSession(fetch, "/auth/me", asPage(again))).status).toBe(200);
+  });
+});
+
+describe("session rotation", () => {
+  const refresh = (fetch: IsolateFetch, session: { cookie: string; csrf: string }, ip?: string) =>
+    withSession(fetch, "/auth/session/refresh", session, { method: "POST", headers: ip === undefined ? {} : { "CF-Connecting-IP": ip } });
+  const renewedFrom = async (response: Response) => ({ cookie: sessionCookieOf(response).cookie, csrf: ((await response.json()) as SessionBody).csrfToken });
+
+  it("refuses a refresh, on an isolate whose copy is 40 s old, of a cookie signed out on another", async () => {
+    const clock = testClock();
+    const [first, second] = [isolateApp(clock), isolateApp(clock)];
+    const signed = await signedIn(first);
+    expect((await withSession(second, "/auth/me", asPage(signed))).status).toBe(200);
+    clock.advance(1_000);
+    expect((await withSession(first, "/auth/logout", asPage(signed), { method: "POST" })).status).toBe(204);
+    clock.advance(40_000);
+    const replayed = await refresh(second, asPage(signed));
+    expect(replayed.status).toBe(401);
+    expect(replayed.headers.getSetCookie()).toEqual([]);
+  });
+
+  it("leaves at most one live session after 10 concurrent refreshes of one cookie", async () => {
+    const clock = testClock();
+    const signed = await signedIn(isolateApp(clock));
+    const isolates = Array.from({ length: 10 }, () => isolateApp(clock));
+    const answers = await Promise.all(isolates.map((fetch) => refresh(fetch, asPage(signed))));
+    const renewed = await Promise.all(answers.filter((answer) => answer.status === 200).map(renewedFrom));
+    const fresh = isolateApp(clock);
+    const live = (await Promise.all(renewed.map((session) => withSession(fresh, "/auth/me", session)))).filter((answer) => answer.status === 200);
+    expect(live.length).toBeLessThanOrEqual(1);
+  });
+
+  it("ends the whole family when a rotated cookie is presented again", async () => {
+    const clock = testClock();
+    const fetch = isolateApp(clock);
+    const stolen = asPage(await signedIn(fetch));
+    const victim = await renewedFrom(await refresh(fetch, stolen));
+    expect((await refresh(fetch, stolen)).status).toBe(401);
+    // The victim's current cookie dies with it, on this isolate at once and on a new one too.
+    expect((await withSession(fetch, "/auth/me", victim)).status).toBe(401);
+    expect((await withSession(isolateApp(clock), "/auth/me", victim)).status).toBe(401);
+    expect((await refresh(isolateApp(clock), victim)).status).toBe(401);
+  });
+
+  it("a user refreshing from 1,000 /64s for 10 minutes holds at most 1 KB of registry state and costs tenant B nothing", { timeout: 120_000 }, async () => {
+    const clock = testClock();
+    const attacker = isolateApp(clock);
+    const registry = keyRegistry(env.KEY_REGISTRY);
+    const { seq: before } = await registry.revocationsSince(Number.MAX_SAFE_INTEGER);
+    let session = asPage(await signedIn(attacker, "acme_analyst"));
+    const victim = asPage(await signedIn(isolateApp(clock), "globex_analyst"));
+    const victimAnswers: number[] = [];
+    // Each refresh needs the cookie the one before it returned: 300 in a row, each from another of
+    // 1,000 /64s so no per-address limit slows them, 2 s apart over 10 minutes.
+    for (let i = 0; i < 300; i++) {
+      const answer = await refresh(attacker, session, `2001:db8:17:${(i * 3).toString(16)}::1`);
+      expect(answer.status).toBe(200);
+      session = await renewedFrom(answer);
+      clock.advance(2_000);
+      if (i % 30 === 29) victimAnswers.push((await withSession(isolateApp(clock), "/auth/me", victim)).status);
+    }
+    const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).length;
+    const added = await registry.revocationsSince(before);
+    const held = await sessionFamilies(env.SESSION_FAMILIES, "acme_analyst").live(Math.floor(clock.now() / 1000));
+    expect(bytes(added.entries) + bytes(held)).toBeLessThanOrEqual(1024);
+    expect(victimAnswers).toEqual(Array(10).fill(200));
+    const firstSync = await registry.revocationsSince(0);
+    expect(new TextEncoder().encode(JSON.stringify(firstSync)).length).toBeLessThanOrEqual(64 * 1024);
   });
 });
 
