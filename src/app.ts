@@ -19,8 +19,9 @@ import { keyRegistry } from "./keys/registry.ts";
 import { RevocationCache } from "./keys/revocations.ts";
 import { sessionFamilies } from "./keys/session-families.ts";
 import { SessionStates } from "./keys/session-states.ts";
-import { findLoginRecord } from "./db/users.ts";
+import { findLoginRecord, findUsersByName } from "./db/users.ts";
 import { UsageRecorder } from "./keys/usage.ts";
+import { adminAudit } from "./middleware/admin-audit.ts";
 import { adminCredential } from "./middleware/admin-credential.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
@@ -146,8 +147,23 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   // credential is checked, failing closed: the limit is what slows a guess of the admin secret.
   if (config.ADMIN_SECRET !== undefined) {
     const clientIp = (c: Context<AppEnv>) => c.req.header("cf-connecting-ip") ?? "unknown";
-    app.use("/admin/*", rateLimit({ namespace, policy: config.RATE_LIMIT_ADMIN, clock, denyCache }), adminCredential({ secret: config.ADMIN_SECRET, clientIp }));
-    app.route("/", createAdminRoutes({ apiKeys, verifyingKids: config.API_KEY_SIGNING_SECRETS.map((entry) => entry.kid), legacyEntries: config.API_KEYS, registry: () => keyRegistry(config.KEY_REGISTRY), clock, clientIp }));
+    app.use("/admin/*", adminAudit({ clientIp }), rateLimit({ namespace, policy: config.RATE_LIMIT_ADMIN, clock, denyCache }), adminCredential({ secret: config.ADMIN_SECRET, clientIp }));
+    // authDatabase is created further down; the route only calls this once a request arrives.
+    const findUsers = async (name: string) => (await authDatabase.read([findUsersByName(name)]))[0];
+    app.route(
+      "/",
+      createAdminRoutes({
+        apiKeys,
+        verifyingKids: config.API_KEY_SIGNING_SECRETS.map((entry) => entry.kid),
+        legacyEntries: config.API_KEYS,
+        registry: () => keyRegistry(config.KEY_REGISTRY),
+        findUsers,
+        families,
+        states,
+        clock,
+        clientIp,
+      }),
+    );
   }
   app.all("/admin/*", notFound);
   // Before routing, so a preflight is answered (or refused) without reaching a handler.

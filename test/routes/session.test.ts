@@ -1,6 +1,7 @@
 import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
+import { sessionTokens } from "../../src/auth/session-token.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { TEST_API_KEYS, TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
 import { keyRegistry } from "../../src/keys/registry.ts";
@@ -461,6 +462,41 @@ describe("session rotation", () => {
     expect(victimAnswers).toEqual(Array(10).fill(200));
     const firstSync = await registry.revocationsSince(0);
     expect(new TextEncoder().encode(JSON.stringify(firstSync)).length).toBeLessThanOrEqual(64 * 1024);
+  });
+});
+
+describe("principals re-read on refresh", () => {
+  const settings = { signingKey: TEST_JWT_SIGNING_KEY, issuer: TOKENS.issuer, ttlSeconds: 3600, maxLifetimeSeconds: 43200 };
+
+  /** A session signed in while the database said `principal`, recorded by its owner as a sign-in would. */
+  async function signedInAs(clock: TestClock, principal: { subject: string; tenant: string }) {
+    const tokens = sessionTokens(settings);
+    const { token, session } = await tokens.issue(principal, clock.now());
+    const endsAtSeconds = session.authTimeSeconds + settings.maxLifetimeSeconds;
+    await sessionFamilies(env.SESSION_FAMILIES, principal.subject).start({ id: session.familyId, tenant: principal.tenant, authTimeSeconds: session.authTimeSeconds, endsAtSeconds }, Math.floor(clock.now() / 1000));
+    return { page: { cookie: `__Host-sf-session=${token}`, csrf: await tokens.csrfToken(session.id) }, familyId: session.familyId };
+  }
+
+  it.each([
+    ["deleted since sign-in", { subject: "deleted_since_signin", tenant: "acme" }],
+    ["moved to another tenant since sign-in", { subject: "globex_analyst", tenant: "acme" }],
+  ])("ends the family of a user %s at the next refresh", async (_label, principal) => {
+    const clock = testClock();
+    const fetch = isolateApp(clock);
+    const { page, familyId } = await signedInAs(clock, principal);
+    expect((await withSession(fetch, "/auth/me", page)).status).toBe(200);
+    const refused = await withSession(fetch, "/auth/session/refresh", page, { method: "POST" });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.getSetCookie()).toEqual([]);
+    const live = await sessionFamilies(env.SESSION_FAMILIES, principal.subject).live(Math.floor(clock.now() / 1000));
+    expect(live.map((family) => family.id)).not.toContain(familyId);
+    expect((await withSession(fetch, "/auth/me", page)).status).toBe(401);
+  });
+
+  it("still refreshes a user who is where the session says", async () => {
+    const clock = testClock();
+    const { page } = await signedInAs(clock, { subject: "initech_analyst", tenant: "initech" });
+    expect((await withSession(isolateApp(clock), "/auth/session/refresh", page, { method: "POST" })).status).toBe(200);
   });
 });
 
