@@ -248,7 +248,7 @@ describe("admin routes for users", () => {
     for (const line of refusals) expect(line).toMatchObject({ client_ip: "10.64.0.17", request_id: expect.any(String) });
   });
 
-  it("list a user's live sessions and end them all: the cookies are refused at once, refresh included, on any isolate", async () => {
+  it("list a user's live sessions and end them all: refused at once here and on a new isolate, and no isolate refreshes them", async () => {
     const clock = testClock();
     const isolate = isolateApp(clock);
     const signIn = async (ip: string) => {
