@@ -16,6 +16,7 @@ import type { AppConfig, AppEnv, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
 import { createApiKeyVerifier } from "./auth/api-keys.ts";
 import { keyRegistry } from "./keys/registry.ts";
+import { coloCachedSource } from "./keys/colo-cache.ts";
 import { RevocationCache } from "./keys/revocations.ts";
 import { sessionFamilies } from "./keys/session-families.ts";
 import { SessionStates } from "./keys/session-states.ts";
@@ -56,6 +57,11 @@ export interface AppDeps {
 const AUTHENTICATED_PATHS = ["/auth/me", "/metrics/*", "/streams"];
 /** Session routes that take the cookie (sign-in, POST /auth/session, has the login limits): limited per IP like the reads. */
 const SESSION_COOKIE_PATHS = ["/auth/session/refresh", "/auth/logout"];
+/**
+ * Each isolate's usage batches go to the one registry object: at 100,000 isolates a batch every 5 min
+ * is 333 calls/s, where every 10 s would be 10,000 (BENCHMARKS.md). "Last used" is a minute anyway.
+ */
+const USAGE_FLUSH_INTERVAL_MS = 300_000;
 /** Unauthenticated but reaches the database: limited per IP like the authenticated reads. */
 const READINESS_PATH = "/health/ready";
 /** How long one readiness check answers for, per isolate. */
@@ -112,11 +118,13 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   // Per isolate, like the app: keys verify without a lookup; revocations and usage reach the
   // registry object at most every few seconds, never per request.
   const apiKeys = createApiKeyVerifier({ signingSecrets: config.API_KEY_SIGNING_SECRETS, legacyEntries: config.API_KEYS });
-  const revocations = new RevocationCache({ source: (afterSeq) => keyRegistry(config.KEY_REGISTRY).revocationsSince(afterSeq), clock });
+  // One registry call per data center and 10 s for the isolates that are caught up (colo-cache.ts).
+  const revocationSource = coloCachedSource({ source: (afterSeq) => keyRegistry(config.KEY_REGISTRY).revocationsSince(afterSeq), cache: caches.default, clock });
+  const revocations = new RevocationCache({ source: revocationSource, clock });
   const families = (subject: string) => sessionFamilies(config.SESSION_FAMILIES, subject);
   const nowSeconds = () => Math.floor(clock() / 1000);
   const states = new SessionStates({ source: async (subject) => (await families(subject).live(nowSeconds())).map((family) => [family.id, family.generation]), clock });
-  const usage = new UsageRecorder({ sink: (entries) => keyRegistry(config.KEY_REGISTRY).recordUsage(entries), clock });
+  const usage = new UsageRecorder({ sink: (entries) => keyRegistry(config.KEY_REGISTRY).recordUsage(entries), clock, flushIntervalMs: USAGE_FLUSH_INTERVAL_MS });
   const tokens = {
     signingKey: config.JWT_SIGNING_KEY,
     issuer: config.JWT_ISSUER,
@@ -158,6 +166,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
         legacyEntries: config.API_KEYS,
         registry: () => keyRegistry(config.KEY_REGISTRY),
         findUsers,
+        revocations,
         families,
         states,
         clock,

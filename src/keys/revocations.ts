@@ -38,6 +38,8 @@ export interface RevocationBatch {
   entries: Revocation[];
   /** More entries follow this page. */
   more: boolean;
+  /** When the object produced this answer, when it may be older than the call (colo-cache.ts). */
+  producedAtMs?: number;
 }
 
 /** Where the list comes from: the registry object's RPC in production, anything in tests. */
@@ -131,18 +133,30 @@ export class RevocationCache {
     return this.set;
   }
 
+  /**
+   * Applies a revocation this isolate just made, so it holds here from the next request on; the
+   * other isolates learn it at their next sync. The sequence number is left alone: entries made
+   * elsewhere before it must still arrive.
+   */
+  applyLocally(revocation: Revocation): void {
+    this.set.apply([revocation]);
+  }
+
   private sync(): Promise<void> {
     this.pending ??= (async () => {
       const askedAtMs = this.clock();
       try {
+        // The copy is as old as the oldest answer it is made of, which a shared cache may have kept a while.
+        let syncedAtMs = askedAtMs;
         let more = true;
         while (more) {
           const batch = await withTimeout(this.source(this.seq), this.timeoutMs);
           this.set.apply(batch.entries);
           this.seq = Math.max(this.seq, batch.seq);
+          syncedAtMs = Math.min(syncedAtMs, batch.producedAtMs ?? askedAtMs);
           more = batch.more;
         }
-        this.syncedAtMs = askedAtMs;
+        this.syncedAtMs = syncedAtMs;
       } finally {
         this.pending = undefined;
       }

@@ -26,7 +26,7 @@ import { AppError } from "../errors.ts";
 import { jsonBody } from "../middleware/json-body.ts";
 import type { UserRecord } from "../db/users.ts";
 import type { IssuedKey, KeyRegistry } from "../keys/registry.ts";
-import { REVOCATION_KINDS, RevocationSet } from "../keys/revocations.ts";
+import { REVOCATION_KINDS, type RevocationCache, RevocationSet } from "../keys/revocations.ts";
 import type { SessionFamilies } from "../keys/session-families.ts";
 import type { SessionStates } from "../keys/session-states.ts";
 import { createRouter, problem } from "../openapi.ts";
@@ -93,6 +93,8 @@ export interface AdminRoutesDeps {
   registry: (c: Context<AppEnv>) => DurableObjectStub<KeyRegistry>;
   /** Users whose name matches ignoring case, the exact spelling first (src/db/users.ts). */
   findUsers: (name: string) => Promise<UserRecord[]>;
+  /** This isolate's copy of the revocation list, told at once of a revocation made here. */
+  revocations: RevocationCache;
   /** The object that owns a user's dashboard sessions. */
   families: (subject: string) => DurableObjectStub<SessionFamilies>;
   /** This isolate's copy of the families, told at once when an admin ends them. */
@@ -104,7 +106,7 @@ export interface AdminRoutesDeps {
 
 const iso = (epochMs: number | undefined) => (epochMs === undefined ? null : new Date(epochMs).toISOString());
 
-export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, registry, findUsers, families, states, clock, clientIp }: AdminRoutesDeps) {
+export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, registry, findUsers, revocations, families, states, clock, clientIp }: AdminRoutesDeps) {
   const legacyIds = new Set(legacyEntries.map((entry) => entry.id));
   const verifying = new Set(verifyingKids);
   const audited = (c: Context<AppEnv>, action: string, subject: string) =>
@@ -187,6 +189,7 @@ export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, regis
       // Tokens carry the name as the database spells it: revoking another spelling would match nothing.
       const subject = kind === "user" ? (await resolveUser(request.subject)).username : request.subject;
       const revocation = await stub.revoke(kind, subject, clock());
+      revocations.applyLocally(revocation);
       audited(c, `admin.revoke.${kind}`, subject);
       return c.json({ kind: revocation.kind, subject: revocation.subject, revoked_at: iso(revocation.revokedAtMs) }, 201);
     })

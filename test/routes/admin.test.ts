@@ -124,7 +124,8 @@ describe("admin routes", () => {
     const legacyKey = "sfk_legacy-revoked_" + "A".repeat(43);
     expect((await legacy("/auth/me", { headers: { "X-API-Key": legacyKey } })).status).toBe(200);
     expect((await adminRequest(legacy, "POST", "/admin/revocations", { kind: "key", subject: "legacy-revoked" })).status).toBe(201);
-    const fresh = isolateApp(testClock(), { API_KEYS: JSON.stringify([{ id: "legacy-revoked", digest: await sha256Hex(legacyKey), tenant: "acme", scopes: ["metrics:read"] }]) });
+    // A new isolate may read its data center's cached page for up to 10 s (src/keys/colo-cache.ts).
+    const fresh = isolateApp(testClock(Date.now() + 10_000), { API_KEYS: JSON.stringify([{ id: "legacy-revoked", digest: await sha256Hex(legacyKey), tenant: "acme", scopes: ["metrics:read"] }]) });
     expect((await fresh("/auth/me", { headers: { "X-API-Key": legacyKey } })).status).toBe(403);
     const listing = (await (await adminRequest(fresh, "GET", "/admin/keys")).json()) as { keys: Record<string, unknown>[] };
     expect(listing.keys.find((key) => key.id === "legacy-revoked")).toMatchObject({ format: "legacy", created_at: null, revoked: true });
