@@ -15,7 +15,7 @@ import { tenantScope } from "./db/tenant-scope.ts";
 import type { AppConfig, AppEnv, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
 import { createApiKeyVerifier } from "./auth/api-keys.ts";
-import { keyRegistry } from "./keys/registry.ts";
+import { keyRegistry, USAGE_SHARDS, usageShard } from "./keys/registry.ts";
 import { coloCachedSource } from "./keys/colo-cache.ts";
 import { RevocationCache } from "./keys/revocations.ts";
 import { sessionFamilies } from "./keys/session-families.ts";
@@ -58,8 +58,9 @@ const AUTHENTICATED_PATHS = ["/auth/me", "/metrics/*", "/streams"];
 /** Session routes that take the cookie (sign-in, POST /auth/session, has the login limits): limited per IP like the reads. */
 const SESSION_COOKIE_PATHS = ["/auth/session/refresh", "/auth/logout"];
 /**
- * Each isolate's usage batches go to the one registry object: at 100,000 isolates a batch every 5 min
- * is 333 calls/s, where every 10 s would be 10,000 (BENCHMARKS.md). "Last used" is a minute anyway.
+ * Usage batches per isolate: with USAGE_SHARDS objects, every 5 min is about 42 calls/s per object at
+ * 100,000 isolates, where every 10 s to one object was 10,000 (BENCHMARKS.md). "Last used" lags by
+ * up to this much, which a key rotation (waiting for a key's use to stop) can afford.
  */
 const USAGE_FLUSH_INTERVAL_MS = 300_000;
 /** Unauthenticated but reaches the database: limited per IP like the authenticated reads. */
@@ -124,7 +125,12 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   const families = (subject: string) => sessionFamilies(config.SESSION_FAMILIES, subject);
   const nowSeconds = () => Math.floor(clock() / 1000);
   const states = new SessionStates({ source: async (subject) => (await families(subject).live(nowSeconds())).map((family) => [family.id, family.generation]), clock });
-  const usage = new UsageRecorder({ sink: (entries) => keyRegistry(config.KEY_REGISTRY).recordUsage(entries), clock, flushIntervalMs: USAGE_FLUSH_INTERVAL_MS });
+  const usageShardOfIsolate = Math.floor(Math.random() * USAGE_SHARDS);
+  const usage = new UsageRecorder({
+    sink: (entries) => usageShard(config.KEY_REGISTRY, usageShardOfIsolate).recordUsage(entries),
+    clock,
+    flushIntervalMs: USAGE_FLUSH_INTERVAL_MS,
+  });
   const tokens = {
     signingKey: config.JWT_SIGNING_KEY,
     issuer: config.JWT_ISSUER,
@@ -165,6 +171,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
         verifyingKids: config.API_KEY_SIGNING_SECRETS.map((entry) => entry.kid),
         legacyEntries: config.API_KEYS,
         registry: () => keyRegistry(config.KEY_REGISTRY),
+        usageShards: Array.from({ length: USAGE_SHARDS }, (_, shard) => () => usageShard(config.KEY_REGISTRY, shard)),
         findUsers,
         revocations,
         families,

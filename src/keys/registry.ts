@@ -100,6 +100,12 @@ export class KeyRegistry extends DurableObject<Env> {
     return { seq, entries, more: rows.length > REVOCATION_PAGE_ENTRIES };
   }
 
+  /** Key id → epoch ms of the minute it was last used, as this object holds it (a usage shard, or the global one). */
+  lastUsed(): Record<string, number> {
+    const usage = this.ctx.storage.sql.exec<{ id: string; last_used_ms: number }>("select id, last_used_ms from key_usage").toArray();
+    return Object.fromEntries(usage.map((row) => [row.id, row.last_used_ms]));
+  }
+
   recordUsage(entries: [string, number][]): void {
     // One statement for the whole batch: a batch can hold every key id an isolate saw (10,000 and more).
     this.ctx.storage.sql.exec(
@@ -132,4 +138,14 @@ export class KeyRegistry extends DurableObject<Env> {
 /** The one registry every isolate talks to. */
 export function keyRegistry(namespace: DurableObjectNamespace<KeyRegistry>): DurableObjectStub<KeyRegistry> {
   return namespace.get(namespace.idFromName("global"));
+}
+
+/**
+ * Usage batches go to one of USAGE_SHARDS objects of the same class, chosen once per isolate, so
+ * no object takes every isolate's batches; the key listing merges them (the latest minute wins).
+ */
+export const USAGE_SHARDS = 8;
+
+export function usageShard(namespace: DurableObjectNamespace<KeyRegistry>, shard: number): DurableObjectStub<KeyRegistry> {
+  return namespace.get(namespace.idFromName(`usage:${shard}`));
 }

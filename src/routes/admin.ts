@@ -91,6 +91,8 @@ export interface AdminRoutesDeps {
   /** The legacy API_KEYS entries: listed with the issued keys, and their ids are never issued again. */
   legacyEntries: readonly ApiKeyEntry[];
   registry: (c: Context<AppEnv>) => DurableObjectStub<KeyRegistry>;
+  /** The objects usage batches go to (src/keys/registry.ts, USAGE_SHARDS); the global one is read too. */
+  usageShards: readonly ((c: Context<AppEnv>) => DurableObjectStub<KeyRegistry>)[];
   /** Users whose name matches ignoring case, the exact spelling first (src/db/users.ts). */
   findUsers: (name: string) => Promise<UserRecord[]>;
   /** This isolate's copy of the revocation list, told at once of a revocation made here. */
@@ -106,7 +108,7 @@ export interface AdminRoutesDeps {
 
 const iso = (epochMs: number | undefined) => (epochMs === undefined ? null : new Date(epochMs).toISOString());
 
-export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, registry, findUsers, revocations, families, states, clock, clientIp }: AdminRoutesDeps) {
+export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, registry, usageShards, findUsers, revocations, families, states, clock, clientIp }: AdminRoutesDeps) {
   const legacyIds = new Set(legacyEntries.map((entry) => entry.id));
   const verifying = new Set(verifyingKids);
   const audited = (c: Context<AppEnv>, action: string, subject: string) =>
@@ -150,7 +152,9 @@ export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, regis
     })
     .openapi(listKeys, async (c) => {
       const { tenant } = c.req.valid("query");
-      const snapshot = await registry(c).snapshot();
+      const [snapshot, ...shards] = await Promise.all([registry(c).snapshot(), ...usageShards.map((shard) => shard(c).lastUsed())]);
+      const lastUsedMs: Record<string, number> = { ...snapshot.lastUsedMs };
+      for (const shard of shards) for (const [id, minuteMs] of Object.entries(shard)) lastUsedMs[id] = Math.max(minuteMs, lastUsedMs[id] ?? 0);
       const revoked = new RevocationSet();
       revoked.apply(snapshot.revocations);
       const keys = [
@@ -170,7 +174,7 @@ export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, regis
               format: key.format,
               kid: key.kid ?? null,
               created_at: iso(key.createdAtMs),
-              last_used_at: iso(snapshot.lastUsedMs[key.id]),
+              last_used_at: iso(lastUsedMs[key.id]),
               // Refused because its signing secret was removed, not because it was revoked.
               retired: key.kid !== undefined && !verifying.has(key.kid),
               revoked: revoked.keyRevoked({ id: key.id, tenant: key.tenant, ...(key.createdAtMs === undefined ? {} : { issuedAtSeconds: key.createdAtMs / 1000 }) }),
