@@ -178,6 +178,10 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
       const nowMs = clock();
       const decide = async (): Promise<Rotation> => families(current.subject).rotate(current.familyId, current.generation, Math.floor(nowMs / 1000));
       const rotation = await ask(c, decide());
+      if (rotation.outcome === "superseded") {
+        refuse(c, "superseded", current.subject);
+        throw invalid();
+      }
       if (rotation.outcome !== "rotated") {
         states.noteEnded(current.subject, current.familyId);
         refuse(c, rotation.outcome === "reused" ? "reused" : "revoked", current.subject);

@@ -2,10 +2,11 @@
  * KeyRegistry: one Durable Object (`idFromName("global")`) that knows which signed keys were
  * issued (id, tenant, scopes, rate limit, when; never the key or its MAC), which credentials are
  * revoked (one entry per key id, user or tenant: bounded by keys and users, not by requests), and
- * the minute each key id was last used. Dashboard sessions live elsewhere (session-families.ts). Workers verify keys without it; they ask it
- * for new revocations every 20-45 s per isolate (revocations.ts) and send it usage in batches
- * (usage.ts), so its load follows the number of isolates, not of requests. SQLite-backed: the list
- * and the usage survive eviction and redeploys.
+ * the minute each key id was last used. Dashboard sessions live elsewhere (session-families.ts).
+ * Workers verify keys without it. Isolates ask it for new revocations through their data center's
+ * cache (colo-cache.ts), so its load follows data centers, not isolates or requests; usage batches
+ * go to USAGE_SHARDS other objects of this class. SQLite-backed: the list and the usage survive
+ * eviction and redeploys.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { ApiKeyScope } from "../auth/api-keys.ts";

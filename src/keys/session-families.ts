@@ -11,7 +11,10 @@
  * rotation: it is the one owner of the family, single-threaded, so "generation g may become g+1" is
  * decided once; two refreshes of one cookie cannot both win. A generation older than the current
  * one presented again is a stolen or replayed cookie: the whole family ends (refresh-token
- * rotation with reuse detection, OAuth 2.0 Security BCP §4.14). Why one object per user: no object
+ * rotation with reuse detection, OAuth 2.0 Security BCP §4.14). One exception, for two tabs of one
+ * browser that refresh at the same moment: the generation just replaced, presented within
+ * REUSE_GRACE_SECONDS of its rotation, is refused without ending the family (the loser reads the
+ * new cookie the browser already holds). An attacker gains nothing from it: no new session. Why one object per user: no object
  * sits on every tenant's path, its load follows one user's activity, and when it is unreachable
  * only that user's sessions are refused.
  */
@@ -19,6 +22,8 @@ import { DurableObject } from "cloudflare:workers";
 
 /** A user's 11th sign-in ends their oldest session (OWASP ASVS V7: limit concurrent sessions). */
 export const MAX_FAMILIES_PER_USER = 10;
+/** How long the generation just replaced is taken for a racing tab rather than a replay. */
+export const REUSE_GRACE_SECONDS = 10;
 
 export interface Family {
   id: string;
@@ -30,7 +35,7 @@ export interface Family {
 }
 
 /** What a refresh of generation `g` gets: the next generation, or why not. */
-export type Rotation = { outcome: "rotated"; generation: number } | { outcome: "reused" } | { outcome: "unknown" };
+export type Rotation = { outcome: "rotated"; generation: number } | { outcome: "superseded" } | { outcome: "reused" } | { outcome: "unknown" };
 
 interface FamilyRow extends Record<string, SqlStorageValue> {
   id: string;
@@ -38,6 +43,7 @@ interface FamilyRow extends Record<string, SqlStorageValue> {
   generation: number;
   auth_s: number;
   ends_s: number;
+  rotated_s: number | null;
 }
 
 const toFamily = (row: FamilyRow): Family => ({ id: row.id, tenant: row.tenant, generation: row.generation, authTimeSeconds: row.auth_s, endsAtSeconds: row.ends_s });
@@ -46,7 +52,7 @@ export class SessionFamilies extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.storage.sql.exec(
-      "create table if not exists families (id text primary key, tenant text not null, generation integer not null, auth_s integer not null, ends_s integer not null)",
+      "create table if not exists families (id text primary key, tenant text not null, generation integer not null, auth_s integer not null, ends_s integer not null, rotated_s integer)",
     );
   }
 
@@ -70,13 +76,14 @@ export class SessionFamilies extends DurableObject<Env> {
   /** The one decision a refresh needs; no await inside, so concurrent calls are decided one by one. */
   rotate(familyId: string, generation: number, nowSeconds: number): Rotation {
     this.prune(nowSeconds);
-    const row = this.ctx.storage.sql.exec<FamilyRow>("select generation from families where id = ?", familyId).toArray()[0];
+    const row = this.ctx.storage.sql.exec<FamilyRow>("select generation, rotated_s from families where id = ?", familyId).toArray()[0];
     if (row === undefined) return { outcome: "unknown" };
+    if (row.generation === generation + 1 && row.rotated_s !== null && nowSeconds - row.rotated_s < REUSE_GRACE_SECONDS) return { outcome: "superseded" };
     if (row.generation !== generation) {
       this.end(familyId);
       return { outcome: "reused" };
     }
-    this.ctx.storage.sql.exec("update families set generation = ? where id = ?", generation + 1, familyId);
+    this.ctx.storage.sql.exec("update families set generation = ?, rotated_s = ? where id = ?", generation + 1, nowSeconds, familyId);
     return { outcome: "rotated", generation: generation + 1 };
   }
 

@@ -431,6 +431,8 @@ describe("session rotation", () => {
     const fetch = isolateApp(clock);
     const stolen = asPage(await signedIn(fetch));
     const victim = await renewedFrom(await refresh(fetch, stolen));
+    // Past the grace a racing tab gets (src/keys/session-families.ts): this is a replay.
+    clock.advance(10_000);
     expect((await refresh(fetch, stolen)).status).toBe(401);
     // The victim's current cookie dies with it, on this isolate at once and on a new one too.
     expect((await withSession(fetch, "/auth/me", victim)).status).toBe(401);
@@ -466,6 +468,24 @@ describe("session rotation", () => {
     expect(victimAnswers).toEqual(Array(10).fill(200));
     const firstSync = await registry.revocationsSince(0);
     expect(new TextEncoder().encode(JSON.stringify(firstSync)).length).toBeLessThanOrEqual(64 * 1024);
+  });
+});
+
+describe("two tabs refreshing at once", () => {
+  it("refuses the tab that lost the race without ending the session the other one renewed", async () => {
+    const clock = testClock();
+    const fetch = isolateApp(clock);
+    const shared = asPage(await signedIn(fetch));
+    const refresh = (session: { cookie: string; csrf: string }) => withSession(fetch, "/auth/session/refresh", session, { method: "POST" });
+    const won = await refresh(shared);
+    expect(won.status).toBe(200);
+    clock.advance(2_000);
+    const lost = await refresh(shared);
+    expect(lost.status).toBe(401);
+    expect(lost.headers.getSetCookie()).toEqual([]);
+    const renewed = { cookie: sessionCookieOf(won).cookie, csrf: ((await won.json()) as SessionBody).csrfToken };
+    expect((await withSession(isolateApp(clock), "/auth/me", renewed)).status).toBe(200);
+    expect((await refresh(renewed)).status).toBe(200);
   });
 });
 
