@@ -17,7 +17,7 @@ import { Miniflare } from "miniflare";
 import { seededRandom } from "../lib/seeded-random.ts";
 import { projectVariant, type Compatibility, type WorkerBundle } from "./build.ts";
 import { workerConfig } from "./miniflare.ts";
-import type { RegistryOp } from "./workers/registry-driver.ts";
+import type { RegistryOp } from "./registry-ops.ts";
 
 /** The project's registry classes behind the driver's fetch handler. */
 export const REGISTRY_BUNDLE = projectVariant(

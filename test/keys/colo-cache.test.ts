@@ -50,7 +50,10 @@ describe("revocation list fan-out through the data center's cache", () => {
   it("ignores a cached answer made by a clock ahead of this one, and one older than 10 s", async () => {
     const cache = await dataCenterCache();
     let calls = 0;
-    const registry = async (): Promise<RevocationBatch> => (calls++, { seq: 0, entries: [], more: false });
+    const registry = async (): Promise<RevocationBatch> => {
+      calls++;
+      return { seq: 0, entries: [], more: false };
+    };
     await coloCachedSource({ source: registry, cache, clock: () => NOW_MS + 60_000 })(0);
     await coloCachedSource({ source: registry, cache, clock: () => NOW_MS })(0);
     expect(calls).toBe(2);

@@ -5,14 +5,7 @@
  */
 import { keyRegistry } from "../../../src/keys/registry.ts";
 import { sessionFamilies } from "../../../src/keys/session-families.ts";
-
-export type RegistryOp =
-  | { op: "start"; user: string; family: string; tenant: string; authSeconds: number; endsSeconds: number; nowSeconds: number }
-  | { op: "rotate"; user: string; family: string; generation: number; nowSeconds: number }
-  | { op: "end"; user: string; family: string }
-  | { op: "live"; user: string; nowSeconds: number }
-  | { op: "revoke"; kind: "key" | "user"; subject: string; atMs: number }
-  | { op: "since"; seq: number };
+import type { RegistryOp } from "../registry-ops.ts";
 
 interface Env {
   KEY_REGISTRY: DurableObjectNamespace<import("../../../src/keys/registry.ts").KeyRegistry>;
