@@ -22,11 +22,13 @@
  * routed over up to 50 isolates of the real worker sharing one RateLimiter namespace, with the
  * admitted counts and object calls per admitted request of each pattern; exits non-zero on any
  * over-admission.
+ * `--registry` runs instead the registry objects at 1,000, 10,000 and 100,000 simulated isolates
+ * (scripts/bench/registry.ts).
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { generateApiKey } from "../src/auth/api-keys.ts";
@@ -36,6 +38,7 @@ import { childProcessesNamed, executableOf, filesystemOf } from "./bench/cpu.ts"
 import { overviewQueryIsCurrent, startBenchDatabases, type BenchDatabaseName, type BenchDatabases } from "./bench/databases.ts";
 import { burst } from "./bench/exactness.ts";
 import { formatIsolatesTable, runIsolatesBench } from "./bench/isolates.ts";
+import { formatRegistryTable, REGISTRY_BUNDLE, runRegistryBench } from "./bench/registry.ts";
 import { firstResponses, mintSignedKeys, residentMemory, type SignedKeys, type StartupFigures } from "./bench/keys.ts";
 import { BENCH_PASSWORD_PEPPER, BENCH_TENANT, BENCH_TENANT_SCOPE_KEY, BUNDLES, INSTANCES, type BindingContext, type BundleName, type InstanceName } from "./bench/instances.ts";
 import { measure } from "./bench/measure.ts";
@@ -58,6 +61,7 @@ const { values: options } = parseArgs({
     attribution: { type: "boolean", default: false },
     metrics: { type: "boolean", default: false },
     isolates: { type: "boolean", default: false },
+    registry: { type: "boolean", default: false },
     seed: { type: "string", default: "20261202" },
     keys: { type: "boolean", default: false },
     "key-count": { type: "string", default: "10000" },
@@ -161,8 +165,21 @@ async function isolatesMain(): Promise<number> {
   return overAdmitted.length === 0 ? 0 : 1;
 }
 
+async function registryMain(): Promise<number> {
+  const workDir = mkdtempSync(path.join(stateParent, "streamforge-bench-"));
+  temporaryDirs.push(workDir);
+  const compatibility = readCompatibility("wrangler.jsonc");
+  log("building the registry objects with a driver…");
+  const bundle = await buildWorker(REGISTRY_BUNDLE, path.join(workDir, "build"), compatibility);
+  const seed = positiveInteger("seed", options.seed);
+  const rows = await runRegistryBench({ bundle, compatibility, persistDir: path.join(workDir, "state"), port: basePort, seed, log });
+  console.log(`registry objects by simulated isolates (seed ${seed}, ${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}):\n${formatRegistryTable(rows)}`);
+  return 0;
+}
+
 async function main(): Promise<number> {
   if (options.isolates) return isolatesMain();
+  if (options.registry) return registryMain();
   const startedAt = new Date().toISOString();
   const install = spawnSync("bash", [path.join(PROJECT_ROOT, "scripts", "install-system-deps.sh"), "bench"], { stdio: "inherit" });
   if (install.status !== 0) throw new Error("wrk is missing and could not be installed (scripts/install-system-deps.sh bench)");

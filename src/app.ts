@@ -15,9 +15,14 @@ import { tenantScope } from "./db/tenant-scope.ts";
 import type { AppConfig, AppEnv, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
 import { createApiKeyVerifier } from "./auth/api-keys.ts";
-import { keyRegistry } from "./keys/registry.ts";
+import { keyRegistry, USAGE_SHARDS, usageShard } from "./keys/registry.ts";
+import { coloCachedSource } from "./keys/colo-cache.ts";
 import { RevocationCache } from "./keys/revocations.ts";
+import { sessionFamilies } from "./keys/session-families.ts";
+import { SessionStates } from "./keys/session-states.ts";
+import { findLoginRecord, findUsersByName } from "./db/users.ts";
 import { UsageRecorder } from "./keys/usage.ts";
+import { adminAudit } from "./middleware/admin-audit.ts";
 import { adminCredential } from "./middleware/admin-credential.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
@@ -52,8 +57,12 @@ export interface AppDeps {
 const AUTHENTICATED_PATHS = ["/auth/me", "/metrics/*", "/streams"];
 /** Session routes that take the cookie (sign-in, POST /auth/session, has the login limits): limited per IP like the reads. */
 const SESSION_COOKIE_PATHS = ["/auth/session/refresh", "/auth/logout"];
-/** Session revocations are kept this long past the absolute lifetime, for clocks that disagree. */
-const SESSION_REVOCATION_SLACK_MS = 10 * 60 * 1000;
+/**
+ * Usage batches per isolate: with USAGE_SHARDS objects, every 5 min is about 42 calls/s per object at
+ * 100,000 isolates, where every 10 s to one object was 10,000 (BENCHMARKS.md). "Last used" lags by
+ * up to this much, which a key rotation (waiting for a key's use to stop) can afford.
+ */
+const USAGE_FLUSH_INTERVAL_MS = 300_000;
 /** Unauthenticated but reaches the database: limited per IP like the authenticated reads. */
 const READINESS_PATH = "/health/ready";
 /** How long one readiness check answers for, per isolate. */
@@ -110,9 +119,18 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   // Per isolate, like the app: keys verify without a lookup; revocations and usage reach the
   // registry object at most every few seconds, never per request.
   const apiKeys = createApiKeyVerifier({ signingSecrets: config.API_KEY_SIGNING_SECRETS, legacyEntries: config.API_KEYS });
-  const sessionRetentionMs = config.SESSION_MAX_LIFETIME_SECONDS * 1000 + SESSION_REVOCATION_SLACK_MS;
-  const revocations = new RevocationCache({ source: (afterSeq) => keyRegistry(config.KEY_REGISTRY).revocationsSince(afterSeq), clock, sessionRetentionMs });
-  const usage = new UsageRecorder({ sink: (entries) => keyRegistry(config.KEY_REGISTRY).recordUsage(entries), clock });
+  // One registry call per data center and 10 s for the isolates that are caught up (colo-cache.ts).
+  const revocationSource = coloCachedSource({ source: (afterSeq) => keyRegistry(config.KEY_REGISTRY).revocationsSince(afterSeq), cache: caches.default, clock });
+  const revocations = new RevocationCache({ source: revocationSource, clock });
+  const families = (subject: string) => sessionFamilies(config.SESSION_FAMILIES, subject);
+  const nowSeconds = () => Math.floor(clock() / 1000);
+  const states = new SessionStates({ source: async (subject) => (await families(subject).live(nowSeconds())).map((family) => [family.id, family.generation]), clock });
+  const usageShardOfIsolate = Math.floor(Math.random() * USAGE_SHARDS);
+  const usage = new UsageRecorder({
+    sink: (entries) => usageShard(config.KEY_REGISTRY, usageShardOfIsolate).recordUsage(entries),
+    clock,
+    flushIntervalMs: USAGE_FLUSH_INTERVAL_MS,
+  });
   const tokens = {
     signingKey: config.JWT_SIGNING_KEY,
     issuer: config.JWT_ISSUER,
@@ -127,7 +145,9 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       maxLifetimeSeconds: config.SESSION_MAX_LIFETIME_SECONDS,
     }),
     revocations,
-    revoke: (sessionId, revokedAtMs) => keyRegistry(config.KEY_REGISTRY).revokeSession(sessionId, revokedAtMs, sessionRetentionMs),
+    states,
+    families,
+    maxLifetimeSeconds: config.SESSION_MAX_LIFETIME_SECONDS,
     allowedOrigins: config.ALLOWED_ORIGINS,
     clock,
   });
@@ -141,8 +161,25 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   // credential is checked, failing closed: the limit is what slows a guess of the admin secret.
   if (config.ADMIN_SECRET !== undefined) {
     const clientIp = (c: Context<AppEnv>) => c.req.header("cf-connecting-ip") ?? "unknown";
-    app.use("/admin/*", rateLimit({ namespace, policy: config.RATE_LIMIT_ADMIN, clock, denyCache }), adminCredential({ secret: config.ADMIN_SECRET, clientIp }));
-    app.route("/", createAdminRoutes({ apiKeys, verifyingKids: config.API_KEY_SIGNING_SECRETS.map((entry) => entry.kid), legacyEntries: config.API_KEYS, registry: () => keyRegistry(config.KEY_REGISTRY), clock, clientIp }));
+    app.use("/admin/*", adminAudit({ clientIp }), rateLimit({ namespace, policy: config.RATE_LIMIT_ADMIN, clock, denyCache }), adminCredential({ secret: config.ADMIN_SECRET, clientIp }));
+    // authDatabase is created further down; the route only calls this once a request arrives.
+    const findUsers = async (name: string) => (await authDatabase.read([findUsersByName(name)]))[0];
+    app.route(
+      "/",
+      createAdminRoutes({
+        apiKeys,
+        verifyingKids: config.API_KEY_SIGNING_SECRETS.map((entry) => entry.kid),
+        legacyEntries: config.API_KEYS,
+        registry: () => keyRegistry(config.KEY_REGISTRY),
+        usageShards: Array.from({ length: USAGE_SHARDS }, (_, shard) => () => usageShard(config.KEY_REGISTRY, shard)),
+        findUsers,
+        revocations,
+        families,
+        states,
+        clock,
+        clientIp,
+      }),
+    );
   }
   app.all("/admin/*", notFound);
   // Before routing, so a preflight is answered (or refused) without reaching a handler.
@@ -205,7 +242,8 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
     },
   });
   app.route("/", createAuthRoutes({ signIn, tokens }));
-  app.route("/", createSessionRoutes({ signIn, sessions }));
+  const findUser = async (subject: string) => (await authDatabase.read([findLoginRecord(subject)]))[0];
+  app.route("/", createSessionRoutes({ signIn, sessions, findUser }));
 
   app.route("/", createMetricsRoutes({ database: metricsDatabase, clock }));
   app.route("/", createStreamRoutes({ database: metricsDatabase }));

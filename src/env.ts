@@ -9,6 +9,7 @@ import { parseHostPattern } from "./middleware/trusted-host.ts";
 import { apiKeysSchema, signingSecretsSchema } from "./auth/api-keys.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { KeyRegistry } from "./keys/registry.ts";
+import type { SessionFamilies } from "./keys/session-families.ts";
 import type { RateLimiter } from "./rate-limit/durable-object.ts";
 import { ratePolicy, type FailMode } from "./rate-limit/policy.ts";
 
@@ -72,7 +73,7 @@ function rateLimitPolicy(name: string, failMode: FailMode) {
   });
 }
 
-const durableObjectNamespace = <T extends RateLimiter | KeyRegistry>() =>
+const durableObjectNamespace = <T extends RateLimiter | KeyRegistry | SessionFamilies>() =>
   z.custom<DurableObjectNamespace<T>>((value) => typeof value === "object" && value !== null && "idFromName" in value, "Durable Object binding missing");
 
 /** An optional secret: unset and empty both mean absent. */
@@ -143,6 +144,7 @@ const envSchema = z
     // Signed API keys: absent means none verifies and none can be issued; legacy keys still work.
     API_KEY_SIGNING_SECRETS: optional(jsonText(signingSecretsSchema)).transform((secrets) => secrets ?? []),
     KEY_REGISTRY: durableObjectNamespace<KeyRegistry>(),
+    SESSION_FAMILIES: durableObjectNamespace<SessionFamilies>(),
     // Absent: the admin routes do not exist (404).
     ADMIN_SECRET: optional(secret(32)),
     // Admin routes fail closed: the limit is what slows a guess of the admin secret.

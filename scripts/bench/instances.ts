@@ -42,18 +42,18 @@ export const BUNDLES = {
   refusal: benchWorker("scripts/bench/workers/refusal.ts"),
   // Attribution only: the project's worker with its limiter's storage, or its whole Durable Object call, taken out.
   mainLimiterWithoutStorage: projectVariant(
-    (from) => `export { default, KeyRegistry } from ${from("src/index.ts")};\nexport { RateLimiterWithoutStorage as RateLimiter } from ${from(LIMITER_VARIANTS)};\n`,
+    (from) => `export { default, KeyRegistry, SessionFamilies } from ${from("src/index.ts")};\nexport { RateLimiterWithoutStorage as RateLimiter } from ${from(LIMITER_VARIANTS)};\n`,
   ),
   mainInIsolateLimiter: projectVariant(
     (from) =>
       `import worker from ${from("src/index.ts")};\nimport { withInIsolateLimiter } from ${from(LIMITER_VARIANTS)};\n` +
-      `export { KeyRegistry, RateLimiter } from ${from("src/index.ts")};\nexport default withInIsolateLimiter(worker);\n`,
+      `export { KeyRegistry, RateLimiter, SessionFamilies } from ${from("src/index.ts")};\nexport default withInIsolateLimiter(worker);\n`,
   ),
   // For `--isolates`: the project's worker whose limiter objects count their calls.
   mainCountingLimiter: projectVariant(
     (from) =>
       `import worker from ${from("src/index.ts")};\nimport { withObjectCallCount } from ${from(LIMITER_VARIANTS)};\n` +
-      `export { KeyRegistry } from ${from("src/index.ts")};\nexport { CountingRateLimiter as RateLimiter } from ${from(LIMITER_VARIANTS)};\nexport default withObjectCallCount(worker);\n`,
+      `export { KeyRegistry, SessionFamilies } from ${from("src/index.ts")};\nexport { CountingRateLimiter as RateLimiter } from ${from(LIMITER_VARIANTS)};\nexport default withObjectCallCount(worker);\n`,
   ),
 } satisfies Record<string, BundleSpec>;
 
@@ -123,7 +123,7 @@ export function mainWorkerBindings({ port, apiKey, database }: BindingContext, r
 }
 
 /** The project worker's Durable Objects, as wrangler.jsonc binds them. */
-export const MAIN_DURABLE_OBJECTS = { RATE_LIMITER: "RateLimiter", KEY_REGISTRY: "KeyRegistry" };
+export const MAIN_DURABLE_OBJECTS = { RATE_LIMITER: "RateLimiter", KEY_REGISTRY: "KeyRegistry", SESSION_FAMILIES: "SessionFamilies" };
 
 /** The limit of the `main-limited` instance: the exactness burst must admit exactly this many. */
 export const LIMITED_API_LIMIT = 100;

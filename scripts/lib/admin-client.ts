@@ -9,7 +9,7 @@ import { setting } from "./config-files.ts";
 const DEFAULT_URL = "http://127.0.0.1:8787";
 
 export interface AdminClient {
-  call<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T>;
+  call<T>(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<T>;
 }
 
 export function adminClient(url: string | undefined): AdminClient {
@@ -20,7 +20,7 @@ export function adminClient(url: string | undefined): AdminClient {
     process.exit(1);
   }
   return {
-    async call<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+    async call<T>(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<T> {
       let response: Response;
       try {
         response = await fetch(base + path, {

@@ -5,11 +5,16 @@
  * must also pass, in this order:
  * - `Origin`, when sent, is in ALLOWED_ORIGINS: SameSite is per site, not per origin, so a page on
  *   a sibling subdomain is same-site and its requests carry the cookie;
- * - the session verifies (src/auth/session-token.ts) and is not revoked (sign-out, refresh, or the
- *   user's or tenant's tokens: the original sign-in time is what those revocations compare);
+ * - the session verifies (src/auth/session-token.ts), its family is live at this generation or a
+ *   later one (src/keys/session-states.ts: the isolate's copy of the user's SessionFamilies object),
+ *   and the user's or tenant's tokens are not revoked (the original sign-in time is what those
+ *   revocations compare);
  * - where asked, `X-CSRF-Token` holds the token bound to this session: a custom header makes any
  *   cross-origin request preflighted (refused origins fail the preflight), and its value is known
  *   only to a page that could read `GET /auth/session`'s answer under CORS.
+ * A refresh is decided by the family's owner, never by a copy: `rotate` asks the user's
+ * SessionFamilies object, which grants the next generation once and ends the family when an older
+ * generation is presented again (src/keys/session-families.ts says why).
  * The cookie value and the CSRF token are credentials: they are never logged.
  */
 import type { Context } from "hono";
@@ -17,7 +22,10 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { audit, auditClient } from "../audit.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
-import type { Revocation, RevocationCache } from "../keys/revocations.ts";
+import type { RevocationCache } from "../keys/revocations.ts";
+import type { Rotation, SessionFamilies } from "../keys/session-families.ts";
+import type { SessionStates } from "../keys/session-states.ts";
+import { withTimeout } from "../keys/timeout.ts";
 import type { Session, SessionTokens } from "./session-token.ts";
 
 const COOKIE_NAME = "sf-session";
@@ -33,9 +41,16 @@ export interface SessionView {
 
 export interface SessionCookieOptions {
   tokens: SessionTokens;
+  /** The user's and tenant's token revocations, which end sessions signed in before them. */
   revocations: RevocationCache;
-  /** Records one session's revocation in the registry, for every isolate. */
-  revoke: (sessionId: string, revokedAtMs: number) => Promise<Revocation>;
+  /** The isolate's copy of each user's live families, for reads. */
+  states: SessionStates;
+  /** The object that owns a user's families: sign-in, refresh and sign-out ask it. */
+  families: (subject: string) => DurableObjectStub<SessionFamilies>;
+  /** SESSION_MAX_LIFETIME_SECONDS: when a family ends at the latest. */
+  maxLifetimeSeconds: number;
+  /** How long a request waits for the user's object. Default 2,000. */
+  ownerTimeoutMs?: number;
   /** The CORS allowlist: the only origins a cookie-authenticated request may come from. */
   allowedOrigins: readonly string[];
   /** Epoch ms. */
@@ -49,26 +64,58 @@ export interface SessionCookie {
   checkOrigin(c: Context<AppEnv>): void;
   /** Whether the request carries a session cookie at all (valid or not). */
   presented(c: Context<AppEnv>): boolean;
-  /** The session the cookie stands for; throws the 401 or 403 problem otherwise. */
-  authenticate(c: Context<AppEnv>, options: { csrf: boolean }): Promise<Session>;
-  /** Starts a session (a sign-in, or a refresh continuing `authTimeSeconds`) and sets its cookie. */
-  start(c: Context<AppEnv>, principal: { subject: string; tenant: string }, authTimeSeconds?: number): Promise<SessionView>;
+  /**
+   * The session the cookie stands for; throws the 401 or 403 problem otherwise. `family: false`
+   * leaves the family's liveness to the owner (a refresh: `rotate` asks it, so a replay is seen).
+   */
+  authenticate(c: Context<AppEnv>, options: { csrf: boolean; family?: boolean }): Promise<Session>;
+  /** Starts a new family for a sign-in and sets its cookie; throws a 503 problem if the owner cannot record it. */
+  start(c: Context<AppEnv>, principal: { subject: string; tenant: string }): Promise<SessionView>;
+  /** The family's next generation as a new cookie; a replayed generation ends the family (401). */
+  rotate(c: Context<AppEnv>, session: Session): Promise<SessionView>;
   view(session: Session): Promise<SessionView>;
-  /** Revokes the session everywhere (in this isolate at once); throws a 503 problem if the registry cannot record it. */
+  /** Ends the session's family everywhere (in this isolate at once); throws a 503 problem if the owner cannot record it. */
   revoke(c: Context<AppEnv>, session: Session): Promise<void>;
   /** Tells the browser to drop the cookie. */
   clear(c: Context<AppEnv>): void;
 }
 
 /**
- * @example const sessions = sessionCookie({ tokens, revocations, revoke: (id, atMs) => registry.revokeSession(id, atMs, retentionMs), allowedOrigins, clock })
+ * @example const sessions = sessionCookie({ tokens, revocations, states, families: (subject) => sessionFamilies(ns, subject), maxLifetimeSeconds: 43200, allowedOrigins, clock })
  */
 export function sessionCookie(options: SessionCookieOptions): SessionCookie {
-  const { tokens, revocations, clock } = options;
+  const { tokens, revocations, states, families, clock } = options;
+  const ownerTimeoutMs = options.ownerTimeoutMs ?? 2_000;
   const allowedOrigins = new Set(options.allowedOrigins);
   const challenge = `Bearer realm="${options.realm ?? "streamforge"}"`;
   const refuse = (c: Context<AppEnv>, reason: string, subject?: string) =>
     audit({ action: "auth.session", outcome: "refused", reason, ...(subject === undefined ? {} : { subject }), requestId: c.get("requestId"), ...auditClient(c) });
+
+  const invalid = () =>
+    new AppError({
+      status: 401,
+      code: "unauthorized",
+      title: "Authentication required",
+      detail: "The session is invalid, expired or signed out.",
+      headers: { "WWW-Authenticate": `${challenge}, error="invalid_token"` },
+    });
+  /** A call to the user's object, bounded in time; a failure is the 503 problem, logged without the cookie. */
+  const ask = async <T>(c: Context<AppEnv>, call: Promise<T>): Promise<T> => {
+    try {
+      return await withTimeout(call, ownerTimeoutMs);
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", event: "session_owner_unavailable", reason: error instanceof Error ? error.name : "error", request_id: c.get("requestId") }));
+      throw new AppError({
+        status: 503,
+        code: "session-registry-unavailable",
+        title: "Service temporarily unavailable",
+        detail: "The session cannot be changed right now. Try again shortly.",
+        headers: { "Retry-After": "5" },
+      });
+    }
+  };
+  const setSessionCookie = (c: Context<AppEnv>, token: string, session: Session) =>
+    setCookie(c, COOKIE_NAME, token, { ...COOKIE_OPTIONS, maxAge: Math.max(0, session.expiresAtSeconds - Math.floor(clock() / 1000)) });
 
   const view: SessionCookie["view"] = async (session) => ({
     csrfToken: await tokens.csrfToken(session.id),
@@ -88,7 +135,7 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
     checkOrigin,
     presented: (c) => getCookie(c, COOKIE_NAME, "host") !== undefined,
 
-    async authenticate(c, { csrf }) {
+    async authenticate(c, { csrf, family = true }) {
       checkOrigin(c);
       const token = getCookie(c, COOKIE_NAME, "host");
       if (token === undefined) {
@@ -97,18 +144,14 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
       const session = await tokens.verify(token, clock());
       let refused = session === undefined ? "invalid" : undefined;
       if (session !== undefined) {
-        const revoked = await revocations.current((promise) => c.executionCtx.waitUntil(promise));
-        if (revoked.sessionRevoked(session.id) || revoked.tokenRevoked({ subject: session.subject, tenant: session.tenant, issuedAtSeconds: session.authTimeSeconds })) refused = "revoked";
+        const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
+        const revoked = await revocations.current(waitUntil);
+        if (revoked.tokenRevoked({ subject: session.subject, tenant: session.tenant, issuedAtSeconds: session.authTimeSeconds })) refused = "revoked";
+        else if (family && !(await states.accepts(session, waitUntil))) refused = "revoked";
       }
       if (session === undefined || refused !== undefined) {
         refuse(c, refused ?? "invalid", session?.subject);
-        throw new AppError({
-          status: 401,
-          code: "unauthorized",
-          title: "Authentication required",
-          detail: "The session is invalid, expired or signed out.",
-          headers: { "WWW-Authenticate": `${challenge}, error="invalid_token"` },
-        });
+        throw invalid();
       }
       if (csrf) {
         const presented = c.req.header(CSRF_HEADER);
@@ -120,30 +163,42 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
       return session;
     },
 
-    async start(c, principal, authTimeSeconds) {
+    async start(c, principal) {
       const nowMs = clock();
-      const { token, session } = await tokens.issue(principal, nowMs, authTimeSeconds);
-      setCookie(c, COOKIE_NAME, token, { ...COOKIE_OPTIONS, maxAge: Math.max(0, session.expiresAtSeconds - Math.floor(nowMs / 1000)) });
+      const { token, session } = await tokens.issue(principal, nowMs);
+      const family = { id: session.familyId, tenant: session.tenant, authTimeSeconds: session.authTimeSeconds, endsAtSeconds: session.authTimeSeconds + options.maxLifetimeSeconds };
+      // Recorded before the cookie is set: a session its owner does not know would be refused anyway.
+      await ask(c, families(session.subject).start(family, Math.floor(nowMs / 1000)));
+      states.noteGeneration(session.subject, session.familyId, session.generation);
+      setSessionCookie(c, token, session);
+      return view(session);
+    },
+
+    async rotate(c, current) {
+      const nowMs = clock();
+      const decide = async (): Promise<Rotation> => families(current.subject).rotate(current.familyId, current.generation, Math.floor(nowMs / 1000));
+      const rotation = await ask(c, decide());
+      if (rotation.outcome === "superseded") {
+        refuse(c, "superseded", current.subject);
+        throw invalid();
+      }
+      if (rotation.outcome !== "rotated") {
+        states.noteEnded(current.subject, current.familyId);
+        refuse(c, rotation.outcome === "reused" ? "reused" : "revoked", current.subject);
+        throw invalid();
+      }
+      states.noteGeneration(current.subject, current.familyId, rotation.generation);
+      const lineage = { authTimeSeconds: current.authTimeSeconds, familyId: current.familyId, generation: rotation.generation };
+      const { token, session } = await tokens.issue({ subject: current.subject, tenant: current.tenant }, nowMs, lineage);
+      setSessionCookie(c, token, session);
       return view(session);
     },
 
     view,
 
     async revoke(c, session) {
-      let revocation: Revocation;
-      try {
-        revocation = await options.revoke(session.id, clock());
-      } catch (error) {
-        console.error(JSON.stringify({ level: "error", event: "session_revocation_failed", reason: error instanceof Error ? error.name : "error", request_id: c.get("requestId") }));
-        throw new AppError({
-          status: 503,
-          code: "session-revocation-unavailable",
-          title: "Service temporarily unavailable",
-          detail: "The session could not be ended right now. Try again shortly.",
-          headers: { "Retry-After": "5" },
-        });
-      }
-      revocations.applyLocally(revocation);
+      await ask(c, families(session.subject).end(session.familyId));
+      states.noteEnded(session.subject, session.familyId);
     },
 
     clear(c) {

@@ -2,9 +2,11 @@
  * Dashboard sessions. The session cookie's value is an HS256 JWT like an access token, but signed
  * under a key derived for sessions only and addressed to an audience of its own, so a session
  * never verifies as an access token and an access token never verifies as a session. It carries
- * a session id (`jti`, what sign-out and refresh revoke), subject, tenant, `iat` and `auth_time`
- * (the original sign-in, kept across refreshes): it expires an idle TTL after it was issued, and
- * never later than `auth_time` plus the absolute lifetime, whatever refreshes happen.
+ * a token id (`jti`, what the CSRF token is bound to), its family (`fam`, one per sign-in, kept across
+ * refreshes) and generation (`gen`, 1 at sign-in, one more per refresh: what rotation compares,
+ * src/keys/session-families.ts), subject, tenant, `iat` and `auth_time` (the original sign-in, kept
+ * across refreshes): it expires an idle TTL after it was issued, and never later than `auth_time`
+ * plus the absolute lifetime, whatever refreshes happen.
  *
  * The CSRF token is HMAC-SHA256 of the session id under a third derived key: only the server can
  * make one, it is valid for that one session, and it is checked with `crypto.subtle.verify`,
@@ -32,7 +34,10 @@ export interface SessionSettings {
 }
 
 export interface Session {
+  /** This token's own id: the CSRF token is bound to it, so each refresh brings a new one. */
   id: string;
+  familyId: string;
+  generation: number;
   subject: string;
   tenant: string;
   /** When the user typed their password; refreshes keep it. */
@@ -40,9 +45,16 @@ export interface Session {
   expiresAtSeconds: number;
 }
 
+/** What a refresh carries over: the sign-in time and family, and the generation the family's owner granted. */
+export interface SessionLineage {
+  authTimeSeconds: number;
+  familyId: string;
+  generation: number;
+}
+
 export interface SessionTokens {
-  /** A new session for `principal`; `authTimeSeconds` continues an earlier one (a refresh). */
-  issue(principal: { subject: string; tenant: string }, nowMs: number, authTimeSeconds?: number): Promise<{ token: string; session: Session }>;
+  /** A new family's first session for `principal`, or the next generation of `continuing` (a refresh). */
+  issue(principal: { subject: string; tenant: string }, nowMs: number, continuing?: SessionLineage): Promise<{ token: string; session: Session }>;
   /** The session a cookie value stands for, or undefined unless it is ours, current and complete. */
   verify(token: string, nowMs: number): Promise<Session | undefined>;
   csrfToken(sessionId: string): Promise<string>;
@@ -62,24 +74,36 @@ export function sessionTokens(settings: SessionSettings): SessionTokens {
   const encoder = new TextEncoder();
 
   return {
-    async issue({ subject, tenant }, nowMs, authTimeSeconds) {
+    async issue({ subject, tenant }, nowMs, continuing) {
       const iat = Math.floor(nowMs / 1000);
-      const authTime = authTimeSeconds ?? iat;
+      const authTime = continuing?.authTimeSeconds ?? iat;
       const exp = Math.min(iat + settings.ttlSeconds, authTime + settings.maxLifetimeSeconds);
       const id = crypto.randomUUID();
+      const familyId = continuing?.familyId ?? crypto.randomUUID();
+      const generation = continuing?.generation ?? 1;
       const token = await signClaims(
-        { sub: subject, tenant, iss: settings.issuer, aud: SESSION_AUDIENCE, iat, nbf: iat, exp, auth_time: authTime, jti: id },
+        { sub: subject, tenant, iss: settings.issuer, aud: SESSION_AUDIENCE, iat, nbf: iat, exp, auth_time: authTime, jti: id, fam: familyId, gen: generation },
         (await keysOnce()).session,
       );
-      return { token, session: { id, subject, tenant, authTimeSeconds: authTime, expiresAtSeconds: exp } };
+      return { token, session: { id, familyId, generation, subject, tenant, authTimeSeconds: authTime, expiresAtSeconds: exp } };
     },
 
     async verify(token, nowMs) {
       const claims = await verifyClaims(token, { signingKey: (await keysOnce()).session, issuer: settings.issuer, audience: SESSION_AUDIENCE }, nowMs);
       if (claims === undefined || typeof claims.jti !== "string" || !isFiniteNumber(claims.auth_time)) return undefined;
+      // A session from before families existed has no owner that could rotate or end it.
+      if (typeof claims.fam !== "string" || !Number.isSafeInteger(claims.gen) || (claims.gen as number) < 1) return undefined;
       // Also refuses sessions issued under a longer lifetime than the one configured now.
       if (claims.auth_time > claims.iat || claims.exp > claims.auth_time + settings.maxLifetimeSeconds) return undefined;
-      return { id: claims.jti, subject: claims.sub, tenant: claims.tenant, authTimeSeconds: claims.auth_time, expiresAtSeconds: claims.exp };
+      return {
+        id: claims.jti,
+        familyId: claims.fam,
+        generation: claims.gen as number,
+        subject: claims.sub,
+        tenant: claims.tenant,
+        authTimeSeconds: claims.auth_time,
+        expiresAtSeconds: claims.exp,
+      };
     },
 
     async csrfToken(sessionId) {

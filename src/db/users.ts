@@ -16,3 +16,20 @@ export function findLoginRecord(username: string): Query<LoginRecord | undefined
     },
   };
 }
+
+export interface UserRecord {
+  username: string;
+  tenant: string;
+}
+
+/**
+ * The users whose name matches `name` ignoring case, the exact spelling first: operators type names
+ * as they remember them, and a revocation must name the user as the database spells it.
+ */
+export function findUsersByName(name: string): Query<UserRecord[]> {
+  return {
+    text: "select u.username, t.slug as tenant from users u join tenants t on t.id = u.tenant_id where lower(u.username) = lower($1) order by u.username = $1 desc, u.username limit 2",
+    params: [name],
+    decode: (rows) => (rows as { username: string; tenant: string }[]).map((row) => ({ username: row.username, tenant: row.tenant })),
+  };
+}

@@ -1,14 +1,16 @@
 /**
  * KeyRegistry: one Durable Object (`idFromName("global")`) that knows which signed keys were
  * issued (id, tenant, scopes, rate limit, when; never the key or its MAC), which credentials are
- * revoked, and the minute each key id was last used. Workers verify keys without it; they ask it
- * for new revocations every 20-45 s per isolate (revocations.ts) and send it usage in batches
- * (usage.ts), so its load follows the number of isolates, not of requests. SQLite-backed: the list
- * and the usage survive eviction and redeploys.
+ * revoked (one entry per key id, user or tenant: bounded by keys and users, not by requests), and
+ * the minute each key id was last used. Dashboard sessions live elsewhere (session-families.ts).
+ * Workers verify keys without it. Isolates ask it for new revocations through their data center's
+ * cache (colo-cache.ts), so its load follows data centers, not isolates or requests; usage batches
+ * go to USAGE_SHARDS other objects of this class. SQLite-backed: the list and the usage survive
+ * eviction and redeploys.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { ApiKeyScope } from "../auth/api-keys.ts";
-import type { Revocation, RevocationBatch, RevocationKind } from "./revocations.ts";
+import { REVOCATION_PAGE_ENTRIES, type Revocation, type RevocationBatch, type RevocationKind } from "./revocations.ts";
 
 export interface IssuedKey {
   id: string;
@@ -24,7 +26,6 @@ export interface RegistrySnapshot {
   keys: IssuedKey[];
   /** Key id → epoch ms of the minute it was last used. */
   lastUsedMs: Record<string, number>;
-  /** Every revocation but sessions': what the key listing needs, without a day of sign-outs. */
   revocations: Revocation[];
 }
 
@@ -54,6 +55,7 @@ export class KeyRegistry extends DurableObject<Env> {
       create table if not exists revocations (seq integer primary key autoincrement, kind text not null, subject text not null, revoked_ms integer not null);
       create index if not exists revocations_by_kind_and_age on revocations (kind, revoked_ms);
       create table if not exists key_usage (id text primary key, last_used_ms integer not null);
+      delete from revocations where kind = 'session';
     `);
   }
 
@@ -76,26 +78,33 @@ export class KeyRegistry extends DurableObject<Env> {
     return this.ctx.storage.sql.exec("select 1 from issued_keys where id = ?", id).toArray().length > 0;
   }
 
+  /** A newer revocation of the same subject replaces the older one: later is stricter for every kind. */
   revoke(kind: RevocationKind, subject: string, revokedAtMs: number): Revocation {
+    const held = this.ctx.storage.sql
+      .exec<RevocationRow>("select seq, kind, subject, revoked_ms from revocations where kind = ? and subject = ?", kind, subject)
+      .toArray()[0];
+    if (held !== undefined && (kind === "key" || held.revoked_ms >= revokedAtMs)) return toRevocation(held);
+    this.ctx.storage.sql.exec("delete from revocations where kind = ? and subject = ?", kind, subject);
     const row = this.ctx.storage.sql
       .exec<RevocationRow>("insert into revocations (kind, subject, revoked_ms) values (?, ?, ?) returning seq, kind, subject, revoked_ms", kind, subject, revokedAtMs)
       .one();
     return toRevocation(row);
   }
 
-  /**
-   * Revokes one dashboard session, and drops session entries revoked more than `retentionMs`
-   * before it: the sessions they named have expired, so they only cost every isolate memory.
-   */
-  revokeSession(sessionId: string, revokedAtMs: number, retentionMs: number): Revocation {
-    this.ctx.storage.sql.exec("delete from revocations where kind = 'session' and revoked_ms < ?", revokedAtMs - retentionMs);
-    return this.revoke("session", sessionId, revokedAtMs);
+  /** One page of the entries after `afterSeq`, in order; `more` says whether another page follows. */
+  revocationsSince(afterSeq: number): RevocationBatch {
+    const rows = this.ctx.storage.sql
+      .exec<RevocationRow>("select seq, kind, subject, revoked_ms from revocations where seq > ? order by seq limit ?", afterSeq, REVOCATION_PAGE_ENTRIES + 1)
+      .toArray();
+    const entries = rows.slice(0, REVOCATION_PAGE_ENTRIES).map(toRevocation);
+    const seq = entries.at(-1)?.seq ?? (this.ctx.storage.sql.exec<{ seq: number | null }>("select max(seq) as seq from revocations").one().seq ?? 0);
+    return { seq, entries, more: rows.length > REVOCATION_PAGE_ENTRIES };
   }
 
-  revocationsSince(afterSeq: number): RevocationBatch {
-    const entries = this.ctx.storage.sql.exec<RevocationRow>("select seq, kind, subject, revoked_ms from revocations where seq > ? order by seq", afterSeq).toArray().map(toRevocation);
-    const seq = entries.at(-1)?.seq ?? (this.ctx.storage.sql.exec<{ seq: number | null }>("select max(seq) as seq from revocations").one().seq ?? 0);
-    return { seq, entries };
+  /** Key id → epoch ms of the minute it was last used, as this object holds it (a usage shard, or the global one). */
+  lastUsed(): Record<string, number> {
+    const usage = this.ctx.storage.sql.exec<{ id: string; last_used_ms: number }>("select id, last_used_ms from key_usage").toArray();
+    return Object.fromEntries(usage.map((row) => [row.id, row.last_used_ms]));
   }
 
   recordUsage(entries: [string, number][]): void {
@@ -120,7 +129,7 @@ export class KeyRegistry extends DurableObject<Env> {
       })),
       lastUsedMs: Object.fromEntries(usage.map((row) => [row.id, row.last_used_ms])),
       revocations: this.ctx.storage.sql
-        .exec<RevocationRow>("select seq, kind, subject, revoked_ms from revocations where kind != 'session' order by seq")
+        .exec<RevocationRow>("select seq, kind, subject, revoked_ms from revocations order by seq")
         .toArray()
         .map(toRevocation),
     };
@@ -130,4 +139,14 @@ export class KeyRegistry extends DurableObject<Env> {
 /** The one registry every isolate talks to. */
 export function keyRegistry(namespace: DurableObjectNamespace<KeyRegistry>): DurableObjectStub<KeyRegistry> {
   return namespace.get(namespace.idFromName("global"));
+}
+
+/**
+ * Usage batches go to one of USAGE_SHARDS objects of the same class, chosen once per isolate, so
+ * no object takes every isolate's batches; the key listing merges them (the latest minute wins).
+ */
+export const USAGE_SHARDS = 8;
+
+export function usageShard(namespace: DurableObjectNamespace<KeyRegistry>, shard: number): DurableObjectStub<KeyRegistry> {
+  return namespace.get(namespace.idFromName(`usage:${shard}`));
 }

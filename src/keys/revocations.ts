@@ -3,22 +3,27 @@
  * each isolate keeps a copy and syncs it by sequence number, so a sync carries only what changed.
  * The copy is used as is while younger than `refreshAfterMs`, refreshed in the background
  * (`waitUntil`) until `maxAgeMs`, and awaited after that: no request ever acts on a list older than
- * `maxAgeMs`, and under steady traffic no request waits for one. If the object cannot answer once
- * the copy is too old, the request fails closed (503): a revoked key must not come back because
- * the list is out of reach.
+ * `maxAgeMs`, and under steady traffic no request waits for one. If the object cannot answer within
+ * `timeoutMs` once the copy is too old, the request fails closed (503): a revoked key must not come
+ * back because the list is out of reach. A sync reads pages of at most REVOCATION_PAGE_ENTRIES
+ * entries (under 64 KB per call), each within `timeoutMs`, until it has caught up.
  *
  * What can be revoked: one API key id, for good; everything a tenant's API keys, a user's
  * tokens or a tenant's tokens were issued before a point in time, so that credentials issued
- * afterwards work again without anyone lifting the revocation; and one dashboard session id
- * (sign-out, refresh). A session lives at most its absolute lifetime, so a session entry older
- * than that refuses nothing any more and is pruned, here and in the registry.
+ * afterwards work again without anyone lifting the revocation. The registry keeps one entry per
+ * key id, user or tenant (a newer revocation replaces the older one), so the list grows with keys
+ * and users, never with requests. Dashboard sessions are not on this list: their families live in
+ * one object per user (session-families.ts).
  */
 import { AppError } from "../errors.ts";
+import { withTimeout } from "./timeout.ts";
+
+/** Entries per page of a sync: subjects are at most 64 characters, so a page stays under 64 KB. */
+export const REVOCATION_PAGE_ENTRIES = 300;
 
 /** What an operator revokes (admin routes, key and token scripts). */
 export const REVOCATION_KINDS = ["key", "tenant-keys", "user", "tenant-tokens"] as const;
-/** `session` entries come from the session routes only. */
-export type RevocationKind = (typeof REVOCATION_KINDS)[number] | "session";
+export type RevocationKind = (typeof REVOCATION_KINDS)[number];
 
 export interface Revocation {
   seq: number;
@@ -28,9 +33,13 @@ export interface Revocation {
 }
 
 export interface RevocationBatch {
-  /** The highest sequence number the source holds; pass it back to get only newer entries. */
+  /** The highest sequence number in this page (or the source's, when empty); pass it back for the next. */
   seq: number;
   entries: Revocation[];
+  /** More entries follow this page. */
+  more: boolean;
+  /** When the object produced this answer, when it may be older than the call (colo-cache.ts). */
+  producedAtMs?: number;
 }
 
 /** Where the list comes from: the registry object's RPC in production, anything in tests. */
@@ -44,13 +53,10 @@ const issuedBefore = (issuedAtSeconds: number | undefined, revokedAtMs: number |
 export class RevocationSet {
   private readonly keyIds = new Set<string>();
   private readonly latest = new Map<string, number>();
-  /** Session id → when it was revoked, for pruning. */
-  private readonly sessionIds = new Map<string, number>();
 
   apply(entries: readonly Revocation[]): void {
     for (const entry of entries) {
       if (entry.kind === "key") this.keyIds.add(entry.subject);
-      else if (entry.kind === "session") this.sessionIds.set(entry.subject, entry.revokedAtMs);
       else this.latest.set(`${entry.kind}:${entry.subject}`, Math.max(entry.revokedAtMs, this.latest.get(`${entry.kind}:${entry.subject}`) ?? 0));
     }
   }
@@ -65,15 +71,6 @@ export class RevocationSet {
       issuedBefore(token.issuedAtSeconds, this.latest.get(`tenant-tokens:${token.tenant}`))
     );
   }
-
-  sessionRevoked(sessionId: string): boolean {
-    return this.sessionIds.has(sessionId);
-  }
-
-  /** Forgets session entries revoked before `revokedBeforeMs`: every session they named has expired. */
-  pruneSessions(revokedBeforeMs: number): void {
-    for (const [sessionId, revokedAtMs] of this.sessionIds) if (revokedAtMs < revokedBeforeMs) this.sessionIds.delete(sessionId);
-  }
 }
 
 export interface RevocationCacheOptions {
@@ -84,8 +81,8 @@ export interface RevocationCacheOptions {
   refreshAfterMs?: number;
   /** Age after which a request waits for a fresh list; at most 60,000. Default 45,000. */
   maxAgeMs?: number;
-  /** How long session entries are kept: the absolute session lifetime and some clock skew. Default: for ever. */
-  sessionRetentionMs?: number;
+  /** How long a request waits for one page. Default 2,000. */
+  timeoutMs?: number;
 }
 
 /** One per isolate. */
@@ -99,14 +96,14 @@ export class RevocationCache {
   private readonly clock: () => number;
   private readonly refreshAfterMs: number;
   private readonly maxAgeMs: number;
-  private readonly sessionRetentionMs: number;
+  private readonly timeoutMs: number;
 
   constructor(options: RevocationCacheOptions) {
     this.source = options.source;
     this.clock = options.clock ?? Date.now;
     this.refreshAfterMs = options.refreshAfterMs ?? 20_000;
     this.maxAgeMs = options.maxAgeMs ?? 45_000;
-    this.sessionRetentionMs = options.sessionRetentionMs ?? Number.POSITIVE_INFINITY;
+    this.timeoutMs = options.timeoutMs ?? 2_000;
     if (!(this.refreshAfterMs > 0 && this.refreshAfterMs <= this.maxAgeMs && this.maxAgeMs <= 60_000)) {
       throw new Error("revocation cache: need 0 < refreshAfterMs <= maxAgeMs <= 60000");
     }
@@ -149,11 +146,17 @@ export class RevocationCache {
     this.pending ??= (async () => {
       const askedAtMs = this.clock();
       try {
-        const batch = await this.source(this.seq);
-        this.set.apply(batch.entries);
-        this.set.pruneSessions(askedAtMs - this.sessionRetentionMs);
-        this.seq = Math.max(this.seq, batch.seq);
-        this.syncedAtMs = askedAtMs;
+        // The copy is as old as the oldest answer it is made of, which a shared cache may have kept a while.
+        let syncedAtMs = askedAtMs;
+        let more = true;
+        while (more) {
+          const batch = await withTimeout(this.source(this.seq), this.timeoutMs);
+          this.set.apply(batch.entries);
+          this.seq = Math.max(this.seq, batch.seq);
+          syncedAtMs = Math.min(syncedAtMs, batch.producedAtMs ?? askedAtMs);
+          more = batch.more;
+        }
+        this.syncedAtMs = syncedAtMs;
       } finally {
         this.pending = undefined;
       }

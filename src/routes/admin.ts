@@ -7,9 +7,14 @@
  *   POST /admin/keys         {"id","tenant","scopes","rate_limit"?} → 201 with the key, shown once
  *   GET  /admin/keys         ?tenant= → every key: id, tenant, scopes, created, last used, revoked, retired
  *   POST /admin/revocations  {"kind","subject"} → 201; takes effect everywhere within 60 s
+ *   GET  /admin/users/{user}/sessions     → the user's live dashboard sessions (OWASP ASVS V7.4)
+ *   DELETE /admin/users/{user}/sessions   → ends them all at once
  *
- * Every change is an audit event naming the id, tenant or user acted on; the key itself is in the
- * one response that creates it and nowhere else.
+ * A user is named as the operator types it and resolved as the database spells it (404 when no
+ * user matches, 409 when two differ only in case), so a revocation never silently matches nobody.
+ * Every success is an audit event naming the id, tenant or user acted on; every refusal is one too
+ * (src/middleware/admin-audit.ts). The key itself is in the one response that creates it and
+ * nowhere else.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
@@ -19,8 +24,11 @@ import { audit } from "../audit.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import { jsonBody } from "../middleware/json-body.ts";
+import type { UserRecord } from "../db/users.ts";
 import type { IssuedKey, KeyRegistry } from "../keys/registry.ts";
-import { REVOCATION_KINDS, RevocationSet } from "../keys/revocations.ts";
+import { REVOCATION_KINDS, type RevocationCache, RevocationSet } from "../keys/revocations.ts";
+import type { SessionFamilies } from "../keys/session-families.ts";
+import type { SessionStates } from "../keys/session-states.ts";
 import { createRouter, problem } from "../openapi.ts";
 
 const ADMIN_BODY_MAX_BYTES = 1024;
@@ -55,7 +63,25 @@ const revoke = createRoute({
   path: "/admin/revocations",
   hide: true,
   request: { body: { content: { "application/json": { schema: revocationRequest } }, required: true } },
-  responses: { 201: { description: "Revoked" }, 400: problem("Invalid request"), 404: problem("Unknown key id") },
+  responses: { 201: { description: "Revoked" }, 400: problem("Invalid request"), 404: problem("Unknown key id or user"), 409: problem("User name ambiguous") },
+});
+
+const userParams = z.object({ user: z.string().regex(USERNAME) }).strict();
+
+const listSessions = createRoute({
+  method: "get",
+  path: "/admin/users/{user}/sessions",
+  hide: true,
+  request: { params: userParams },
+  responses: { 200: { description: "The user's live sessions" }, 404: problem("Unknown user"), 409: problem("User name ambiguous") },
+});
+
+const endSessions = createRoute({
+  method: "delete",
+  path: "/admin/users/{user}/sessions",
+  hide: true,
+  request: { params: userParams },
+  responses: { 200: { description: "Every session of the user ended" }, 404: problem("Unknown user"), 409: problem("User name ambiguous") },
 });
 
 export interface AdminRoutesDeps {
@@ -65,6 +91,16 @@ export interface AdminRoutesDeps {
   /** The legacy API_KEYS entries: listed with the issued keys, and their ids are never issued again. */
   legacyEntries: readonly ApiKeyEntry[];
   registry: (c: Context<AppEnv>) => DurableObjectStub<KeyRegistry>;
+  /** The objects usage batches go to (src/keys/registry.ts, USAGE_SHARDS); the global one is read too. */
+  usageShards: readonly ((c: Context<AppEnv>) => DurableObjectStub<KeyRegistry>)[];
+  /** Users whose name matches ignoring case, the exact spelling first (src/db/users.ts). */
+  findUsers: (name: string) => Promise<UserRecord[]>;
+  /** This isolate's copy of the revocation list, told at once of a revocation made here. */
+  revocations: RevocationCache;
+  /** The object that owns a user's dashboard sessions. */
+  families: (subject: string) => DurableObjectStub<SessionFamilies>;
+  /** This isolate's copy of the families, told at once when an admin ends them. */
+  states: SessionStates;
   /** Epoch ms. */
   clock: () => number;
   clientIp: (c: Context<AppEnv>) => string;
@@ -72,11 +108,20 @@ export interface AdminRoutesDeps {
 
 const iso = (epochMs: number | undefined) => (epochMs === undefined ? null : new Date(epochMs).toISOString());
 
-export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, registry, clock, clientIp }: AdminRoutesDeps) {
+export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, registry, usageShards, findUsers, revocations, families, states, clock, clientIp }: AdminRoutesDeps) {
   const legacyIds = new Set(legacyEntries.map((entry) => entry.id));
   const verifying = new Set(verifyingKids);
   const audited = (c: Context<AppEnv>, action: string, subject: string) =>
     audit({ action, outcome: "success", subject, requestId: c.get("requestId"), clientIp: clientIp(c) });
+
+  const resolveUser = async (name: string): Promise<UserRecord> => {
+    const [first, second] = await findUsers(name);
+    if (first === undefined) throw new AppError({ status: 404, code: "unknown-user", title: "Unknown user", detail: "No user has this name." });
+    if (first.username !== name && second !== undefined) {
+      throw new AppError({ status: 409, code: "ambiguous-user", title: "User name ambiguous", detail: "Several users match this name ignoring case: give the exact spelling." });
+    }
+    return first;
+  };
 
   const router = createRouter();
   for (const path of ["/admin/keys", "/admin/revocations"]) router.on("POST", path, jsonBody({ maxBytes: ADMIN_BODY_MAX_BYTES }));
@@ -107,7 +152,9 @@ export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, regis
     })
     .openapi(listKeys, async (c) => {
       const { tenant } = c.req.valid("query");
-      const snapshot = await registry(c).snapshot();
+      const [snapshot, ...shards] = await Promise.all([registry(c).snapshot(), ...usageShards.map((shard) => shard(c).lastUsed())]);
+      const lastUsedMs: Record<string, number> = { ...snapshot.lastUsedMs };
+      for (const shard of shards) for (const [id, minuteMs] of Object.entries(shard)) lastUsedMs[id] = Math.max(minuteMs, lastUsedMs[id] ?? 0);
       const revoked = new RevocationSet();
       revoked.apply(snapshot.revocations);
       const keys = [
@@ -127,7 +174,7 @@ export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, regis
               format: key.format,
               kid: key.kid ?? null,
               created_at: iso(key.createdAtMs),
-              last_used_at: iso(snapshot.lastUsedMs[key.id]),
+              last_used_at: iso(lastUsedMs[key.id]),
               // Refused because its signing secret was removed, not because it was revoked.
               retired: key.kid !== undefined && !verifying.has(key.kid),
               revoked: revoked.keyRevoked({ id: key.id, tenant: key.tenant, ...(key.createdAtMs === undefined ? {} : { issuedAtSeconds: key.createdAtMs / 1000 }) }),
@@ -137,13 +184,37 @@ export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, regis
       );
     })
     .openapi(revoke, async (c) => {
-      const { kind, subject } = c.req.valid("json");
+      const request = c.req.valid("json");
+      const { kind } = request;
       const stub = registry(c);
-      if (kind === "key" && !legacyIds.has(subject) && !(await stub.hasKey(subject))) {
+      if (kind === "key" && !legacyIds.has(request.subject) && !(await stub.hasKey(request.subject))) {
         throw new AppError({ status: 404, code: "unknown-key", title: "Unknown key", detail: "No key with this id was ever issued." });
       }
+      // Tokens carry the name as the database spells it: revoking another spelling would match nothing.
+      const subject = kind === "user" ? (await resolveUser(request.subject)).username : request.subject;
       const revocation = await stub.revoke(kind, subject, clock());
+      revocations.applyLocally(revocation);
       audited(c, `admin.revoke.${kind}`, subject);
       return c.json({ kind: revocation.kind, subject: revocation.subject, revoked_at: iso(revocation.revokedAtMs) }, 201);
+    })
+    .openapi(listSessions, async (c) => {
+      const user = await resolveUser(c.req.valid("param").user);
+      const live = await families(user.username).live(Math.floor(clock() / 1000));
+      audited(c, "admin.sessions.list", user.username);
+      return c.json(
+        {
+          user: user.username,
+          tenant: user.tenant,
+          sessions: live.map((family) => ({ family: family.id, tenant: family.tenant, signed_in_at: iso(family.authTimeSeconds * 1000), ends_at: iso(family.endsAtSeconds * 1000), refreshes: family.generation - 1 })),
+        },
+        200,
+      );
+    })
+    .openapi(endSessions, async (c) => {
+      const user = await resolveUser(c.req.valid("param").user);
+      const ended = await families(user.username).endAll();
+      states.noteAllEnded(user.username);
+      audited(c, "admin.sessions.end", user.username);
+      return c.json({ user: user.username, ended }, 200);
     });
 }

@@ -2,14 +2,17 @@
  * The dashboard's session: `POST /auth/session` signs in exactly as `POST /auth/login` does (the
  * same body, limits and answers: src/auth/sign-in.ts) and sets the session cookie instead of
  * returning a token; `GET /auth/session` tells a reloaded page whether it is signed in and gives
- * the CSRF token back; `POST /auth/session/refresh` rotates the session (new id, new CSRF token,
- * the old id revoked) without moving its absolute end; `POST /auth/logout` revokes it and clears
- * the cookie. The cookie's rules are src/auth/session-cookie.ts.
+ * the CSRF token back; `POST /auth/session/refresh` rotates the session (the family's next
+ * generation, a new CSRF token, the old cookie refused) without moving its absolute end, after
+ * reading the user again: a user deleted or moved to another tenant has the family ended instead;
+ * `POST /auth/logout` ends the family and clears the cookie. The cookie's rules are
+ * src/auth/session-cookie.ts.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { audit, auditClient } from "../audit.ts";
 import { CSRF_HEADER, type SessionCookie } from "../auth/session-cookie.ts";
 import { LoginRequest, type SignIn } from "../auth/sign-in.ts";
+import { AppError } from "../errors.ts";
 import { createRouter, PUBLIC, problem } from "../openapi.ts";
 
 const SessionResponse = z
@@ -95,9 +98,11 @@ const logout = createRoute({
 export interface SessionRoutesDeps {
   signIn: SignIn;
   sessions: SessionCookie;
+  /** The user as the database holds it now, or undefined if deleted. */
+  findUser: (subject: string) => Promise<{ tenant: string } | undefined>;
 }
 
-export function createSessionRoutes({ signIn, sessions }: SessionRoutesDeps) {
+export function createSessionRoutes({ signIn, sessions, findUser }: SessionRoutesDeps) {
   const router = createRouter();
   // A browser page of a refused origin (a sibling subdomain is same-site) cannot even sign a
   // victim into the attacker's account; checked before any limit is spent.
@@ -114,11 +119,23 @@ export function createSessionRoutes({ signIn, sessions }: SessionRoutesDeps) {
     })
     .openapi(getSession, async (c) => c.json(await sessions.view(await sessions.authenticate(c, { csrf: false })), 200))
     .openapi(refreshSession, async (c) => {
-      const current = await sessions.authenticate(c, { csrf: true });
-      // Revoked first: if the registry cannot record it, no second live session comes into being.
-      await sessions.revoke(c, current);
+      // The family's owner, not this isolate's copy, decides whether this generation may rotate.
+      const current = await sessions.authenticate(c, { csrf: true, family: false });
+      const user = await findUser(current.subject);
+      if (user?.tenant !== current.tenant) {
+        await sessions.revoke(c, current);
+        audit({ action: "auth.session.refresh", outcome: "refused", reason: "principal-changed", subject: current.subject, requestId: c.get("requestId"), ...auditClient(c) });
+        throw new AppError({
+          status: 401,
+          code: "unauthorized",
+          title: "Authentication required",
+          detail: "The account changed: sign in again.",
+          headers: { "WWW-Authenticate": 'Bearer realm="streamforge", error="invalid_token"' },
+        });
+      }
+      const renewed = await sessions.rotate(c, current);
       audit({ action: "auth.session.refresh", outcome: "success", subject: current.subject, requestId: c.get("requestId"), ...auditClient(c) });
-      return c.json(await sessions.start(c, { subject: current.subject, tenant: current.tenant }, current.authTimeSeconds), 200);
+      return c.json(renewed, 200);
     })
     .openapi(logout, async (c) => {
       const current = await sessions.authenticate(c, { csrf: true });

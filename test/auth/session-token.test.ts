@@ -28,6 +28,8 @@ const sessionClaims = (overrides: Record<string, unknown> = {}) => ({
   exp: NOW + 600,
   auth_time: NOW,
   jti: "a-session-id",
+  fam: "a-family-id",
+  gen: 1,
   ...overrides,
 });
 
@@ -36,14 +38,22 @@ describe("session tokens", () => {
 
   it("issues a session that verifies to its id, subject, tenant, sign-in time and end", async () => {
     const { token, session } = await sessions.issue(ACME, NOW_MS);
-    expect(session).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), ...ACME, authTimeSeconds: NOW, expiresAtSeconds: NOW + 600 });
+    expect(session).toEqual({
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      familyId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      generation: 1,
+      ...ACME,
+      authTimeSeconds: NOW,
+      expiresAtSeconds: NOW + 600,
+    });
+    expect(session.familyId).not.toBe(session.id);
     expect(await sessions.verify(token, NOW_MS)).toEqual(session);
     expect(await sessions.verify(token, NOW_MS + 600_000)).toBeUndefined();
   });
 
-  it("keeps the sign-in time of the session it continues and ends no later than its absolute lifetime", async () => {
-    const { session } = await sessions.issue(ACME, NOW_MS + 1_200_000, NOW);
-    expect(session).toMatchObject({ authTimeSeconds: NOW, expiresAtSeconds: NOW + 1500 });
+  it("keeps the sign-in time and family of the session it continues, at the granted generation, ending no later than its absolute lifetime", async () => {
+    const { session } = await sessions.issue(ACME, NOW_MS + 1_200_000, { authTimeSeconds: NOW, familyId: "family-1", generation: 7 });
+    expect(session).toMatchObject({ familyId: "family-1", generation: 7, authTimeSeconds: NOW, expiresAtSeconds: NOW + 1500 });
   });
 
   it("is not an access token, and an access token is not a session", async () => {
@@ -60,12 +70,16 @@ describe("session tokens", () => {
     ["a sign-in after its issue", sessionClaims({ auth_time: NOW + 60 })],
     ["an end past the absolute lifetime", sessionClaims({ auth_time: NOW - 1400, exp: NOW + 600 })],
     ["no tenant", sessionClaims({ tenant: undefined })],
+    ["no family (a session from before families)", sessionClaims({ fam: undefined })],
+    ["no generation", sessionClaims({ gen: undefined })],
+    ["generation 0", sessionClaims({ gen: 0 })],
+    ["a fractional generation", sessionClaims({ gen: 1.5 })],
   ])("refuses a session with %s", async (_label, claims) => {
     expect(await sessions.verify(await signAsSession(claims), NOW_MS)).toBeUndefined();
   });
 
   it("verifies the same claims signed with the session key, so the refusals above are the claims'", async () => {
-    expect(await sessions.verify(await signAsSession(sessionClaims()), NOW_MS)).toMatchObject({ id: "a-session-id", authTimeSeconds: NOW });
+    expect(await sessions.verify(await signAsSession(sessionClaims()), NOW_MS)).toMatchObject({ id: "a-session-id", familyId: "a-family-id", generation: 1, authTimeSeconds: NOW });
   });
 
   it("binds the CSRF token to its session and to the signing key", async () => {

@@ -24,8 +24,8 @@ describe("key registry object", () => {
     const second = await registry.revoke("tenant-keys", uniqueName("seq-two"), 2_000);
     expect(first.seq).toBeGreaterThan(before);
     const batch = await registry.revocationsSince(first.seq);
-    expect(batch).toEqual({ seq: second.seq, entries: [second] });
-    expect(await registry.revocationsSince(second.seq)).toEqual({ seq: second.seq, entries: [] });
+    expect(batch).toEqual({ seq: second.seq, entries: [second], more: false });
+    expect(await registry.revocationsSince(second.seq)).toEqual({ seq: second.seq, entries: [], more: false });
   });
 
   it("issues an id once, ever", async () => {
@@ -36,16 +36,27 @@ describe("key registry object", () => {
     expect((await registry.snapshot()).keys.filter((listed) => listed.id === key.id)).toEqual([key]);
   });
 
-  it("keeps a session revocation only as long as a session it names can live, and every other kind for good", async () => {
+  it("keeps one entry per revoked user however often it is revoked, so the list grows with users, not requests", async () => {
     const registry = keyRegistry(env.KEY_REGISTRY);
-    const old = await registry.revokeSession(uniqueName("old-session"), 1_000, 5_000);
-    const key = await registry.revoke("key", uniqueName("old-key"), 1_000);
-    const recent = await registry.revokeSession(uniqueName("new-session"), 10_000, 5_000);
-    expect((await registry.revocationsSince(old.seq - 1)).entries).toEqual([key, recent]);
-    // The key listing's copy leaves sessions out.
-    const listed = (await registry.snapshot()).revocations;
-    expect(listed).toContainEqual(key);
-    expect(listed.filter((revocation) => revocation.kind === "session")).toEqual([]);
+    const user = uniqueName("often_revoked").replace(/-/g, "_");
+    const { seq: before } = await registry.revocationsSince(Number.MAX_SAFE_INTEGER);
+    for (let i = 1; i <= 50; i++) await registry.revoke("user", user, i * 1_000);
+    const added = await registry.revocationsSince(before);
+    expect(added.entries).toEqual([{ seq: added.seq, kind: "user", subject: user, revokedAtMs: 50_000 }]);
+    // An older revocation arriving late changes nothing.
+    expect(await registry.revoke("user", user, 10_000)).toMatchObject({ seq: added.seq, revokedAtMs: 50_000 });
+  });
+
+  it("hands out the list in pages of at most 300 entries and under 64 KB, saying when more follow", async () => {
+    const registry = keyRegistry(env.KEY_REGISTRY);
+    const { seq: before } = await registry.revocationsSince(Number.MAX_SAFE_INTEGER);
+    for (let i = 0; i < 310; i++) await registry.revoke("key", `${"k".repeat(50)}-${uniqueName("page")}`.slice(0, 64), 1_000);
+    const first = await registry.revocationsSince(before);
+    expect(first.entries).toHaveLength(300);
+    expect(first.more).toBe(true);
+    expect(new TextEncoder().encode(JSON.stringify(first)).length).toBeLessThan(64 * 1024);
+    const second = await registry.revocationsSince(first.seq);
+    expect(second.entries).toHaveLength(10);
+    expect(second.more).toBe(false);
   });
 });
-

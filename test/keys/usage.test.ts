@@ -1,4 +1,6 @@
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { keyRegistry, USAGE_SHARDS, usageShard } from "../../src/keys/registry.ts";
 import { MINUTE_MS, UsageRecorder } from "../../src/keys/usage.ts";
 import { adminRequest, isolateApp, issueKey, testClock, uniqueName } from "../support/isolate.ts";
 
@@ -71,5 +73,19 @@ describe("last used, end to end", () => {
     const minuteOfUse = new Date(usedAtMs - (usedAtMs % MINUTE_MS)).toISOString();
     expect(keys.find((key) => key.id === usedId)).toMatchObject({ last_used_at: minuteOfUse });
     expect(keys.find((key) => key.id === unusedId)).toMatchObject({ last_used_at: null });
+  });
+});
+
+describe("last used across usage shards", () => {
+  it("lists the latest minute any shard holds, the global object's older minutes included", async () => {
+    const isolate = isolateApp(testClock());
+    const id = uniqueName("sharded");
+    await issueKey(isolate, { id, tenant: "acme" });
+    await keyRegistry(env.KEY_REGISTRY).recordUsage([[id, 60_000]]);
+    await usageShard(env.KEY_REGISTRY, 0).recordUsage([[id, 180_000]]);
+    await usageShard(env.KEY_REGISTRY, USAGE_SHARDS - 1).recordUsage([[id, 120_000]]);
+    const listing = await adminRequest(isolate, "GET", "/admin/keys?tenant=acme");
+    const keys = ((await listing.json()) as { keys: Listed[] }).keys;
+    expect(keys.find((key) => key.id === id)).toMatchObject({ last_used_at: new Date(180_000).toISOString() });
   });
 });

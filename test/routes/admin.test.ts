@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_SIGNING_SECRETS } from "../support/constants.ts";
-import { adminRequest, isolateApp, issueKey, testClock, uniqueName } from "../support/isolate.ts";
+import { adminRequest, isolateApp, issueKey, testClock, uniqueName, type IsolateFetch } from "../support/isolate.ts";
 
 const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
 const ALLOWED_ORIGIN = "https://app.streamforge.test";
@@ -123,7 +124,8 @@ describe("admin routes", () => {
     const legacyKey = "sfk_legacy-revoked_" + "A".repeat(43);
     expect((await legacy("/auth/me", { headers: { "X-API-Key": legacyKey } })).status).toBe(200);
     expect((await adminRequest(legacy, "POST", "/admin/revocations", { kind: "key", subject: "legacy-revoked" })).status).toBe(201);
-    const fresh = isolateApp(testClock(), { API_KEYS: JSON.stringify([{ id: "legacy-revoked", digest: await sha256Hex(legacyKey), tenant: "acme", scopes: ["metrics:read"] }]) });
+    // A new isolate may read its data center's cached page for up to 10 s (src/keys/colo-cache.ts).
+    const fresh = isolateApp(testClock(Date.now() + 10_000), { API_KEYS: JSON.stringify([{ id: "legacy-revoked", digest: await sha256Hex(legacyKey), tenant: "acme", scopes: ["metrics:read"] }]) });
     expect((await fresh("/auth/me", { headers: { "X-API-Key": legacyKey } })).status).toBe(403);
     const listing = (await (await adminRequest(fresh, "GET", "/admin/keys")).json()) as { keys: Record<string, unknown>[] };
     expect(listing.keys.find((key) => key.id === "legacy-revoked")).toMatchObject({ format: "legacy", created_at: null, revoked: true });
@@ -191,6 +193,94 @@ describe("admin routes", () => {
       expect(text).not.toContain(key.slice(0, -43));
     }
     expect(log()).toContain('"event":"audit"');
+  });
+});
+
+describe("admin routes for users", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  /** An admin call from an address of its own, any method. */
+  let adminIp = 0;
+  const admin = (fetch: IsolateFetch, method: string, path: string, body?: unknown) =>
+    fetch(path, {
+      method,
+      headers: { "X-Admin-Key": TEST_ADMIN_SECRET, "CF-Connecting-IP": `10.65.0.${++adminIp}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+
+  it("resolve a user as the database spells it for a token revocation, and answer 404 for an unknown user", async () => {
+    // Two hours in the past: the revocation refuses only tokens older than any another test issues.
+    const isolate = isolateApp(testClock(Date.now() - 7_200_000));
+    const revoked = await admin(isolate, "POST", "/admin/revocations", { kind: "user", subject: "INITECH_Analyst" });
+    expect(revoked.status).toBe(201);
+    expect(await revoked.json()).toMatchObject({ kind: "user", subject: "initech_analyst" });
+    const unknown = await admin(isolate, "POST", "/admin/revocations", { kind: "user", subject: "nobody_by_that_name" });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ code: "unknown-user" });
+    // A name that looks like SQL never reaches the query: the pattern refuses it first.
+    expect((await admin(isolate, "POST", "/admin/revocations", { kind: "user", subject: "' OR 1=1 --" })).status).toBe(400);
+  });
+
+  it("audit every refusal, not only the credential's: 400, 404, 409 and 429 each leave a line", async () => {
+    const log = capturedLog();
+    const isolate = isolateApp(testClock(), { RATE_LIMIT_ADMIN: "4/minute" });
+    const asClient = (method: string, path: string, body?: unknown) =>
+      isolate(path, {
+        method,
+        headers: { "X-Admin-Key": TEST_ADMIN_SECRET, "CF-Connecting-IP": "10.64.0.17", ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    const statuses = [
+      (await asClient("POST", "/admin/revocations", { kind: "user", subject: "' OR 1=1 --" })).status,
+      (await asClient("POST", "/admin/revocations", { kind: "user", subject: "nobody_by_that_name" })).status,
+      (await asClient("POST", "/admin/keys", { id: TEST_API_KEYS.acmeCurrent.id, tenant: "acme", scopes: ["metrics:read"] })).status,
+      (await asClient("GET", "/admin/users/nobody_by_that_name/sessions")).status,
+      (await asClient("GET", "/admin/keys")).status,
+    ];
+    expect(statuses).toEqual([400, 404, 409, 404, 429]);
+    const refusals = auditLines(log()).filter((line) => line.outcome === "refused" && String(line.action).startsWith("admin."));
+    expect(refusals.map(({ action, reason }) => ({ action, reason }))).toEqual([
+      { action: "admin.revoke", reason: "validation-failed" },
+      { action: "admin.revoke", reason: "unknown-user" },
+      { action: "admin.keys.issue", reason: "key-id-taken" },
+      { action: "admin.sessions.list", reason: "unknown-user" },
+      { action: "admin.keys.list", reason: "rate-limited" },
+    ]);
+    for (const line of refusals) expect(line).toMatchObject({ client_ip: "10.64.0.17", request_id: expect.any(String) });
+  });
+
+  it("list a user's live sessions and end them all: refused at once here and on a new isolate, and no isolate refreshes them", async () => {
+    const clock = testClock();
+    const isolate = isolateApp(clock);
+    const signIn = async (ip: string) => {
+      const response = await isolate("/auth/session", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "CF-Connecting-IP": ip },
+        body: JSON.stringify({ username: "globex_analyst", password: DEMO_PASSWORD }),
+      });
+      expect(response.status).toBe(200);
+      const cookie = response.headers.getSetCookie().find((line) => line.startsWith("__Host-sf-session="))!.split(";")[0]!;
+      return { cookie, csrf: ((await response.json()) as { csrfToken: string }).csrfToken };
+    };
+    const sessions = [await signIn("10.64.1.1"), await signIn("10.64.2.1")];
+    const listed = await admin(isolate, "GET", "/admin/users/Globex_Analyst/sessions");
+    expect(listed.status).toBe(200);
+    const body = (await listed.json()) as { user: string; tenant: string; sessions: { family: string; refreshes: number }[] };
+    expect(body).toMatchObject({ user: "globex_analyst", tenant: "globex" });
+    expect(body.sessions.length).toBeGreaterThanOrEqual(2);
+    expect(body.sessions.length).toBeLessThanOrEqual(10);
+
+    const ended = await admin(isolate, "DELETE", "/admin/users/globex_analyst/sessions");
+    expect(ended.status).toBe(200);
+    expect(await ended.json()).toEqual({ user: "globex_analyst", ended: body.sessions.length });
+    const use = (fetch: IsolateFetch, path: string, session: { cookie: string; csrf: string }, method = "GET") =>
+      fetch(path, { method, headers: { Cookie: session.cookie, "X-CSRF-Token": session.csrf, "CF-Connecting-IP": "10.64.3.1" } });
+    for (const session of sessions) {
+      expect((await use(isolate, "/auth/me", session)).status).toBe(401);
+      expect((await use(isolateApp(clock), "/auth/me", session)).status).toBe(401);
+      expect((await use(isolateApp(clock), "/auth/session/refresh", session, "POST")).status).toBe(401);
+    }
+    expect(((await (await admin(isolate, "GET", "/admin/users/globex_analyst/sessions")).json()) as { sessions: unknown[] }).sessions).toEqual([]);
   });
 });
 

@@ -1,7 +1,11 @@
+import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
+import { sessionTokens } from "../../src/auth/session-token.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { TEST_API_KEYS, TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
+import { keyRegistry } from "../../src/keys/registry.ts";
+import { sessionFamilies } from "../../src/keys/session-families.ts";
 import { adminRequest, isolateApp, testClock, type IsolateFetch, type TestClock } from "../support/isolate.ts";
 
 const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
@@ -302,7 +306,6 @@ describe("POST /auth/session/refresh", () => {
 
     expect((await withSession(fetch, "/auth/session", { cookie: first.cookie })).status).toBe(401);
     expect((await withSession(fetch, "/auth/me", asPage(first))).status).toBe(401);
-    expect((await withSession(fetch, "/auth/session/refresh", asPage(first), { method: "POST" })).status).toBe(401);
     const renewed = { cookie: next.cookie, csrf: body.csrfToken };
     expect((await withSession(fetch, "/auth/me", renewed)).status).toBe(200);
     // The old CSRF token does not go with the new session.
@@ -391,6 +394,133 @@ describe("POST /auth/logout", () => {
     clock.advance(1_000);
     const again = await signedIn(fetch, "initech_analyst");
     expect((await withSession(fetch, "/auth/me", asPage(again))).status).toBe(200);
+  });
+});
+
+describe("session rotation", () => {
+  const refresh = (fetch: IsolateFetch, session: { cookie: string; csrf: string }, ip?: string) =>
+    withSession(fetch, "/auth/session/refresh", session, { method: "POST", headers: ip === undefined ? {} : { "CF-Connecting-IP": ip } });
+  const renewedFrom = async (response: Response) => ({ cookie: sessionCookieOf(response).cookie, csrf: ((await response.json()) as SessionBody).csrfToken });
+
+  it("refuses a refresh, on an isolate whose copy is 40 s old, of a cookie signed out on another", async () => {
+    const clock = testClock();
+    const [first, second] = [isolateApp(clock), isolateApp(clock)];
+    const signed = await signedIn(first);
+    expect((await withSession(second, "/auth/me", asPage(signed))).status).toBe(200);
+    clock.advance(1_000);
+    expect((await withSession(first, "/auth/logout", asPage(signed), { method: "POST" })).status).toBe(204);
+    clock.advance(40_000);
+    const replayed = await refresh(second, asPage(signed));
+    expect(replayed.status).toBe(401);
+    expect(replayed.headers.getSetCookie()).toEqual([]);
+  });
+
+  it("leaves at most one live session after 10 concurrent refreshes of one cookie", async () => {
+    const clock = testClock();
+    const signed = await signedIn(isolateApp(clock));
+    const isolates = Array.from({ length: 10 }, () => isolateApp(clock));
+    const answers = await Promise.all(isolates.map((fetch) => refresh(fetch, asPage(signed))));
+    const renewed = await Promise.all(answers.filter((answer) => answer.status === 200).map(renewedFrom));
+    const fresh = isolateApp(clock);
+    const live = (await Promise.all(renewed.map((session) => withSession(fresh, "/auth/me", session)))).filter((answer) => answer.status === 200);
+    expect(live.length).toBeLessThanOrEqual(1);
+  });
+
+  it("ends the whole family when a rotated cookie is presented again", async () => {
+    const clock = testClock();
+    const fetch = isolateApp(clock);
+    const stolen = asPage(await signedIn(fetch));
+    const victim = await renewedFrom(await refresh(fetch, stolen));
+    // Past the grace a racing tab gets (src/keys/session-families.ts): this is a replay.
+    clock.advance(10_000);
+    expect((await refresh(fetch, stolen)).status).toBe(401);
+    // The victim's current cookie dies with it, on this isolate at once and on a new one too.
+    expect((await withSession(fetch, "/auth/me", victim)).status).toBe(401);
+    expect((await withSession(isolateApp(clock), "/auth/me", victim)).status).toBe(401);
+    expect((await refresh(isolateApp(clock), victim)).status).toBe(401);
+  });
+
+  it("a user refreshing from 1,000 /64s for 10 minutes adds at most 1 KB of registry state and costs tenant B nothing", { timeout: 120_000 }, async () => {
+    const clock = testClock();
+    const attacker = isolateApp(clock);
+    const registry = keyRegistry(env.KEY_REGISTRY);
+    const { seq: before } = await registry.revocationsSince(Number.MAX_SAFE_INTEGER);
+    const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).length;
+    const owner = sessionFamilies(env.SESSION_FAMILIES, "acme_analyst");
+    const heldBefore = bytes(await owner.live(Math.floor(clock.now() / 1000)));
+    let session = asPage(await signedIn(attacker, "acme_analyst"));
+    const victim = asPage(await signedIn(isolateApp(clock), "globex_analyst"));
+    const victimAnswers: number[] = [];
+    // Each refresh needs the cookie the one before it returned: 300 in a row, each from another of
+    // 1,000 /64s so no per-address limit slows them, 2 s apart over 10 minutes.
+    for (let i = 0; i < 300; i++) {
+      const answer = await refresh(attacker, session, `2001:db8:17:${(i * 3).toString(16)}::1`);
+      expect(answer.status).toBe(200);
+      session = await renewedFrom(answer);
+      clock.advance(2_000);
+      if (i % 30 === 29) victimAnswers.push((await withSession(isolateApp(clock), "/auth/me", victim)).status);
+    }
+    const added = await registry.revocationsSince(before);
+    const heldAfter = bytes(await owner.live(Math.floor(clock.now() / 1000)));
+    // The sign-in may add one family; 300 refreshes add nothing. Whatever was there, 10 families at most.
+    expect(bytes(added.entries) + heldAfter - heldBefore).toBeLessThanOrEqual(1024);
+    expect(heldAfter).toBeLessThanOrEqual(10 * 160);
+    expect(victimAnswers).toEqual(Array(10).fill(200));
+    const firstSync = await registry.revocationsSince(0);
+    expect(new TextEncoder().encode(JSON.stringify(firstSync)).length).toBeLessThanOrEqual(64 * 1024);
+  });
+});
+
+describe("two tabs refreshing at once", () => {
+  it("refuses the tab that lost the race without ending the session the other one renewed", async () => {
+    const clock = testClock();
+    const fetch = isolateApp(clock);
+    const shared = asPage(await signedIn(fetch));
+    const refresh = (session: { cookie: string; csrf: string }) => withSession(fetch, "/auth/session/refresh", session, { method: "POST" });
+    const won = await refresh(shared);
+    expect(won.status).toBe(200);
+    clock.advance(2_000);
+    const lost = await refresh(shared);
+    expect(lost.status).toBe(401);
+    expect(lost.headers.getSetCookie()).toEqual([]);
+    const renewed = { cookie: sessionCookieOf(won).cookie, csrf: ((await won.json()) as SessionBody).csrfToken };
+    expect((await withSession(isolateApp(clock), "/auth/me", renewed)).status).toBe(200);
+    expect((await refresh(renewed)).status).toBe(200);
+  });
+});
+
+describe("principals re-read on refresh", () => {
+  const settings = { signingKey: TEST_JWT_SIGNING_KEY, issuer: TOKENS.issuer, ttlSeconds: 3600, maxLifetimeSeconds: 43200 };
+
+  /** A session signed in while the database said `principal`, recorded by its owner as a sign-in would. */
+  async function signedInAs(clock: TestClock, principal: { subject: string; tenant: string }) {
+    const tokens = sessionTokens(settings);
+    const { token, session } = await tokens.issue(principal, clock.now());
+    const endsAtSeconds = session.authTimeSeconds + settings.maxLifetimeSeconds;
+    await sessionFamilies(env.SESSION_FAMILIES, principal.subject).start({ id: session.familyId, tenant: principal.tenant, authTimeSeconds: session.authTimeSeconds, endsAtSeconds }, Math.floor(clock.now() / 1000));
+    return { page: { cookie: `__Host-sf-session=${token}`, csrf: await tokens.csrfToken(session.id) }, familyId: session.familyId };
+  }
+
+  it.each([
+    ["deleted since sign-in", { subject: "deleted_since_signin", tenant: "acme" }],
+    ["moved to another tenant since sign-in", { subject: "globex_analyst", tenant: "acme" }],
+  ])("ends the family of a user %s at the next refresh", async (_label, principal) => {
+    const clock = testClock();
+    const fetch = isolateApp(clock);
+    const { page, familyId } = await signedInAs(clock, principal);
+    expect((await withSession(fetch, "/auth/me", page)).status).toBe(200);
+    const refused = await withSession(fetch, "/auth/session/refresh", page, { method: "POST" });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.getSetCookie()).toEqual([]);
+    const live = await sessionFamilies(env.SESSION_FAMILIES, principal.subject).live(Math.floor(clock.now() / 1000));
+    expect(live.map((family) => family.id)).not.toContain(familyId);
+    expect((await withSession(fetch, "/auth/me", page)).status).toBe(401);
+  });
+
+  it("still refreshes a user who is where the session says", async () => {
+    const clock = testClock();
+    const { page } = await signedInAs(clock, { subject: "initech_analyst", tenant: "initech" });
+    expect((await withSession(isolateApp(clock), "/auth/session/refresh", page, { method: "POST" })).status).toBe(200);
   });
 });
 
