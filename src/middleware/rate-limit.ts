@@ -7,7 +7,8 @@
  * leases spent in the isolate (lease.ts). Only a key the object calls exhausted is refused from
  * isolate memory until its window resets; a refusal while permits are on their way back says
  * "retry in a moment" and is not cached. If the limiter cannot answer in time, the policy's fail
- * mode decides.
+ * mode decides; failing open admits at most one request per client key, isolate and interval
+ * (fail-open.ts), whatever the failure.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { audit, auditClient } from "../audit.ts";
@@ -15,6 +16,7 @@ import type { AppEnv } from "../env.ts";
 import { AppError, type ProblemInit } from "../errors.ts";
 import { clientKeyFromIp } from "../rate-limit/client-ip.ts";
 import { DenyCache } from "../rate-limit/deny-cache.ts";
+import { FailOpenAllowance } from "../rate-limit/fail-open.ts";
 import type { Grant, RateLimiter, Release } from "../rate-limit/durable-object.ts";
 import { LeaseTable } from "../rate-limit/lease.ts";
 import { policyHeader, rateLimitHeader, ratePolicy, type RatePolicy } from "../rate-limit/policy.ts";
@@ -33,6 +35,14 @@ export interface RateLimitOptions {
   timeoutMs?: number;
   /** Also send `X-RateLimit-Limit`/`-Remaining`/`-Reset`. Default true. */
   legacyHeaders?: boolean;
+}
+
+/**
+ * How often a fail-open policy admits one client while its limiter fails: the policy's own average
+ * spacing (60 s / 100 for `100/minute`), and never more often than once per timeout.
+ */
+export function failOpenIntervalMs(policy: RatePolicy, timeoutMs: number): number {
+  return Math.max(timeoutMs, Math.ceil(policy.windowMs / policy.limit));
 }
 
 /** A permit that was counted, and can be handed back when the attempt should not count after all. */
@@ -69,6 +79,8 @@ interface Asking {
  * timeouts: a burst waits through several calls in a row, each of which has its own timeout.
  */
 const MAX_WAIT_IN_TIMEOUTS = 3;
+/** How long after its timeout an object call's grant is still awaited, to be handed back. */
+const LATE_GRANT_WAIT_MS = 10_000;
 /** Retry-After of a refusal that is about this isolate's queue, not about the client's allowance. */
 const RETRY_SHORTLY_MS = 1_000;
 
@@ -123,11 +135,12 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   /** Where the client key starts in a lease key (`policy:key`). */
   const keyOffset = policy.name.length + 1;
   const stubFor = (key: string) => namespace.get(namespace.idFromName(`${policy.name}:${key}`));
+  const failOpen = new FailOpenAllowance(failOpenIntervalMs(policy, timeoutMs));
 
-  async function withTimeout<T>(call: Promise<T>): Promise<T> {
+  async function withTimeout<T>(call: Promise<T>, waitMs = timeoutMs): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new LimiterUnavailableError("timeout")), timeoutMs);
+      timer = setTimeout(() => reject(new LimiterUnavailableError("timeout")), waitMs);
     });
     try {
       return await Promise.race([call, timeout]);
@@ -158,7 +171,19 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   async function askForLease(c: Context<AppEnv>, leaseKey: string, key: string, nowMs: number): Promise<Grant> {
     const { wanted, returned } = leases.ask(leaseKey, nowMs, policy.limit);
     const request = { policy: policy.name, limit: policy.limit, windowMs: policy.windowMs, holder: leases.holder, wanted, ...(returned === undefined ? {} : { returned }) };
-    const grant = await withTimeout(stubFor(key).acquire(request));
+    const stub = stubFor(key);
+    const call = stub.acquire(request);
+    let grant: Grant;
+    try {
+      grant = await withTimeout(call);
+    } catch (error) {
+      // A call that answers after its timeout still granted: hand that back, or nobody spends it.
+      afterResponse(c, async () => {
+        const late = await withTimeout(call, LATE_GRANT_WAIT_MS);
+        if (late.granted > 0) await withTimeout(stub.release(policy.name, { windowStartMs: late.windowStartMs, permits: late.granted }));
+      });
+      throw error;
+    }
     if (grant.granted > 0) {
       leases.store(leaseKey, grant, nowMs);
     } else if (grant.exhausted) {
@@ -225,7 +250,13 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
           grant = await askForLease(c, leaseKey, key, nowMs);
         } catch (error) {
           console.error(JSON.stringify({ level: "error", event: "rate_limiter_unavailable", policy: policy.name, fail_mode: policy.failMode, reason: (error as Error).message, request_id: c.get("requestId") }));
-          if (policy.failMode === "open") return undefined;
+          if (policy.failMode === "open") {
+            // Waiters are this client's other requests: past the one admission they wait for the next interval.
+            const { admitted, nextAdmitAtMs } = failOpen.take(leaseKey, nowMs);
+            mine.retryAtMs = nextAdmitAtMs;
+            if (admitted) return undefined;
+            refuse(nextAdmitAtMs, nowMs);
+          }
           throw new AppError({
             status: 503,
             code: "rate-limiter-unavailable",
