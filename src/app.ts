@@ -93,13 +93,15 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   const app = createRouter();
 
   // Before everything: a client already refused is answered from memory with a copy of the full
-  // chain's own 429 (same headers, same problem), at a fraction of the chain's cost.
+  // chain's own 429 (same headers, same problem), at a fraction of the chain's cost. Where https is
+  // required, plain http passes on to the transport check, which reports a credential as exposed.
   const gate = floodGate({
     denyCache,
     clock,
     clientKey: (request) => clientKeyFromIp(request.headers.get("cf-connecting-ip") ?? undefined),
     allowedOrigins: new Set(config.ALLOWED_ORIGINS),
     legacyHeaders: config.RATE_LIMIT_LEGACY_HEADERS,
+    httpsOnly: config.APP_ENV !== "local",
     guards: [
       { paths: [...AUTHENTICATED_PATHS, ...SESSION_COOKIE_PATHS, READINESS_PATH], policy: config.RATE_LIMIT_API },
       { paths: ["/auth/login"], policy: config.RATE_LIMIT_LOGIN_IP },
