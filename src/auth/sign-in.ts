@@ -105,10 +105,11 @@ export function createSignIn({ database, passwordPepper, limits }: SignInDeps): 
     async verify(c, { username, password }) {
       const deviceId = await limits.devices.deviceFor(c, username);
       // A client that signed in as this user before has its own allowance; everyone else shares
-      // the username's, case-folded so that ACME_analyst and acme_analyst draw on one.
-      const [attempts, attemptKey] = deviceId === undefined ? [limits.byUsername, `user:${username.toLowerCase()}`] : [limits.byDevice, `device:${deviceId}`];
+      // the username's, keyed exactly as users.username is unique: ACME_analyst is another account
+      // (or none), and guesses at it must not lock out acme_analyst.
+      const [attempts, attemptKey] = deviceId === undefined ? [limits.byUsername, `user:${username}`] : [limits.byDevice, `device:${deviceId}`];
       const loginEvent = (outcome: "success" | "refused", reason?: string) =>
-        audit({ action: "auth.login", outcome, ...(reason === undefined ? {} : { reason }), subject: username.toLowerCase(), requestId: c.get("requestId"), ...auditClient(c) });
+        audit({ action: "auth.login", outcome, ...(reason === undefined ? {} : { reason }), subject: username, requestId: c.get("requestId"), ...auditClient(c) });
       let permit;
       try {
         permit = await attempts.enforce(c, attemptKey);

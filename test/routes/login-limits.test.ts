@@ -51,7 +51,7 @@ describe("login limits an attacker cannot turn against a user", () => {
     const statuses: number[] = [];
     for (let round = 0; round < 10; round++) {
       for (let first = 0; first < attackers.length; first += 5) {
-        const batch = await Promise.all(attackers.slice(first, first + 5).map((ip) => login({ username: "INITECH_analyst", password: `guess-${round}-${ip}` }, { ip })));
+        const batch = await Promise.all(attackers.slice(first, first + 5).map((ip) => login({ username: "initech_analyst", password: `guess-${round}-${ip}` }, { ip })));
         statuses.push(...batch.map((response) => response.status));
       }
     }
@@ -62,6 +62,15 @@ describe("login limits an attacker cannot turn against a user", () => {
     expect((await login(victim, { ip: freshNetworkIp(), cookie })).status).toBe(200);
     // Without its device cookie, the user's login shares the exhausted allowance.
     expect((await login(victim, { ip: freshNetworkIp() })).status).toBe(429);
+  });
+
+  it("keys the username allowance as users.username is unique: guesses at ACME_analyst cost acme_analyst nothing", SLOW, async () => {
+    const login = isolate();
+    const statuses = [];
+    for (let i = 0; i < 12; i++) statuses.push((await login({ username: "GLOBEX_analyst", password: `guess-password-${i}` }, { ip: freshNetworkIp() })).status);
+    // The attacker's ceiling on the name it guesses at: the username policy's 10 checks.
+    expect(statuses).toEqual([...Array(10).fill(401), 429, 429]);
+    expect((await login({ username: "globex_analyst", password: DEMO_PASSWORD }, { ip: freshNetworkIp() })).status).toBe(200);
   });
 
   it("treats a forged device cookie, or one issued for another user, as none", SLOW, async () => {
