@@ -48,7 +48,10 @@ export interface AppDeps {
   clock?: () => number;
 }
 
-/** Routes that need a principal: rate-limited per IP first, then authenticated, then per key. */
+/**
+ * Routes that need a principal: authenticated first (verifying needs no I/O, so a request without a
+ * valid credential gets its 401 without creating a limiter object), then limited per IP, then per key.
+ */
 const AUTHENTICATED_PATHS = ["/auth/me", "/metrics/*", "/streams"];
 /** Session routes that take the cookie (sign-in, POST /auth/session, has the login limits): limited per IP like the reads. */
 const SESSION_COOKIE_PATHS = ["/auth/session/refresh", "/auth/logout"];
@@ -171,7 +174,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   const limitByIp = rateLimit({ namespace, policy: config.RATE_LIMIT_API, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
   const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage, sessions });
   const limitByApiKey = apiKeyRateLimit({ namespace, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
-  for (const path of AUTHENTICATED_PATHS) app.use(path, limitByIp, requirePrincipal, limitByApiKey);
+  for (const path of AUTHENTICATED_PATHS) app.use(path, requirePrincipal, limitByIp, limitByApiKey);
   app.use(READINESS_PATH, limitByIp);
   for (const path of SESSION_COOKIE_PATHS) app.use(path, limitByIp);
   app.on("GET", "/auth/session", limitByIp);
