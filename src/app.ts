@@ -22,7 +22,7 @@ import { adminCredential } from "./middleware/admin-credential.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
 import { floodGate } from "./middleware/flood-gate.ts";
-import { apiKeyRateLimit, clientIpKey, createRateLimiter, rateLimit } from "./middleware/rate-limit.ts";
+import { apiKeyRateLimit, clientIpKey, createRateLimiter, principalKey, rateLimit } from "./middleware/rate-limit.ts";
 import { requireScope } from "./middleware/require-scope.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { transportSecurity } from "./middleware/transport-security.ts";
@@ -50,7 +50,8 @@ export interface AppDeps {
 
 /**
  * Routes that need a principal: authenticated first (verifying needs no I/O, so a request without a
- * valid credential gets its 401 without creating a limiter object), then limited per IP, then per key.
+ * valid credential gets its 401 without creating a limiter object), then limited per IP, per
+ * principal from all its addresses together, and per key by the key's own policy.
  */
 const AUTHENTICATED_PATHS = ["/auth/me", "/metrics/*", "/streams"];
 /** Session routes that take the cookie (sign-in, POST /auth/session, has the login limits): limited per IP like the reads. */
@@ -173,8 +174,17 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
     createRateLimiter({ namespace, policy, clock, denyCache, legacyHeaders, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   const limitByIp = rateLimit({ namespace, policy: config.RATE_LIMIT_API, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
   const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage, sessions });
+  const limitByPrincipal = rateLimit({
+    namespace,
+    policy: config.RATE_LIMIT_PRINCIPAL,
+    clock,
+    denyCache,
+    legacyHeaders,
+    timeoutMs: API_LIMITER_TIMEOUT_MS,
+    key: principalKey,
+  });
   const limitByApiKey = apiKeyRateLimit({ namespace, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
-  for (const path of AUTHENTICATED_PATHS) app.use(path, requirePrincipal, limitByIp, limitByApiKey);
+  for (const path of AUTHENTICATED_PATHS) app.use(path, requirePrincipal, limitByIp, limitByPrincipal, limitByApiKey);
   app.use(READINESS_PATH, limitByIp);
   for (const path of SESSION_COOKIE_PATHS) app.use(path, limitByIp);
   app.on("GET", "/auth/session", limitByIp);

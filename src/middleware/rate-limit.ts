@@ -64,6 +64,15 @@ export interface RateLimiterHandle {
 /** Per-IP key from `CF-Connecting-IP` only (IPv6 grouped by /64). */
 export const clientIpKey = (c: Context<AppEnv>): string => clientKeyFromIp(c.req.header("cf-connecting-ip"));
 
+/**
+ * Per-principal key, after authentication: a user (by tenant and name, whichever session or token
+ * it presents) or an API key (by id).
+ */
+export const principalKey = (c: Context<AppEnv>): string => {
+  const principal = c.get("principal");
+  return `${principal.kind}:${principal.tenant}:${principal.subject}`;
+};
+
 class LimiterUnavailableError extends Error {
   /** The call that did not answer in time, which may still grant: settled by whoever applies the fail mode. */
   late?: Promise<Grant>;
