@@ -86,7 +86,8 @@ async function enforceTiers(c: Context<AppEnv>, tiers: LoginLimits["byNetwork"])
       if (permit !== undefined) spent.push({ limiter, key, permit });
     } catch (error) {
       for (const narrower of spent) narrower.limiter.refund(c, narrower.key, narrower.permit);
-      audit({ action: "auth.login", outcome: "refused", reason: "network-rate-limited", requestId: c.get("requestId"), ...auditClient(c) });
+      const requestId = c.get("requestId");
+      audit({ action: "auth.login", outcome: "refused", reason: "network-rate-limited", requestId, ...auditClient(c) });
       throw error;
     }
   }
@@ -107,9 +108,17 @@ export function createSignIn({ database, passwordPepper, limits }: SignInDeps): 
       // A client that signed in as this user before has its own allowance; everyone else shares
       // the username's, keyed exactly as users.username is unique: ACME_analyst is another account
       // (or none), and guesses at it must not lock out acme_analyst.
-      const [attempts, attemptKey] = deviceId === undefined ? [limits.byUsername, `user:${username}`] : [limits.byDevice, `device:${deviceId}`];
+      const [attempts, attemptKey] =
+        deviceId === undefined ? [limits.byUsername, `user:${username}`] : [limits.byDevice, `device:${deviceId}`];
       const loginEvent = (outcome: "success" | "refused", reason?: string) =>
-        audit({ action: "auth.login", outcome, ...(reason === undefined ? {} : { reason }), subject: username, requestId: c.get("requestId"), ...auditClient(c) });
+        audit({
+          action: "auth.login",
+          outcome,
+          ...(reason === undefined ? {} : { reason }),
+          subject: username,
+          requestId: c.get("requestId"),
+          ...auditClient(c),
+        });
       let permit;
       try {
         permit = await attempts.enforce(c, attemptKey);

@@ -223,7 +223,8 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
     afterResponse(c, async () => {
       const grant = await withTimeout(late, LATE_GRANT_WAIT_MS);
       const unspent = grant.granted - Math.min(spentPermits, grant.granted);
-      if (unspent > 0) await withTimeout(stubFor(key).release(policy.name, { windowStartMs: grant.windowStartMs, permits: unspent }));
+      if (unspent === 0) return;
+      await withTimeout(stubFor(key).release(policy.name, { windowStartMs: grant.windowStartMs, permits: unspent }));
     });
   }
 

@@ -20,7 +20,10 @@ export interface TransportSecurityOptions {
   hstsMaxAgeSeconds?: number;
   /** Adds `preload`; only once every subdomain is https-ready. Default false. */
   hstsPreload?: boolean;
-  /** Headers whose presence on plain http means a credential was exposed. Default `Authorization`, `X-API-Key`, `X-Admin-Key`. */
+  /**
+   * Headers whose presence on plain http means a credential was exposed. Default `Authorization`,
+   * `X-API-Key`, `X-Admin-Key`.
+   */
   credentialHeaders?: readonly string[];
   /** Cookies whose presence on plain http means a credential was exposed. Default `__Host-sf-session`. */
   credentialCookies?: readonly string[];
@@ -42,7 +45,10 @@ export function transportSecurity(options: TransportSecurityOptions = {}): Middl
     const isHttps = c.req.url.startsWith("https:");
     if (!isHttps && requireHttps) {
       const cookies = credentialCookies.length > 0 && c.req.header("cookie") !== undefined ? getCookie(c) : {};
-      if (credentialHeaders.some((name) => c.req.header(name) !== undefined) || credentialCookies.some((name) => cookies[name] !== undefined)) {
+      const exposed =
+        credentialHeaders.some((name) => c.req.header(name) !== undefined) ||
+        credentialCookies.some((name) => cookies[name] !== undefined);
+      if (exposed) {
         throw new AppError({
           status: 403,
           code: "credential-exposed",

@@ -21,7 +21,9 @@ export class FailOpenAllowance {
   take(key: string, nowMs: number): { admitted: boolean; nextAdmitAtMs: number } {
     const next = this.nextAdmitAtMs.get(key);
     // A clock that stepped back by more than an interval does not keep the key out for longer than one.
-    if (next !== undefined && nowMs < next && next - nowMs <= this.intervalMs) return { admitted: false, nextAdmitAtMs: next };
+    if (next !== undefined && nowMs < next && next - nowMs <= this.intervalMs) {
+      return { admitted: false, nextAdmitAtMs: next };
+    }
     if (next === undefined && this.nextAdmitAtMs.size >= this.maxEntries) {
       // Maps iterate in insertion order, and an admission re-inserts its key: drop the oldest admission first.
       const oldest = this.nextAdmitAtMs.keys().next().value;
