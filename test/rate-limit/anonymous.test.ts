@@ -5,7 +5,12 @@ import { worker } from "../../src/worker.ts";
 import { ORIGIN } from "../support/app.ts";
 import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
 
-const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
+const TOKENS = {
+  signingKey: TEST_JWT_SIGNING_KEY,
+  issuer: "https://api.streamforge.example",
+  audience: "streamforge-api",
+  ttlSeconds: 900,
+};
 
 /** One isolate of the worker whose limiter namespace counts the objects it is asked for. */
 function countingIsolate() {
@@ -30,16 +35,22 @@ function countingIsolate() {
 }
 
 describe("requests without a valid credential", () => {
-  it("answers 10,000 anonymous or forged requests from 10,000 /64s without creating a limiter object, and still limits a real client", { timeout: 120_000 }, async () => {
+  it("answers 10,000 anonymous or forged requests from 10,000 /64s without creating a limiter object, and still limits a real client", {
+    timeout: 120_000,
+  }, async () => {
     const { fetch, limiterObjects } = countingIsolate();
-    const forged = (await issueToken({ sub: "globex_analyst", tenant: "globex" }, { ...TOKENS, signingKey: "not-the-signing-key-0123456789abcdef" })) as string;
+    const forged = (await issueToken(
+      { sub: "globex_analyst", tenant: "globex" },
+      { ...TOKENS, signingKey: "not-the-signing-key-0123456789abcdef" },
+    )) as string;
     const paths = ["/auth/me", "/metrics/overview", "/streams"];
     const statuses: Record<string, number> = {};
     for (let first = 0; first < 10_000; first += 100) {
       const batch = await Promise.all(
         Array.from({ length: 100 }, (_, i) => {
           const n = first + i;
-          const credential: Record<string, string> = n % 3 === 0 ? {} : n % 3 === 1 ? { Authorization: `Bearer ${forged}` } : { "X-API-Key": `sfk_forged_${n}` };
+          const credential: Record<string, string> =
+            n % 3 === 0 ? {} : n % 3 === 1 ? { Authorization: `Bearer ${forged}` } : { "X-API-Key": `sfk_forged_${n}` };
           return fetch(paths[n % 3]!, `2001:db8:${(n >> 8).toString(16)}:${(n & 0xff).toString(16)}::1`, credential);
         }),
       );

@@ -3,10 +3,23 @@ import { issueToken } from "../../src/auth/tokens.ts";
 import { fetchWorker } from "../support/app.ts";
 import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
 
-const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
+const TOKENS = {
+  signingKey: TEST_JWT_SIGNING_KEY,
+  issuer: "https://api.streamforge.example",
+  audience: "streamforge-api",
+  ttlSeconds: 900,
+};
 
-/** `total` requests from one client through the worker's own fetch, `parallel` in flight at a time, as `xargs -P` sends them. */
-async function pooledBurst(path: string, headers: Record<string, string>, total: number, parallel: number): Promise<Record<string, number>> {
+/**
+ * `total` requests from one client through the worker's own fetch, `parallel` in flight at a time,
+ * as `xargs -P` sends them.
+ */
+async function pooledBurst(
+  path: string,
+  headers: Record<string, string>,
+  total: number,
+  parallel: number,
+): Promise<Record<string, number>> {
   let sent = 0;
   const statuses: Record<string, number> = {};
   await Promise.all(
@@ -28,9 +41,16 @@ async function pooledBurst(path: string, headers: Record<string, string>, total:
 }
 
 describe("a burst of one client, each request in its own request context", () => {
-  it("admits exactly the limit of 300 requests sent 50 at a time, and answers every other with 429", { timeout: 60_000 }, async () => {
+  it("admits exactly the limit of 300 requests sent 50 at a time, and answers every other with 429", {
+    timeout: 60_000,
+  }, async () => {
     const token = await issueToken({ sub: "globex_analyst", tenant: "globex" }, TOKENS);
-    const statuses = await pooledBurst("/auth/me", { Authorization: `Bearer ${token}`, "CF-Connecting-IP": "10.78.0.1" }, 300, 50);
+    const statuses = await pooledBurst(
+      "/auth/me",
+      { Authorization: `Bearer ${token}`, "CF-Connecting-IP": "10.78.0.1" },
+      300,
+      50,
+    );
     expect(statuses).toEqual({ "200": 100, "429": 200 });
   });
 });

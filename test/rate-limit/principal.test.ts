@@ -5,7 +5,12 @@ import { worker } from "../../src/worker.ts";
 import { ORIGIN } from "../support/app.ts";
 import { TEST_API_KEYS, TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
 
-const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
+const TOKENS = {
+  signingKey: TEST_JWT_SIGNING_KEY,
+  issuer: "https://api.streamforge.example",
+  audience: "streamforge-api",
+  ttlSeconds: 900,
+};
 
 /** One isolate of the worker with its own configuration. */
 function isolate(vars: Record<string, string>) {
@@ -21,16 +26,25 @@ function isolate(vars: Record<string, string>) {
 }
 
 /** `perAddress` requests from each of `addresses` /64s of one /48; their statuses. */
-async function spread(fetch: ReturnType<typeof isolate>, headers: Record<string, string>, prefix: string, addresses: number, perAddress: number) {
+async function spread(
+  fetch: ReturnType<typeof isolate>,
+  headers: Record<string, string>,
+  prefix: string,
+  addresses: number,
+  perAddress: number,
+) {
   const statuses: number[] = [];
   for (let address = 0; address < addresses; address++) {
-    for (let i = 0; i < perAddress; i++) statuses.push((await fetch("/auth/me", `${prefix}:${address.toString(16)}::1`, headers)).status);
+    for (let i = 0; i < perAddress; i++)
+      statuses.push((await fetch("/auth/me", `${prefix}:${address.toString(16)}::1`, headers)).status);
   }
   return statuses;
 }
 
 describe("per-principal read limit", () => {
-  it("gives one user spread over 20 /64s no more than the principal policy, and another user of its tenant in the same /64s their own", { timeout: 60_000 }, async () => {
+  it("gives one user spread over 20 /64s no more than the principal policy, and another user of its tenant in the same /64s their own", {
+    timeout: 60_000,
+  }, async () => {
     const fetch = isolate({ RATE_LIMIT_PRINCIPAL: "30/minute" });
     const attacker = { Authorization: `Bearer ${await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS)}` };
     const statuses = await spread(fetch, attacker, "2001:db8:7001", 20, 5);
