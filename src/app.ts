@@ -27,7 +27,7 @@ import { adminCredential } from "./middleware/admin-credential.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
 import { floodGate } from "./middleware/flood-gate.ts";
-import { apiKeyRateLimit, clientIpKey, createRateLimiter, rateLimit } from "./middleware/rate-limit.ts";
+import { apiKeyRateLimit, clientIpKey, createRateLimiter, principalKey, rateLimit } from "./middleware/rate-limit.ts";
 import { requireScope } from "./middleware/require-scope.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { transportSecurity } from "./middleware/transport-security.ts";
@@ -53,7 +53,11 @@ export interface AppDeps {
   clock?: () => number;
 }
 
-/** Routes that need a principal: rate-limited per IP first, then authenticated, then per key. */
+/**
+ * Routes that need a principal: authenticated first (verifying needs no I/O, so a request without a
+ * valid credential gets its 401 without creating a limiter object), then limited per IP, per
+ * principal from all its addresses together, and per key by the key's own policy.
+ */
 const AUTHENTICATED_PATHS = ["/auth/me", "/metrics/*", "/streams"];
 /** Session routes that take the cookie (sign-in, POST /auth/session, has the login limits): limited per IP like the reads. */
 const SESSION_COOKIE_PATHS = ["/auth/session/refresh", "/auth/logout"];
@@ -102,13 +106,15 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   const app = createRouter();
 
   // Before everything: a client already refused is answered from memory with a copy of the full
-  // chain's own 429 (same headers, same problem), at a fraction of the chain's cost.
+  // chain's own 429 (same headers, same problem), at a fraction of the chain's cost. Where https is
+  // required, plain http passes on to the transport check, which reports a credential as exposed.
   const gate = floodGate({
     denyCache,
     clock,
     clientKey: (request) => clientKeyFromIp(request.headers.get("cf-connecting-ip") ?? undefined),
     allowedOrigins: new Set(config.ALLOWED_ORIGINS),
     legacyHeaders: config.RATE_LIMIT_LEGACY_HEADERS,
+    httpsOnly: config.APP_ENV !== "local",
     guards: [
       { paths: [...AUTHENTICATED_PATHS, ...SESSION_COOKIE_PATHS, READINESS_PATH], policy: config.RATE_LIMIT_API },
       { paths: ["/auth/login"], policy: config.RATE_LIMIT_LOGIN_IP },
@@ -205,8 +211,17 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
     createRateLimiter({ namespace, policy, clock, denyCache, legacyHeaders, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   const limitByIp = rateLimit({ namespace, policy: config.RATE_LIMIT_API, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
   const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage, sessions });
+  const limitByPrincipal = rateLimit({
+    namespace,
+    policy: config.RATE_LIMIT_PRINCIPAL,
+    clock,
+    denyCache,
+    legacyHeaders,
+    timeoutMs: API_LIMITER_TIMEOUT_MS,
+    key: principalKey,
+  });
   const limitByApiKey = apiKeyRateLimit({ namespace, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
-  for (const path of AUTHENTICATED_PATHS) app.use(path, limitByIp, requirePrincipal, limitByApiKey);
+  for (const path of AUTHENTICATED_PATHS) app.use(path, requirePrincipal, limitByIp, limitByPrincipal, limitByApiKey);
   app.use(READINESS_PATH, limitByIp);
   for (const path of SESSION_COOKIE_PATHS) app.use(path, limitByIp);
   app.on("GET", "/auth/session", limitByIp);

@@ -118,6 +118,9 @@ const envSchema = z
     // should not go dark because the limiter does. Login fails closed: brute-force protection must
     // not disappear with the limiter.
     RATE_LIMIT_API: rateLimitPolicy("api", "open"),
+    // Per principal (a user, whatever session or token it calls with, or an API key), wherever it
+    // calls from: one account spread over many addresses gets no more than this.
+    RATE_LIMIT_PRINCIPAL: rateLimitPolicy("principal", "open"),
     RATE_LIMIT_LOGIN_IP: rateLimitPolicy("login-ip", "closed"),
     RATE_LIMIT_LOGIN_IPV4_24: rateLimitPolicy("login-ipv4-24", "closed"),
     RATE_LIMIT_LOGIN_IPV6_56: rateLimitPolicy("login-ipv6-56", "closed"),

@@ -109,6 +109,8 @@ export function mainWorkerBindings({ port, apiKey, database }: BindingContext, r
     JWT_AUDIENCE: BENCH_TOKENS.audience,
     TOKEN_TTL_SECONDS: String(BENCH_TOKENS.ttlSeconds),
     RATE_LIMIT_API: rateLimitApi,
+    // One key calls from every client address here: its own budget must never be what refuses.
+    RATE_LIMIT_PRINCIPAL: UNREFUSED_API_LIMIT,
     RATE_LIMIT_LOGIN_IP: rateLimitLogin.ip,
     RATE_LIMIT_LOGIN_IPV4_24: rateLimitLogin.network,
     RATE_LIMIT_LOGIN_IPV6_56: rateLimitLogin.network,

@@ -35,10 +35,10 @@ export function deviceCookies({ signingKey }: { signingKey: string }): DeviceCoo
       const value = await getSignedCookie(c, await secretOnce(), COOKIE_NAME, "host");
       if (typeof value !== "string") return undefined;
       const separator = value.lastIndexOf(":");
-      return separator > 0 && value.slice(0, separator) === username.toLowerCase() ? value.slice(separator + 1) : undefined;
+      return separator > 0 && value.slice(0, separator) === username ? value.slice(separator + 1) : undefined;
     },
     async remember(c, username, deviceId = crypto.randomUUID()) {
-      await setSignedCookie(c, COOKIE_NAME, `${username.toLowerCase()}:${deviceId}`, await secretOnce(), {
+      await setSignedCookie(c, COOKIE_NAME, `${username}:${deviceId}`, await secretOnce(), {
         prefix: "host",
         httpOnly: true,
         sameSite: "Strict",

@@ -16,7 +16,7 @@ import { findLoginRecord } from "../db/users.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import { jsonBody } from "../middleware/json-body.ts";
-import type { RateLimiterHandle } from "../middleware/rate-limit.ts";
+import type { Permit, RateLimiterHandle } from "../middleware/rate-limit.ts";
 import type { IsolateBudget } from "../rate-limit/isolate-budget.ts";
 import type { DeviceCookies } from "./device-cookie.ts";
 import { PBKDF2_ITERATIONS, verifyPassword } from "./password.ts";
@@ -39,7 +39,10 @@ const DUMMY_HASH = ["pbkdf2-sha256", String(PBKDF2_ITERATIONS), "A".repeat(22), 
 const LOGIN_BODY_MAX_BYTES = 1024;
 
 export interface LoginLimits {
-  /** Per client and per wider network (IPv4 /24, IPv6 /56 and /48): each applies when it has a key for the client. */
+  /**
+   * Per client and per wider network (IPv4 /24, IPv6 /56 and /48), narrowest first: each applies
+   * when it has a key for the client.
+   */
   byNetwork: readonly { limiter: RateLimiterHandle; keyOf: (c: Context<AppEnv>) => string | undefined }[];
   /** Failed attempts per username from clients without a device cookie for it. */
   byUsername: RateLimiterHandle;
@@ -68,13 +71,25 @@ export interface SignIn {
   verify(c: Context<AppEnv>, credentials: z.infer<typeof LoginRequest>): Promise<{ username: string; tenant: string }>;
 }
 
-/** Runs every limit at once, so the slowest object call sets the latency; any refusal refuses. */
-async function enforceAll(c: Context<AppEnv>, checks: Promise<unknown>[]): Promise<void> {
-  const outcomes = await Promise.allSettled(checks);
-  const refused = outcomes.find((outcome) => outcome.status === "rejected");
-  if (refused !== undefined) {
-    audit({ action: "auth.login", outcome: "refused", reason: "network-rate-limited", requestId: c.get("requestId"), ...auditClient(c) });
-    throw refused.reason;
+/**
+ * Runs the network limits from the narrowest to the widest, so that a wider network's permit is
+ * spent only by a request all its narrower limits admitted, and hands back what a refused request
+ * spent: a client refused by its own limit costs its neighbours nothing.
+ */
+async function enforceTiers(c: Context<AppEnv>, tiers: LoginLimits["byNetwork"]): Promise<void> {
+  const spent: { limiter: RateLimiterHandle; key: string; permit: Permit }[] = [];
+  for (const { limiter, keyOf } of tiers) {
+    const key = keyOf(c);
+    if (key === undefined) continue;
+    try {
+      const permit = await limiter.enforce(c, key);
+      if (permit !== undefined) spent.push({ limiter, key, permit });
+    } catch (error) {
+      for (const narrower of spent) narrower.limiter.refund(c, narrower.key, narrower.permit);
+      const requestId = c.get("requestId");
+      audit({ action: "auth.login", outcome: "refused", reason: "network-rate-limited", requestId, ...auditClient(c) });
+      throw error;
+    }
   }
 }
 
@@ -84,23 +99,26 @@ export function createSignIn({ database, passwordPepper, limits }: SignInDeps): 
 
   return {
     async guard(c, next) {
-      await enforceAll(
-        c,
-        limits.byNetwork.flatMap(({ limiter, keyOf }) => {
-          const key = keyOf(c);
-          return key === undefined ? [] : [limiter.enforce(c, key)];
-        }),
-      );
+      await enforceTiers(c, limits.byNetwork);
       await loginBody(c, next);
     },
 
     async verify(c, { username, password }) {
       const deviceId = await limits.devices.deviceFor(c, username);
       // A client that signed in as this user before has its own allowance; everyone else shares
-      // the username's, case-folded so that ACME_analyst and acme_analyst draw on one.
-      const [attempts, attemptKey] = deviceId === undefined ? [limits.byUsername, `user:${username.toLowerCase()}`] : [limits.byDevice, `device:${deviceId}`];
+      // the username's, keyed exactly as users.username is unique: ACME_analyst is another account
+      // (or none), and guesses at it must not lock out acme_analyst.
+      const [attempts, attemptKey] =
+        deviceId === undefined ? [limits.byUsername, `user:${username}`] : [limits.byDevice, `device:${deviceId}`];
       const loginEvent = (outcome: "success" | "refused", reason?: string) =>
-        audit({ action: "auth.login", outcome, ...(reason === undefined ? {} : { reason }), subject: username.toLowerCase(), requestId: c.get("requestId"), ...auditClient(c) });
+        audit({
+          action: "auth.login",
+          outcome,
+          ...(reason === undefined ? {} : { reason }),
+          subject: username,
+          requestId: c.get("requestId"),
+          ...auditClient(c),
+        });
       let permit;
       try {
         permit = await attempts.enforce(c, attemptKey);

@@ -40,6 +40,11 @@ export interface FloodGateOptions {
   clock?: () => number;
   /** Whether refusals carry the legacy `X-RateLimit-*` triple, as the chain's do. Default true. */
   legacyHeaders?: boolean;
+  /**
+   * Leave plain-http requests to the chain, whose transport check answers them: a credential sent
+   * in clear must be reported as exposed, not merely throttled. Default false.
+   */
+  httpsOnly?: boolean;
 }
 
 /** A refusal ready to send but for its request id. */
@@ -87,6 +92,7 @@ export interface FloodGate {
 export function floodGate(options: FloodGateOptions): FloodGate {
   const clock = options.clock ?? Date.now;
   const legacyHeaders = options.legacyHeaders ?? true;
+  const httpsOnly = options.httpsOnly ?? false;
   const exact = new Map<string, RatePolicy>();
   const prefixes: [string, RatePolicy][] = [];
   for (const { paths, policy } of options.guards) {
@@ -147,13 +153,14 @@ export function floodGate(options: FloodGateOptions): FloodGate {
       // A preflight is never limited: the browser must be able to read the 429 that may follow.
       // HEAD goes through Hono, which strips the body a HEAD response must not have.
       if (request.method === "OPTIONS" || request.method === "HEAD") return undefined;
+      if (httpsOnly && !request.url.startsWith("https:")) return undefined;
       const path = getPath(request);
       if (!routedPaths.has(path)) return undefined;
       const policy = policyFor(path);
       return policy === undefined ? undefined : refuse(request, policy, () => path);
     },
     middleware: async function floodGate(c, next) {
-      if (c.req.method === "OPTIONS") return next();
+      if (c.req.method === "OPTIONS" || (httpsOnly && !c.req.url.startsWith("https:"))) return next();
       const policy = policyFor(c.req.path);
       if (policy === undefined) return next();
       const refusal = refuse(c.req.raw, policy, () => problemInstance(c, REQUEST_ID_SLOT));

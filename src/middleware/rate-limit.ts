@@ -7,7 +7,8 @@
  * leases spent in the isolate (lease.ts). Only a key the object calls exhausted is refused from
  * isolate memory until its window resets; a refusal while permits are on their way back says
  * "retry in a moment" and is not cached. If the limiter cannot answer in time, the policy's fail
- * mode decides.
+ * mode decides; failing open admits at most one request per client key, isolate and interval
+ * (fail-open.ts), whatever the failure.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { audit, auditClient } from "../audit.ts";
@@ -15,6 +16,7 @@ import type { AppEnv } from "../env.ts";
 import { AppError, type ProblemInit } from "../errors.ts";
 import { clientKeyFromIp } from "../rate-limit/client-ip.ts";
 import { DenyCache } from "../rate-limit/deny-cache.ts";
+import { FailOpenAllowance } from "../rate-limit/fail-open.ts";
 import type { Grant, RateLimiter, Release } from "../rate-limit/durable-object.ts";
 import { LeaseTable } from "../rate-limit/lease.ts";
 import { policyHeader, rateLimitHeader, ratePolicy, type RatePolicy } from "../rate-limit/policy.ts";
@@ -33,6 +35,14 @@ export interface RateLimitOptions {
   timeoutMs?: number;
   /** Also send `X-RateLimit-Limit`/`-Remaining`/`-Reset`. Default true. */
   legacyHeaders?: boolean;
+}
+
+/**
+ * How often a fail-open policy admits one client while its limiter fails: the policy's own average
+ * spacing (60 s / 100 for `100/minute`), and never more often than once per timeout.
+ */
+export function failOpenIntervalMs(policy: RatePolicy, timeoutMs: number): number {
+  return Math.max(timeoutMs, Math.ceil(policy.windowMs / policy.limit));
 }
 
 /** A permit that was counted, and can be handed back when the attempt should not count after all. */
@@ -54,12 +64,23 @@ export interface RateLimiterHandle {
 /** Per-IP key from `CF-Connecting-IP` only (IPv6 grouped by /64). */
 export const clientIpKey = (c: Context<AppEnv>): string => clientKeyFromIp(c.req.header("cf-connecting-ip"));
 
-class LimiterUnavailableError extends Error {}
+/**
+ * Per-principal key, after authentication: a user (by tenant and name, whichever session or token
+ * it presents) or an API key (by id).
+ */
+export const principalKey = (c: Context<AppEnv>): string => {
+  const principal = c.get("principal");
+  return `${principal.kind}:${principal.tenant}:${principal.subject}`;
+};
+
+class LimiterUnavailableError extends Error {
+  /** The call that did not answer in time, which may still grant: settled by whoever applies the fail mode. */
+  late?: Promise<Grant>;
+}
 
 /** An object call in flight for one key, as the requests waiting for it see it. */
 interface Asking {
   startedMs: number;
-  wake: (() => void)[];
   /** Set when the call brought nothing and its client is to retry at this time: so are its waiters. */
   retryAtMs?: number;
 }
@@ -69,6 +90,18 @@ interface Asking {
  * timeouts: a burst waits through several calls in a row, each of which has its own timeout.
  */
 const MAX_WAIT_IN_TIMEOUTS = 3;
+/**
+ * How a waiting request looks again: when the call it waits for should have ended (by the recent
+ * calls' latency), then after twice as long each time, from WAITER_MIN_POLL_MS up to
+ * WAITER_MAX_POLL_MS. Each waits on a timer of its own: a request woken by another request's
+ * promise runs on in that request's context, and workerd cancels it as hung ("Promise will never
+ * complete": 291 of a 300-request burst sent 50 at a time). Few polls per waiter keep a large
+ * burst from starving the very call it waits for.
+ */
+const WAITER_MIN_POLL_MS = 10;
+const WAITER_MAX_POLL_MS = 160;
+/** How long after its timeout an object call's grant is still awaited, to be handed back. */
+const LATE_GRANT_WAIT_MS = 10_000;
 /** Retry-After of a refusal that is about this isolate's queue, not about the client's allowance. */
 const RETRY_SHORTLY_MS = 1_000;
 
@@ -123,11 +156,12 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   /** Where the client key starts in a lease key (`policy:key`). */
   const keyOffset = policy.name.length + 1;
   const stubFor = (key: string) => namespace.get(namespace.idFromName(`${policy.name}:${key}`));
+  const failOpen = new FailOpenAllowance(failOpenIntervalMs(policy, timeoutMs));
 
-  async function withTimeout<T>(call: Promise<T>): Promise<T> {
+  async function withTimeout<T>(call: Promise<T>, waitMs = timeoutMs): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new LimiterUnavailableError("timeout")), timeoutMs);
+      timer = setTimeout(() => reject(new LimiterUnavailableError("timeout")), waitMs);
     });
     try {
       return await Promise.race([call, timeout]);
@@ -144,11 +178,12 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
 
   /**
    * Keys with an object call in flight from this isolate: when it started (platform clock), and
-   * how to wake the requests waiting for it. Each waiter waits on a promise of its own that the
-   * caller resolves when its call ends: waiting costs no CPU (a burst's waiters polling on timers
-   * would delay the very call they wait for), and no request awaits another request's I/O.
+   * what it brought back for the requests waiting for it. No request awaits another request's
+   * promise or I/O.
    */
   const asking = new Map<string, Asking>();
+  /** Recent object calls' latency in this isolate, a moving average: when waiters look again. */
+  let callLatencyMs = WAITER_MIN_POLL_MS;
 
   /**
    * Asks the object for a lease within this request. An object call belongs to the request that
@@ -158,15 +193,39 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   async function askForLease(c: Context<AppEnv>, leaseKey: string, key: string, nowMs: number): Promise<Grant> {
     const { wanted, returned } = leases.ask(leaseKey, nowMs, policy.limit);
     const request = { policy: policy.name, limit: policy.limit, windowMs: policy.windowMs, holder: leases.holder, wanted, ...(returned === undefined ? {} : { returned }) };
-    const grant = await withTimeout(stubFor(key).acquire(request));
+    const call = stubFor(key).acquire(request);
+    let grant: Grant;
+    try {
+      grant = await withTimeout(call);
+    } catch (error) {
+      if (error instanceof LimiterUnavailableError) error.late = call;
+      throw error;
+    }
     if (grant.granted > 0) {
       leases.store(leaseKey, grant, nowMs);
-    } else if (grant.exhausted) {
+      denyCache.unblock(leaseKey);
+    } else if (grant.exhausted && !leases.holds(leaseKey, nowMs)) {
+      // Not while this isolate still holds a permit for the client (another request's call brought
+      // it): cached, the refusal would strand that permit for the rest of the window.
       denyCache.block(leaseKey, nowMs + grant.resetAfterMs);
       // Once per client and isolate until the window resets: later refusals come from the deny cache.
       audit({ action: "rate_limit.exhausted", outcome: "refused", reason: policy.name, subject: key, requestId: c.get("requestId"), ...auditClient(c) });
     }
     return grant;
+  }
+
+  /**
+   * A call that answers after its timeout still granted: its permits pay for the request admitted
+   * in its place, if one was (`spentPermits`), and the rest go back, or nobody would spend them.
+   */
+  function settleLate(c: Context<AppEnv>, key: string, late: Promise<Grant> | undefined, spentPermits: number): void {
+    if (late === undefined) return;
+    afterResponse(c, async () => {
+      const grant = await withTimeout(late, LATE_GRANT_WAIT_MS);
+      const unspent = grant.granted - Math.min(spentPermits, grant.granted);
+      if (unspent === 0) return;
+      await withTimeout(stubFor(key).release(policy.name, { windowStartMs: grant.windowStartMs, permits: unspent }));
+    });
   }
 
   function refuse(retryAtMs: number, nowMs: number): never {
@@ -179,14 +238,16 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
       const nowMs = clock();
       const arrivedMs = Date.now();
       const leaseKey = `${policy.name}:${key}`;
+      let pollMs = 0;
       // Expired leases of any client go back to their objects from this request, after its response.
-      for (const expired of leases.sweep(nowMs)) {
+      for (const expired of leases.sweep(nowMs, leaseKey)) {
         afterResponse(c, () => handBack(expired.key.slice(keyOffset), expired.release));
       }
       for (;;) {
-        const blockedUntil = denyCache.blockedUntil(leaseKey, nowMs);
-        if (blockedUntil !== undefined) refuse(blockedUntil, nowMs);
+        // A permit in hand was granted by the object, so it is spent before any cached refusal.
         const permit = leases.take(leaseKey, nowMs);
+        const blockedUntil = permit === undefined ? denyCache.blockedUntil(leaseKey, nowMs) : undefined;
+        if (blockedUntil !== undefined) refuse(blockedUntil, nowMs);
         if (permit !== undefined) {
           const headers = rateLimitHeaders(policy, permit.remaining, secondsUntil(permit.resetAtMs, nowMs), nowMs, legacyHeaders);
           c.header("RateLimit-Policy", headers["RateLimit-Policy"], { append: true });
@@ -208,24 +269,28 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
         if (inFlight !== undefined && Date.now() - inFlight.startedMs < 2 * timeoutMs) {
           const waitLeftMs = MAX_WAIT_IN_TIMEOUTS * timeoutMs - (Date.now() - arrivedMs);
           if (waitLeftMs <= 0) refuse(nowMs + RETRY_SHORTLY_MS, nowMs);
-          let timer: ReturnType<typeof setTimeout> | null = null;
-          await new Promise<void>((resolve) => {
-            inFlight.wake.push(resolve);
-            timer = setTimeout(resolve, Math.min(waitLeftMs, 2 * timeoutMs - (Date.now() - inFlight.startedMs)));
-          });
-          // Cleared by the waiter itself: timers are a per-isolate quota, and a burst's would pile up.
-          clearTimeout(timer);
+          const dueInMs = inFlight.startedMs + callLatencyMs - Date.now();
+          pollMs = pollMs === 0 ? Math.max(WAITER_MIN_POLL_MS, dueInMs) : Math.min(2 * pollMs, WAITER_MAX_POLL_MS);
+          await new Promise<void>((resolve) => setTimeout(resolve, Math.min(pollMs, waitLeftMs)));
           if (inFlight.retryAtMs !== undefined) refuse(inFlight.retryAtMs, nowMs);
           continue;
         }
-        const mine: Asking = { startedMs: Date.now(), wake: [] };
+        const mine: Asking = { startedMs: Date.now() };
         asking.set(leaseKey, mine);
         let grant: Grant;
         try {
           grant = await askForLease(c, leaseKey, key, nowMs);
         } catch (error) {
           console.error(JSON.stringify({ level: "error", event: "rate_limiter_unavailable", policy: policy.name, fail_mode: policy.failMode, reason: (error as Error).message, request_id: c.get("requestId") }));
-          if (policy.failMode === "open") return undefined;
+          if (policy.failMode === "open") {
+            // Waiters are this client's other requests: past the one admission they wait for the next interval.
+            const { admitted, nextAdmitAtMs } = failOpen.take(leaseKey, nowMs);
+            settleLate(c, key, (error as LimiterUnavailableError).late, admitted ? 1 : 0);
+            mine.retryAtMs = nextAdmitAtMs;
+            if (admitted) return undefined;
+            refuse(nextAdmitAtMs, nowMs);
+          }
+          settleLate(c, key, (error as LimiterUnavailableError).late, 0);
           throw new AppError({
             status: 503,
             code: "rate-limiter-unavailable",
@@ -235,7 +300,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
           });
         } finally {
           if (asking.get(leaseKey) === mine) asking.delete(leaseKey);
-          for (const wake of mine.wake) wake();
+          callLatencyMs += (Math.min(Date.now() - mine.startedMs, timeoutMs) - callLatencyMs) / 4;
         }
         if (grant.granted === 0) {
           mine.retryAtMs = nowMs + grant.retryAfterMs;

@@ -2,11 +2,14 @@
  * HTTPS only (RFC 9110 §15.4.9 for the 308; RFC 6797 for HSTS). Plain-http GET/HEAD is redirected
  * to the same URL on https, which keeps the method; any other plain-http request is refused rather
  * than redirected, because its body (credentials, tokens) has already crossed the network in clear.
- * A plain-http request carrying a credential header is refused whatever its method, with a problem
- * telling the caller to rotate it: a redirect would be followed silently and the exposure go unseen.
+ * A plain-http request carrying a credential (a credential header, or the session cookie a
+ * non-browser client may send anywhere) is refused whatever its method, with a problem telling the
+ * caller to rotate it: a redirect would be followed silently, resending the credential in clear,
+ * and the exposure go unseen.
  * Every https response carries Strict-Transport-Security so browsers never try http again.
  */
 import type { MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 
@@ -17,8 +20,13 @@ export interface TransportSecurityOptions {
   hstsMaxAgeSeconds?: number;
   /** Adds `preload`; only once every subdomain is https-ready. Default false. */
   hstsPreload?: boolean;
-  /** Headers whose presence on plain http means a credential was exposed. Default `Authorization`, `X-API-Key`. */
+  /**
+   * Headers whose presence on plain http means a credential was exposed. Default `Authorization`,
+   * `X-API-Key`, `X-Admin-Key`.
+   */
   credentialHeaders?: readonly string[];
+  /** Cookies whose presence on plain http means a credential was exposed. Default `__Host-sf-session`. */
+  credentialCookies?: readonly string[];
 }
 
 /**
@@ -30,12 +38,17 @@ export function transportSecurity(options: TransportSecurityOptions = {}): Middl
   if (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 0) throw new Error("hstsMaxAgeSeconds must be a non-negative integer");
   const hsts = `max-age=${maxAgeSeconds}; includeSubDomains${options.hstsPreload ? "; preload" : ""}`;
 
-  const credentialHeaders = options.credentialHeaders ?? ["Authorization", "X-API-Key"];
+  const credentialHeaders = options.credentialHeaders ?? ["Authorization", "X-API-Key", "X-Admin-Key"];
+  const credentialCookies = options.credentialCookies ?? ["__Host-sf-session"];
 
   return async function transportSecurity(c, next) {
     const isHttps = c.req.url.startsWith("https:");
     if (!isHttps && requireHttps) {
-      if (credentialHeaders.some((name) => c.req.header(name) !== undefined)) {
+      const cookies = credentialCookies.length > 0 && c.req.header("cookie") !== undefined ? getCookie(c) : {};
+      const exposed =
+        credentialHeaders.some((name) => c.req.header(name) !== undefined) ||
+        credentialCookies.some((name) => cookies[name] !== undefined);
+      if (exposed) {
         throw new AppError({
           status: 403,
           code: "credential-exposed",

@@ -2,7 +2,8 @@
  * Per-isolate memory of keys the Durable Object has refused, until their window resets. While a
  * key is in here, its requests are refused without a Durable Object call, so a flood from one
  * client costs almost nothing. It can only shorten a refusal path, never admit: an entry is added
- * only from a refusal, and a key that is not in here is always asked. Bounded, so a flood from
+ * only from a refusal while the isolate holds no permit for the key, and removed when permits
+ * arrive; a key that is not in here is always asked. Bounded, so a flood from
  * many addresses cannot grow it without limit.
  */
 export class DenyCache {
@@ -19,6 +20,11 @@ export class DenyCache {
       return undefined;
     }
     return until;
+  }
+
+  /** Forgets a refusal that no longer holds: the isolate was granted permits for `key` after all. */
+  unblock(key: string): void {
+    this.blockedUntilMs.delete(key);
   }
 
   block(key: string, untilMs: number): void {

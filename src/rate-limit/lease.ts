@@ -85,6 +85,12 @@ export class LeaseTable {
     return { remaining: lease.ungranted + lease.permits, resetAtMs: lease.resetAtMs, windowStartMs: lease.windowStartMs };
   }
 
+  /** Whether `key` holds a permit spendable at `nowMs`. */
+  holds(key: string, nowMs: number): boolean {
+    const lease = this.leases.get(key);
+    return lease !== undefined && lease.permits > 0 && nowMs < lease.expiresAtMs && nowMs < lease.resetAtMs;
+  }
+
   /** What to ask the object for: the next lease's size, and the unspent rest of the previous one. */
   ask(key: string, nowMs: number, limit: number): LeaseAsk {
     const previous = this.leases.get(key);
@@ -125,11 +131,15 @@ export class LeaseTable {
   /**
    * Ends every lease whose lifetime is over by `nowMs` and returns what each still held, to hand
    * back to its object. Cheap when nothing has expired: leases expire in the order they were made.
+   * The lease of `askingKey` is left to the caller, who hands it back with its own call for that key:
+   * returned separately, it could reach the object after that call, which would then see the
+   * permits as spent and call the client exhausted.
    */
-  sweep(nowMs: number): { key: string; release: Release }[] {
+  sweep(nowMs: number, askingKey?: string): { key: string; release: Release }[] {
     const released: { key: string; release: Release }[] = [];
     while (this.expiringHead < this.expiring.length && this.expiring[this.expiringHead]!.askedAtMs + LEASE_TTL_MS <= nowMs) {
       const { key, windowStartMs, askedAtMs } = this.expiring[this.expiringHead++]!;
+      if (key === askingKey) continue;
       const release = this.expire(key, windowStartMs, askedAtMs);
       if (release !== undefined) released.push({ key, release });
     }

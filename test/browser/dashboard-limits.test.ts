@@ -10,7 +10,7 @@ import type { Page, Response } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseRateLimit, reserveFor, type RateLimitItem } from "../../dashboard/src/rate-limit.ts";
 import { DEMO_TENANTS } from "../../scripts/lib/demo-data.ts";
-import { expectCleanAndClose, openDashboard, screenshot, signInThroughForm, startDashboardStack, type DashboardStack, type PageWatch } from "./dashboard-support.ts";
+import { bearerToken, expectCleanAndClose, openDashboard, screenshot, signInThroughForm, startDashboardStack, type DashboardStack, type PageWatch } from "./dashboard-support.ts";
 import { launchChromium, stopAll, type Chromium } from "./support.ts";
 
 const API_LIMIT = 10;
@@ -42,14 +42,17 @@ async function startStack(vars: Record<string, string>): Promise<DashboardStack>
 
 describe(`dashboard overview under an API limit of ${API_LIMIT} reads a minute`, () => {
   let stack: DashboardStack;
+  /** A valid credential of another user: reads without one are answered 401 before any limit. */
+  let nodeToken: string;
   beforeAll(async () => {
     stack = await startStack({ RATE_LIMIT_API: `${API_LIMIT}/minute` });
+    nodeToken = await bearerToken(stack.apiOrigin, "globex_analyst");
   });
 
   /** Spends the loopback client's API permits from Node until `r` is at most `target`; returns the last answer's limit. */
   async function spendUntil(target: number): Promise<RateLimitItem | undefined> {
     for (let request = 0; request < API_LIMIT + 2; request++) {
-      const response = await fetch(`${stack.apiOrigin}/metrics/overview`);
+      const response = await fetch(`${stack.apiOrigin}/metrics/overview`, { headers: { Authorization: `Bearer ${nodeToken}` } });
       await response.arrayBuffer();
       if (response.status === 429) return undefined;
       const limit = apiLimit((name) => response.headers.get(name));

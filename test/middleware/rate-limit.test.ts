@@ -21,13 +21,38 @@ function countingNamespace(): { namespace: Namespace; calls: () => number } {
   return { namespace, calls: () => calls };
 }
 
-/** A namespace whose objects fail: they throw, or never answer. */
-function failingNamespace(how: "throws" | "hangs"): Namespace {
+/** The ways an object call fails in production: a deploy's reset, overload, the network, no answer at all. */
+const FAILURES = {
+  "is reset by a deploy": () => Promise.reject(new Error("Durable Object reset because its code was updated.")),
+  "is overloaded": () => Promise.reject(new Error("Durable Object is overloaded. Too many requests queued.")),
+  "loses its connection": () => Promise.reject(new TypeError("Network connection lost.")),
+  hangs: () => new Promise<never>(() => {}),
+} as const;
+type Failure = keyof typeof FAILURES;
+const FAILURE_KINDS = Object.keys(FAILURES) as Failure[];
+
+/** A namespace whose objects fail, every call, in the way `how` says. */
+function failingNamespace(how: Failure): Namespace {
   return {
     idFromName: (name: string) => env.RATE_LIMITER.idFromName(name),
-    get: () => ({
-      acquire: () => (how === "throws" ? Promise.reject(new Error("Durable Object reset because its code was updated")) : new Promise(() => {})),
-    }),
+    get: () => ({ acquire: FAILURES[how] }),
+  } as unknown as Namespace;
+}
+
+/** A real namespace whose grants arrive `delayMs` late. */
+function slowNamespace(delayMs: number): Namespace {
+  return {
+    idFromName: (name: string) => env.RATE_LIMITER.idFromName(name),
+    get: (id: DurableObjectId) => {
+      const stub = env.RATE_LIMITER.get(id);
+      return {
+        acquire: async (request: Parameters<typeof stub.acquire>[0]) => {
+          await new Promise((resolve) => setTimeout(resolve, delayMs));
+          return stub.acquire(request);
+        },
+        release: (...args: Parameters<typeof stub.release>) => stub.release(...args),
+      };
+    },
   } as unknown as Namespace;
 }
 
@@ -171,7 +196,7 @@ describe("rate limit middleware", () => {
     expect(Math.min(...remaining)).toBe(1000 - 120);
   });
 
-  it.each(["throws", "hangs"] as const)("fails closed when the Durable Object %s and the policy says closed", async (how) => {
+  it.each(FAILURE_KINDS)("fails closed when the Durable Object %s and the policy says closed", async (how) => {
     vi.spyOn(console, "error").mockImplementation(() => {});
     const { app } = limitedApp({ failMode: "closed", namespace: failingNamespace(how), timeoutMs: 50 });
     const response = await get(app, "198.51.100.10");
@@ -179,10 +204,10 @@ describe("rate limit middleware", () => {
     expect(response.headers.get("retry-after")).toBe("5");
     const text = await response.text();
     expect(JSON.parse(text)).toMatchObject({ status: 503, code: "rate-limiter-unavailable" });
-    expect(text).not.toContain("Durable Object reset");
+    expect(text).not.toContain("Durable Object");
   });
 
-  it.each(["throws", "hangs"] as const)("fails open when the Durable Object %s and the policy says open", async (how) => {
+  it.each(FAILURE_KINDS)("fails open when the Durable Object %s and the policy says open", async (how) => {
     const log = vi.spyOn(console, "error").mockImplementation(() => {});
     const { app } = limitedApp({ failMode: "open", namespace: failingNamespace(how), timeoutMs: 50 });
     const response = await get(app, "198.51.100.11");
@@ -191,17 +216,43 @@ describe("rate limit middleware", () => {
     expect(log.mock.calls.join("\n")).toContain("rate_limiter_unavailable");
   });
 
-  it("lets a burst through a hanging object one request per timeout, and tells the rest to retry shortly", async () => {
+  it.each(FAILURE_KINDS)("admits one request per client and interval while the Durable Object %s, and the neighbour its own", async (how) => {
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const { app } = limitedApp({ failMode: "open", namespace: failingNamespace("hangs"), timeoutMs: 50 });
-    const responses = await Promise.all(Array.from({ length: 40 }, () => get(app, "198.51.100.12")));
-    const admitted = responses.filter((response) => response.status === 200).length;
-    // One caller at a time per client and isolate meets the fail mode; a waiter waits at most three
-    // timeouts and never applies it, so a client's own flood cannot open the gate for itself.
-    expect(admitted).toBeGreaterThanOrEqual(1);
-    expect(admitted).toBeLessThanOrEqual(4);
-    const refused = responses.filter((response) => response.status !== 200);
-    expect(refused.map((response) => response.status)).toEqual(Array(40 - admitted).fill(429));
+    let nowMs = Date.now();
+    // 100/minute fails open at the policy's own spacing: one request per 600 ms.
+    const { app } = limitedApp({ failMode: "open", namespace: failingNamespace(how), timeoutMs: 50, clock: () => nowMs });
+    const [attack, neighbour] = await Promise.all([
+      Promise.all(Array.from({ length: 40 }, () => get(app, "198.51.100.12"))),
+      get(app, "198.51.100.13"),
+    ]);
+    expect(attack.filter((response) => response.status === 200)).toHaveLength(1);
+    const refused = attack.filter((response) => response.status !== 200);
+    expect(refused.map((response) => response.status)).toEqual(Array(39).fill(429));
     expect(new Set(refused.map((response) => response.headers.get("retry-after")))).toEqual(new Set(["1"]));
+    expect(neighbour.status).toBe(200);
+
+    // The attacker's next requests, one after another within the interval, each fail again: none is admitted.
+    nowMs += 599;
+    for (let i = 0; i < 10; i++) expect((await get(app, "198.51.100.12")).status).toBe(429);
+    nowMs += 1;
+    expect((await get(app, "198.51.100.12")).status).toBe(200);
+    expect((await get(app, "198.51.100.12")).status).toBe(429);
+  });
+
+  it("hands back a grant that arrives after its timeout, so the client's allowance is whole", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const policy = ratePolicy(`t${++policyCounter}`, "2/minute", "closed");
+    const slow = createRouter();
+    slow.get("/limited", rateLimit({ namespace: slowNamespace(100), policy, timeoutMs: 20 }), (c) => c.json({ ok: true }));
+    slow.onError(onError);
+    expect((await get(slow, "198.51.100.14")).status).toBe(503);
+    // The late grant reaches the object 100 ms after the call; its hand-back follows.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const prompt = createRouter();
+    prompt.get("/limited", rateLimit({ namespace: env.RATE_LIMITER, policy }), (c) => c.json({ ok: true }));
+    prompt.onError(onError);
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await get(prompt, "198.51.100.14")).status);
+    expect(statuses).toEqual([200, 200, 429]);
   });
 });

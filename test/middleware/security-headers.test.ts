@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { requestWith } from "../support/app.ts";
+import { TEST_API_KEYS } from "../support/constants.ts";
 import { expectSecurityHeaders } from "../support/security-headers.ts";
 
 const PRODUCTION = {
@@ -50,7 +51,8 @@ describe("security headers middleware", () => {
 
   it("puts the full header set on 429", async () => {
     const limited = { ...PRODUCTION, RATE_LIMIT_API: "1/minute" };
-    const init = { headers: { "CF-Connecting-IP": "10.90.0.4" } };
+    // A valid credential: requests without one get their 401 before any limit.
+    const init = { headers: { "CF-Connecting-IP": "10.90.0.4", "X-API-Key": TEST_API_KEYS.acmeCurrent.key } };
     await requestWith(limited, `${API}/auth/me`, init);
     const response = await requestWith(limited, `${API}/auth/me`, init);
     expect(response.status).toBe(429);

@@ -1,4 +1,4 @@
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { worker } from "../../src/worker.ts";
@@ -51,7 +51,7 @@ describe("login limits an attacker cannot turn against a user", () => {
     const statuses: number[] = [];
     for (let round = 0; round < 10; round++) {
       for (let first = 0; first < attackers.length; first += 5) {
-        const batch = await Promise.all(attackers.slice(first, first + 5).map((ip) => login({ username: "INITECH_analyst", password: `guess-${round}-${ip}` }, { ip })));
+        const batch = await Promise.all(attackers.slice(first, first + 5).map((ip) => login({ username: "initech_analyst", password: `guess-${round}-${ip}` }, { ip })));
         statuses.push(...batch.map((response) => response.status));
       }
     }
@@ -62,6 +62,15 @@ describe("login limits an attacker cannot turn against a user", () => {
     expect((await login(victim, { ip: freshNetworkIp(), cookie })).status).toBe(200);
     // Without its device cookie, the user's login shares the exhausted allowance.
     expect((await login(victim, { ip: freshNetworkIp() })).status).toBe(429);
+  });
+
+  it("keys the username allowance as users.username is unique: guesses at ACME_analyst cost acme_analyst nothing", SLOW, async () => {
+    const login = isolate();
+    const statuses = [];
+    for (let i = 0; i < 12; i++) statuses.push((await login({ username: "GLOBEX_analyst", password: `guess-password-${i}` }, { ip: freshNetworkIp() })).status);
+    // The attacker's ceiling on the name it guesses at: the username policy's 10 checks.
+    expect(statuses).toEqual([...Array(10).fill(401), 429, 429]);
+    expect((await login({ username: "globex_analyst", password: DEMO_PASSWORD }, { ip: freshNetworkIp() })).status).toBe(200);
   });
 
   it("treats a forged device cookie, or one issued for another user, as none", SLOW, async () => {
@@ -108,5 +117,59 @@ describe("login limits an attacker cannot turn against a user", () => {
       if (response.status === 503) expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
     }
     expect(statuses).toEqual([401, 401, 401, 503, 503]);
+  });
+});
+
+/** The permits an isolate's limiter object for (`policy`, `key`) counts as spent in its window. */
+async function spentPermits(policy: string, key: string): Promise<number> {
+  const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(`${policy}:${key}`));
+  return runInDurableObject(stub, (instance) => (instance as unknown as { windows: Map<string, { count: number }> }).windows.get(policy)?.count ?? 0);
+}
+
+/**
+ * `count` failed sign-ins from `ip`, ten at a time, each for another username; their statuses. Each
+ * ten land on an isolate of their own, as an attacker's connections do, so no isolate's memory of a
+ * refusal spares the limiter objects.
+ */
+async function failedSignIns(ip: string, count: number, vars: Record<string, string> = {}): Promise<number[]> {
+  const statuses: number[] = [];
+  for (let first = 0; first < count; first += 10) {
+    const login = isolate(vars);
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(10, count - first) }, (_, i) => login({ username: `tier_probe_${first + i}`, password: "wrong-password" }, { ip })),
+    );
+    statuses.push(...batch.map((response) => response.status));
+  }
+  return statuses;
+}
+
+describe("network tiers that cannot drain each other", () => {
+  it("lets another address of the /24 sign in at once while one client sends 60 sign-ins a minute", SLOW, async () => {
+    const statuses = await failedSignIns("10.199.1.7", 60);
+    const login = isolate();
+    // The attacker's ceiling is its own limit: 5 password checks, then its own 429s.
+    expect(statuses.filter((status) => status === 401)).toHaveLength(5);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(55);
+    expect(await spentPermits("login-ipv4-24", "ip:10.199.1.0/24")).toBe(5);
+    expect((await login({ username: "acme_analyst", password: DEMO_PASSWORD }, { ip: "10.199.1.77" })).status).toBe(200);
+  });
+
+  it("lets other /64s of the /56 and /48 sign in at once while one /64 sends 60 sign-ins a minute", SLOW, async () => {
+    const statuses = await failedSignIns("2001:db8:5601:100::1", 60);
+    const login = isolate();
+    expect(statuses.filter((status) => status === 401)).toHaveLength(5);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(55);
+    expect((await login({ username: "acme_analyst", password: DEMO_PASSWORD }, { ip: "2001:db8:5601:101::1" })).status).toBe(200);
+    expect((await login({ username: "globex_analyst", password: DEMO_PASSWORD }, { ip: "2001:db8:5601:200::1" })).status).toBe(200);
+  });
+
+  it("hands a client's own permit back when a wider network refuses it", SLOW, async () => {
+    const vars = { RATE_LIMIT_LOGIN_IPV4_24: "3/minute" };
+    for (const host of [1, 2, 3]) expect(await failedSignIns(`10.199.2.${host}`, 1, vars)).toEqual([401]);
+    const login = isolate(vars);
+    const victim = await login({ username: "acme_analyst", password: DEMO_PASSWORD }, { ip: "10.199.2.4" });
+    expect(victim.status).toBe(429);
+    expect(victim.headers.get("ratelimit-policy")).toContain('"login-ipv4-24"');
+    expect(await spentPermits("login-ip", "ip:10.199.2.4")).toBe(0);
   });
 });

@@ -9,6 +9,7 @@
  */
 import { env } from "cloudflare:test";
 import { createApp } from "../../src/app.ts";
+import { issueToken } from "../../src/auth/tokens.ts";
 import { loadConfig, type AppConfig } from "../../src/env.ts";
 import type { RateLimiter } from "../../src/rate-limit/durable-object.ts";
 import { seededRandom } from "../../scripts/lib/seeded-random.ts";
@@ -61,7 +62,8 @@ function delayingNamespace(random: () => number, maxDelayMs: number, onCall: () 
 export function createWorld(options: WorldOptions): World {
   const random = seededRandom(options.seed);
   const maxSkewMs = options.maxSkewMs ?? 500;
-  const loaded = loadConfig({ ...env, ...options.vars });
+  // The per-principal limit stays out of the way: these worlds measure the per-IP one.
+  const loaded = loadConfig({ ...env, RATE_LIMIT_PRINCIPAL: "100000/minute", ...options.vars });
   if (!loaded.ok) throw new Error(`test configuration is invalid: ${JSON.stringify(loaded.problems)}`);
   let calls = 0;
   const skewsMs = Array.from({ length: options.isolates }, () => Math.round((random() * 2 - 1) * maxSkewMs));
@@ -69,12 +71,26 @@ export function createWorld(options: WorldOptions): World {
   const config: AppConfig = { ...loaded.config, RATE_LIMITER: namespace };
   const build = (index: number) => createApp({ config, clock: () => Date.now() + skewsMs[index]! });
   const apps = skewsMs.map((_, index) => build(index));
+  const tokens = {
+    signingKey: config.JWT_SIGNING_KEY,
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    ttlSeconds: config.TOKEN_TTL_SECONDS,
+  };
+  // A user of its own per client address, so that only the per-IP limit can refuse it.
+  const tokenFor = new Map<string, Promise<string>>();
 
   return {
     skewsMs,
     async request(index, ip) {
-      // /auth/me is limited per IP before authentication: 401 means admitted by the limiter, 429 refused.
-      const response = await apps[index]!.request("/auth/me", { headers: { "CF-Connecting-IP": ip } }, env);
+      // /auth/me with a valid token: 200 means admitted by the limiter, 429 refused.
+      let token = tokenFor.get(ip);
+      if (token === undefined) {
+        token = issueToken({ sub: `client_${ip.replace(/[^A-Za-z0-9]/g, "_")}`, tenant: "acme" }, tokens);
+        tokenFor.set(ip, token);
+      }
+      const headers = { "CF-Connecting-IP": ip, Authorization: `Bearer ${await token}` };
+      const response = await apps[index]!.request("/auth/me", { headers }, env);
       await response.arrayBuffer();
       return response.status;
     },
@@ -107,7 +123,7 @@ export async function runSequential(world: World, ip: string, requests: number, 
   for (let i = 0; i < requests; i++) {
     onRequest?.(i);
     const status = await world.request(route(i), ip);
-    if (status === 401) admitted++;
+    if (status === 200) admitted++;
     else if (status !== 429) throw new Error(`unexpected status ${status} for request ${i}`);
   }
   return admitted;

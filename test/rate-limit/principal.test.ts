@@ -1,0 +1,69 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { issueToken } from "../../src/auth/tokens.ts";
+import { worker } from "../../src/worker.ts";
+import { ORIGIN } from "../support/app.ts";
+import { TEST_API_KEYS, TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
+
+const TOKENS = {
+  signingKey: TEST_JWT_SIGNING_KEY,
+  issuer: "https://api.streamforge.example",
+  audience: "streamforge-api",
+  ttlSeconds: 900,
+};
+
+/** One isolate of the worker with its own configuration. */
+function isolate(vars: Record<string, string>) {
+  const isolateEnv = { ...env, ...vars } as Env;
+  return async (path: string, ip: string, headers: Record<string, string>) => {
+    const ctx = createExecutionContext();
+    const request = new Request(`${ORIGIN}${path}`, { headers: { "CF-Connecting-IP": ip, ...headers } });
+    const response = await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, isolateEnv, ctx);
+    await response.arrayBuffer();
+    await waitOnExecutionContext(ctx);
+    return response;
+  };
+}
+
+/** `perAddress` requests from each of `addresses` /64s of one /48; their statuses. */
+async function spread(
+  fetch: ReturnType<typeof isolate>,
+  headers: Record<string, string>,
+  prefix: string,
+  addresses: number,
+  perAddress: number,
+) {
+  const statuses: number[] = [];
+  for (let address = 0; address < addresses; address++) {
+    for (let i = 0; i < perAddress; i++)
+      statuses.push((await fetch("/auth/me", `${prefix}:${address.toString(16)}::1`, headers)).status);
+  }
+  return statuses;
+}
+
+describe("per-principal read limit", () => {
+  it("gives one user spread over 20 /64s no more than the principal policy, and another user of its tenant in the same /64s their own", {
+    timeout: 60_000,
+  }, async () => {
+    const fetch = isolate({ RATE_LIMIT_PRINCIPAL: "30/minute" });
+    const attacker = { Authorization: `Bearer ${await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS)}` };
+    const statuses = await spread(fetch, attacker, "2001:db8:7001", 20, 5);
+    // Each /64 is far below its own 100/minute: only the principal limit refuses.
+    expect(statuses.filter((status) => status === 200)).toHaveLength(30);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(70);
+
+    const victim = { Authorization: `Bearer ${await issueToken({ sub: "acme_admin", tenant: "acme" }, TOKENS)}` };
+    const admitted = await fetch("/auth/me", "2001:db8:7001:0::1", victim);
+    expect(admitted.status).toBe(200);
+    expect(admitted.headers.get("ratelimit-policy")).toContain('"principal";q=30;w=60');
+  });
+
+  it("limits an API key by the principal policy too, and by its own rl on top", { timeout: 60_000 }, async () => {
+    const fetch = isolate({ RATE_LIMIT_PRINCIPAL: "12/minute" });
+    const statuses = await spread(fetch, { "X-API-Key": TEST_API_KEYS.acmeCurrent.key }, "2001:db8:7002", 4, 5);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(12);
+    // A key whose own policy is 3/minute gets 3, wherever it calls from.
+    const limited = await spread(fetch, { "X-API-Key": TEST_API_KEYS.globexLimited.key }, "2001:db8:7003", 4, 5);
+    expect(limited.filter((status) => status === 200)).toHaveLength(3);
+  });
+});
