@@ -85,7 +85,7 @@ const percentile = (values: number[], share: number) => {
 const nextTick = (t: number, phase: number, period: number) => phase + period * Math.ceil((t - phase) / period);
 
 export async function runRegistryBench(options: Options): Promise<RegistryRow[]> {
-  const { type: _type, ...config } = workerConfig({
+  const config = workerConfig({
     name: "registry",
     bundle: options.bundle,
     compatibility: options.compatibility,
