@@ -59,7 +59,6 @@ class LimiterUnavailableError extends Error {}
 /** An object call in flight for one key, as the requests waiting for it see it. */
 interface Asking {
   startedMs: number;
-  wake: (() => void)[];
   /** Set when the call brought nothing and its client is to retry at this time: so are its waiters. */
   retryAtMs?: number;
 }
@@ -71,6 +70,12 @@ interface Asking {
 const MAX_WAIT_IN_TIMEOUTS = 3;
 /** Retry-After of a refusal that is about this isolate's queue, not about the client's allowance. */
 const RETRY_SHORTLY_MS = 1_000;
+/**
+ * A waiter looks again after 2, 4, 8, 16 ms, then every 25 ms: soon enough for a call that takes a
+ * few milliseconds, few enough timers that a burst's waiters do not delay the call they wait for.
+ */
+const FIRST_LOOK_MS = 2;
+const MAX_LOOK_MS = 25;
 
 /** Response headers for `policy` with `remaining` permits and a reset `resetSeconds` from `nowMs`. */
 export function rateLimitHeaders(policy: RatePolicy, remaining: number, resetSeconds: number, nowMs: number, legacyHeaders: boolean): Record<string, string> {
@@ -143,10 +148,11 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   }
 
   /**
-   * Keys with an object call in flight from this isolate: when it started (platform clock), and
-   * how to wake the requests waiting for it. Each waiter waits on a promise of its own that the
-   * caller resolves when its call ends: waiting costs no CPU (a burst's waiters polling on timers
-   * would delay the very call they wait for), and no request awaits another request's I/O.
+   * Keys with an object call in flight from this isolate, and when it started (platform clock).
+   * Waiters look at it on timers of their own. The calling request never wakes them: each request
+   * is its own I/O context in workerd, and a waiter's promise resolved from the caller's context
+   * left the waiter hung ("Promise will never complete", or a plain 500 from the runtime; test/
+   * middleware/rate-limit-concurrency.test.ts), so no request settles or awaits another's promise.
    */
   const asking = new Map<string, Asking>();
 
@@ -179,6 +185,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
       const nowMs = clock();
       const arrivedMs = Date.now();
       const leaseKey = `${policy.name}:${key}`;
+      let lookAfterMs = FIRST_LOOK_MS;
       // Expired leases of any client go back to their objects from this request, after its response.
       for (const expired of leases.sweep(nowMs)) {
         afterResponse(c, () => handBack(expired.key.slice(keyOffset), expired.release));
@@ -208,17 +215,13 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
         if (inFlight !== undefined && Date.now() - inFlight.startedMs < 2 * timeoutMs) {
           const waitLeftMs = MAX_WAIT_IN_TIMEOUTS * timeoutMs - (Date.now() - arrivedMs);
           if (waitLeftMs <= 0) refuse(nowMs + RETRY_SHORTLY_MS, nowMs);
-          let timer: ReturnType<typeof setTimeout> | null = null;
-          await new Promise<void>((resolve) => {
-            inFlight.wake.push(resolve);
-            timer = setTimeout(resolve, Math.min(waitLeftMs, 2 * timeoutMs - (Date.now() - inFlight.startedMs)));
-          });
-          // Cleared by the waiter itself: timers are a per-isolate quota, and a burst's would pile up.
-          clearTimeout(timer);
+          const staleInMs = 2 * timeoutMs - (Date.now() - inFlight.startedMs);
+          await new Promise<void>((resolve) => setTimeout(resolve, Math.min(waitLeftMs, staleInMs, lookAfterMs)));
+          lookAfterMs = Math.min(MAX_LOOK_MS, lookAfterMs * 2);
           if (inFlight.retryAtMs !== undefined) refuse(inFlight.retryAtMs, nowMs);
           continue;
         }
-        const mine: Asking = { startedMs: Date.now(), wake: [] };
+        const mine: Asking = { startedMs: Date.now() };
         asking.set(leaseKey, mine);
         let grant: Grant;
         try {
@@ -235,7 +238,6 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
           });
         } finally {
           if (asking.get(leaseKey) === mine) asking.delete(leaseKey);
-          for (const wake of mine.wake) wake();
         }
         if (grant.granted === 0) {
           mine.retryAtMs = nowMs + grant.retryAfterMs;
