@@ -29,7 +29,7 @@ import {
 } from "../support/constants.ts";
 import { API_CSP } from "../support/security-headers.ts";
 
-const fuzzEnv = env as { FUZZ_RUNS?: string; FUZZ_SEED?: string; DATABASE_URL: string; AUTH_DATABASE_URL: string; LOCAL_SQL_SECRET: string };
+const fuzzEnv = env as unknown as { FUZZ_RUNS?: string; FUZZ_SEED?: string; DATABASE_URL: string; AUTH_DATABASE_URL: string; LOCAL_SQL_SECRET: string };
 const RUNS = Number(fuzzEnv.FUZZ_RUNS || 10_000);
 const SEED = fuzzEnv.FUZZ_SEED ? Number(fuzzEnv.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
 

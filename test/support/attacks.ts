@@ -251,7 +251,7 @@ const signInRequestShape: fc.Arbitrary<RequestShape> = fc.record({
   host: fc.constant("localhost"),
   path: fc.record({ kind: fc.constant("known" as const), path: fc.constantFrom("/auth/login", "/auth/session"), suffix: fc.constant("" as const) }),
   method: fc.constant("POST"),
-  query: fc.constant({ kind: "pairs" as const, pairs: [] }),
+  query: fc.constant<QueryShape>({ kind: "pairs", pairs: [] }),
   headers: fc.uniqueArray(headerShape, { maxLength: 1, selector: (header) => header.name }),
   body: fc.oneof({ weight: 3, arbitrary: bodyShape.filter((body) => body.kind === "login") }, { weight: 1, arbitrary: bodyShape }),
   clientIp: fc.nat(63),
@@ -262,7 +262,7 @@ const readRequestShape: fc.Arbitrary<RequestShape> = fc.record({
   host: fc.constant("localhost"),
   path: fc.record({ kind: fc.constant("known" as const), path: fc.constantFrom("/auth/me", "/metrics/overview", "/streams"), suffix: fc.constant("" as const) }),
   method: fc.constant("GET"),
-  query: fc.oneof({ weight: 3, arbitrary: fc.constant({ kind: "pairs" as const, pairs: [] }) }, { weight: 1, arbitrary: queryShape }),
+  query: fc.oneof({ weight: 3, arbitrary: fc.constant<QueryShape>({ kind: "pairs", pairs: [] }) }, { weight: 1, arbitrary: queryShape }),
   headers: fc
     .oneof(
       fc.record({ name: fc.constant("x-api-key" as const), value: fc.constantFrom(...SIGNED_KEY_KINDS) }),
