@@ -45,7 +45,6 @@ export function workerConfig(worker: {
   const durableObjects = Object.entries(worker.durableObjects);
   return {
     name: worker.name,
-    type: "worker" as const,
     compatibilityDate: worker.compatibility.compatibilityDate,
     compatibilityFlags: worker.compatibility.compatibilityFlags,
     manifest: {
