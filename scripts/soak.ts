@@ -134,7 +134,8 @@ async function main(): Promise<number> {
   };
   console.log(JSON.stringify(report, null, 2));
   log(
-    `${report.requests} requests (${report.requestsPerSecond}/s), ${report.unexpected} unexpected (${plainRuntime500s} plain runtime 500s); workerd RSS after warm-up ${memory.afterWarmupMiB.toFixed(1)} MiB, ` +
+    `${report.requests} requests (${report.requestsPerSecond}/s), ${report.unexpected} unexpected ` +
+      `(${plainRuntime500s} plain runtime 500s); workerd RSS after warm-up ${memory.afterWarmupMiB.toFixed(1)} MiB, ` +
       `min ${memory.minMiB.toFixed(1)}, max ${memory.maxMiB.toFixed(1)}, last ${memory.lastMiB.toFixed(1)} MiB: spread ${memory.spreadPercent.toFixed(1)} % ` +
       `(limit ${MEMORY_TOLERANCE_PERCENT} %), slope ${memory.slopeMiBPerMinute.toFixed(2)} MiB/min`,
   );

@@ -123,7 +123,8 @@ export async function sendOne(context: LoadContext, timeoutMs: number): Promise<
     const latencyMs = performance.now() - started;
     const answer = { kind: kind.name, status: response.status, latencyMs };
     if (response.status === 500 && response.headers.get("content-type") !== "application/problem+json") {
-      return { ...answer, unexpected: `plain runtime 500 (${response.headers.get("content-type")}): ${body.slice(0, 200)}`, plainRuntime500: true };
+      const type = response.headers.get("content-type");
+      return { ...answer, unexpected: `plain runtime 500 (${type}): ${body.slice(0, 200)}`, plainRuntime500: true };
     }
     if (!kind.expected.includes(response.status)) return { ...answer, unexpected: `status ${response.status}: ${body.slice(0, 200)}` };
     if (response.status >= 400 && response.headers.get("content-type") !== "application/problem+json") {

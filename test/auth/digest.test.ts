@@ -42,18 +42,35 @@ describe("constant-time comparison", () => {
 
   it("is what legacy API keys, signed API keys, passwords and the admin credential are checked with", async () => {
     const legacy = generateApiKey("digest-test");
-    const entry = { id: "digest-test", tenant: "acme", scopes: ["metrics:read" as const], digest: toHex(await sha256(legacy)) };
-    const signed = await signApiKey({ id: "digest-test", tenant: "acme", scopes: ["metrics:read"] }, 1_790_000_000, TEST_SIGNING_SECRETS.current);
+    const entry = {
+      id: "digest-test",
+      tenant: "acme",
+      scopes: ["metrics:read" as const],
+      digest: toHex(await sha256(legacy)),
+    };
+    const signed = await signApiKey(
+      { id: "digest-test", tenant: "acme", scopes: ["metrics:read"] },
+      1_790_000_000,
+      TEST_SIGNING_SECRETS.current,
+    );
     const stored = await hashPassword("correct horse battery", "pepper-for-digest-tests-0123456789abcdef");
-    const admin = new Hono<AppEnv>().use(adminCredential({ secret: TEST_ADMIN_SECRET, clientIp: () => "192.0.2.1" })).get("/admin/x", (c) => c.text("ok"));
+    const admin = new Hono<AppEnv>()
+      .use(adminCredential({ secret: TEST_ADMIN_SECRET, clientIp: () => "192.0.2.1" }))
+      .get("/admin/x", (c) => c.text("ok"));
     admin.onError(onError);
 
     const platform = spyOnPlatform();
-    expect(await matchApiKey(`${legacy.slice(0, -1)}A`, [{ ...entry, digestBytes: fromHex(entry.digest) }])).toBeUndefined();
+    expect(
+      await matchApiKey(`${legacy.slice(0, -1)}A`, [{ ...entry, digestBytes: fromHex(entry.digest) }]),
+    ).toBeUndefined();
     expect(platform).toHaveBeenCalledTimes(1);
-    expect(await createApiKeyVerifier({ signingSecrets: [TEST_SIGNING_SECRETS.current] }).verify(`${signed.slice(0, -1)}A`)).toBeUndefined();
+    expect(
+      await createApiKeyVerifier({ signingSecrets: [TEST_SIGNING_SECRETS.current] }).verify(`${signed.slice(0, -1)}A`),
+    ).toBeUndefined();
     expect(platform).toHaveBeenCalledTimes(2);
-    expect(await verifyPassword("correct horse batterz", "pepper-for-digest-tests-0123456789abcdef", stored)).toBe(false);
+    expect(await verifyPassword("correct horse batterz", "pepper-for-digest-tests-0123456789abcdef", stored)).toBe(
+      false,
+    );
     expect(platform).toHaveBeenCalledTimes(3);
     expect((await admin.request("/admin/x", { headers: { "X-Admin-Key": `${TEST_ADMIN_SECRET}x` } })).status).toBe(401);
     expect(platform).toHaveBeenCalledTimes(4);

@@ -39,11 +39,12 @@ const HOSTILE = [
 ];
 
 describe("the table fingerprint", () => {
-  it("changes when a row is written and comes back when it is undone, so an unchanged one means nothing was written", async () => {
+  it("moves when a row is written and comes back when it is undone: unchanged means nothing was written", async () => {
     // The owner's own session, outside the worker's read-only path: the only writer in this file.
     const owner = neon(testEnv.TEST_OWNER_DATABASE_URL, { authToken: testEnv.LOCAL_SQL_SECRET });
     const before = await tableFingerprint();
-    await owner.query("insert into streams (tenant_id, name) select id, 'fingerprint-probe' from tenants where slug = $1", [acme.slug]);
+    const probe = "insert into streams (tenant_id, name) select id, 'fingerprint-probe' from tenants where slug = $1";
+    await owner.query(probe, [acme.slug]);
     try {
       const written = await tableFingerprint();
       expect(written.streams).not.toEqual(before.streams);
@@ -98,9 +99,12 @@ describe("the routes with payloads their schemas let through to SQL", () => {
       headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key, "CF-Connecting-IP": `10.66.0.${client}` },
     });
   };
-  const code = async (response: Response) => `${response.status} ${((await response.json()) as { code?: string }).code ?? "ok"}`;
+  const code = async (response: Response) => {
+    const problem = (await response.json()) as { code?: string };
+    return `${response.status} ${problem.code ?? "ok"}`;
+  };
 
-  it("finds the tenant's stream by its exact name, so a 404 below is the query's answer, not the schema's", async () => {
+  it("finds the tenant's stream by its exact name: a 404 below is the query's answer, not the schema's", async () => {
     expect(await code(await timeseries(acme.streams[0]))).toBe("200 ok");
   });
 

@@ -29,7 +29,13 @@ import {
 } from "../support/constants.ts";
 import { API_CSP } from "../support/security-headers.ts";
 
-const fuzzEnv = env as unknown as { FUZZ_RUNS?: string; FUZZ_SEED?: string; DATABASE_URL: string; AUTH_DATABASE_URL: string; LOCAL_SQL_SECRET: string };
+const fuzzEnv = env as unknown as {
+  FUZZ_RUNS?: string;
+  FUZZ_SEED?: string;
+  DATABASE_URL: string;
+  AUTH_DATABASE_URL: string;
+  LOCAL_SQL_SECRET: string;
+};
 const RUNS = Number(fuzzEnv.FUZZ_RUNS || 10_000);
 const SEED = fuzzEnv.FUZZ_SEED ? Number(fuzzEnv.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
 
@@ -55,7 +61,17 @@ const FIXED_HEADERS: Record<string, string> = {
 };
 
 /** Routes whose answers are tallied, to show what the campaign reached. */
-const ROUTES = new Set(["/auth/login", "/auth/session", "/auth/session/refresh", "/auth/logout", "/auth/me", "/metrics/overview", "/streams", "/admin/keys", "/admin/revocations"]);
+const ROUTES = new Set([
+  "/auth/login",
+  "/auth/session",
+  "/auth/session/refresh",
+  "/auth/logout",
+  "/auth/me",
+  "/metrics/overview",
+  "/streams",
+  "/admin/keys",
+  "/admin/revocations",
+]);
 
 /** Where a client credential is checked; the admin credential is checked under /admin/. */
 const AUTHENTICATED = /^\/(?:auth\/me|metrics\/[a-z]+|streams)$/;
@@ -63,11 +79,12 @@ const AUTHENTICATED = /^\/(?:auth\/me|metrics\/[a-z]+|streams)$/;
 /** The credentials whose answers are tallied where they are checked: signed keys, sessions, the admin credential. */
 function credentialLabel(header: RequestShape["headers"][number], pathname: string): string | undefined {
   if (AUTHENTICATED.test(pathname)) {
-    if (header.name === "x-api-key" && typeof header.value === "string" && header.value.startsWith("signed")) return header.value;
+    const value = header.name === "x-api-key" && typeof header.value === "string" ? header.value : undefined;
+    if (value?.startsWith("signed")) return value;
     if (header.name === "session") return `session (csrf ${header.value.csrf})`;
   }
-  if (pathname.startsWith("/admin/") && header.name === "x-admin-key" && typeof header.value === "string") return `admin key ${header.value}`;
-  return undefined;
+  const adminKey = pathname.startsWith("/admin/") && header.name === "x-admin-key" && typeof header.value === "string";
+  return adminKey ? `admin key ${header.value as string}` : undefined;
 }
 
 /** Taken before the console is captured, so the seed and the tally reach the test output. */
@@ -106,8 +123,12 @@ async function signedKeys(): Promise<Credentials["signedKeys"]> {
   const lastChar = current.at(-1) === "A" ? "B" : "A";
   return {
     signed: current,
-    "signed-previous": await signApiKey({ ...claims, id: "fuzz-signed-old" }, nowSeconds, TEST_SIGNING_SECRETS.previous),
-    "signed-limited": await signApiKey({ ...claims, id: "fuzz-signed-rl", rateLimit: "5/minute" }, nowSeconds, TEST_SIGNING_SECRETS.current),
+    "signed-previous": await signApiKey({ ...claims, id: "fuzz-old" }, nowSeconds, TEST_SIGNING_SECRETS.previous),
+    "signed-limited": await signApiKey(
+      { ...claims, id: "fuzz-signed-rl", rateLimit: "5/minute" },
+      nowSeconds,
+      TEST_SIGNING_SECRETS.current,
+    ),
     "signed-retired": await signApiKey({ ...claims, id: "fuzz-signed-gone" }, nowSeconds, TEST_SIGNING_SECRETS.retired),
     "signed-tampered": `${current.slice(0, -1)}${lastChar}`,
   };
@@ -115,7 +136,8 @@ async function signedKeys(): Promise<Credentials["signedKeys"]> {
 
 /** Dashboard sessions made as POST /auth/session makes them, with the app's own settings. */
 async function sessions(): Promise<Credentials["sessions"]> {
-  const tokens = sessionTokens({ signingKey: TEST_JWT_SIGNING_KEY, issuer: TOKENS.issuer, ttlSeconds: 3_600, maxLifetimeSeconds: 43_200 });
+  const settings = { signingKey: TEST_JWT_SIGNING_KEY, issuer: TOKENS.issuer, ttlSeconds: 3_600 };
+  const tokens = sessionTokens({ ...settings, maxLifetimeSeconds: 43_200 });
   return Promise.all(
     Array.from({ length: SESSIONS }, async () => {
       const { token, session } = await tokens.issue({ subject: "acme_analyst", tenant: "acme" }, Date.now());
@@ -211,7 +233,13 @@ describe("generated attacks on the whole API", () => {
       signedKeys: await signedKeys(),
       sessions: await sessions(),
       adminSecret: TEST_ADMIN_SECRET,
-      otherSecrets: [TEST_TENANT_SCOPE_KEY, TEST_SIGNING_SECRETS.current.secret, TEST_JWT_SIGNING_KEY, TEST_PEPPER, fuzzEnv.LOCAL_SQL_SECRET],
+      otherSecrets: [
+        TEST_TENANT_SCOPE_KEY,
+        TEST_SIGNING_SECRETS.current.secret,
+        TEST_JWT_SIGNING_KEY,
+        TEST_PEPPER,
+        fuzzEnv.LOCAL_SQL_SECRET,
+      ],
     };
     secretValues = secrets(credentials);
   });
@@ -223,6 +251,7 @@ describe("generated attacks on the whole API", () => {
     const statuses = new Map<number, number>();
     /** `METHOD /path status` → count, for what the campaign reached. */
     const reached = new Map<string, number>();
+    const count = (key: string) => reached.set(key, (reached.get(key) ?? 0) + 1);
     let run = 0;
     await fc.assert(
       fc.asyncProperty(requestShape, async (shape) => {
@@ -235,24 +264,27 @@ describe("generated attacks on the whole API", () => {
           response = await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, campaignEnv, ctx);
         } catch (error) {
           // What escapes the handler is answered by the runtime's plain 500, outside every invariant.
-          throw new Error(`${request.method} ${request.url.slice(0, 300)} → plain runtime 500: ${error instanceof Error ? error.message : String(error)}`);
+          const reason = error instanceof Error ? error.message : String(error);
+          throw new Error(`${request.method} ${request.url.slice(0, 300)} → plain runtime 500: ${reason}`);
         }
         await waitOnExecutionContext(ctx);
         const body = await response.text();
         statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
         for (const header of shape.headers) {
           const label = credentialLabel(header, pathname);
-          if (label !== undefined) reached.set(`${label} ${response.status}`, (reached.get(`${label} ${response.status}`) ?? 0) + 1);
+          if (label !== undefined) count(`${label} ${response.status}`);
         }
-        if (ROUTES.has(pathname)) reached.set(`${request.method} ${pathname} ${response.status}`, (reached.get(`${request.method} ${pathname} ${response.status}`) ?? 0) + 1);
+        if (ROUTES.has(pathname)) count(`${request.method} ${pathname} ${response.status}`);
 
         const violations: string[] = [];
-        if (response.status === 500 && response.headers.get("content-type") !== "application/problem+json") violations.push("plain 500");
+        const problemJson = response.headers.get("content-type") === "application/problem+json";
+        if (response.status === 500 && !problemJson) violations.push("plain 500");
         if (response.status >= 500) {
           const allowed = declared.get(`${request.method === "HEAD" ? "GET" : request.method} ${pathname}`);
           // The admin routes are not in the document; their limiter fails closed when its object is slow.
           const adminLimiter = pathname.startsWith("/admin/") && body.includes('"code":"rate-limiter-unavailable"');
-          if (response.status !== 503 || (allowed?.has(503) !== true && !adminLimiter)) violations.push(`undeclared ${response.status}`);
+          const declared503 = allowed?.has(503) === true || adminLimiter;
+          if (response.status !== 503 || !declared503) violations.push(`undeclared ${response.status}`);
         }
         violations.push(...problemViolations(response, body, request.method));
         violations.push(...headerViolations(response, pathname));
@@ -261,7 +293,8 @@ describe("generated attacks on the whole API", () => {
         for (const [name, value] of response.headers) {
           if (value.includes(marker)) violations.push(`header ${name} echoes input`);
           // Set-Cookie carries the session a sign-in just made: a credential by design, but never a secret.
-          violations.push(...leaks(value, secretValues).filter((leak) => leak === "a secret").map(() => `header ${name} holds a secret`));
+          const secretsInHeader = leaks(value, secretValues).filter((leak) => leak === "a secret");
+          violations.push(...secretsInHeader.map(() => `header ${name} holds a secret`));
         }
         for (const line of logLines.splice(0)) {
           violations.push(...leaks(line, secretValues).map((leak) => `log line holds ${leak}: ${line.slice(0, 200)}`));

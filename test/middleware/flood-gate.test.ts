@@ -172,13 +172,21 @@ describe("flood gate before routing", () => {
     let nowMs = Date.UTC(2026, 0, 1);
     const denyCache = new DenyCache();
     const policy = ratePolicy("api", "100/minute", "open");
-    const gate = floodGate({ denyCache, clientKey: () => "ip:192.0.2.9", guards: [{ paths: ["/x"], policy }], allowedOrigins: new Set(), clock: () => nowMs });
-    const app = new Hono().use(gate.middleware).get("/x", (c) => c.text("", 429, { "RateLimit-Policy": policyHeader(policy) }));
+    const gate = floodGate({
+      denyCache,
+      clientKey: () => "ip:192.0.2.9",
+      guards: [{ paths: ["/x"], policy }],
+      allowedOrigins: new Set(),
+      clock: () => nowMs,
+    });
+    const app = new Hono()
+      .use(gate.middleware)
+      .get("/x", (c) => c.text("", 429, { "RateLimit-Policy": policyHeader(policy) }));
     // Prepared refusals are kept in a Map keyed `policy|wait|reset|instance|origin`: the sizes it is grown from.
     const refusalKey = /^api\|\d+\|\d+\|/;
     const sizes: number[] = [];
     const set = Map.prototype.set;
-    vi.spyOn(Map.prototype, "set").mockImplementation(function (this: Map<unknown, unknown>, key: unknown, value: unknown) {
+    vi.spyOn(Map.prototype, "set").mockImplementation(function (this: Map<unknown, unknown>, key, value) {
       if (typeof key === "string" && refusalKey.test(key)) sizes.push(this.size);
       return set.call(this, key, value);
     });

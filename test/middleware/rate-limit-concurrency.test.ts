@@ -29,7 +29,9 @@ describe("rate limiter under concurrent requests of one client", () => {
     for (let round = 0; round < ROUNDS; round++) {
       // A new client each round, so each burst starts with no lease and no refusal cached.
       const headers = { "CF-Connecting-IP": `10.94.${round}.1`, "X-API-Key": TEST_API_KEYS.acmeCurrent.key };
-      outcomes.push(...(await Promise.all(Array.from({ length: BURST }, () => outcome(fetchWorker("/auth/me", { headers }))))));
+      outcomes.push(
+        ...(await Promise.all(Array.from({ length: BURST }, () => outcome(fetchWorker("/auth/me", { headers }))))),
+      );
     }
     expect(outcomes).toEqual(Array.from({ length: ROUNDS * BURST }, () => "200 application/json"));
   });

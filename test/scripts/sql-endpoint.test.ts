@@ -191,11 +191,14 @@ describe("local SQL endpoint: Neon's protocol", () => {
 });
 
 describe("local SQL endpoint: locks", () => {
-  it.skipIf(NON_LOOPBACK.length === 0)("listens on the loopback interface only: from this machine's other addresses its port is closed", async () => {
+  const withAddresses = it.skipIf(NON_LOOPBACK.length === 0);
+  withAddresses("listens on loopback only: from the machine's other addresses its port is closed", async () => {
     expect(new URL(endpoint.url).hostname).toBe("127.0.0.1");
     // The port is open on loopback, so a refusal elsewhere is about the address, not the port.
     expect(await connectOutcome("127.0.0.1", endpoint.port)).toBe("connected");
-    for (const address of NON_LOOPBACK) expect(`${address}: ${await connectOutcome(address, endpoint.port)}`).toBe(`${address}: ECONNREFUSED`);
+    for (const address of NON_LOOPBACK) {
+      expect(`${address}: ${await connectOutcome(address, endpoint.port)}`).toBe(`${address}: ECONNREFUSED`);
+    }
   });
 
   it("refuses a request that carries an Origin header, even with the right secret", async () => {

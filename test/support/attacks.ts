@@ -68,7 +68,13 @@ export interface Credentials {
   otherSecrets: readonly string[];
 }
 
-export const SIGNED_KEY_KINDS = ["signed", "signed-previous", "signed-limited", "signed-retired", "signed-tampered"] as const;
+export const SIGNED_KEY_KINDS = [
+  "signed",
+  "signed-previous",
+  "signed-limited",
+  "signed-retired",
+  "signed-tampered",
+] as const;
 type SignedKeyKind = (typeof SIGNED_KEY_KINDS)[number];
 /** How many sessions the campaign holds; a logout or refresh it sends revokes one of them. */
 export const SESSIONS = 8;
@@ -160,6 +166,15 @@ const queryShape: fc.Arbitrary<QueryShape> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("raw" as const), text: fc.constantFrom("%zz", "a=%E0%A4%A", "&&==&", "window=1h&window=7d", "window", "%00=%00", "=x", "a[b]=c&a[]=d") }) },
 );
 
+const ADMIN_KEY_KINDS = ["valid", "wrong", "other-secret"] as const;
+const ADMIN_REQUESTS = ["issue", "revoke-key", "revoke-user", "revoke-tenant-tokens"] as const;
+const NO_QUERY = fc.constant<QueryShape>({ kind: "pairs", pairs: [] });
+
+const sessionChoice = fc.record({
+  index: fc.nat(SESSIONS - 1),
+  csrf: fc.constantFrom("valid" as const, "missing" as const, "other-session" as const),
+});
+
 const headerShape: fc.Arbitrary<HeaderShape> = fc.oneof(
   fc.record({
     name: fc.constant("authorization" as const),
@@ -170,13 +185,16 @@ const headerShape: fc.Arbitrary<HeaderShape> = fc.oneof(
   }),
   fc.record({
     name: fc.constant("x-api-key" as const),
-    value: fc.oneof(fc.constantFrom("acme" as const, "limited" as const, "wrong-secret" as const, ...SIGNED_KEY_KINDS), fc.record({ hostile })),
+    value: fc.oneof(
+      fc.constantFrom("acme" as const, "limited" as const, "wrong-secret" as const, ...SIGNED_KEY_KINDS),
+      fc.record({ hostile }),
+    ),
   }),
-  fc.record({ name: fc.constant("x-admin-key" as const), value: fc.oneof(fc.constantFrom("valid" as const, "wrong" as const, "other-secret" as const), fc.record({ hostile })) }),
   fc.record({
-    name: fc.constant("session" as const),
-    value: fc.record({ index: fc.nat(SESSIONS - 1), csrf: fc.constantFrom("valid" as const, "missing" as const, "other-session" as const) }),
+    name: fc.constant("x-admin-key" as const),
+    value: fc.oneof(fc.constantFrom(...ADMIN_KEY_KINDS), fc.record({ hostile })),
   }),
+  fc.record({ name: fc.constant("session" as const), value: sessionChoice }),
   fc.record({ name: fc.constant("origin" as const), value: fc.constantFrom(...ALLOWED_ORIGINS, ...HOSTILE_ORIGINS) }),
   fc.record({ name: fc.constant("content-type" as const), value: fc.constantFrom(...CONTENT_TYPES) }),
   fc.record({ name: fc.constant("access-control-request-method" as const), value: fc.constantFrom("GET", "POST", "DELETE", "PUT") }),
@@ -213,7 +231,10 @@ const bodyShape: fc.Arbitrary<BodyShape> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("huge" as const), size: fc.constantFrom(4_097, 70_000, 1_100_000) }) },
   {
     weight: 1,
-    arbitrary: fc.record({ kind: fc.constant("admin" as const), request: fc.constantFrom("issue" as const, "revoke-key" as const, "revoke-user" as const, "revoke-tenant-tokens" as const) }),
+    arbitrary: fc.record({
+      kind: fc.constant("admin" as const),
+      request: fc.constantFrom(...ADMIN_REQUESTS),
+    }),
   },
 );
 
@@ -229,6 +250,16 @@ const anyRequestShape: fc.Arbitrary<RequestShape> = fc.record({
   clientIp: fc.nat(63),
 });
 
+const knownPath = (...paths: string[]): fc.Arbitrary<PathShape> =>
+  fc.record({ kind: fc.constant("known" as const), path: fc.constantFrom(...paths), suffix: fc.constant("" as const) });
+/** Mostly bodies of one kind, sometimes any other. */
+const mostly = (kind: BodyShape["kind"]) =>
+  fc.oneof(
+    { weight: 3, arbitrary: bodyShape.filter((body) => body.kind === kind) },
+    { weight: 1, arbitrary: bodyShape },
+  );
+const ADMIN: HeaderShape = { name: "x-admin-key", value: "valid" };
+
 /**
  * An operator's request: the admin credential alone, on an admin route, with an admin body or any
  * other. Generated at random, the credential, the route and a well-formed body rarely meet, and the
@@ -236,40 +267,37 @@ const anyRequestShape: fc.Arbitrary<RequestShape> = fc.record({
  */
 const adminRequestShape: fc.Arbitrary<RequestShape> = fc.record({
   host: fc.constant("localhost"),
-  path: fc.record({ kind: fc.constant("known" as const), path: fc.constantFrom("/admin/keys", "/admin/revocations"), suffix: fc.constant("" as const) }),
+  path: knownPath("/admin/keys", "/admin/revocations"),
   method: fc.constantFrom("GET", "POST"),
   query: queryShape,
-  headers: fc.tuple(fc.constant({ name: "x-admin-key" as const, value: "valid" as const }), fc.option(headerShape, { nil: undefined })).map(([admin, extra]) =>
-    extra === undefined || extra.name === "x-admin-key" ? [admin] : [admin, extra],
-  ),
-  body: fc.oneof({ weight: 3, arbitrary: bodyShape.filter((body) => body.kind === "admin") }, { weight: 1, arbitrary: bodyShape }),
+  headers: fc
+    .option(headerShape, { nil: undefined })
+    .map((extra): HeaderShape[] => [ADMIN, ...(extra === undefined || extra.name === "x-admin-key" ? [] : [extra])]),
+  body: mostly("admin"),
   clientIp: fc.nat(63),
 });
 
-/** A sign-in as a script or the dashboard sends it, with a login body: right or wrong, hostile, 1 MB or 100,000 deep. */
+/** A sign-in as a script or the dashboard sends it: a login body right or wrong, hostile, 1 MB or 100,000 deep. */
 const signInRequestShape: fc.Arbitrary<RequestShape> = fc.record({
   host: fc.constant("localhost"),
-  path: fc.record({ kind: fc.constant("known" as const), path: fc.constantFrom("/auth/login", "/auth/session"), suffix: fc.constant("" as const) }),
+  path: knownPath("/auth/login", "/auth/session"),
   method: fc.constant("POST"),
-  query: fc.constant<QueryShape>({ kind: "pairs", pairs: [] }),
+  query: NO_QUERY,
   headers: fc.uniqueArray(headerShape, { maxLength: 1, selector: (header) => header.name }),
-  body: fc.oneof({ weight: 3, arbitrary: bodyShape.filter((body) => body.kind === "login") }, { weight: 1, arbitrary: bodyShape }),
+  body: mostly("login"),
   clientIp: fc.nat(63),
 });
 
 /** A read with one signed key or one session, on a route that checks it, with or without a hostile query. */
 const readRequestShape: fc.Arbitrary<RequestShape> = fc.record({
   host: fc.constant("localhost"),
-  path: fc.record({ kind: fc.constant("known" as const), path: fc.constantFrom("/auth/me", "/metrics/overview", "/streams"), suffix: fc.constant("" as const) }),
+  path: knownPath("/auth/me", "/metrics/overview", "/streams"),
   method: fc.constant("GET"),
-  query: fc.oneof({ weight: 3, arbitrary: fc.constant<QueryShape>({ kind: "pairs", pairs: [] }) }, { weight: 1, arbitrary: queryShape }),
+  query: fc.oneof({ weight: 3, arbitrary: NO_QUERY }, { weight: 1, arbitrary: queryShape }),
   headers: fc
     .oneof(
       fc.record({ name: fc.constant("x-api-key" as const), value: fc.constantFrom(...SIGNED_KEY_KINDS) }),
-      fc.record({
-        name: fc.constant("session" as const),
-        value: fc.record({ index: fc.nat(SESSIONS - 1), csrf: fc.constantFrom("valid" as const, "missing" as const, "other-session" as const) }),
-      }),
+      fc.record({ name: fc.constant("session" as const), value: sessionChoice }),
     )
     .map((credential): HeaderShape[] => [credential]),
   body: fc.constant({ kind: "none" as const }),
@@ -301,7 +329,9 @@ function authorizationValue(value: Extract<HeaderShape, { name: "authorization" 
   }
 }
 
-function apiKeyValue(value: Extract<HeaderShape, { name: "x-api-key" }>["value"], credentials: Credentials, marker: string): string {
+type ValueOf<Name extends HeaderShape["name"]> = Extract<HeaderShape, { name: Name }>["value"];
+
+function apiKeyValue(value: ValueOf<"x-api-key">, credentials: Credentials, marker: string): string {
   if (typeof value === "object") return headerSafe(hostileText(value.hostile, marker));
   switch (value) {
     case "acme":
@@ -315,7 +345,7 @@ function apiKeyValue(value: Extract<HeaderShape, { name: "x-api-key" }>["value"]
   }
 }
 
-function adminKeyValue(value: Extract<HeaderShape, { name: "x-admin-key" }>["value"], credentials: Credentials, marker: string): string {
+function adminKeyValue(value: ValueOf<"x-admin-key">, credentials: Credentials, marker: string): string {
   if (typeof value === "object") return headerSafe(hostileText(value.hostile, marker));
   switch (value) {
     case "valid":
@@ -351,10 +381,11 @@ function bodyOf(shape: BodyShape, marker: string): BodyInit | undefined {
       return JSON.stringify({ username: "acme_analyst", password: `${marker}${"p".repeat(shape.size)}` });
     case "admin":
       // Subjects only the campaign uses: its own credentials stay valid for the rest of the run.
-      if (shape.request === "issue") return JSON.stringify({ id: adminSubject(marker), tenant: "acme", scopes: ["metrics:read"] });
-      if (shape.request === "revoke-key") return JSON.stringify({ kind: "key", subject: adminSubject(marker) });
-      if (shape.request === "revoke-user") return JSON.stringify({ kind: "user", subject: `u_${adminSubject(marker)}` });
-      return JSON.stringify({ kind: "tenant-tokens", subject: adminSubject(marker) });
+      const subject = adminSubject(marker);
+      if (shape.request === "issue") return JSON.stringify({ id: subject, tenant: "acme", scopes: ["metrics:read"] });
+      if (shape.request === "revoke-key") return JSON.stringify({ kind: "key", subject });
+      if (shape.request === "revoke-user") return JSON.stringify({ kind: "user", subject: `u_${subject}` });
+      return JSON.stringify({ kind: "tenant-tokens", subject });
   }
 }
 
@@ -386,7 +417,8 @@ export function build(shape: RequestShape, marker: string, credentials: Credenti
       const { index, csrf } = header.value;
       const session = credentials.sessions[index]!;
       headers.set("cookie", `__Host-sf-session=${session.cookie}`);
-      if (csrf !== "missing") headers.set("x-csrf-token", (csrf === "valid" ? session : credentials.sessions[(index + 1) % SESSIONS]!).csrfToken);
+      const csrfOf = csrf === "valid" ? session : credentials.sessions[(index + 1) % SESSIONS]!;
+      if (csrf !== "missing") headers.set("x-csrf-token", csrfOf.csrfToken);
     }
     else if (typeof header.value === "string") headers.set(header.name, header.value);
     // A hostile session cookie, so the value reaches the session's verification.
