@@ -71,11 +71,12 @@ const MAX_WAIT_IN_TIMEOUTS = 3;
 /** Retry-After of a refusal that is about this isolate's queue, not about the client's allowance. */
 const RETRY_SHORTLY_MS = 1_000;
 /**
- * A waiter looks again after 2, 4, 8, 16 ms, then every 25 ms: soon enough for a call that takes a
- * few milliseconds, few enough timers that a burst's waiters do not delay the call they wait for.
+ * A waiter looks again after 8, 16, 32 … ms, at most every 200 ms: soon after a call of a few
+ * milliseconds, with as few timers as that allows, since every look of a burst's waiters takes
+ * time from the call they wait for.
  */
-const FIRST_LOOK_MS = 2;
-const MAX_LOOK_MS = 25;
+const FIRST_LOOK_MS = 8;
+const MAX_LOOK_MS = 200;
 
 /** Response headers for `policy` with `remaining` permits and a reset `resetSeconds` from `nowMs`. */
 export function rateLimitHeaders(policy: RatePolicy, remaining: number, resetSeconds: number, nowMs: number, legacyHeaders: boolean): Record<string, string> {
