@@ -112,6 +112,7 @@ async function main(): Promise<number> {
     byKind.set(answer.kind, entry);
   }
   const unexpected = answers.filter((answer) => answer.unexpected !== undefined);
+  const plainRuntime500s = answers.filter((answer) => answer.plainRuntime500 === true).length;
   const memory = judgeMemory(samples, warmupSeconds, MEMORY_TOLERANCE_PERCENT);
   const report = {
     durationSeconds: Math.round(elapsedSeconds()),
@@ -119,6 +120,7 @@ async function main(): Promise<number> {
     requests: answers.length,
     requestsPerSecond: Math.round(answers.length / elapsedSeconds()),
     unexpected: unexpected.length,
+    plainRuntime500s,
     firstUnexpected: unexpected.slice(0, KEPT_UNEXPECTED).map(({ kind, atSeconds, unexpected: why }) => `${Math.round(atSeconds)} s, ${kind}: ${why}`),
     workerErrorLines: workerErrors.count,
     firstWorkerErrorLines: workerErrors.first,
@@ -132,11 +134,12 @@ async function main(): Promise<number> {
   };
   console.log(JSON.stringify(report, null, 2));
   log(
-    `${report.requests} requests (${report.requestsPerSecond}/s), ${report.unexpected} unexpected; workerd RSS after warm-up ${memory.afterWarmupMiB.toFixed(1)} MiB, ` +
+    `${report.requests} requests (${report.requestsPerSecond}/s), ${report.unexpected} unexpected ` +
+      `(${plainRuntime500s} plain runtime 500s); workerd RSS after warm-up ${memory.afterWarmupMiB.toFixed(1)} MiB, ` +
       `min ${memory.minMiB.toFixed(1)}, max ${memory.maxMiB.toFixed(1)}, last ${memory.lastMiB.toFixed(1)} MiB: spread ${memory.spreadPercent.toFixed(1)} % ` +
       `(limit ${MEMORY_TOLERANCE_PERCENT} %), slope ${memory.slopeMiBPerMinute.toFixed(2)} MiB/min`,
   );
-  return report.unexpected === 0 && memory.flat ? 0 : 1;
+  return report.unexpected === 0 && plainRuntime500s === 0 && memory.flat ? 0 : 1;
 }
 
 let exitCode = 1;

@@ -2,7 +2,9 @@
  * SQL lint on the TypeScript syntax tree: query text handed to a driver must be a literal written
  * at the call, so every value can only reach Postgres as a bind parameter. Reading the tree rather
  * than lines catches every spelling of the same mistake: a template with `${…}` on one line or ten,
- * `+` concatenation, text held in a variable or returned by a call, a `{ text }` config object.
+ * `+` concatenation, text held in a variable or returned by a call, a `{ text }` config object —
+ * its `text` named plainly, computed (`{ ["text"]: … }`), a class field, or assigned later
+ * (`q.text = …`, `q["text"] += …`).
  *
  * Sinks, for pg's `Client`/`Pool` and Neon's serverless driver alike:
  * - `x.query(text, params?)` and `x.query({ text, values })`: `text` must be a string literal or a
@@ -57,7 +59,7 @@ function textProblem(text: ts.Expression): string | undefined {
   if (ts.isObjectLiteralExpression(inner)) {
     const textProperty = inner.properties.find(
       (property): property is ts.PropertyAssignment =>
-        ts.isPropertyAssignment(property) && (ts.isIdentifier(property.name) || ts.isStringLiteral(property.name)) && property.name.text === "text",
+        ts.isPropertyAssignment(property) && propertyName(property.name) === "text",
     );
     if (textProperty === undefined) return "query config object has no literal `text` property";
     return textProblem(textProperty.initializer);
@@ -65,8 +67,20 @@ function textProblem(text: ts.Expression): string | undefined {
   return "query text is not a literal at the call; write the SQL text inline and pass values as parameters";
 }
 
+/** A property's name when it is fixed in the source: `text`, `"text"`, `["text"]`, `` [`text`] ``. */
 function propertyName(name: ts.PropertyName): string | undefined {
-  return ts.isIdentifier(name) || ts.isStringLiteral(name) ? name.text : undefined;
+  if (ts.isIdentifier(name) || ts.isStringLiteral(name)) return name.text;
+  if (!ts.isComputedPropertyName(name)) return undefined;
+  const computed = unwrap(name.expression);
+  return ts.isStringLiteralLike(computed) ? computed.text : undefined;
+}
+
+/** `q.text` or `q["text"]` as an assignment target. */
+function isTextTarget(target: ts.Expression): boolean {
+  const inner = unwrap(target);
+  if (ts.isPropertyAccessExpression(inner)) return inner.name.text === "text";
+  if (!ts.isElementAccessExpression(inner)) return false;
+  return ts.isStringLiteralLike(inner.argumentExpression) && inner.argumentExpression.text === "text";
 }
 
 /** `c.req.query(...)` and `req.query(...)`: Hono's URL query reader, not a database. */
@@ -111,6 +125,18 @@ export function findUnsafeSql(sourceText: string, fileName = "source.ts"): SqlFi
       else if (problem === undefined && ts.isPropertyAccessExpression(unwrap(node.initializer))) report(node, "a query's `text` copied from another object; write the SQL text inline");
     }
     if (ts.isShorthandPropertyAssignment(node) && node.name.text === "text" && !inCallArgument) report(node, "a query's `text` from a variable; write the SQL text inline");
+    if (ts.isPropertyDeclaration(node) && propertyName(node.name) === "text" && node.initializer !== undefined) {
+      const problem = textProblem(node.initializer);
+      if (problem !== undefined) report(node, `a query class's \`text\` field: ${problem}`);
+    }
+    if (ts.isBinaryExpression(node) && isTextTarget(node.left)) {
+      if (node.operatorToken.kind === ts.SyntaxKind.PlusEqualsToken) {
+        report(node, "a query's `text` extended with +=; pass values as parameters");
+      } else if (node.operatorToken.kind === ts.SyntaxKind.EqualsToken) {
+        const problem = textProblem(node.right);
+        if (problem !== undefined) report(node, `a query's \`text\` assigned: ${problem}`);
+      }
+    }
     if (ts.isCallExpression(node)) {
       const call = sinkCall(node);
       if (call !== undefined && RAW_SQL_METHODS.has(call.method)) {

@@ -2,7 +2,9 @@
  * The soak's traffic: a weighted mix of what real clients send — dashboards reading overviews,
  * time series and stream lists, people logging in (and mistyping), one client that does not back
  * off, and malformed or hostile input — each with the statuses it may get. Anything else, a
- * transport error, or an error body that is not problem+json, is an unexpected answer.
+ * transport error, or an error body that is not problem+json, is an unexpected answer; a 500 that
+ * is not problem+json is the runtime's own answer to a request the app never answered, and is
+ * counted apart as well.
  */
 import { DEMO_PASSWORD, DEMO_TENANTS } from "../lib/demo-data.ts";
 
@@ -103,6 +105,8 @@ export interface Answer {
   status: number;
   /** Why the answer was not one of the expected ones; undefined when it was. */
   unexpected?: string;
+  /** The runtime's plain 500: the app threw past its error handler, hung, or did cross-request I/O. */
+  plainRuntime500?: true;
   latencyMs: number;
 }
 
@@ -118,6 +122,10 @@ export async function sendOne(context: LoadContext, timeoutMs: number): Promise<
     const body = await response.text();
     const latencyMs = performance.now() - started;
     const answer = { kind: kind.name, status: response.status, latencyMs };
+    if (response.status === 500 && response.headers.get("content-type") !== "application/problem+json") {
+      const type = response.headers.get("content-type");
+      return { ...answer, unexpected: `plain runtime 500 (${type}): ${body.slice(0, 200)}`, plainRuntime500: true };
+    }
     if (!kind.expected.includes(response.status)) return { ...answer, unexpected: `status ${response.status}: ${body.slice(0, 200)}` };
     if (response.status >= 400 && response.headers.get("content-type") !== "application/problem+json") {
       return { ...answer, unexpected: `status ${response.status} without problem+json (${response.headers.get("content-type")})` };

@@ -1,6 +1,6 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { Hono } from "hono";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/env.ts";
 import { floodGate } from "../../src/middleware/flood-gate.ts";
@@ -26,6 +26,8 @@ const PER_RESPONSE = new Set(["x-request-id", "ratelimit", "retry-after", "conte
 const stableHeaders = (response: Response) => [...response.headers].filter(([name]) => !PER_RESPONSE.has(name));
 
 describe("flood gate middleware", () => {
+  afterEach(() => vi.restoreAllMocks());
+
   it("answers a refused client with a copy of the full chain's 429: same headers, same problem, its own id", async () => {
     const get = isolateApp();
     await get("203.0.113.50");
@@ -164,5 +166,40 @@ describe("flood gate before routing", () => {
     expect(routed()).toBe(4);
     await fetch("/limited/thing", "a", "OPTIONS");
     expect(routed()).toBe(5);
+  });
+
+  it("keeps at most 1,000 prepared refusals however many waits and resets a refused client runs through", () => {
+    let nowMs = Date.UTC(2026, 0, 1);
+    const denyCache = new DenyCache();
+    const policy = ratePolicy("api", "100/minute", "open");
+    const gate = floodGate({
+      denyCache,
+      clientKey: () => "ip:192.0.2.9",
+      guards: [{ paths: ["/x"], policy }],
+      allowedOrigins: new Set(),
+      clock: () => nowMs,
+    });
+    const app = new Hono()
+      .use(gate.middleware)
+      .get("/x", (c) => c.text("", 429, { "RateLimit-Policy": policyHeader(policy) }));
+    // Prepared refusals are kept in a Map keyed `policy|wait|reset|instance|origin`: the sizes it is grown from.
+    const refusalKey = /^api\|\d+\|\d+\|/;
+    const sizes: number[] = [];
+    const set = Map.prototype.set;
+    vi.spyOn(Map.prototype, "set").mockImplementation(function (this: Map<unknown, unknown>, key, value) {
+      if (typeof key === "string" && refusalKey.test(key)) sizes.push(this.size);
+      return set.call(this, key, value);
+    });
+    return (async () => {
+      expect((await app.request("http://localhost/x")).status).toBe(429);
+      denyCache.block("api:ip:192.0.2.9", nowMs + 86_400_000);
+      // Each second the wait and the reset move: a new refusal to prepare, 1,500 times.
+      for (let second = 0; second < 1_500; second++) {
+        nowMs += 1_000;
+        expect((await app.request("http://localhost/x")).status).toBe(429);
+      }
+      expect(sizes.length).toBeGreaterThanOrEqual(1_500);
+      expect(Math.max(...sizes)).toBeLessThan(1_000);
+    })();
   });
 });

@@ -37,12 +37,26 @@ describe("rate limiter Durable Object", () => {
     expect(grants.at(-1)!.granted).toBe(0);
   });
 
-  it("keeps time itself: callers stamped early or late cannot open a second window", async () => {
+  it("keeps time itself: permits handed back under another window's stamp do not reopen the allowance", async () => {
     const stub = limiterFor("do-test:skew");
-    for (let i = 0; i < 10; i++) await stub.acquire(ask({ limit: 10, holder: `h${i}` }));
-    // Forty callers in decreasing time order (the reviewer's pattern) send no time at all: the object's is the only clock.
-    const late = await Promise.all(Array.from({ length: 40 }, (_, i) => stub.acquire(ask({ limit: 10, holder: `late${i}` }))));
-    expect(late.every((grant) => grant.granted === 0)).toBe(true);
+    const advance = await controlClock(stub);
+    // Isolate A holds a lease of 5 (4 unspent); B spends the rest one permit at a time.
+    const lease = await stub.acquire(ask({ limit: 10, wanted: 5, holder: "isolate-a" }));
+    expect(lease.granted).toBe(5);
+    while ((await stub.acquire(ask({ limit: 10, holder: "isolate-b" }))).granted > 0);
+    // A's clock runs a window ahead or behind: the only time a caller can carry is the window its permits came from.
+    for (const offsetMs of [60_000, -60_000, 1, -1]) {
+      const returned = { windowStartMs: lease.windowStartMs + offsetMs, permits: 4 };
+      const grant = await stub.acquire(ask({ limit: 10, holder: "isolate-a", returned }));
+      expect(grant).toMatchObject({ granted: 0, windowStartMs: lease.windowStartMs });
+      await stub.release("p", returned, "isolate-a");
+      expect((await stub.acquire(ask({ limit: 10, holder: "isolate-b" }))).granted).toBe(0);
+    }
+    advance(lease.resetAfterMs - 1);
+    expect((await stub.acquire(ask({ limit: 10, holder: "isolate-b" }))).granted).toBe(0);
+    advance(1);
+    const next = await stub.acquire(ask({ limit: 10, holder: "isolate-b" }));
+    expect(next).toMatchObject({ granted: 1, windowStartMs: lease.windowStartMs + 60_000 });
   });
 
   it("opens a new window exactly when its own clock passes the end, and reports the reset relative to it", async () => {

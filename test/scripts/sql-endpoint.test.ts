@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import net from "node:net";
+import os from "node:os";
 import { neon, neonConfig, NeonDbError } from "@neondatabase/serverless";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,6 +19,31 @@ let postgres: RunningPostgres;
 let roles: RoleUrls;
 let endpoint: SqlEndpoint;
 let hook: ((request: SqlRequest) => Promise<void>) | undefined;
+
+/**
+ * This machine's addresses outside loopback (link-local IPv6 left out: it needs an interface to
+ * connect through). None on a machine without a network: the test that needs one is skipped then.
+ */
+const NON_LOOPBACK = Object.values(os.networkInterfaces())
+  .flat()
+  .filter((entry) => entry !== undefined && !entry.internal && !entry.address.startsWith("fe80:"))
+  .map((entry) => entry!.address);
+
+/** What a TCP connection to `host:port` comes to: "connected", or the error code. */
+function connectOutcome(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    socket.setTimeout(2_000, () => {
+      socket.destroy();
+      resolve("timeout");
+    });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve("connected");
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
 
 /** The driver as the worker uses it: the endpoint's secret is its bearer token. */
 const driver = (url: string, secret = SECRET) => neon(url, { authToken: secret });
@@ -165,8 +191,14 @@ describe("local SQL endpoint: Neon's protocol", () => {
 });
 
 describe("local SQL endpoint: locks", () => {
-  it("listens on the loopback interface only", () => {
+  const withAddresses = it.skipIf(NON_LOOPBACK.length === 0);
+  withAddresses("listens on loopback only: from the machine's other addresses its port is closed", async () => {
     expect(new URL(endpoint.url).hostname).toBe("127.0.0.1");
+    // The port is open on loopback, so a refusal elsewhere is about the address, not the port.
+    expect(await connectOutcome("127.0.0.1", endpoint.port)).toBe("connected");
+    for (const address of NON_LOOPBACK) {
+      expect(`${address}: ${await connectOutcome(address, endpoint.port)}`).toBe(`${address}: ECONNREFUSED`);
+    }
   });
 
   it("refuses a request that carries an Origin header, even with the right secret", async () => {

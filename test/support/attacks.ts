@@ -27,6 +27,10 @@ const KNOWN_PATHS = [
   "/",
   "/metrics",
   "/auth",
+  "/admin/keys",
+  "/admin/revocations",
+  "/admin/keys/x",
+  "/admin",
 ];
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
 const QUERY_KEYS = ["window", "stream", "from", "to", "step", "name", "tenant", "debug", "__proto__", "constructor", "prototype", "toString"];
@@ -55,7 +59,25 @@ export interface Credentials {
   validToken: string;
   expiredToken: string;
   foreignToken: string;
+  /** Signed `sfk2` keys: under the current and the previous secret, a retired one, one with its MAC altered. */
+  signedKeys: Record<SignedKeyKind, string>;
+  /** Current dashboard sessions: the cookie value and its CSRF token. */
+  sessions: readonly { cookie: string; csrfToken: string }[];
+  adminSecret: string;
+  /** Other secrets of the deployment, presented where the admin credential goes. */
+  otherSecrets: readonly string[];
 }
+
+export const SIGNED_KEY_KINDS = [
+  "signed",
+  "signed-previous",
+  "signed-limited",
+  "signed-retired",
+  "signed-tampered",
+] as const;
+type SignedKeyKind = (typeof SIGNED_KEY_KINDS)[number];
+/** How many sessions the campaign holds; a logout or refresh it sends revokes one of them. */
+export const SESSIONS = 8;
 
 /** The parts of one request; `build` turns them into a Request, threading the marker through. */
 export interface RequestShape {
@@ -75,7 +97,9 @@ type KeyShape = { kind: "known"; key: string } | { kind: "hostile"; text: Hostil
 type ValueShape = { kind: "valid"; value: string } | { kind: "hostile"; text: Hostile };
 type HeaderShape =
   | { name: "authorization"; value: "valid-token" | "expired-token" | "foreign-token" | "alg-none" | "basic" | "empty-bearer" | { hostile: Hostile } }
-  | { name: "x-api-key"; value: "acme" | "limited" | "wrong-secret" | { hostile: Hostile } }
+  | { name: "x-api-key"; value: "acme" | "limited" | "wrong-secret" | SignedKeyKind | { hostile: Hostile } }
+  | { name: "x-admin-key"; value: "valid" | "wrong" | "other-secret" | { hostile: Hostile } }
+  | { name: "session"; value: { index: number; csrf: "valid" | "missing" | "other-session" } }
   | { name: "origin"; value: string }
   | { name: "content-type"; value: string }
   | { name: "access-control-request-method"; value: string }
@@ -87,7 +111,8 @@ type BodyShape =
   | { kind: "text"; text: Hostile }
   | { kind: "bytes"; bytes: Uint8Array }
   | { kind: "deep"; depth: number }
-  | { kind: "huge"; size: number };
+  | { kind: "huge"; size: number }
+  | { kind: "admin"; request: "issue" | "revoke-key" | "revoke-user" | "revoke-tenant-tokens" };
 
 /** Free text of any kind: graphemes, raw UTF-16 (lone surrogates too), control bytes, injections. */
 const freeText = fc.oneof(
@@ -141,6 +166,15 @@ const queryShape: fc.Arbitrary<QueryShape> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("raw" as const), text: fc.constantFrom("%zz", "a=%E0%A4%A", "&&==&", "window=1h&window=7d", "window", "%00=%00", "=x", "a[b]=c&a[]=d") }) },
 );
 
+const ADMIN_KEY_KINDS = ["valid", "wrong", "other-secret"] as const;
+const ADMIN_REQUESTS = ["issue", "revoke-key", "revoke-user", "revoke-tenant-tokens"] as const;
+const NO_QUERY = fc.constant<QueryShape>({ kind: "pairs", pairs: [] });
+
+const sessionChoice = fc.record({
+  index: fc.nat(SESSIONS - 1),
+  csrf: fc.constantFrom("valid" as const, "missing" as const, "other-session" as const),
+});
+
 const headerShape: fc.Arbitrary<HeaderShape> = fc.oneof(
   fc.record({
     name: fc.constant("authorization" as const),
@@ -149,7 +183,18 @@ const headerShape: fc.Arbitrary<HeaderShape> = fc.oneof(
       fc.record({ hostile }),
     ),
   }),
-  fc.record({ name: fc.constant("x-api-key" as const), value: fc.oneof(fc.constantFrom("acme" as const, "limited" as const, "wrong-secret" as const), fc.record({ hostile })) }),
+  fc.record({
+    name: fc.constant("x-api-key" as const),
+    value: fc.oneof(
+      fc.constantFrom("acme" as const, "limited" as const, "wrong-secret" as const, ...SIGNED_KEY_KINDS),
+      fc.record({ hostile }),
+    ),
+  }),
+  fc.record({
+    name: fc.constant("x-admin-key" as const),
+    value: fc.oneof(fc.constantFrom(...ADMIN_KEY_KINDS), fc.record({ hostile })),
+  }),
+  fc.record({ name: fc.constant("session" as const), value: sessionChoice }),
   fc.record({ name: fc.constant("origin" as const), value: fc.constantFrom(...ALLOWED_ORIGINS, ...HOSTILE_ORIGINS) }),
   fc.record({ name: fc.constant("content-type" as const), value: fc.constantFrom(...CONTENT_TYPES) }),
   fc.record({ name: fc.constant("access-control-request-method" as const), value: fc.constantFrom("GET", "POST", "DELETE", "PUT") }),
@@ -184,9 +229,16 @@ const bodyShape: fc.Arbitrary<BodyShape> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("bytes" as const), bytes: fc.uint8Array({ maxLength: 64 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("deep" as const), depth: fc.constantFrom(100, 5_000, 100_000) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("huge" as const), size: fc.constantFrom(4_097, 70_000, 1_100_000) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("admin" as const),
+      request: fc.constantFrom(...ADMIN_REQUESTS),
+    }),
+  },
 );
 
-export const requestShape: fc.Arbitrary<RequestShape> = fc.record({
+const anyRequestShape: fc.Arbitrary<RequestShape> = fc.record({
   host: fc.oneof({ weight: 12, arbitrary: fc.constant("localhost") }, { weight: 1, arbitrary: fc.constantFrom("evil.example", "localhost.evil.net", "127.0.0.1") }),
   path: pathShape,
   // Mostly the methods the routes take, so requests get past the 405 to the handlers.
@@ -197,6 +249,67 @@ export const requestShape: fc.Arbitrary<RequestShape> = fc.record({
   // A small pool, so limiter leases are reused and some clients reach their 429.
   clientIp: fc.nat(63),
 });
+
+const knownPath = (...paths: string[]): fc.Arbitrary<PathShape> =>
+  fc.record({ kind: fc.constant("known" as const), path: fc.constantFrom(...paths), suffix: fc.constant("" as const) });
+/** Mostly bodies of one kind, sometimes any other. */
+const mostly = (kind: BodyShape["kind"]) =>
+  fc.oneof(
+    { weight: 3, arbitrary: bodyShape.filter((body) => body.kind === kind) },
+    { weight: 1, arbitrary: bodyShape },
+  );
+const ADMIN: HeaderShape = { name: "x-admin-key", value: "valid" };
+
+/**
+ * An operator's request: the admin credential alone, on an admin route, with an admin body or any
+ * other. Generated at random, the credential, the route and a well-formed body rarely meet, and the
+ * handlers behind the credential would go untested.
+ */
+const adminRequestShape: fc.Arbitrary<RequestShape> = fc.record({
+  host: fc.constant("localhost"),
+  path: knownPath("/admin/keys", "/admin/revocations"),
+  method: fc.constantFrom("GET", "POST"),
+  query: queryShape,
+  headers: fc
+    .option(headerShape, { nil: undefined })
+    .map((extra): HeaderShape[] => [ADMIN, ...(extra === undefined || extra.name === "x-admin-key" ? [] : [extra])]),
+  body: mostly("admin"),
+  clientIp: fc.nat(63),
+});
+
+/** A sign-in as a script or the dashboard sends it: a login body right or wrong, hostile, 1 MB or 100,000 deep. */
+const signInRequestShape: fc.Arbitrary<RequestShape> = fc.record({
+  host: fc.constant("localhost"),
+  path: knownPath("/auth/login", "/auth/session"),
+  method: fc.constant("POST"),
+  query: NO_QUERY,
+  headers: fc.uniqueArray(headerShape, { maxLength: 1, selector: (header) => header.name }),
+  body: mostly("login"),
+  clientIp: fc.nat(63),
+});
+
+/** A read with one signed key or one session, on a route that checks it, with or without a hostile query. */
+const readRequestShape: fc.Arbitrary<RequestShape> = fc.record({
+  host: fc.constant("localhost"),
+  path: knownPath("/auth/me", "/metrics/overview", "/streams"),
+  method: fc.constant("GET"),
+  query: fc.oneof({ weight: 3, arbitrary: NO_QUERY }, { weight: 1, arbitrary: queryShape }),
+  headers: fc
+    .oneof(
+      fc.record({ name: fc.constant("x-api-key" as const), value: fc.constantFrom(...SIGNED_KEY_KINDS) }),
+      fc.record({ name: fc.constant("session" as const), value: sessionChoice }),
+    )
+    .map((credential): HeaderShape[] => [credential]),
+  body: fc.constant({ kind: "none" as const }),
+  clientIp: fc.nat(63),
+});
+
+export const requestShape: fc.Arbitrary<RequestShape> = fc.oneof(
+  { weight: 17, arbitrary: anyRequestShape },
+  { weight: 1, arbitrary: adminRequestShape },
+  { weight: 1, arbitrary: signInRequestShape },
+  { weight: 1, arbitrary: readRequestShape },
+);
 
 function authorizationValue(value: Extract<HeaderShape, { name: "authorization" }>["value"], credentials: Credentials, marker: string): string {
   if (typeof value === "object") return headerSafe(`Bearer ${hostileText(value.hostile, marker)}`);
@@ -216,7 +329,9 @@ function authorizationValue(value: Extract<HeaderShape, { name: "authorization" 
   }
 }
 
-function apiKeyValue(value: Extract<HeaderShape, { name: "x-api-key" }>["value"], marker: string): string {
+type ValueOf<Name extends HeaderShape["name"]> = Extract<HeaderShape, { name: Name }>["value"];
+
+function apiKeyValue(value: ValueOf<"x-api-key">, credentials: Credentials, marker: string): string {
   if (typeof value === "object") return headerSafe(hostileText(value.hostile, marker));
   switch (value) {
     case "acme":
@@ -225,8 +340,28 @@ function apiKeyValue(value: Extract<HeaderShape, { name: "x-api-key" }>["value"]
       return TEST_API_KEYS.globexLimited.key;
     case "wrong-secret":
       return `${TEST_API_KEYS.acmeCurrent.key.slice(0, -4)}AAAA`;
+    default:
+      return credentials.signedKeys[value];
   }
 }
+
+function adminKeyValue(value: ValueOf<"x-admin-key">, credentials: Credentials, marker: string): string {
+  if (typeof value === "object") return headerSafe(hostileText(value.hostile, marker));
+  switch (value) {
+    case "valid":
+      return credentials.adminSecret;
+    case "wrong":
+      return `${credentials.adminSecret.slice(0, -1)}${credentials.adminSecret.endsWith("x") ? "y" : "x"}`;
+    case "other-secret":
+      return credentials.otherSecrets[marker.charCodeAt(marker.length - 2) % credentials.otherSecrets.length]!;
+  }
+}
+
+/**
+ * Names for what an admin request creates: derived from the marker but not containing it, so the
+ * 201 that names them is not an echo, while each run still makes a new one.
+ */
+const adminSubject = (marker: string) => [...marker].reverse().join("");
 
 function bodyOf(shape: BodyShape, marker: string): BodyInit | undefined {
   switch (shape.kind) {
@@ -244,8 +379,17 @@ function bodyOf(shape: BodyShape, marker: string): BodyInit | undefined {
       return `${"[".repeat(shape.depth)}"${marker}"${"]".repeat(shape.depth)}`;
     case "huge":
       return JSON.stringify({ username: "acme_analyst", password: `${marker}${"p".repeat(shape.size)}` });
+    case "admin":
+      // Subjects only the campaign uses: its own credentials stay valid for the rest of the run.
+      const subject = adminSubject(marker);
+      if (shape.request === "issue") return JSON.stringify({ id: subject, tenant: "acme", scopes: ["metrics:read"] });
+      if (shape.request === "revoke-key") return JSON.stringify({ kind: "key", subject });
+      if (shape.request === "revoke-user") return JSON.stringify({ kind: "user", subject: `u_${subject}` });
+      return JSON.stringify({ kind: "tenant-tokens", subject });
   }
 }
+
+const JSON_BODIES = new Set<BodyShape["kind"]>(["login", "json", "deep", "huge", "admin"]);
 
 /** The Request a shape describes, with `marker` in every hostile part of it. */
 export function build(shape: RequestShape, marker: string, credentials: Credentials): Request {
@@ -262,9 +406,20 @@ export function build(shape: RequestShape, marker: string, credentials: Credenti
     query = params.toString();
   }
   const headers = new Headers({ "CF-Connecting-IP": `10.250.0.${shape.clientIp}` });
+  // JSON bodies are labelled as such unless the shape sends another type: a body the routes would
+  // refuse with 415 before parsing it tests nothing about the parser, the schemas or the password check.
+  if (JSON_BODIES.has(shape.body.kind)) headers.set("content-type", "application/json");
   for (const header of shape.headers) {
     if (header.name === "authorization") headers.set(header.name, authorizationValue(header.value, credentials, marker));
-    else if (header.name === "x-api-key") headers.set(header.name, apiKeyValue(header.value, marker));
+    else if (header.name === "x-api-key") headers.set(header.name, apiKeyValue(header.value, credentials, marker));
+    else if (header.name === "x-admin-key") headers.set(header.name, adminKeyValue(header.value, credentials, marker));
+    else if (header.name === "session") {
+      const { index, csrf } = header.value;
+      const session = credentials.sessions[index]!;
+      headers.set("cookie", `__Host-sf-session=${session.cookie}`);
+      const csrfOf = csrf === "valid" ? session : credentials.sessions[(index + 1) % SESSIONS]!;
+      if (csrf !== "missing") headers.set("x-csrf-token", csrfOf.csrfToken);
+    }
     else if (typeof header.value === "string") headers.set(header.name, header.value);
     // A hostile session cookie, so the value reaches the session's verification.
     else if (header.name === "cookie") headers.set(header.name, `__Host-sf-session=${headerSafe(hostileText(header.value, marker))}`);
