@@ -16,6 +16,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { signApiKey } from "../../src/auth/api-keys.ts";
 import { sessionTokens } from "../../src/auth/session-token.ts";
+import { sessionFamilies } from "../../src/keys/session-families.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { worker } from "../../src/worker.ts";
 import { build, requestShape, SESSIONS, type Credentials, type RequestShape } from "../support/attacks.ts";
@@ -134,16 +135,25 @@ async function signedKeys(): Promise<Credentials["signedKeys"]> {
   };
 }
 
-/** Dashboard sessions made as POST /auth/session makes them, with the app's own settings. */
+/**
+ * Dashboard sessions made as POST /auth/session makes them, with the app's own settings: each a
+ * family recorded in its user's SessionFamilies object, without which the session is refused.
+ */
 async function sessions(): Promise<Credentials["sessions"]> {
+  const maxLifetimeSeconds = 43_200;
   const settings = { signingKey: TEST_JWT_SIGNING_KEY, issuer: TOKENS.issuer, ttlSeconds: 3_600 };
-  const tokens = sessionTokens({ ...settings, maxLifetimeSeconds: 43_200 });
-  return Promise.all(
-    Array.from({ length: SESSIONS }, async () => {
-      const { token, session } = await tokens.issue({ subject: "acme_analyst", tenant: "acme" }, Date.now());
-      return { cookie: token, csrfToken: await tokens.csrfToken(session.id) };
-    }),
-  );
+  const tokens = sessionTokens({ ...settings, maxLifetimeSeconds });
+  const owner = sessionFamilies(env.SESSION_FAMILIES, "acme_analyst");
+  const made: { cookie: string; csrfToken: string }[] = [];
+  for (let index = 0; index < SESSIONS; index++) {
+    const nowMs = Date.now();
+    const { token, session } = await tokens.issue({ subject: "acme_analyst", tenant: "acme" }, nowMs);
+    const endsAtSeconds = session.authTimeSeconds + maxLifetimeSeconds;
+    const family = { id: session.familyId, tenant: session.tenant, authTimeSeconds: session.authTimeSeconds, endsAtSeconds };
+    await owner.start(family, Math.floor(nowMs / 1000));
+    made.push({ cookie: token, csrfToken: await tokens.csrfToken(session.id) });
+  }
+  return made;
 }
 
 /** Statuses each (path, method) declares in the served OpenAPI document. */
