@@ -101,7 +101,7 @@ describe("dashboard session in Chromium", () => {
     expect(results.reload).toMatchObject({ status: 200, body: { principal, csrfToken: (results.signIn.body as { csrfToken: string }).csrfToken } });
     expect(results.me).toMatchObject({ status: 200, body: { kind: "user", ...principal } });
     // Exposed to page script: the rate-limit state and the request id.
-    expect(results.me.rateLimit).toMatch(/^"api";r=\d+;t=\d+$/);
+    expect(results.me.rateLimit).toMatch(/^"api";r=\d+;t=\d+, "principal";r=\d+;t=\d+$/);
     expect(results.me.requestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(results.meWithoutCsrf).toMatchObject({ status: 403, body: { code: "csrf-token-invalid" } });
     expect(results.refresh).toMatchObject({ status: 200, body: { principal } });
