@@ -15,7 +15,13 @@ const TIMING_SENSITIVE_FILES = [
 ];
 
 /** A project of test files that run inside workerd, on the suite's Postgres and SQL endpoint. */
-function workerProject(options: { name: string; include: string[]; exclude: string[]; groupOrder?: number }) {
+function workerProject(options: {
+  name: string;
+  include: string[];
+  exclude: string[];
+  groupOrder?: number;
+  fileParallelism: boolean;
+}) {
   return {
     plugins: [
       cloudflareTest(({ inject }) => ({
@@ -54,10 +60,7 @@ function workerProject(options: { name: string; include: string[]; exclude: stri
       include: options.include,
       exclude: options.exclude,
       globalSetup: ["test/support/global-setup.ts"],
-      // One runtime serves every file's Durable Objects: the multi-isolate and login-limit files
-      // each create hundreds of objects, and side by side they push object calls past the
-      // limiter's timeout on two cores. One file at a time keeps every call's latency honest.
-      fileParallelism: false,
+      fileParallelism: options.fileParallelism,
       testTimeout: 15_000,
       ...(options.groupOrder === undefined ? {} : { sequence: { groupOrder: options.groupOrder } }),
     },
@@ -75,11 +78,21 @@ export default defineConfig({
         name: "worker",
         include: ["test/**/*.test.ts"],
         exclude: [...NOT_WORKER_FILES, ...TIMING_SENSITIVE_FILES],
+        // Each file starts a runtime of its own (the plugin has no reuse), most of a file's time.
+        fileParallelism: true,
       }),
       // Last and alone: these files measure how many of many concurrent requests a limiter admits, or
       // how soon a fault is answered, and a browser starting beside them on two cores once made the
       // multi-isolate test admit 101 of 100 (a limiter call past its timeout fails open).
-      workerProject({ name: "worker-timing", include: TIMING_SENSITIVE_FILES, exclude: [], groupOrder: 1 }),
+      // The multi-isolate and login-limit files each create hundreds of objects: one file at a time
+      // keeps every object call's latency honest.
+      workerProject({
+        name: "worker-timing",
+        include: TIMING_SENSITIVE_FILES,
+        exclude: [],
+        groupOrder: 1,
+        fileParallelism: false,
+      }),
       {
         test: {
           name: "node",
