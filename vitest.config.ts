@@ -1,12 +1,27 @@
 import { createHash } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
-import { apiKeysSecret, TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_PEPPER, TEST_SIGNING_SECRETS, TEST_TENANT_SCOPE_KEY } from "./test/support/constants.ts";
+import {
+  apiKeysSecret,
+  TEST_ADMIN_SECRET,
+  TEST_API_KEYS,
+  TEST_JWT_SIGNING_KEY,
+  TEST_PEPPER,
+  TEST_SIGNING_SECRETS,
+  TEST_TENANT_SCOPE_KEY,
+} from "./test/support/constants.ts";
 
 const sha256Hex = (text: string) => createHash("sha256").update(text).digest("hex");
 
 /** Files that run in Node, not in workerd. */
-const NOT_WORKER_FILES = ["test/scripts/**", "test/sql/**", "test/lint/**", "test/browser/**", "test/dashboard/**", "test/docs/**"];
+const NOT_WORKER_FILES = [
+  "test/scripts/**",
+  "test/sql/**",
+  "test/lint/**",
+  "test/browser/**",
+  "test/dashboard/**",
+  "test/docs/**",
+];
 /** Worker files whose assertions are about timing or admission counts under concurrency. */
 const TIMING_SENSITIVE_FILES = [
   "test/rate-limit/multi-isolate.test.ts",
@@ -97,7 +112,13 @@ export default defineConfig({
         test: {
           name: "node",
           environment: "node",
-          include: ["test/scripts/**/*.test.ts", "test/sql/**/*.test.ts", "test/lint/**/*.test.ts", "test/dashboard/**/*.test.ts", "test/docs/**/*.test.ts"],
+          include: [
+            "test/scripts/**/*.test.ts",
+            "test/sql/**/*.test.ts",
+            "test/lint/**/*.test.ts",
+            "test/dashboard/**/*.test.ts",
+            "test/docs/**/*.test.ts",
+          ],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

@@ -37,8 +37,11 @@ function staticAssetsSite(apiOrigin: string, outDir: string): Plugin {
     },
     async closeBundle() {
       const bytes = await gzippedSize(outDir);
-      console.log(`dashboard: API origin ${apiOrigin}; ${(bytes / 1000).toFixed(1)} KB gzipped (budget ${GZIP_BUDGET_BYTES / 1000} KB) in ${outDir}`);
-      if (bytes > GZIP_BUDGET_BYTES) throw new Error(`dashboard bundle is ${bytes} bytes gzipped, over the ${GZIP_BUDGET_BYTES}-byte budget`);
+      console.log(
+        `dashboard: API origin ${apiOrigin}; ${(bytes / 1000).toFixed(1)} KB gzipped (budget ${GZIP_BUDGET_BYTES / 1000} KB) in ${outDir}`,
+      );
+      if (bytes > GZIP_BUDGET_BYTES)
+        throw new Error(`dashboard bundle is ${bytes} bytes gzipped, over the ${GZIP_BUDGET_BYTES}-byte budget`);
     },
   };
 }
@@ -57,7 +60,14 @@ export function dashboardViteConfig(options: DashboardBuildOptions): UserConfig 
     root: DASHBOARD_ROOT,
     define: { __API_ORIGIN__: JSON.stringify(apiOrigin) },
     // A data: URI would need img-src data: or font-src data: in the CSP; everything stays a file.
-    build: { outDir, emptyOutDir: true, assetsInlineLimit: 0, modulePreload: { polyfill: false }, target: "es2022", reportCompressedSize: false },
+    build: {
+      outDir,
+      emptyOutDir: true,
+      assetsInlineLimit: 0,
+      modulePreload: { polyfill: false },
+      target: "es2022",
+      reportCompressedSize: false,
+    },
     plugins: [staticAssetsSite(apiOrigin, outDir)],
     logLevel: "warn",
   };

@@ -15,7 +15,9 @@ export function parseApiOrigin(value: string): string {
     throw new Error(`DASHBOARD_API_ORIGIN is not a URL: ${JSON.stringify(value)}`);
   }
   if ((url.protocol !== "https:" && url.protocol !== "http:") || url.origin !== value) {
-    throw new Error(`DASHBOARD_API_ORIGIN must be a serialized http(s) origin (scheme://host[:port], no path or slash): ${JSON.stringify(value)}`);
+    throw new Error(
+      `DASHBOARD_API_ORIGIN must be a serialized http(s) origin (scheme://host[:port], no path or slash): ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }
@@ -34,7 +36,8 @@ export function contentSecurityPolicy(apiOrigin: string): string {
 }
 
 /** The same values the API sends (Hono's secureHeaders with the options in security-headers.ts). */
-const PERMISSIONS_POLICY = "accelerometer=(), camera=(), display-capture=(), fullscreen=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()";
+const PERMISSIONS_POLICY =
+  "accelerometer=(), camera=(), display-capture=(), fullscreen=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()";
 
 export function securityHeaders(apiOrigin: string): Record<string, string> {
   return {
@@ -54,7 +57,8 @@ export function securityHeaders(apiOrigin: string): Record<string, string> {
  * deploy, with a new API origin or CSP, applies at the next load), while the hashed assets are.
  */
 export function headersFile(apiOrigin: string): string {
-  const lines = (headers: Record<string, string>) => Object.entries(headers).map(([name, value]) => `  ${name}: ${value}`);
+  const lines = (headers: Record<string, string>) =>
+    Object.entries(headers).map(([name, value]) => `  ${name}: ${value}`);
   return [
     "/*",
     ...lines(securityHeaders(apiOrigin)),

@@ -66,7 +66,10 @@ try {
       }).observe({ type: "paint", buffered: true }))`),
     );
   }
-  const line = (label: string, values: number[]) => `${label.padEnd(22)} median ${median(values).toFixed(0).padStart(5)} ms   worst ${Math.max(...values).toFixed(0).padStart(5)} ms`;
+  const line = (label: string, values: number[]) =>
+    `${label.padEnd(22)} median ${median(values).toFixed(0).padStart(5)} ms   worst ${Math.max(...values)
+      .toFixed(0)
+      .padStart(5)} ms`;
   console.log(`Dashboard first load at ${values.url}, ${runs} runs, HTTP cache disabled, signed in as ${values.user}:`);
   console.log(line("first contentful paint", fcp));
   console.log(line("overview painted", overview));

@@ -51,7 +51,10 @@ function readBundle(directory: string): WorkerBundle {
   const files = readdirSync(directory).filter((file) => /\.m?js$/.test(file));
   const mainModule = files.find((file) => /^index\.m?js$/.test(file));
   if (mainModule === undefined) throw new Error(`${directory}: no index.js`);
-  return { mainModule, modules: Object.fromEntries(files.map((file) => [file, readFileSync(path.join(directory, file), "utf8")])) };
+  return {
+    mainModule,
+    modules: Object.fromEntries(files.map((file) => [file, readFileSync(path.join(directory, file), "utf8")])),
+  };
 }
 
 interface Timing {
@@ -60,7 +63,11 @@ interface Timing {
   secondRequestMs: number;
 }
 
-async function coldStart(bundle: WorkerBundle, bindings: Record<string, string>, durableObjects: Record<string, string>): Promise<Timing> {
+async function coldStart(
+  bundle: WorkerBundle,
+  bindings: Record<string, string>,
+  durableObjects: Record<string, string>,
+): Promise<Timing> {
   const compatibility = readCompatibility("wrangler.jsonc");
   const started = performance.now();
   const miniflare = new Miniflare({
@@ -80,7 +87,8 @@ async function coldStart(bundle: WorkerBundle, bindings: Record<string, string>,
     const ready = performance.now();
     const request = async () => {
       const response = await miniflare.dispatchFetch(`http://127.0.0.1:${PORT}/health`);
-      if (response.status !== 200 && response.status !== 404) throw new Error(`GET /health answered ${response.status}: ${await response.text()}`);
+      if (response.status !== 200 && response.status !== 404)
+        throw new Error(`GET /health answered ${response.status}: ${await response.text()}`);
       await response.arrayBuffer();
     };
     await request();
@@ -95,11 +103,17 @@ async function coldStart(bundle: WorkerBundle, bindings: Record<string, string>,
 
 const compatibility = readCompatibility("wrangler.jsonc");
 console.error("[startup] building…");
-const worker = options.bundle === undefined ? await buildWorker(PROJECT_WORKER, path.join(workDir, "main"), compatibility) : readBundle(options.bundle);
+const worker =
+  options.bundle === undefined
+    ? await buildWorker(PROJECT_WORKER, path.join(workDir, "main"), compatibility)
+    : readBundle(options.bundle);
 const bare = await buildWorker(benchWorker("scripts/bench/workers/bare.ts"), path.join(workDir, "bare"), compatibility);
 const main = INSTANCES.find((spec) => spec.name === "main")!;
 const key = generateApiKey("startup");
-const bindings = { ...main.bindings({ port: PORT, apiKey: { id: "startup", key, sha256Hex: "0".repeat(64) } }), ...extraVars };
+const bindings = {
+  ...main.bindings({ port: PORT, apiKey: { id: "startup", key, sha256Hex: "0".repeat(64) } }),
+  ...extraVars,
+};
 
 const timings: { worker: Timing[]; bare: Timing[] } = { worker: [], bare: [] };
 for (let run = 1; run <= runs; run++) {

@@ -35,15 +35,37 @@ import { generateApiKey } from "../src/auth/api-keys.ts";
 import { buildWorker, readCompatibility, type WorkerBundle } from "./bench/build.ts";
 import { killChildren } from "./bench/children.ts";
 import { childProcessesNamed, executableOf, filesystemOf } from "./bench/cpu.ts";
-import { overviewQueryIsCurrent, startBenchDatabases, type BenchDatabaseName, type BenchDatabases } from "./bench/databases.ts";
+import {
+  type BenchDatabaseName,
+  type BenchDatabases,
+  overviewQueryIsCurrent,
+  startBenchDatabases,
+} from "./bench/databases.ts";
 import { burst } from "./bench/exactness.ts";
+import {
+  BENCH_PASSWORD_PEPPER,
+  BENCH_TENANT,
+  BENCH_TENANT_SCOPE_KEY,
+  type BindingContext,
+  BUNDLES,
+  type BundleName,
+  INSTANCES,
+  type InstanceName,
+} from "./bench/instances.ts";
 import { formatIsolatesTable, runIsolatesBench } from "./bench/isolates.ts";
-import { formatRegistryTable, REGISTRY_BUNDLE, runRegistryBench } from "./bench/registry.ts";
 import { firstResponses, mintSignedKeys, residentMemory, type SignedKeys, type StartupFigures } from "./bench/keys.ts";
-import { BENCH_PASSWORD_PEPPER, BENCH_TENANT, BENCH_TENANT_SCOPE_KEY, BUNDLES, INSTANCES, type BindingContext, type BundleName, type InstanceName } from "./bench/instances.ts";
 import { measure } from "./bench/measure.ts";
-import { startInstance, type RunningInstance } from "./bench/miniflare.ts";
-import { compare, describeMachine, formatReport, summarise, withRatios, type BenchReport, type RoundResult } from "./bench/report.ts";
+import { type RunningInstance, startInstance } from "./bench/miniflare.ts";
+import { formatRegistryTable, REGISTRY_BUNDLE, runRegistryBench } from "./bench/registry.ts";
+import {
+  type BenchReport,
+  compare,
+  describeMachine,
+  formatReport,
+  type RoundResult,
+  summarise,
+  withRatios,
+} from "./bench/report.ts";
 import { BASELINE, COMPARISONS, EXACTNESS, SCENARIOS, type Scenario } from "./bench/scenarios.ts";
 import { DEMO_TENANTS } from "./lib/demo-data.ts";
 import { PROJECT_ROOT } from "./lib/migrate.ts";
@@ -72,7 +94,8 @@ const { values: options } = parseArgs({
 });
 const positiveInteger = (name: string, text: string) => {
   const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(text)}`);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(text)}`);
   return value;
 };
 // Durable Object storage on tmpfs by default: an fsync per request would measure this machine's
@@ -93,7 +116,10 @@ const keyCount = positiveInteger("key-count", options["key-count"]);
 
 const wanted = options.scenarios?.split(",").map((name) => name.trim());
 const unknown = wanted?.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name)) ?? [];
-if (unknown.length > 0) throw new Error(`unknown scenarios: ${unknown.join(", ")}; known: ${SCENARIOS.map((scenario) => scenario.name).join(", ")}`);
+if (unknown.length > 0)
+  throw new Error(
+    `unknown scenarios: ${unknown.join(", ")}; known: ${SCENARIOS.map((scenario) => scenario.name).join(", ")}`,
+  );
 const groupsAskedFor = { attribution: options.attribution, metrics: options.metrics, keys: options.keys };
 const scenarios = SCENARIOS.filter(
   (scenario) =>
@@ -104,7 +130,9 @@ const scenarios = SCENARIOS.filter(
 );
 const instanceNames = new Set<InstanceName>([...scenarios.map((scenario) => scenario.instance), EXACTNESS.instance]);
 const instanceSpecs = INSTANCES.filter((spec) => instanceNames.has(spec.name));
-const databaseNames = [...new Set(instanceSpecs.flatMap((spec): BenchDatabaseName[] => ("database" in spec ? [spec.database] : [])))];
+const databaseNames = [
+  ...new Set(instanceSpecs.flatMap((spec): BenchDatabaseName[] => ("database" in spec ? [spec.database] : []))),
+];
 
 const cleanups: (() => Promise<void>)[] = [];
 const temporaryDirs: string[] = [];
@@ -155,13 +183,27 @@ async function isolatesMain(): Promise<number> {
   log("building the worker with call-counting limiter objects…");
   const bundle = await buildWorker(BUNDLES.mainCountingLimiter, path.join(workDir, "build"), compatibility);
   const seed = positiveInteger("seed", options.seed);
-  const results = await runIsolatesBench({ bundle, compatibility, basePort, persistDir: path.join(workDir, "state"), apiKeys: { plain: apiKeyFor("bench"), limited: apiKeyFor("bench-spread") }, seed, log });
+  const results = await runIsolatesBench({
+    bundle,
+    compatibility,
+    basePort,
+    persistDir: path.join(workDir, "state"),
+    apiKeys: { plain: apiKeyFor("bench"), limited: apiKeyFor("bench-spread") },
+    seed,
+    log,
+  });
   console.log(`limiter across isolates (seed ${seed}):\n${formatIsolatesTable(results)}`);
   const resultsDir = path.join(PROJECT_ROOT, ".bench");
   mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(path.join(resultsDir, "isolates.json"), `${JSON.stringify({ startedAt: new Date().toISOString(), seed, results }, null, 2)}\n`);
+  writeFileSync(
+    path.join(resultsDir, "isolates.json"),
+    `${JSON.stringify({ startedAt: new Date().toISOString(), seed, results }, null, 2)}\n`,
+  );
   const overAdmitted = results.filter((result) => result.overAdmitted > 0);
-  for (const result of overAdmitted) console.error(`over-admitted: ${result.pattern} over ${result.isolates} isolates admitted ${result.admitted} of ${result.limit}`);
+  for (const result of overAdmitted)
+    console.error(
+      `over-admitted: ${result.pattern} over ${result.isolates} isolates admitted ${result.admitted} of ${result.limit}`,
+    );
   return overAdmitted.length === 0 ? 0 : 1;
 }
 
@@ -172,8 +214,17 @@ async function registryMain(): Promise<number> {
   log("building the registry objects with a driver…");
   const bundle = await buildWorker(REGISTRY_BUNDLE, path.join(workDir, "build"), compatibility);
   const seed = positiveInteger("seed", options.seed);
-  const rows = await runRegistryBench({ bundle, compatibility, persistDir: path.join(workDir, "state"), port: basePort, seed, log });
-  console.log(`registry objects by simulated isolates (seed ${seed}, ${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}):\n${formatRegistryTable(rows)}`);
+  const rows = await runRegistryBench({
+    bundle,
+    compatibility,
+    persistDir: path.join(workDir, "state"),
+    port: basePort,
+    seed,
+    log,
+  });
+  console.log(
+    `registry objects by simulated isolates (seed ${seed}, ${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}):\n${formatRegistryTable(rows)}`,
+  );
   return 0;
 }
 
@@ -181,8 +232,11 @@ async function main(): Promise<number> {
   if (options.isolates) return isolatesMain();
   if (options.registry) return registryMain();
   const startedAt = new Date().toISOString();
-  const install = spawnSync("bash", [path.join(PROJECT_ROOT, "scripts", "install-system-deps.sh"), "bench"], { stdio: "inherit" });
-  if (install.status !== 0) throw new Error("wrk is missing and could not be installed (scripts/install-system-deps.sh bench)");
+  const install = spawnSync("bash", [path.join(PROJECT_ROOT, "scripts", "install-system-deps.sh"), "bench"], {
+    stdio: "inherit",
+  });
+  if (install.status !== 0)
+    throw new Error("wrk is missing and could not be installed (scripts/install-system-deps.sh bench)");
 
   const workDir = mkdtempSync(path.join(stateParent, "streamforge-bench-"));
   temporaryDirs.push(workDir);
@@ -191,7 +245,12 @@ async function main(): Promise<number> {
   const bundleNames = [...new Set(instanceSpecs.map((spec) => spec.bundle))];
   log(`building ${bundleNames.join(", ")}…`);
   const bundles = Object.fromEntries(
-    await Promise.all(bundleNames.map(async (name) => [name, await buildWorker(BUNDLES[name], path.join(workDir, "build", name), compatibility)] as const)),
+    await Promise.all(
+      bundleNames.map(
+        async (name) =>
+          [name, await buildWorker(BUNDLES[name], path.join(workDir, "build", name), compatibility)] as const,
+      ),
+    ),
   ) as Record<BundleName, WorkerBundle>;
 
   const apiKey = apiKeyFor("bench");
@@ -207,17 +266,36 @@ async function main(): Promise<number> {
 
   let databases: BenchDatabases | undefined;
   if (databaseNames.length > 0) {
-    log(`starting PostgreSQL and the local SQL endpoint (round trip ${settings.databaseRoundTripMs} ms) for ${databaseNames.join(", ")}…`);
-    databases = await startBenchDatabases(databaseNames, { pepper: BENCH_PASSWORD_PEPPER, tenantScopeKey: BENCH_TENANT_SCOPE_KEY, rttMs: settings.databaseRoundTripMs, defer: (cleanup) => cleanups.push(cleanup), log });
+    log(
+      `starting PostgreSQL and the local SQL endpoint (round trip ${settings.databaseRoundTripMs} ms) for ${databaseNames.join(", ")}…`,
+    );
+    databases = await startBenchDatabases(databaseNames, {
+      pepper: BENCH_PASSWORD_PEPPER,
+      tenantScopeKey: BENCH_TENANT_SCOPE_KEY,
+      rttMs: settings.databaseRoundTripMs,
+      defer: (cleanup) => cleanups.push(cleanup),
+      log,
+    });
   }
 
   const instances = new Map<InstanceName, { instance: RunningInstance; context: BindingContext }>();
   const startup: StartupFigures[] = [];
   for (const [index, spec] of instanceSpecs.entries()) {
     const database = "database" in spec ? databases!.connections[spec.database] : undefined;
-    const context: BindingContext = { port: basePort + index, apiKey, ...(database === undefined ? {} : { database }), ...(signedKeys === undefined ? {} : { signedKeys }) };
+    const context: BindingContext = {
+      port: basePort + index,
+      apiKey,
+      ...(database === undefined ? {} : { database }),
+      ...(signedKeys === undefined ? {} : { signedKeys }),
+    };
     const startingAt = performance.now();
-    const instance = await startInstance({ spec, bundle: bundles[spec.bundle], compatibility, context, persistDir: path.join(workDir, "state", spec.name) });
+    const instance = await startInstance({
+      spec,
+      bundle: bundles[spec.bundle],
+      compatibility,
+      context,
+      persistDir: path.join(workDir, "state", spec.name),
+    });
     cleanups.push(() => instance.dispose());
     instances.set(spec.name, { instance, context });
     log(`${spec.name}: ${instance.url} (workerd pid ${instance.pid})`);
@@ -225,8 +303,17 @@ async function main(): Promise<number> {
     if (keysRun && (spec.name === "main" || spec.name === "main-signed-keys")) {
       const readyMillis = performance.now() - startingAt;
       const probeHeaders = { "X-API-Key": spec.name === "main" ? apiKey.key : signedKeys!.first };
-      const [firstResponseMillis, secondResponseMillis] = await firstResponses(`${instance.url}/auth/me`, { ...probeHeaders, "CF-Connecting-IP": "198.18.255.1" });
-      startup.push({ instance: spec.name, readyMillis, firstResponseMillis, secondResponseMillis, memoryAtStart: residentMemory(instance.pid) });
+      const [firstResponseMillis, secondResponseMillis] = await firstResponses(`${instance.url}/auth/me`, {
+        ...probeHeaders,
+        "CF-Connecting-IP": "198.18.255.1",
+      });
+      startup.push({
+        instance: spec.name,
+        readyMillis,
+        firstResponseMillis,
+        secondResponseMillis,
+        memoryAtStart: residentMemory(instance.pid),
+      });
     }
   }
   const instanceOf = (name: InstanceName) => instances.get(name)!;
@@ -237,9 +324,15 @@ async function main(): Promise<number> {
     const target = {
       instance,
       headers: scenario.headers(context),
-      ...(context.database === undefined ? {} : { databaseServerPid: databases!.serverPid, databaseRequests: () => databases!.endpoint.executedRequests }),
+      ...(context.database === undefined
+        ? {}
+        : { databaseServerPid: databases!.serverPid, databaseRequests: () => databases!.endpoint.executedRequests }),
     };
-    const load = { durationSeconds, connections: scenario.connections ?? settings.connections, threads: settings.threads };
+    const load = {
+      durationSeconds,
+      connections: scenario.connections ?? settings.connections,
+      threads: settings.threads,
+    };
     const { result, problems } = await measure(scenario, target, load, label);
     failures.push(...problems);
     return result;
@@ -251,33 +344,60 @@ async function main(): Promise<number> {
   const rounds = new Map<string, RoundResult[]>(scenarios.map((scenario) => [scenario.name, []]));
   for (let round = 1; round <= settings.rounds; round++) {
     log(`round ${round}/${settings.rounds}…`);
-    for (const scenario of scenarios) rounds.get(scenario.name)!.push(await run(scenario, settings.durationSeconds, `round ${round}`));
+    for (const scenario of scenarios)
+      rounds.get(scenario.name)!.push(await run(scenario, settings.durationSeconds, `round ${round}`));
   }
 
-  for (const figures of startup) figures.memoryAfterLoad = residentMemory(instanceOf(figures.instance as InstanceName).instance.pid);
+  for (const figures of startup)
+    figures.memoryAfterLoad = residentMemory(instanceOf(figures.instance as InstanceName).instance.pid);
 
   log(`exactness: ${exactnessRequests} concurrent requests from one client against a limit of ${EXACTNESS.limit}…`);
   const limited = instanceOf(EXACTNESS.instance);
-  const exactness = await burst(`${limited.instance.url}${EXACTNESS.path}`, EXACTNESS.headers(limited.context), exactnessRequests, EXACTNESS.limit);
-  if (!exactness.ok) failures.push(`exactness: admitted ${exactness.admitted} of ${exactness.requests}, expected exactly ${exactness.limit} (${JSON.stringify(exactness.statuses)})`);
+  const exactness = await burst(
+    `${limited.instance.url}${EXACTNESS.path}`,
+    EXACTNESS.headers(limited.context),
+    exactnessRequests,
+    EXACTNESS.limit,
+  );
+  if (!exactness.ok)
+    failures.push(
+      `exactness: admitted ${exactness.admitted} of ${exactness.requests}, expected exactly ${exactness.limit} (${JSON.stringify(exactness.statuses)})`,
+    );
 
   let databasesReport: BenchReport["databases"];
   if (databases !== undefined) {
     log("explaining the overview's totals query in each database…");
     const plans = await databases.explainOverview(BENCH_TENANT);
-    if (!overviewQueryIsCurrent()) failures.push("plans: src/db/metrics.ts no longer sends the overview query scripts/bench/databases.ts explains; copy it again");
+    if (!overviewQueryIsCurrent())
+      failures.push(
+        "plans: src/db/metrics.ts no longer sends the overview query scripts/bench/databases.ts explains; copy it again",
+      );
     // Every stream of the tenant × 60 minutes, the same in every database, or the comparison compares nothing.
     const expectedRows = DEMO_TENANTS.find((tenant) => tenant.slug === BENCH_TENANT)!.streams.length * 60;
     for (const { database, rowsInWindow } of plans) {
-      if (rowsInWindow !== expectedRows) failures.push(`plans: ${database} has ${rowsInWindow} rows of ${BENCH_TENANT} in the window, expected ${expectedRows}`);
+      if (rowsInWindow !== expectedRows)
+        failures.push(
+          `plans: ${database} has ${rowsInWindow} rows of ${BENCH_TENANT} in the window, expected ${expectedRows}`,
+        );
     }
-    if (Date.now() >= databases.seededUntil.getTime()) failures.push(`the run outlasted the seeded data (${databases.seededUntil.toISOString()}): the window was no longer full`);
+    if (Date.now() >= databases.seededUntil.getTime())
+      failures.push(
+        `the run outlasted the seeded data (${databases.seededUntil.toISOString()}): the window was no longer full`,
+      );
     databasesReport = { seeded: databases.seeded, seededUntil: databases.seededUntil.toISOString(), plans };
   }
 
   const scenarioResults = withRatios(
     scenarios.map(({ name, summary, instance, path: requestPath, expectedStatus, connections }) =>
-      summarise({ name, summary, instance, path: requestPath, expectedStatus, connections: connections ?? settings.connections, rounds: rounds.get(name)! }),
+      summarise({
+        name,
+        summary,
+        instance,
+        path: requestPath,
+        expectedStatus,
+        connections: connections ?? settings.connections,
+        rounds: rounds.get(name)!,
+      }),
     ),
     BASELINE,
   );

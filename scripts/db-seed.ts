@@ -31,7 +31,9 @@ try {
     pepper,
     onProgress: (done, total) => process.stdout.write(`\rseeding buckets: ${done}/${total}`),
   });
-  console.log(`\nseeded ${result.buckets} buckets (${result.minutes} minutes per stream) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `\nseeded ${result.buckets} buckets (${result.minutes} minutes per stream) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
   console.log(`demo users: ${DEMO_TENANTS.map((tenant) => tenant.username).join(", ")} — password: ${DEMO_PASSWORD}`);
 } finally {
   await client.end();

@@ -16,15 +16,15 @@
  */
 import { randomBytes } from "node:crypto";
 import { readDevVars, setting } from "./lib/config-files.ts";
+import { buildDashboard, serveDashboard } from "./lib/dashboard.ts";
 import { checkConfiguredDatabase, PreflightError } from "./lib/database-preflight.ts";
-import { migrate } from "./lib/migrate.ts";
-import { startPostgres, type RunningPostgres } from "./lib/postgres.ts";
 import { DEMO_PASSWORD, DEMO_TENANTS } from "./lib/demo-data.ts";
+import { migrate } from "./lib/migrate.ts";
+import { type RunningPostgres, startPostgres } from "./lib/postgres.ts";
 import { seed } from "./lib/seed.ts";
-import { startSqlEndpoint, type SqlEndpoint } from "./lib/sql-endpoint.ts";
+import { type SqlEndpoint, startSqlEndpoint } from "./lib/sql-endpoint.ts";
 import { installTenantScopeKey } from "./lib/tenant-scope-key.ts";
 import { startWranglerDev, waitForHttp } from "./lib/wrangler-dev.ts";
-import { buildDashboard, serveDashboard } from "./lib/dashboard.ts";
 
 const port = Number(setting("DEV_PORT") ?? 8787);
 const dashboardPort = Number(setting("DASHBOARD_PORT") ?? 5173);
@@ -71,7 +71,8 @@ try {
     TENANT_SCOPE_KEY: configuredScopeKey ?? randomBytes(32).toString("base64url"),
     ALLOWED_HOSTS: setting("ALLOWED_HOSTS") ?? `localhost:${port},127.0.0.1:${port}`,
     // The dashboard (below) can call the local API with credentials.
-    ALLOWED_ORIGINS: setting("ALLOWED_ORIGINS") ?? `http://localhost:${dashboardPort},http://127.0.0.1:${dashboardPort}`,
+    ALLOWED_ORIGINS:
+      setting("ALLOWED_ORIGINS") ?? `http://localhost:${dashboardPort},http://127.0.0.1:${dashboardPort}`,
   };
 
   let databaseUrl = configuredDatabaseUrl;

@@ -38,5 +38,13 @@ const rows = [
   ]),
 ];
 const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-for (const row of rows) console.log(row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd());
-console.log(`\n${keys.length} key(s). Last use is sent by each isolate in batches: allow a minute or two before reading "never" as unused.`);
+for (const row of rows)
+  console.log(
+    row
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join("  ")
+      .trimEnd(),
+  );
+console.log(
+  `\n${keys.length} key(s). Last use is sent by each isolate in batches: allow a minute or two before reading "never" as unused.`,
+);

@@ -9,23 +9,35 @@ import { parseArgs } from "node:util";
 import { ADMIN_URL_OPTION, adminClient } from "./lib/admin-client.ts";
 
 const { values } = parseArgs({
-  options: { id: { type: "string" }, tenant: { type: "string" }, scopes: { type: "string", default: "metrics:read" }, "rate-limit": { type: "string" }, ...ADMIN_URL_OPTION },
+  options: {
+    id: { type: "string" },
+    tenant: { type: "string" },
+    scopes: { type: "string", default: "metrics:read" },
+    "rate-limit": { type: "string" },
+    ...ADMIN_URL_OPTION,
+  },
 });
 if (values.id === undefined || values.tenant === undefined) {
-  console.error("usage: npm run key:new -- --id <3-32 of a-z0-9-> --tenant <slug> [--scopes metrics:read,streams:read] [--rate-limit 1000/hour] [--url URL]");
+  console.error(
+    "usage: npm run key:new -- --id <3-32 of a-z0-9-> --tenant <slug> [--scopes metrics:read,streams:read] [--rate-limit 1000/hour] [--url URL]",
+  );
   process.exit(1);
 }
 
-const issued = await adminClient(values.url).call<{ key: string; id: string; tenant: string; scopes: string[]; rate_limit: string | null; kid: string; created_at: string }>(
-  "POST",
-  "/admin/keys",
-  {
-    id: values.id,
-    tenant: values.tenant,
-    scopes: values.scopes.split(",").map((scope) => scope.trim()),
-    ...(values["rate-limit"] === undefined ? {} : { rate_limit: values["rate-limit"] }),
-  },
-);
+const issued = await adminClient(values.url).call<{
+  key: string;
+  id: string;
+  tenant: string;
+  scopes: string[];
+  rate_limit: string | null;
+  kid: string;
+  created_at: string;
+}>("POST", "/admin/keys", {
+  id: values.id,
+  tenant: values.tenant,
+  scopes: values.scopes.split(",").map((scope) => scope.trim()),
+  ...(values["rate-limit"] === undefined ? {} : { rate_limit: values["rate-limit"] }),
+});
 
 console.log(`New API key ${issued.id} for ${issued.tenant} (${issued.scopes.join(", ")}${issued.rate_limit === null ? "" : `, ${issued.rate_limit}`}), signed under ${issued.kid}:
 

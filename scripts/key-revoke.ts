@@ -12,4 +12,7 @@ if ((values.id === undefined) === (values.tenant === undefined)) {
   console.error("usage: npm run key:revoke -- --id <key id> | --tenant <slug> [--url URL]");
   process.exit(1);
 }
-await revoke(adminClient(values.url), values.id === undefined ? { kind: "tenant-keys", subject: values.tenant! } : { kind: "key", subject: values.id });
+await revoke(
+  adminClient(values.url),
+  values.id === undefined ? { kind: "tenant-keys", subject: values.tenant! } : { kind: "key", subject: values.id },
+);

@@ -15,12 +15,19 @@ import { generateApiKey } from "../src/auth/api-keys.ts";
 import { issueToken } from "../src/auth/tokens.ts";
 import { buildWorker, readCompatibility } from "./bench/build.ts";
 import { startBenchDatabases } from "./bench/databases.ts";
-import { BENCH_PASSWORD_PEPPER, BENCH_TENANT, BENCH_TENANT_SCOPE_KEY, BENCH_TOKENS, BUNDLES, INSTANCES } from "./bench/instances.ts";
+import {
+  BENCH_PASSWORD_PEPPER,
+  BENCH_TENANT,
+  BENCH_TENANT_SCOPE_KEY,
+  BENCH_TOKENS,
+  BUNDLES,
+  INSTANCES,
+} from "./bench/instances.ts";
 import { startInstance } from "./bench/miniflare.ts";
 import { median } from "./bench/report.ts";
 import { DEMO_TENANTS } from "./lib/demo-data.ts";
-import { sendOne, type Answer, type LoadContext } from "./soak/load.ts";
-import { judgeMemory, residentMiB, type MemorySample } from "./soak/memory.ts";
+import { type Answer, type LoadContext, sendOne } from "./soak/load.ts";
+import { judgeMemory, type MemorySample, residentMiB } from "./soak/memory.ts";
 
 const SAMPLE_EVERY_MS = 5000;
 const MEMORY_TOLERANCE_PERCENT = 10;
@@ -38,7 +45,8 @@ const { values: options } = parseArgs({
 });
 const positiveInteger = (name: string, text: string) => {
   const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(text)}`);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(text)}`);
   return value;
 };
 const durationSeconds = positiveInteger("duration", options.duration);
@@ -46,7 +54,8 @@ const connections = positiveInteger("connections", options.connections);
 const port = positiveInteger("port", options.port);
 // Half the run: at this load the limiter objects of ~340 clients and V8's heaps took 150–300 s to
 // reach their steady size (BENCHMARKS.md, "Soak"), so memory is judged only after that.
-const warmupSeconds = options.warmup === undefined ? Math.round(durationSeconds / 2) : positiveInteger("warmup", options.warmup);
+const warmupSeconds =
+  options.warmup === undefined ? Math.round(durationSeconds / 2) : positiveInteger("warmup", options.warmup);
 
 const log = (message: string) => console.error(`[soak] ${message}`);
 const cleanups: (() => Promise<void>)[] = [];
@@ -54,7 +63,8 @@ const workDir = mkdtempSync(path.join(existsSync("/dev/shm") ? "/dev/shm" : tmpd
 process.on("exit", () => rmSync(workDir, { recursive: true, force: true }));
 
 async function stopAll(): Promise<void> {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(`cleanup: ${String(error)}`));
+  for (const cleanup of cleanups.reverse())
+    await cleanup().catch((error: unknown) => console.error(`cleanup: ${String(error)}`));
 }
 
 function percentile(sorted: readonly number[], fraction: number): number {
@@ -78,25 +88,40 @@ async function main(): Promise<number> {
     log,
   });
   const context = { port, apiKey, database: databases.connections[spec.database] };
-  const instance = await startInstance({ spec, bundle, compatibility, context, persistDir: path.join(workDir, "state") });
+  const instance = await startInstance({
+    spec,
+    bundle,
+    compatibility,
+    context,
+    persistDir: path.join(workDir, "state"),
+  });
   cleanups.push(() => instance.dispose());
-  log(`worker on ${instance.url} (workerd pid ${instance.pid}); ${connections} connections for ${durationSeconds} s, warm-up ${warmupSeconds} s`);
+  log(
+    `worker on ${instance.url} (workerd pid ${instance.pid}); ${connections} connections for ${durationSeconds} s, warm-up ${warmupSeconds} s`,
+  );
 
   const user = DEMO_TENANTS.find((tenant) => tenant.slug === BENCH_TENANT)!.username;
   let token = await issueToken({ sub: user, tenant: BENCH_TENANT }, BENCH_TOKENS);
   // Renewed well inside its lifetime, as a browser app would, so no request carries an expired one.
-  const renewal = setInterval(() => void issueToken({ sub: user, tenant: BENCH_TENANT }, BENCH_TOKENS).then((fresh) => (token = fresh)), 60_000);
+  const renewal = setInterval(
+    () => void issueToken({ sub: user, tenant: BENCH_TENANT }, BENCH_TOKENS).then((fresh) => (token = fresh)),
+    60_000,
+  );
   const load: LoadContext = { baseUrl: instance.url, apiKey: key, bearerToken: () => token };
 
   const started = performance.now();
   const elapsedSeconds = () => (performance.now() - started) / 1000;
   const samples: MemorySample[] = [{ atSeconds: 0, rssMiB: residentMiB(instance.pid) }];
-  const sampler = setInterval(() => samples.push({ atSeconds: elapsedSeconds(), rssMiB: residentMiB(instance.pid) }), SAMPLE_EVERY_MS);
+  const sampler = setInterval(
+    () => samples.push({ atSeconds: elapsedSeconds(), rssMiB: residentMiB(instance.pid) }),
+    SAMPLE_EVERY_MS,
+  );
   const deadline = started + durationSeconds * 1000;
   const answers: (Answer & { atSeconds: number })[] = [];
   await Promise.all(
     Array.from({ length: connections }, async () => {
-      while (performance.now() < deadline) answers.push({ ...(await sendOne(load, REQUEST_TIMEOUT_MS)), atSeconds: elapsedSeconds() });
+      while (performance.now() < deadline)
+        answers.push({ ...(await sendOne(load, REQUEST_TIMEOUT_MS)), atSeconds: elapsedSeconds() });
     }),
   );
   clearInterval(sampler);
@@ -121,16 +146,28 @@ async function main(): Promise<number> {
     requestsPerSecond: Math.round(answers.length / elapsedSeconds()),
     unexpected: unexpected.length,
     plainRuntime500s,
-    firstUnexpected: unexpected.slice(0, KEPT_UNEXPECTED).map(({ kind, atSeconds, unexpected: why }) => `${Math.round(atSeconds)} s, ${kind}: ${why}`),
+    firstUnexpected: unexpected
+      .slice(0, KEPT_UNEXPECTED)
+      .map(({ kind, atSeconds, unexpected: why }) => `${Math.round(atSeconds)} s, ${kind}: ${why}`),
     workerErrorLines: workerErrors.count,
     firstWorkerErrorLines: workerErrors.first,
     kinds: Object.fromEntries(
       [...byKind].map(([kind, { statuses, latencies }]) => {
         const sorted = latencies.sort((a, b) => a - b);
-        return [kind, { statuses: Object.fromEntries([...statuses].sort(([a], [b]) => a - b)), p50Ms: Math.round(median(sorted)), p99Ms: Math.round(percentile(sorted, 0.99)) }];
+        return [
+          kind,
+          {
+            statuses: Object.fromEntries([...statuses].sort(([a], [b]) => a - b)),
+            p50Ms: Math.round(median(sorted)),
+            p99Ms: Math.round(percentile(sorted, 0.99)),
+          },
+        ];
       }),
     ),
-    memory: { ...memory, samples: samples.map(({ atSeconds, rssMiB }) => [Math.round(atSeconds), Math.round(rssMiB * 10) / 10]) },
+    memory: {
+      ...memory,
+      samples: samples.map(({ atSeconds, rssMiB }) => [Math.round(atSeconds), Math.round(rssMiB * 10) / 10]),
+    },
   };
   console.log(JSON.stringify(report, null, 2));
   log(

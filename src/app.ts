@@ -5,6 +5,7 @@
 import type { Context } from "hono";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
+import { createApiKeyVerifier } from "./auth/api-keys.ts";
 import { deviceCookies } from "./auth/device-cookie.ts";
 import { sessionCookie } from "./auth/session-cookie.ts";
 import { sessionTokens } from "./auth/session-token.ts";
@@ -12,15 +13,14 @@ import { createSignIn } from "./auth/sign-in.ts";
 import { createDatabase } from "./db/client.ts";
 import { readinessCheck } from "./db/health.ts";
 import { tenantScope } from "./db/tenant-scope.ts";
+import { findLoginRecord, findUsersByName } from "./db/users.ts";
 import type { AppConfig, AppEnv, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
-import { createApiKeyVerifier } from "./auth/api-keys.ts";
-import { keyRegistry, USAGE_SHARDS, usageShard } from "./keys/registry.ts";
 import { coloCachedSource } from "./keys/colo-cache.ts";
+import { keyRegistry, USAGE_SHARDS, usageShard } from "./keys/registry.ts";
 import { RevocationCache } from "./keys/revocations.ts";
 import { sessionFamilies } from "./keys/session-families.ts";
 import { SessionStates } from "./keys/session-states.ts";
-import { findLoginRecord, findUsersByName } from "./db/users.ts";
 import { UsageRecorder } from "./keys/usage.ts";
 import { adminAudit } from "./middleware/admin-audit.ts";
 import { adminCredential } from "./middleware/admin-credential.ts";
@@ -33,7 +33,7 @@ import { securityHeaders } from "./middleware/security-headers.ts";
 import { transportSecurity } from "./middleware/transport-security.ts";
 import { trustedHost } from "./middleware/trusted-host.ts";
 import { createRouter, OPENAPI_INFO } from "./openapi.ts";
-import { clientKeyFromIp, networkKeysFromIp, type NetworkPrefix } from "./rate-limit/client-ip.ts";
+import { clientKeyFromIp, type NetworkPrefix, networkKeysFromIp } from "./rate-limit/client-ip.ts";
 import { DenyCache } from "./rate-limit/deny-cache.ts";
 import { IsolateBudget } from "./rate-limit/isolate-budget.ts";
 import type { RatePolicy } from "./rate-limit/policy.ts";
@@ -88,7 +88,9 @@ export function createMisconfiguredApp(problems: ConfigProblem[]) {
   const app = createRouter();
   useOuterLayers(app);
   app.all("*", (c) => {
-    console.error(JSON.stringify({ level: "error", event: "misconfigured", request_id: c.get("requestId"), keys: problems }));
+    console.error(
+      JSON.stringify({ level: "error", event: "misconfigured", request_id: c.get("requestId"), keys: problems }),
+    );
     return problemResponse(c, {
       status: 500,
       code: "misconfigured",
@@ -124,13 +126,24 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   useOuterLayers(app);
   // Per isolate, like the app: keys verify without a lookup; revocations and usage reach the
   // registry object at most every few seconds, never per request.
-  const apiKeys = createApiKeyVerifier({ signingSecrets: config.API_KEY_SIGNING_SECRETS, legacyEntries: config.API_KEYS });
+  const apiKeys = createApiKeyVerifier({
+    signingSecrets: config.API_KEY_SIGNING_SECRETS,
+    legacyEntries: config.API_KEYS,
+  });
   // One registry call per data center and 10 s for the isolates that are caught up (colo-cache.ts).
-  const revocationSource = coloCachedSource({ source: (afterSeq) => keyRegistry(config.KEY_REGISTRY).revocationsSince(afterSeq), cache: caches.default, clock });
+  const revocationSource = coloCachedSource({
+    source: (afterSeq) => keyRegistry(config.KEY_REGISTRY).revocationsSince(afterSeq),
+    cache: caches.default,
+    clock,
+  });
   const revocations = new RevocationCache({ source: revocationSource, clock });
   const families = (subject: string) => sessionFamilies(config.SESSION_FAMILIES, subject);
   const nowSeconds = () => Math.floor(clock() / 1000);
-  const states = new SessionStates({ source: async (subject) => (await families(subject).live(nowSeconds())).map((family) => [family.id, family.generation]), clock });
+  const states = new SessionStates({
+    source: async (subject) =>
+      (await families(subject).live(nowSeconds())).map((family) => [family.id, family.generation]),
+    clock,
+  });
   const usageShardOfIsolate = Math.floor(Math.random() * USAGE_SHARDS);
   const usage = new UsageRecorder({
     sink: (entries) => usageShard(config.KEY_REGISTRY, usageShardOfIsolate).recordUsage(entries),
@@ -167,7 +180,12 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   // credential is checked, failing closed: the limit is what slows a guess of the admin secret.
   if (config.ADMIN_SECRET !== undefined) {
     const clientIp = (c: Context<AppEnv>) => c.req.header("cf-connecting-ip") ?? "unknown";
-    app.use("/admin/*", adminAudit({ clientIp }), rateLimit({ namespace, policy: config.RATE_LIMIT_ADMIN, clock, denyCache }), adminCredential({ secret: config.ADMIN_SECRET, clientIp }));
+    app.use(
+      "/admin/*",
+      adminAudit({ clientIp }),
+      rateLimit({ namespace, policy: config.RATE_LIMIT_ADMIN, clock, denyCache }),
+      adminCredential({ secret: config.ADMIN_SECRET, clientIp }),
+    );
     // authDatabase is created further down; the route only calls this once a request arrives.
     const findUsers = async (name: string) => (await authDatabase.read([findUsersByName(name)]))[0];
     app.route(
@@ -194,7 +212,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.use(
     methodNotAllowed({
       app,
-      onMethodNotAllowed: (c, methods) => {
+      onMethodNotAllowed: (_c, methods) => {
         throw new AppError({
           status: 405,
           code: "method-not-allowed",
@@ -208,8 +226,22 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
 
   const legacyHeaders = config.RATE_LIMIT_LEGACY_HEADERS;
   const limiterFor = (policy: RatePolicy, timeoutMs?: number) =>
-    createRateLimiter({ namespace, policy, clock, denyCache, legacyHeaders, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
-  const limitByIp = rateLimit({ namespace, policy: config.RATE_LIMIT_API, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
+    createRateLimiter({
+      namespace,
+      policy,
+      clock,
+      denyCache,
+      legacyHeaders,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    });
+  const limitByIp = rateLimit({
+    namespace,
+    policy: config.RATE_LIMIT_API,
+    clock,
+    denyCache,
+    legacyHeaders,
+    timeoutMs: API_LIMITER_TIMEOUT_MS,
+  });
   const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage, sessions });
   const limitByPrincipal = rateLimit({
     namespace,
@@ -220,7 +252,13 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
     timeoutMs: API_LIMITER_TIMEOUT_MS,
     key: principalKey,
   });
-  const limitByApiKey = apiKeyRateLimit({ namespace, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
+  const limitByApiKey = apiKeyRateLimit({
+    namespace,
+    clock,
+    denyCache,
+    legacyHeaders,
+    timeoutMs: API_LIMITER_TIMEOUT_MS,
+  });
   for (const path of AUTHENTICATED_PATHS) app.use(path, requirePrincipal, limitByIp, limitByPrincipal, limitByApiKey);
   app.use(READINESS_PATH, limitByIp);
   for (const path of SESSION_COOKIE_PATHS) app.use(path, limitByIp);
@@ -231,12 +269,24 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
 
   // One query runner per role for the isolate: the HTTP path holds no connection between requests.
   const localEndpoint =
-    config.LOCAL_SQL_ENDPOINT !== undefined && config.LOCAL_SQL_SECRET !== undefined ? { url: config.LOCAL_SQL_ENDPOINT, secret: config.LOCAL_SQL_SECRET } : undefined;
-  const metricsDatabase = createDatabase({ connectionString: config.DATABASE_URL, localEndpoint, tenantScope: tenantScope({ key: config.TENANT_SCOPE_KEY, clock }) });
+    config.LOCAL_SQL_ENDPOINT !== undefined && config.LOCAL_SQL_SECRET !== undefined
+      ? { url: config.LOCAL_SQL_ENDPOINT, secret: config.LOCAL_SQL_SECRET }
+      : undefined;
+  const metricsDatabase = createDatabase({
+    connectionString: config.DATABASE_URL,
+    localEndpoint,
+    tenantScope: tenantScope({ key: config.TENANT_SCOPE_KEY, clock }),
+  });
   const authDatabase = createDatabase({ connectionString: config.AUTH_DATABASE_URL, localEndpoint });
 
-  app.route("/", createHealthRoutes({ checkReadiness: readinessCheck({ database: metricsDatabase, ttlMs: READINESS_TTL_MS, clock }) }));
-  const networkKey = (prefix: NetworkPrefix) => (c: Context<AppEnv>) => networkKeysFromIp(c.req.header("cf-connecting-ip"))[prefix];
+  app.route(
+    "/",
+    createHealthRoutes({
+      checkReadiness: readinessCheck({ database: metricsDatabase, ttlMs: READINESS_TTL_MS, clock }),
+    }),
+  );
+  const networkKey = (prefix: NetworkPrefix) => (c: Context<AppEnv>) =>
+    networkKeysFromIp(c.req.header("cf-connecting-ip"))[prefix];
   const passwordChecks = config.RATE_LIMIT_LOGIN_ISOLATE;
   // One sign-in for both routes: /auth/login and /auth/session spend the same counters.
   const signIn = createSignIn({
@@ -263,10 +313,28 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.route("/", createMetricsRoutes({ database: metricsDatabase, clock }));
   app.route("/", createStreamRoutes({ database: metricsDatabase }));
 
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
-  app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "apiKey", in: "header", name: "X-API-Key" });
-  app.openAPIRegistry.registerComponent("securitySchemes", "session", { type: "apiKey", in: "cookie", name: "__Host-sf-session", description: "Set by POST /auth/session" });
-  app.openAPIRegistry.registerComponent("securitySchemes", "csrfToken", { type: "apiKey", in: "header", name: "X-CSRF-Token", description: "The csrfToken of the session, required with the session cookie" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
+    type: "apiKey",
+    in: "header",
+    name: "X-API-Key",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "session", {
+    type: "apiKey",
+    in: "cookie",
+    name: "__Host-sf-session",
+    description: "Set by POST /auth/session",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "csrfToken", {
+    type: "apiKey",
+    in: "header",
+    name: "X-CSRF-Token",
+    description: "The csrfToken of the session, required with the session cookie",
+  });
 
   app.doc31("/openapi.json", OPENAPI_INFO);
   // The switch for the docs is the `assets` binding in wrangler.jsonc: without it /docs is a 404.

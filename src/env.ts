@@ -4,14 +4,14 @@
  * names the offending key, never its value (values may be secrets).
  */
 import { z } from "zod";
-import { parseAllowedOrigin } from "./middleware/cors.ts";
-import { parseHostPattern } from "./middleware/trusted-host.ts";
 import { apiKeysSchema, signingSecretsSchema } from "./auth/api-keys.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { KeyRegistry } from "./keys/registry.ts";
 import type { SessionFamilies } from "./keys/session-families.ts";
+import { parseAllowedOrigin } from "./middleware/cors.ts";
+import { parseHostPattern } from "./middleware/trusted-host.ts";
 import type { RateLimiter } from "./rate-limit/durable-object.ts";
-import { ratePolicy, type FailMode } from "./rate-limit/policy.ts";
+import { type FailMode, ratePolicy } from "./rate-limit/policy.ts";
 
 const TLS_SSLMODES = new Set(["require", "verify-full"]);
 
@@ -34,32 +34,34 @@ const loopbackSqlEndpoint = z
 
 /** A list given as a JSON array or as comma-separated text; every entry must parse, none may be empty. */
 function listOf<T>(parseEntry: (entry: string) => T) {
-  return z
-    .string()
-    .transform((text, ctx) => {
-      let entries: unknown;
+  return z.string().transform((text, ctx) => {
+    let entries: unknown;
+    try {
+      entries = text.trim().startsWith("[") ? JSON.parse(text) : text.split(",").map((entry) => entry.trim());
+    } catch {
+      ctx.addIssue({ code: "custom", message: "not a JSON array or comma-separated list" });
+      return z.NEVER;
+    }
+    if (
+      !Array.isArray(entries) ||
+      entries.length === 0 ||
+      entries.some((entry) => typeof entry !== "string" || entry === "")
+    ) {
+      ctx.addIssue({ code: "custom", message: "must list at least one non-empty entry" });
+      return z.NEVER;
+    }
+    const parsed: T[] = [];
+    for (const [index, entry] of (entries as string[]).entries()) {
       try {
-        entries = text.trim().startsWith("[") ? JSON.parse(text) : text.split(",").map((entry) => entry.trim());
+        parsed.push(parseEntry(entry));
       } catch {
-        ctx.addIssue({ code: "custom", message: "not a JSON array or comma-separated list" });
+        // Entries are configuration, not secrets, but the position is enough to find the typo.
+        ctx.addIssue({ code: "custom", message: `entry ${index + 1} is malformed` });
         return z.NEVER;
       }
-      if (!Array.isArray(entries) || entries.length === 0 || entries.some((entry) => typeof entry !== "string" || entry === "")) {
-        ctx.addIssue({ code: "custom", message: "must list at least one non-empty entry" });
-        return z.NEVER;
-      }
-      const parsed: T[] = [];
-      for (const [index, entry] of (entries as string[]).entries()) {
-        try {
-          parsed.push(parseEntry(entry));
-        } catch {
-          // Entries are configuration, not secrets, but the position is enough to find the typo.
-          ctx.addIssue({ code: "custom", message: `entry ${index + 1} is malformed` });
-          return z.NEVER;
-        }
-      }
-      return parsed;
-    });
+    }
+    return parsed;
+  });
 }
 
 function rateLimitPolicy(name: string, failMode: FailMode) {
@@ -74,10 +76,14 @@ function rateLimitPolicy(name: string, failMode: FailMode) {
 }
 
 const durableObjectNamespace = <T extends RateLimiter | KeyRegistry | SessionFamilies>() =>
-  z.custom<DurableObjectNamespace<T>>((value) => typeof value === "object" && value !== null && "idFromName" in value, "Durable Object binding missing");
+  z.custom<DurableObjectNamespace<T>>(
+    (value) => typeof value === "object" && value !== null && "idFromName" in value,
+    "Durable Object binding missing",
+  );
 
 /** An optional secret: unset and empty both mean absent. */
-const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
 
 const assetsFetcher = z.custom<Fetcher>(
   (value) => typeof value === "object" && value !== null && "fetch" in value,
@@ -86,18 +92,23 @@ const assetsFetcher = z.custom<Fetcher>(
 
 /** A secret of at least `bytes` bytes of UTF-8. */
 function secret(bytes: number) {
-  return z.string().refine((value) => new TextEncoder().encode(value).length >= bytes, `must be at least ${bytes} bytes`);
+  return z
+    .string()
+    .refine((value) => new TextEncoder().encode(value).length >= bytes, `must be at least ${bytes} bytes`);
 }
 
 const jsonText = <T extends z.ZodType>(schema: T) =>
-  z.string().transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: "custom", message: "not valid JSON" });
-      return z.NEVER;
-    }
-  }).pipe(schema);
+  z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: "custom", message: "not valid JSON" });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
 
 const envSchema = z
   .object({
@@ -110,7 +121,10 @@ const envSchema = z
     LOCAL_SQL_SECRET: secret(32).optional(),
     ALLOWED_HOSTS: listOf(parseHostPattern),
     ALLOWED_ORIGINS: listOf(parseAllowedOrigin),
-    HSTS_PRELOAD: z.enum(["true", "false"]).default("false").transform((value) => value === "true"),
+    HSTS_PRELOAD: z
+      .enum(["true", "false"])
+      .default("false")
+      .transform((value) => value === "true"),
     RATE_LIMITER: durableObjectNamespace<RateLimiter>(),
     /** Swagger UI's files for /docs (wrangler.jsonc `assets`); without the binding /docs is off. */
     ASSETS: assetsFetcher.optional(),
@@ -129,7 +143,10 @@ const envSchema = z
     RATE_LIMIT_LOGIN_DEVICE: rateLimitPolicy("login-device", "closed"),
     // Per isolate, in memory: it shields this isolate's PBKDF2 CPU, so it has no fail mode.
     RATE_LIMIT_LOGIN_ISOLATE: rateLimitPolicy("login-isolate", "closed"),
-    RATE_LIMIT_LEGACY_HEADERS: z.enum(["true", "false"]).default("true").transform((value) => value === "true"),
+    RATE_LIMIT_LEGACY_HEADERS: z
+      .enum(["true", "false"])
+      .default("true")
+      .transform((value) => value === "true"),
     PASSWORD_PEPPER: secret(32),
     JWT_SIGNING_KEY: secret(32),
     /** HMAC key of the tenant scope tokens; the database holds the same key (README: "Tenant scope key"). */
@@ -155,7 +172,11 @@ const envSchema = z
   })
   .superRefine((env, ctx) => {
     if (env.SESSION_MAX_LIFETIME_SECONDS < env.SESSION_TTL_SECONDS) {
-      ctx.addIssue({ code: "custom", path: ["SESSION_MAX_LIFETIME_SECONDS"], message: "must be at least SESSION_TTL_SECONDS" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["SESSION_MAX_LIFETIME_SECONDS"],
+        message: "must be at least SESSION_TTL_SECONDS",
+      });
     }
     for (const key of ["LOCAL_SQL_ENDPOINT", "LOCAL_SQL_SECRET"] as const) {
       if (env.APP_ENV === "local" && env[key] === undefined) {
@@ -168,7 +189,11 @@ const envSchema = z
     for (const key of ["DATABASE_URL", "AUTH_DATABASE_URL"] as const) {
       const sslmode = new URL(env[key]).searchParams.get("sslmode");
       if (sslmode === null || !TLS_SSLMODES.has(sslmode)) {
-        ctx.addIssue({ code: "custom", path: [key], message: "production requires sslmode=require or sslmode=verify-full" });
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: "production requires sslmode=require or sslmode=verify-full",
+        });
       }
     }
   });

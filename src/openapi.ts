@@ -4,8 +4,8 @@
  * the same 400 problem with one `errors[]` entry per field.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "./env.ts";
 import type { z as zod } from "zod";
+import type { AppEnv } from "./env.ts";
 import { AppError, echoName, type FieldProblem } from "./errors.ts";
 
 export const problemSchema = z
@@ -22,10 +22,17 @@ export const problemSchema = z
   .openapi("Problem");
 
 /** A documented problem+json response. */
-export const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: problemSchema } } });
+export const problem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: problemSchema } },
+});
 
 /** Any one credential (the session cookie with its CSRF token); typed explicitly, as the inferred `never[]` breaks the routes' input types. */
-export const API_SECURITY: { [scheme: string]: string[] }[] = [{ bearer: [] }, { apiKey: [] }, { session: [], csrfToken: [] }];
+export const API_SECURITY: { [scheme: string]: string[] }[] = [
+  { bearer: [] },
+  { apiKey: [] },
+  { session: [], csrfToken: [] },
+];
 
 /** Routes anyone may call; stated, so a reader (and Redocly) knows the omission is deliberate. */
 export const PUBLIC: { [scheme: string]: string[] }[] = [];
@@ -52,7 +59,9 @@ function fieldProblems(target: string, issues: readonly zod.core.$ZodIssue[]): F
     const path = [target, ...issue.path.map((segment) => echoName(String(segment)))];
     const entries =
       issue.code === "unrecognized_keys"
-        ? issue.keys.slice(0, MAX_FIELD_PROBLEMS).map((key) => ({ path: [...path, echoName(key)].join("."), message: "Unrecognized key" }))
+        ? issue.keys
+            .slice(0, MAX_FIELD_PROBLEMS)
+            .map((key) => ({ path: [...path, echoName(key)].join("."), message: "Unrecognized key" }))
         : [{ path: path.join("."), message: issue.message }];
     problems.push(...entries);
     if (problems.length >= MAX_FIELD_PROBLEMS) break;

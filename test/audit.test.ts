@@ -13,7 +13,8 @@ function capture() {
   for (const method of ["log", "info", "warn", "error", "debug"] as const) {
     vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(" ")));
   }
-  const events = () => lines.filter((line) => line.includes('"event":"audit"')).map((line) => JSON.parse(line) as AuditLine);
+  const events = () =>
+    lines.filter((line) => line.includes('"event":"audit"')).map((line) => JSON.parse(line) as AuditLine);
   return { lines, events };
 }
 
@@ -22,7 +23,11 @@ function isolate(vars: Record<string, string> = {}) {
   const isolateEnv = { ...env, ...vars } as Env;
   return async (path: string, init: RequestInit = {}) => {
     const ctx = createExecutionContext();
-    const response = await worker.fetch(new Request(ORIGIN + path, init) as Request<unknown, IncomingRequestCfProperties>, isolateEnv, ctx);
+    const response = await worker.fetch(
+      new Request(ORIGIN + path, init) as Request<unknown, IncomingRequestCfProperties>,
+      isolateEnv,
+      ctx,
+    );
     await response.arrayBuffer();
     await waitOnExecutionContext(ctx);
     return response;
@@ -45,8 +50,21 @@ describe("security audit events", () => {
     expect(ok.status).toBe(200);
     expect((await request("/auth/login", login("acme_analyst", "not-the-password", "192.0.2.202"))).status).toBe(401);
     expect(events()).toEqual([
-      expect.objectContaining({ level: "info", action: "auth.login", outcome: "success", subject: "acme_analyst", client_ip: "192.0.2.201", request_id: ok.headers.get("x-request-id") }),
-      expect.objectContaining({ action: "auth.login", outcome: "refused", reason: "invalid-credentials", subject: "acme_analyst", client_ip: "192.0.2.202" }),
+      expect.objectContaining({
+        level: "info",
+        action: "auth.login",
+        outcome: "success",
+        subject: "acme_analyst",
+        client_ip: "192.0.2.201",
+        request_id: ok.headers.get("x-request-id"),
+      }),
+      expect.objectContaining({
+        action: "auth.login",
+        outcome: "refused",
+        reason: "invalid-credentials",
+        subject: "acme_analyst",
+        client_ip: "192.0.2.202",
+      }),
     ]);
     for (const secret of [DEMO_PASSWORD, "not-the-password"]) expect(lines.join("\n")).not.toContain(secret);
   });
@@ -56,18 +74,41 @@ describe("security audit events", () => {
     const request = isolate({ RATE_LIMIT_LOGIN_IP: "1/minute" });
     await request("/auth/login", login("nobody_here", "wrong-password", "192.0.2.203"));
     expect((await request("/auth/login", login("nobody_here", "wrong-password", "192.0.2.203"))).status).toBe(429);
-    expect(events().at(-1)).toMatchObject({ action: "auth.login", outcome: "refused", reason: "network-rate-limited", client_ip: "192.0.2.203" });
+    expect(events().at(-1)).toMatchObject({
+      action: "auth.login",
+      outcome: "refused",
+      reason: "network-rate-limited",
+      client_ip: "192.0.2.203",
+    });
   });
 
   it("records a refused token and a refused key without quoting either", async () => {
     const { lines, events } = capture();
     const request = isolate();
     const forgedKey = `${TEST_API_KEYS.acmeCurrent.key.slice(0, -1)}x`;
-    expect((await request("/auth/me", { headers: { Authorization: "Bearer not.a.token", "CF-Connecting-IP": "192.0.2.204" } })).status).toBe(401);
-    expect((await request("/auth/me", { headers: { "X-API-Key": forgedKey, "CF-Connecting-IP": "192.0.2.205" } })).status).toBe(403);
+    expect(
+      (
+        await request("/auth/me", {
+          headers: { Authorization: "Bearer not.a.token", "CF-Connecting-IP": "192.0.2.204" },
+        })
+      ).status,
+    ).toBe(401);
+    expect(
+      (await request("/auth/me", { headers: { "X-API-Key": forgedKey, "CF-Connecting-IP": "192.0.2.205" } })).status,
+    ).toBe(403);
     expect(events()).toEqual([
-      expect.objectContaining({ action: "auth.token", outcome: "refused", reason: "invalid", client_ip: "192.0.2.204" }),
-      expect.objectContaining({ action: "auth.api_key", outcome: "refused", reason: "invalid", client_ip: "192.0.2.205" }),
+      expect.objectContaining({
+        action: "auth.token",
+        outcome: "refused",
+        reason: "invalid",
+        client_ip: "192.0.2.204",
+      }),
+      expect.objectContaining({
+        action: "auth.api_key",
+        outcome: "refused",
+        reason: "invalid",
+        client_ip: "192.0.2.205",
+      }),
     ]);
     expect(lines.join("\n")).not.toContain("not.a.token");
     expect(lines.join("\n")).not.toContain(forgedKey.slice(-20));
@@ -80,7 +121,12 @@ describe("security audit events", () => {
     expect((await request("/auth/me", { headers })).status).toBe(200);
     for (let i = 0; i < 5; i++) expect((await request("/auth/me", { headers })).status).toBe(429);
     expect(events().filter((event) => event.action === "rate_limit.exhausted")).toEqual([
-      expect.objectContaining({ outcome: "refused", reason: "api", subject: "ip:192.0.2.206", client_ip: "192.0.2.206" }),
+      expect.objectContaining({
+        outcome: "refused",
+        reason: "api",
+        subject: "ip:192.0.2.206",
+        client_ip: "192.0.2.206",
+      }),
     ]);
   });
 });

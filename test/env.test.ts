@@ -13,7 +13,14 @@ const LOCAL_BASE = {
   ALLOWED_HOSTS: "localhost",
   ALLOWED_ORIGINS: "https://app.example.com",
 };
-const PRODUCTION_BASE = { ...LOCAL_BASE, APP_ENV: "production", DATABASE_URL: TLS_URL, AUTH_DATABASE_URL: TLS_URL, LOCAL_SQL_ENDPOINT: undefined, LOCAL_SQL_SECRET: undefined };
+const PRODUCTION_BASE = {
+  ...LOCAL_BASE,
+  APP_ENV: "production",
+  DATABASE_URL: TLS_URL,
+  AUTH_DATABASE_URL: TLS_URL,
+  LOCAL_SQL_ENDPOINT: undefined,
+  LOCAL_SQL_SECRET: undefined,
+};
 
 function capturedErrorLog() {
   const spy = vi.spyOn(console, "error").mockImplementation(() => {});
@@ -54,31 +61,71 @@ describe("environment parsing", () => {
   });
 
   it("requires the loopback SQL endpoint and its secret in local mode and refuses a non-loopback endpoint or a short secret", () => {
-    expect(loadConfig({ ...LOCAL_BASE, LOCAL_SQL_ENDPOINT: undefined })).toMatchObject({ ok: false, problems: [{ key: "LOCAL_SQL_ENDPOINT" }] });
-    expect(loadConfig({ ...LOCAL_BASE, LOCAL_SQL_SECRET: undefined })).toMatchObject({ ok: false, problems: [{ key: "LOCAL_SQL_SECRET" }] });
-    for (const remote of ["http://198.51.100.7:8080/sql", "https://127.0.0.1:8080/sql", "http://127.0.0.1.example.net:80/sql", "http://127.0.0.1:8080/other"]) {
-      expect(loadConfig({ ...LOCAL_BASE, LOCAL_SQL_ENDPOINT: remote })).toMatchObject({ ok: false, problems: [{ key: "LOCAL_SQL_ENDPOINT" }] });
+    expect(loadConfig({ ...LOCAL_BASE, LOCAL_SQL_ENDPOINT: undefined })).toMatchObject({
+      ok: false,
+      problems: [{ key: "LOCAL_SQL_ENDPOINT" }],
+    });
+    expect(loadConfig({ ...LOCAL_BASE, LOCAL_SQL_SECRET: undefined })).toMatchObject({
+      ok: false,
+      problems: [{ key: "LOCAL_SQL_SECRET" }],
+    });
+    for (const remote of [
+      "http://198.51.100.7:8080/sql",
+      "https://127.0.0.1:8080/sql",
+      "http://127.0.0.1.example.net:80/sql",
+      "http://127.0.0.1:8080/other",
+    ]) {
+      expect(loadConfig({ ...LOCAL_BASE, LOCAL_SQL_ENDPOINT: remote })).toMatchObject({
+        ok: false,
+        problems: [{ key: "LOCAL_SQL_ENDPOINT" }],
+      });
     }
-    expect(loadConfig({ ...LOCAL_BASE, LOCAL_SQL_SECRET: "short" })).toMatchObject({ ok: false, problems: [{ key: "LOCAL_SQL_SECRET" }] });
+    expect(loadConfig({ ...LOCAL_BASE, LOCAL_SQL_SECRET: "short" })).toMatchObject({
+      ok: false,
+      problems: [{ key: "LOCAL_SQL_SECRET" }],
+    });
     expect(loadConfig(LOCAL_BASE).ok).toBe(true);
   });
 });
 
 describe("token lifetime", () => {
   it("defaults the session lifetimes to an hour idle and 12 hours in all, and refuses an absolute lifetime shorter than the idle one", () => {
-    const defaults = loadConfig({ ...LOCAL_BASE, SESSION_TTL_SECONDS: undefined, SESSION_MAX_LIFETIME_SECONDS: undefined });
-    expect(defaults).toMatchObject({ ok: true, config: { SESSION_TTL_SECONDS: 3600, SESSION_MAX_LIFETIME_SECONDS: 43_200 } });
-    expect(loadConfig({ ...LOCAL_BASE, SESSION_TTL_SECONDS: "900", SESSION_MAX_LIFETIME_SECONDS: "900" }).ok).toBe(true);
-    expect(loadConfig({ ...LOCAL_BASE, SESSION_TTL_SECONDS: "1800", SESSION_MAX_LIFETIME_SECONDS: "900" })).toMatchObject({ ok: false, problems: [{ key: "SESSION_MAX_LIFETIME_SECONDS" }] });
-    for (const [key, value] of [["SESSION_TTL_SECONDS", "299"], ["SESSION_TTL_SECONDS", "86401"], ["SESSION_MAX_LIFETIME_SECONDS", "604801"], ["SESSION_TTL_SECONDS", "ten"], ["SESSION_TTL_SECONDS", "600.5"]] as const) {
-      expect(loadConfig({ ...LOCAL_BASE, SESSION_MAX_LIFETIME_SECONDS: "604800", [key]: value }), `${key}=${value}`).toMatchObject({ ok: false, problems: [{ key }] });
+    const defaults = loadConfig({
+      ...LOCAL_BASE,
+      SESSION_TTL_SECONDS: undefined,
+      SESSION_MAX_LIFETIME_SECONDS: undefined,
+    });
+    expect(defaults).toMatchObject({
+      ok: true,
+      config: { SESSION_TTL_SECONDS: 3600, SESSION_MAX_LIFETIME_SECONDS: 43_200 },
+    });
+    expect(loadConfig({ ...LOCAL_BASE, SESSION_TTL_SECONDS: "900", SESSION_MAX_LIFETIME_SECONDS: "900" }).ok).toBe(
+      true,
+    );
+    expect(
+      loadConfig({ ...LOCAL_BASE, SESSION_TTL_SECONDS: "1800", SESSION_MAX_LIFETIME_SECONDS: "900" }),
+    ).toMatchObject({ ok: false, problems: [{ key: "SESSION_MAX_LIFETIME_SECONDS" }] });
+    for (const [key, value] of [
+      ["SESSION_TTL_SECONDS", "299"],
+      ["SESSION_TTL_SECONDS", "86401"],
+      ["SESSION_MAX_LIFETIME_SECONDS", "604801"],
+      ["SESSION_TTL_SECONDS", "ten"],
+      ["SESSION_TTL_SECONDS", "600.5"],
+    ] as const) {
+      expect(
+        loadConfig({ ...LOCAL_BASE, SESSION_MAX_LIFETIME_SECONDS: "604800", [key]: value }),
+        `${key}=${value}`,
+      ).toMatchObject({ ok: false, problems: [{ key }] });
     }
   });
 
   it("accepts a TTL of one hour and refuses anything longer, as tokens cannot be revoked one by one", () => {
     expect(loadConfig({ ...LOCAL_BASE, TOKEN_TTL_SECONDS: "3600" }).ok).toBe(true);
     for (const ttl of ["3601", "86400"]) {
-      expect(loadConfig({ ...LOCAL_BASE, TOKEN_TTL_SECONDS: ttl })).toMatchObject({ ok: false, problems: [{ key: "TOKEN_TTL_SECONDS" }] });
+      expect(loadConfig({ ...LOCAL_BASE, TOKEN_TTL_SECONDS: ttl })).toMatchObject({
+        ok: false,
+        problems: [{ key: "TOKEN_TTL_SECONDS" }],
+      });
     }
   });
 });
@@ -98,15 +145,24 @@ describe("production TLS rule", () => {
     ["sslmode=allow", "postgres://u:p@db.example.net/streamforge?sslmode=allow"],
   ])("refuses a DATABASE_URL with %s in production", async (_label, url) => {
     const log = capturedErrorLog();
-    const response = await requestWith({ APP_ENV: "production", LOCAL_SQL_ENDPOINT: undefined, LOCAL_SQL_SECRET: undefined, DATABASE_URL: url }, "/health");
+    const response = await requestWith(
+      { APP_ENV: "production", LOCAL_SQL_ENDPOINT: undefined, LOCAL_SQL_SECRET: undefined, DATABASE_URL: url },
+      "/health",
+    );
     expect(response.status).toBe(500);
     expect(await readProblem(response)).toMatchObject({ code: "misconfigured" });
     expect(log()).toContain("production requires sslmode=require or sslmode=verify-full");
   });
 
   it("refuses the local SQL endpoint settings outside local mode, so production can never be pointed at it", () => {
-    expect(loadConfig({ ...PRODUCTION_BASE, LOCAL_SQL_ENDPOINT: LOCAL_BASE.LOCAL_SQL_ENDPOINT })).toMatchObject({ ok: false, problems: [{ key: "LOCAL_SQL_ENDPOINT" }] });
-    expect(loadConfig({ ...PRODUCTION_BASE, LOCAL_SQL_SECRET: LOCAL_BASE.LOCAL_SQL_SECRET })).toMatchObject({ ok: false, problems: [{ key: "LOCAL_SQL_SECRET" }] });
+    expect(loadConfig({ ...PRODUCTION_BASE, LOCAL_SQL_ENDPOINT: LOCAL_BASE.LOCAL_SQL_ENDPOINT })).toMatchObject({
+      ok: false,
+      problems: [{ key: "LOCAL_SQL_ENDPOINT" }],
+    });
+    expect(loadConfig({ ...PRODUCTION_BASE, LOCAL_SQL_SECRET: LOCAL_BASE.LOCAL_SQL_SECRET })).toMatchObject({
+      ok: false,
+      problems: [{ key: "LOCAL_SQL_SECRET" }],
+    });
   });
 });
 
@@ -115,10 +171,21 @@ describe("allowlist parsing", () => {
     const fromCsv = loadConfig({ ...LOCAL_BASE, ALLOWED_HOSTS: "api.example.com, *.edge.example.com:8443" });
     expect(fromCsv).toMatchObject({
       ok: true,
-      config: { ALLOWED_HOSTS: [{ hostname: "api.example.com", wildcard: false }, { hostname: "edge.example.com", wildcard: true, port: 8443 }] },
+      config: {
+        ALLOWED_HOSTS: [
+          { hostname: "api.example.com", wildcard: false },
+          { hostname: "edge.example.com", wildcard: true, port: 8443 },
+        ],
+      },
     });
-    const fromJson = loadConfig({ ...LOCAL_BASE, ALLOWED_ORIGINS: '["https://a.example.com","http://localhost:5173"]' });
-    expect(fromJson).toMatchObject({ ok: true, config: { ALLOWED_ORIGINS: ["https://a.example.com", "http://localhost:5173"] } });
+    const fromJson = loadConfig({
+      ...LOCAL_BASE,
+      ALLOWED_ORIGINS: '["https://a.example.com","http://localhost:5173"]',
+    });
+    expect(fromJson).toMatchObject({
+      ok: true,
+      config: { ALLOWED_ORIGINS: ["https://a.example.com", "http://localhost:5173"] },
+    });
   });
 
   it.each([

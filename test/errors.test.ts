@@ -9,7 +9,9 @@ const MAX_PROBLEM_BYTES = 2048;
 let ipCounter = 0;
 function withKey(path: string): Promise<Response> {
   ipCounter++;
-  return fetchWorker(path, { headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key, "CF-Connecting-IP": `10.70.0.${ipCounter}` } });
+  return fetchWorker(path, {
+    headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key, "CF-Connecting-IP": `10.70.0.${ipCounter}` },
+  });
 }
 
 describe("problem echoes", () => {

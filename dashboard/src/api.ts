@@ -110,14 +110,16 @@ export function setSessionRecovery(recover: () => Promise<boolean>): void {
 }
 
 const sessionReplaced = (error: unknown): boolean =>
-  error instanceof ApiError && (error.status === 401 || (error.status === 403 && error.problem.code === "csrf-token-invalid"));
+  error instanceof ApiError &&
+  (error.status === 401 || (error.status === 403 && error.problem.code === "csrf-token-invalid"));
 
 export async function apiRequest<T>(path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
   const signedIn = csrfToken !== undefined;
   try {
     return await tracked<T>(path, options);
   } catch (error) {
-    const mayRecover = signedIn && options.exclusive !== true && options.noRecovery !== true && recoverSession !== undefined;
+    const mayRecover =
+      signedIn && options.exclusive !== true && options.noRecovery !== true && recoverSession !== undefined;
     if (!mayRecover || !sessionReplaced(error) || !(await recoverSession!())) throw error;
     return tracked<T>(path, options);
   }
@@ -152,7 +154,12 @@ async function send<T>(path: string, options: RequestOptions): Promise<ApiRespon
     if (error instanceof DOMException && error.name === "AbortError") throw error;
     throw new ApiError(0, { status: 0, title: "The API cannot be reached", detail: `No answer from ${API_ORIGIN}.` });
   }
-  if (!response.ok) throw new ApiError(response.status, await problemOf(response), retryAfterSeconds(response.headers.get("retry-after")));
+  if (!response.ok)
+    throw new ApiError(
+      response.status,
+      await problemOf(response),
+      retryAfterSeconds(response.headers.get("retry-after")),
+    );
   const rateLimit = parseRateLimit(response.headers.get("ratelimit"), response.headers.get("ratelimit-policy"));
   const body = response.status === 204 ? (undefined as T) : ((await response.json()) as T);
   return { body, rateLimit };

@@ -6,7 +6,7 @@
 import "./style.css";
 import { ApiError } from "./api.ts";
 import { h } from "./dom.ts";
-import { currentSession, forget, restoreSession, signOut, whenSessionExpires, type Session } from "./session.ts";
+import { currentSession, forget, restoreSession, type Session, signOut, whenSessionExpires } from "./session.ts";
 import { errorPanel, loadingPanel } from "./states.ts";
 import { overviewView } from "./views/overview.ts";
 import { signInView } from "./views/sign-in.ts";
@@ -45,14 +45,24 @@ function header(session: Session, active: "overview" | "timeseries"): HTMLElemen
         status.textContent = `Sign-out failed: ${error instanceof Error ? error.message : String(error)}`;
       });
   });
-  const link = (href: string, name: typeof active, text: string) => h("a", { href, "aria-current": name === active ? "page" : undefined }, text);
+  const link = (href: string, name: typeof active, text: string) =>
+    h("a", { href, "aria-current": name === active ? "page" : undefined }, text);
   return h(
     "header",
     { class: "app-header" },
     h("a", { href: "#main", class: "skip-link" }, "Skip to content"),
     h("span", { class: "brand" }, "StreamForge"),
-    h("nav", { "aria-label": "Main" }, link("#/overview", "overview", "Overview"), link("#/timeseries", "timeseries", "Time series")),
-    h("span", { class: "principal", "data-principal": session.principal.subject, "data-tenant": session.principal.tenant }, `${session.principal.subject} · ${session.principal.tenant}`),
+    h(
+      "nav",
+      { "aria-label": "Main" },
+      link("#/overview", "overview", "Overview"),
+      link("#/timeseries", "timeseries", "Time series"),
+    ),
+    h(
+      "span",
+      { class: "principal", "data-principal": session.principal.subject, "data-tenant": session.principal.tenant },
+      `${session.principal.subject} · ${session.principal.tenant}`,
+    ),
     status,
     signOutButton,
   );
@@ -60,7 +70,10 @@ function header(session: Session, active: "overview" | "timeseries"): HTMLElemen
 
 function showRoute(): void {
   const session = currentSession();
-  if (session === undefined) return showSignIn();
+  if (session === undefined) {
+    showSignIn();
+    return;
+  }
   disposeView();
   const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
   const params = new URLSearchParams(query);

@@ -5,7 +5,7 @@
  * once a renewal no longer moves `expiresAt` (the absolute lifetime caps it), the page lets it
  * run out and reports the expiry instead of asking again.
  */
-import { apiRequest, ApiError, setCsrfToken, setSessionRecovery, withExclusiveAccess } from "./api.ts";
+import { ApiError, apiRequest, setCsrfToken, setSessionRecovery, withExclusiveAccess } from "./api.ts";
 
 export interface Principal {
   subject: string;
@@ -91,10 +91,12 @@ async function renew(): Promise<void> {
     });
   } catch (error) {
     // Refused: another tab may have renewed the session first; the browser then holds its cookie.
-    if (error instanceof ApiError && (error.status === 401 || error.status === 403)) return (await recover()) ? undefined : expire();
+    if (error instanceof ApiError && (error.status === 401 || error.status === 403))
+      return (await recover()) ? undefined : expire();
     // Busy or unreachable: try again in a while, as long as the session still has time.
     const retryMs = Math.max(5_000, (error instanceof ApiError ? (error.retryAfterSeconds ?? 0) : 0) * 1000);
-    if (current !== undefined && current.expiresAtMs - Date.now() > retryMs) renewTimer = setTimeout(() => void renew(), retryMs);
+    if (current !== undefined && current.expiresAtMs - Date.now() > retryMs)
+      renewTimer = setTimeout(() => void renew(), retryMs);
     else renewTimer = setTimeout(() => void confirmExpiry(), Math.max(0, (current?.expiresAtMs ?? 0) - Date.now()));
   }
 }

@@ -5,11 +5,16 @@
  * over, and the app goes back to sign-in. Screen readers hear the panels (status and alert roles),
  * not every 15-second refresh of the numbers.
  */
-import { ApiError } from "./api.ts";
+import type { ApiError } from "./api.ts";
 import { countdown, h } from "./dom.ts";
 
 export function loadingPanel(text: string): HTMLElement {
-  return h("div", { class: "panel panel-loading", role: "status", "aria-busy": "true", "data-state": "loading" }, h("span", { class: "spinner", "aria-hidden": "true" }), text);
+  return h(
+    "div",
+    { class: "panel panel-loading", role: "status", "aria-busy": "true", "data-state": "loading" },
+    h("span", { class: "spinner", "aria-hidden": "true" }),
+    text,
+  );
 }
 
 export function emptyPanel(text: string): HTMLElement {
@@ -39,12 +44,23 @@ export function errorPanel(error: ApiError, attempt: number, retry: () => void):
   }
   if (error.status === 429 || error.status === 503 || error.status === 0) {
     const limited = error.status === 429;
-    const seconds = limited ? (error.retryAfterSeconds ?? 1) : Math.max(backoffSeconds(attempt), error.retryAfterSeconds ?? 0);
+    const seconds = limited
+      ? (error.retryAfterSeconds ?? 1)
+      : Math.max(backoffSeconds(attempt), error.retryAfterSeconds ?? 0);
     const left = h("span", { "data-countdown": "" });
     const element = h(
       "div",
-      { class: "panel panel-error", role: "alert", "data-state": limited ? "rate-limited" : "unavailable", "data-attempt": attempt },
-      h("h2", {}, limited ? "Too many requests" : error.status === 0 ? "The API cannot be reached" : "Service unavailable"),
+      {
+        class: "panel panel-error",
+        role: "alert",
+        "data-state": limited ? "rate-limited" : "unavailable",
+        "data-attempt": attempt,
+      },
+      h(
+        "h2",
+        {},
+        limited ? "Too many requests" : error.status === 0 ? "The API cannot be reached" : "Service unavailable",
+      ),
       h("p", {}, limited ? "The API asked us to slow down. " : `${detail} `, "Trying again in ", left, " s."),
       retryButton,
     );
@@ -57,7 +73,13 @@ export function errorPanel(error: ApiError, attempt: number, retry: () => void):
     if (limited) retryButton.remove();
     return { element, cancel: stop };
   }
-  const element = h("div", { class: "panel panel-error", role: "alert", "data-state": "error" }, h("h2", {}, error.problem.title ?? "Request failed"), h("p", {}, detail), retryButton);
+  const element = h(
+    "div",
+    { class: "panel panel-error", role: "alert", "data-state": "error" },
+    h("h2", {}, error.problem.title ?? "Request failed"),
+    h("p", {}, detail),
+    retryButton,
+  );
   retryButton.addEventListener("click", retry);
   return { element, cancel: () => undefined };
 }

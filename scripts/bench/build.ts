@@ -49,12 +49,18 @@ export function benchWorker(entry: string): BundleSpec {
  * module; `importPath` turns a path relative to the project root into an import specifier.
  */
 export function projectVariant(source: (importPath: (relative: string) => string) => string): BundleSpec {
-  return { config: PROJECT_WORKER.config, generatedEntry: source((relative) => JSON.stringify(path.join(PROJECT_ROOT, relative))) };
+  return {
+    config: PROJECT_WORKER.config,
+    generatedEntry: source((relative) => JSON.stringify(path.join(PROJECT_ROOT, relative))),
+  };
 }
 
 /** compatibility_date and compatibility_flags of a wrangler.jsonc; the only two keys the bench needs. */
 export function readCompatibility(configPath: string): Compatibility {
-  const config = readJsonc(path.resolve(PROJECT_ROOT, configPath)) as { compatibility_date?: string; compatibility_flags?: string[] };
+  const config = readJsonc(path.resolve(PROJECT_ROOT, configPath)) as {
+    compatibility_date?: string;
+    compatibility_flags?: string[];
+  };
   if (config.compatibility_date === undefined) throw new Error(`${configPath}: no compatibility_date`);
   return { compatibilityDate: config.compatibility_date, compatibilityFlags: config.compatibility_flags ?? [] };
 }
@@ -66,7 +72,12 @@ function run(args: string[]): Promise<void> {
         cwd: PROJECT_ROOT,
         detached: true,
         stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_HIDE_BANNER: "true", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+        env: {
+          ...process.env,
+          WRANGLER_SEND_METRICS: "false",
+          WRANGLER_HIDE_BANNER: "true",
+          CLOUDFLARE_CF_FETCH_ENABLED: "false",
+        },
       }),
       { group: true },
     );
@@ -74,11 +85,17 @@ function run(args: string[]): Promise<void> {
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.once("error", reject);
-    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`wrangler ${args.join(" ")} failed (${code}):\n${output}`))));
+    child.once("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`wrangler ${args.join(" ")} failed (${code}):\n${output}`)),
+    );
   });
 }
 
-export async function buildWorker(spec: BundleSpec, outDir: string, compatibility: Compatibility): Promise<WorkerBundle> {
+export async function buildWorker(
+  spec: BundleSpec,
+  outDir: string,
+  compatibility: Compatibility,
+): Promise<WorkerBundle> {
   let entry = spec.entry;
   if (spec.generatedEntry !== undefined) {
     const entryDir = `${outDir}-entry`;
@@ -97,12 +114,20 @@ export async function buildWorker(spec: BundleSpec, outDir: string, compatibilit
     outDir,
     ...(spec.entry === undefined
       ? []
-      : ["--compatibility-date", compatibility.compatibilityDate, ...compatibility.compatibilityFlags.map((flag) => `--compatibility-flags=${flag}`)]),
+      : [
+          "--compatibility-date",
+          compatibility.compatibilityDate,
+          ...compatibility.compatibilityFlags.map((flag) => `--compatibility-flags=${flag}`),
+        ]),
   ];
   await run(args);
   const files = readdirSync(outDir).filter((file) => /\.m?js$/.test(file));
   const entryName = entry === undefined ? "index" : path.basename(entry).replace(/\.[cm]?[jt]s$/, "");
   const mainModule = files.find((file) => file.replace(/\.m?js$/, "") === entryName);
-  if (mainModule === undefined) throw new Error(`build of ${entry ?? spec.config}: no ${entryName}.js in ${files.join(", ")}`);
-  return { mainModule, modules: Object.fromEntries(files.map((file) => [file, readFileSync(path.join(outDir, file), "utf8")])) };
+  if (mainModule === undefined)
+    throw new Error(`build of ${entry ?? spec.config}: no ${entryName}.js in ${files.join(", ")}`);
+  return {
+    mainModule,
+    modules: Object.fromEntries(files.map((file) => [file, readFileSync(path.join(outDir, file), "utf8")])),
+  };
 }

@@ -24,7 +24,10 @@ export interface ProbeResult {
 
 /** A POST when `jsonBody` is given, else a GET. */
 export async function probe(url: string, headers: Record<string, string>, jsonBody?: string): Promise<ProbeResult> {
-  const init = jsonBody === undefined ? {} : { method: "POST", body: jsonBody, headers: { ...headers, "Content-Type": "application/json" } };
+  const init =
+    jsonBody === undefined
+      ? {}
+      : { method: "POST", body: jsonBody, headers: { ...headers, "Content-Type": "application/json" } };
   const response = await fetch(url, { headers, ...init, signal: AbortSignal.timeout(10_000) });
   return { status: response.status, headers: response.headers, body: await response.text() };
 }
@@ -41,14 +44,24 @@ export async function expectResponse(
   jsonBody?: string,
 ): Promise<void> {
   const { status, headers: responseHeaders, body } = await probe(url, headers, jsonBody);
-  if (status !== expected.status) throw new Error(`${what}: ${jsonBody === undefined ? "GET" : "POST"} ${url} answered ${status}, expected ${expected.status}: ${body.slice(0, 500)}`);
+  if (status !== expected.status)
+    throw new Error(
+      `${what}: ${jsonBody === undefined ? "GET" : "POST"} ${url} answered ${status}, expected ${expected.status}: ${body.slice(0, 500)}`,
+    );
   if (expected.header !== undefined && !responseHeaders.has(expected.header)) {
-    throw new Error(`${what}: GET ${url} answered without ${expected.header}: ${[...responseHeaders].map(([name, value]) => `${name}: ${value}`).join("; ")}`);
+    throw new Error(
+      `${what}: GET ${url} answered without ${expected.header}: ${[...responseHeaders].map(([name, value]) => `${name}: ${value}`).join("; ")}`,
+    );
   }
 }
 
 /** Sends requests from `clientIp` one at a time until the worker refuses with 429; returns how many it admitted. */
-export async function exhaustAllowance(url: string, headers: Record<string, string>, clientIp: string, maxRequests = 10_000): Promise<number> {
+export async function exhaustAllowance(
+  url: string,
+  headers: Record<string, string>,
+  clientIp: string,
+  maxRequests = 10_000,
+): Promise<number> {
   for (let sent = 0; sent < maxRequests; sent++) {
     const { status, body } = await probe(url, { ...headers, "CF-Connecting-IP": clientIp });
     if (status === 429) return sent;

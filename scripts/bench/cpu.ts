@@ -105,7 +105,11 @@ export function filesystemOf(directory: string): string {
   const mounts = readFileSync("/proc/self/mounts", "utf8")
     .split("\n")
     .map((line) => line.split(" "))
-    .filter((fields) => fields.length > 2 && (directory === fields[1] || directory.startsWith(fields[1] === "/" ? "/" : `${fields[1]}/`)));
+    .filter(
+      (fields) =>
+        fields.length > 2 &&
+        (directory === fields[1] || directory.startsWith(fields[1] === "/" ? "/" : `${fields[1]}/`)),
+    );
   // The longest mount point containing the directory is the one it lives on.
   return mounts.sort((a, b) => b[1]!.length - a[1]!.length)[0]?.[2] ?? "unknown";
 }

@@ -16,9 +16,9 @@ import path from "node:path";
 import type pg from "pg";
 import { DEMO_STREAM_COUNT } from "../lib/demo-data.ts";
 import { migrate, PROJECT_ROOT } from "../lib/migrate.ts";
-import { createDatabase, roleUrls, startPostgres, type RunningPostgres } from "../lib/postgres.ts";
+import { createDatabase, type RunningPostgres, roleUrls, startPostgres } from "../lib/postgres.ts";
 import { seed } from "../lib/seed.ts";
-import { simulatedRoundTrip, startSqlEndpoint, type SqlEndpoint } from "../lib/sql-endpoint.ts";
+import { type SqlEndpoint, simulatedRoundTrip, startSqlEndpoint } from "../lib/sql-endpoint.ts";
 import { installTenantScopeKey, SET_TENANT_SCOPE_SQL, tenantScopeParams } from "../lib/tenant-scope-key.ts";
 import { median } from "./report.ts";
 
@@ -108,7 +108,13 @@ export async function startBenchDatabases(
     rttMs,
     defer,
     log,
-  }: { pepper: string; tenantScopeKey: string; rttMs: number; defer: (cleanup: () => Promise<void>) => void; log: (message: string) => void },
+  }: {
+    pepper: string;
+    tenantScopeKey: string;
+    rttMs: number;
+    defer: (cleanup: () => Promise<void>) => void;
+    log: (message: string) => void;
+  },
 ): Promise<BenchDatabases> {
   const postgres = await startPostgres("postgresql");
   defer(() => postgres.stop());
@@ -133,13 +139,17 @@ export async function startBenchDatabases(
         onProgress: (done, total) => {
           if (performance.now() - reportedAt < 15_000) return;
           reportedAt = performance.now();
-          log(`${name}: ${done.toLocaleString("en")}/${total.toLocaleString("en")} buckets after ${((reportedAt - started) / 1000).toFixed(0)} s`);
+          log(
+            `${name}: ${done.toLocaleString("en")}/${total.toLocaleString("en")} buckets after ${((reportedAt - started) / 1000).toFixed(0)} s`,
+          );
         },
       }),
     );
     await withClient(ownerUrl, (client) => installTenantScopeKey(client, tenantScopeKey));
     const seedSeconds = (performance.now() - started) / 1000;
-    log(`${name}: seeded ${result.buckets.toLocaleString("en")} buckets (${result.minutes.toLocaleString("en")} minutes × ${DEMO_STREAM_COUNT} streams) in ${seedSeconds.toFixed(1)} s`);
+    log(
+      `${name}: seeded ${result.buckets.toLocaleString("en")} buckets (${result.minutes.toLocaleString("en")} minutes × ${DEMO_STREAM_COUNT} streams) in ${seedSeconds.toFixed(1)} s`,
+    );
     seeded.push({ name, buckets: result.buckets, minutesPerStream: result.minutes, seedSeconds });
     roles[name] = await roleUrls(postgres, name);
   }
@@ -172,7 +182,10 @@ export async function startBenchDatabases(
             // As src/db/client.ts scopes every request: the policies verify the tenant scope token.
             await client.query("begin read only");
             try {
-              await client.query(SET_TENANT_SCOPE_SQL, tenantScopeParams(tenantScopeKey, tenant, Math.floor(Date.now() / 1000) + 60));
+              await client.query(
+                SET_TENANT_SCOPE_SQL,
+                tenantScopeParams(tenantScopeKey, tenant, Math.floor(Date.now() / 1000) + 60),
+              );
               const counted = await client.query<{ rows: string }>(
                 "select count(*) as rows from metric_buckets where tenant_id = (select app_current_tenant_id()) and bucket_start >= $1 and bucket_start < $2",
                 [window.from, window.to],
@@ -181,11 +194,22 @@ export async function startBenchDatabases(
               const executionMillis: number[] = [];
               for (let run = 0; run < EXPLAIN_RUNS; run++) {
                 // Bound parameters, as the driver sends them, so the plan is the one the worker gets.
-                const explained = await client.query<{ "QUERY PLAN": string }>(`explain (analyze, buffers) ${OVERVIEW_TOTALS_SQL}`, [window.from, window.to]);
+                const explained = await client.query<{ "QUERY PLAN": string }>(
+                  `explain (analyze, buffers) ${OVERVIEW_TOTALS_SQL}`,
+                  [window.from, window.to],
+                );
                 plan = explained.rows.map((row) => row["QUERY PLAN"]);
                 executionMillis.push(Number(/^Execution Time: ([\d.]+) ms$/m.exec(plan.join("\n"))?.[1]));
               }
-              return { database: name, tenant, window, rowsInWindow: Number(counted.rows[0]!.rows), plan, executionMillis: median(executionMillis), runs: EXPLAIN_RUNS };
+              return {
+                database: name,
+                tenant,
+                window,
+                rowsInWindow: Number(counted.rows[0]!.rows),
+                plan,
+                executionMillis: median(executionMillis),
+                runs: EXPLAIN_RUNS,
+              };
             } finally {
               await client.query("rollback");
             }
@@ -222,7 +246,8 @@ async function removeOnExit(postgres: RunningPostgres): Promise<string> {
   );
   const dataDirectory = rows[0]!.data_directory;
   const serverDirectory = path.dirname(dataDirectory);
-  if (!path.basename(serverDirectory).startsWith("streamforge-pg-")) throw new Error(`unexpected data directory ${dataDirectory}`);
+  if (!path.basename(serverDirectory).startsWith("streamforge-pg-"))
+    throw new Error(`unexpected data directory ${dataDirectory}`);
   // Retries: the server may still be removing its own files as it stops.
   process.once("exit", () => rmSync(serverDirectory, { recursive: true, force: true, maxRetries: 5 }));
   return dataDirectory;

@@ -14,12 +14,20 @@ export interface ExactnessResult {
   ok: boolean;
 }
 
-export async function burst(url: string, headers: Record<string, string>, requests: number, limit: number): Promise<ExactnessResult> {
+export async function burst(
+  url: string,
+  headers: Record<string, string>,
+  requests: number,
+  limit: number,
+): Promise<ExactnessResult> {
   const clientIp = freshClientIp();
   const outcomes = await Promise.all(
     Array.from({ length: requests }, async () => {
       try {
-        const response = await fetch(url, { headers: { ...headers, "CF-Connecting-IP": clientIp }, signal: AbortSignal.timeout(30_000) });
+        const response = await fetch(url, {
+          headers: { ...headers, "CF-Connecting-IP": clientIp },
+          signal: AbortSignal.timeout(30_000),
+        });
         await response.arrayBuffer();
         return String(response.status);
       } catch {

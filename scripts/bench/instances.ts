@@ -5,7 +5,7 @@
  * database (scripts/bench/databases.ts) — so adding one is one more entry here, plus whatever it
  * needs in BindingContext.
  */
-import { benchWorker, PROJECT_WORKER, projectVariant, type BundleSpec } from "./build.ts";
+import { type BundleSpec, benchWorker, PROJECT_WORKER, projectVariant } from "./build.ts";
 import type { BenchDatabaseName, DatabaseConnection } from "./databases.ts";
 import { BENCH_SIGNING_SECRET, type SignedKeys } from "./keys.ts";
 
@@ -42,7 +42,8 @@ export const BUNDLES = {
   refusal: benchWorker("scripts/bench/workers/refusal.ts"),
   // Attribution only: the project's worker with its limiter's storage, or its whole Durable Object call, taken out.
   mainLimiterWithoutStorage: projectVariant(
-    (from) => `export { default, KeyRegistry, SessionFamilies } from ${from("src/index.ts")};\nexport { RateLimiterWithoutStorage as RateLimiter } from ${from(LIMITER_VARIANTS)};\n`,
+    (from) =>
+      `export { default, KeyRegistry, SessionFamilies } from ${from("src/index.ts")};\nexport { RateLimiterWithoutStorage as RateLimiter } from ${from(LIMITER_VARIANTS)};\n`,
   ),
   mainInIsolateLimiter: projectVariant(
     (from) =>
@@ -90,9 +91,18 @@ const UNREFUSED_API_LIMIT = "1000000/minute";
  */
 /** The login limits of wrangler.jsonc; a login scenario lifts them all, the per-isolate password budget included. */
 const LOGIN_LIMITS = { ip: "5/minute", network: "20/minute", username: "10/hour", isolate: "20/second" };
-const UNREFUSED_LOGIN_LIMITS = { ip: UNREFUSED_API_LIMIT, network: UNREFUSED_API_LIMIT, username: UNREFUSED_API_LIMIT, isolate: "1000000/second" };
+const UNREFUSED_LOGIN_LIMITS = {
+  ip: UNREFUSED_API_LIMIT,
+  network: UNREFUSED_API_LIMIT,
+  username: UNREFUSED_API_LIMIT,
+  isolate: "1000000/second",
+};
 
-export function mainWorkerBindings({ port, apiKey, database }: BindingContext, rateLimitApi: string, rateLimitLogin = LOGIN_LIMITS): Record<string, string> {
+export function mainWorkerBindings(
+  { port, apiKey, database }: BindingContext,
+  rateLimitApi: string,
+  rateLimitLogin = LOGIN_LIMITS,
+): Record<string, string> {
   return {
     APP_ENV: "local",
     DATABASE_URL: database?.metricsUrl ?? UNREACHABLE_DATABASE_URL,
@@ -120,12 +130,18 @@ export function mainWorkerBindings({ port, apiKey, database }: BindingContext, r
     RATE_LIMIT_LOGIN_ISOLATE: rateLimitLogin.isolate,
     RATE_LIMIT_LEGACY_HEADERS: "true",
     RATE_LIMIT_ADMIN: "30/minute",
-    API_KEYS: JSON.stringify([{ id: apiKey.id, digest: apiKey.sha256Hex, tenant: BENCH_TENANT, scopes: ["metrics:read"] }]),
+    API_KEYS: JSON.stringify([
+      { id: apiKey.id, digest: apiKey.sha256Hex, tenant: BENCH_TENANT, scopes: ["metrics:read"] },
+    ]),
   };
 }
 
 /** The project worker's Durable Objects, as wrangler.jsonc binds them. */
-export const MAIN_DURABLE_OBJECTS = { RATE_LIMITER: "RateLimiter", KEY_REGISTRY: "KeyRegistry", SESSION_FAMILIES: "SessionFamilies" };
+export const MAIN_DURABLE_OBJECTS = {
+  RATE_LIMITER: "RateLimiter",
+  KEY_REGISTRY: "KeyRegistry",
+  SESSION_FAMILIES: "SessionFamilies",
+};
 
 /** The limit of the `main-limited` instance: the exactness burst must admit exactly this many. */
 export const LIMITED_API_LIMIT = 100;
@@ -161,7 +177,10 @@ export const INSTANCES = [
   {
     name: "main-signed-keys",
     bundle: "main",
-    bindings: (context) => ({ ...mainWorkerBindings(context, UNREFUSED_API_LIMIT), API_KEY_SIGNING_SECRETS: JSON.stringify([BENCH_SIGNING_SECRET]) }),
+    bindings: (context) => ({
+      ...mainWorkerBindings(context, UNREFUSED_API_LIMIT),
+      API_KEY_SIGNING_SECRETS: JSON.stringify([BENCH_SIGNING_SECRET]),
+    }),
     durableObjects: MAIN_DURABLE_OBJECTS,
   },
   // Verification alone: the bench's legacy key as the one API_KEYS entry, and its signing secret.
@@ -169,7 +188,9 @@ export const INSTANCES = [
     name: "verify",
     bundle: "verify",
     bindings: ({ apiKey }) => ({
-      API_KEYS: JSON.stringify([{ id: apiKey.id, digest: apiKey.sha256Hex, tenant: BENCH_TENANT, scopes: ["metrics:read"] }]),
+      API_KEYS: JSON.stringify([
+        { id: apiKey.id, digest: apiKey.sha256Hex, tenant: BENCH_TENANT, scopes: ["metrics:read"] },
+      ]),
       API_KEY_SIGNING_SECRETS: JSON.stringify([BENCH_SIGNING_SECRET]),
     }),
   },
@@ -199,7 +220,10 @@ export const INSTANCES = [
   {
     name: "main-limited-no-legacy",
     bundle: "main",
-    bindings: (context) => ({ ...mainWorkerBindings(context, `${LIMITED_API_LIMIT}/minute`), RATE_LIMIT_LEGACY_HEADERS: "false" }),
+    bindings: (context) => ({
+      ...mainWorkerBindings(context, `${LIMITED_API_LIMIT}/minute`),
+      RATE_LIMIT_LEGACY_HEADERS: "false",
+    }),
     durableObjects: MAIN_DURABLE_OBJECTS,
   },
   // `npm run soak`: the production limits, so a mixed load meets real 429s, on a small history.

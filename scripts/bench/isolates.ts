@@ -7,11 +7,11 @@
  * object served per admitted request (its objects count them: see CountingRateLimiter).
  */
 import { Miniflare } from "miniflare";
+import { seededRandom } from "../lib/seeded-random.ts";
 import type { Compatibility, WorkerBundle } from "./build.ts";
 import { freshClientIp } from "./clients.ts";
-import { MAIN_DURABLE_OBJECTS, mainWorkerBindings, type BindingContext } from "./instances.ts";
+import { type BindingContext, MAIN_DURABLE_OBJECTS, mainWorkerBindings } from "./instances.ts";
 import { workerConfig } from "./miniflare.ts";
-import { seededRandom } from "../lib/seeded-random.ts";
 
 export interface IsolatePatternResult {
   pattern: string;
@@ -50,7 +50,6 @@ const API_LIMIT = 100;
 const KEY_LIMIT = 1000;
 const LIMITED_KEY_ID = "bench-spread";
 
-
 export interface IsolatesBenchOptions {
   bundle: WorkerBundle;
   compatibility: Compatibility;
@@ -70,18 +69,47 @@ export async function runIsolatesBench(options: IsolatesBenchOptions): Promise<I
     const bindings = {
       ...mainWorkerBindings(context, `${API_LIMIT}/minute`),
       API_KEYS: JSON.stringify([
-        { id: options.apiKeys.plain.id, digest: options.apiKeys.plain.sha256Hex, tenant: "acme", scopes: ["metrics:read"] },
-        { id: LIMITED_KEY_ID, digest: options.apiKeys.limited.sha256Hex, tenant: "acme", scopes: ["metrics:read"], rate_limit: `${KEY_LIMIT}/hour` },
+        {
+          id: options.apiKeys.plain.id,
+          digest: options.apiKeys.plain.sha256Hex,
+          tenant: "acme",
+          scopes: ["metrics:read"],
+        },
+        {
+          id: LIMITED_KEY_ID,
+          digest: options.apiKeys.limited.sha256Hex,
+          tenant: "acme",
+          scopes: ["metrics:read"],
+          rate_limit: `${KEY_LIMIT}/hour`,
+        },
       ]),
     };
     const name = `isolate-${index}`;
-    const config = workerConfig({ name, bundle: options.bundle, compatibility: options.compatibility, bindings, durableObjects: index === 0 ? MAIN_DURABLE_OBJECTS : {} });
+    const config = workerConfig({
+      name,
+      bundle: options.bundle,
+      compatibility: options.compatibility,
+      bindings,
+      durableObjects: index === 0 ? MAIN_DURABLE_OBJECTS : {},
+    });
     // Every other isolate binds the first one's classes: one namespace each, as in production.
-    const shared = Object.fromEntries(Object.entries(MAIN_DURABLE_OBJECTS).map(([binding, className]) => [binding, { type: "durable-object" as const, worker: owner, exportName: className }]));
+    const shared = Object.fromEntries(
+      Object.entries(MAIN_DURABLE_OBJECTS).map(([binding, className]) => [
+        binding,
+        { type: "durable-object" as const, worker: owner, exportName: className },
+      ]),
+    );
     const env = index === 0 ? config.env : { ...config.env, ...shared };
     return { config: { ...config, env }, dev: { unsafeDirectSockets: [{ host: "127.0.0.1", port }] } };
   });
-  const miniflare = new Miniflare({ host: "127.0.0.1", port: 0, logRequests: false, resourcePersistencePath: options.persistDir, telemetry: { enabled: false }, workers });
+  const miniflare = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    logRequests: false,
+    resourcePersistencePath: options.persistDir,
+    telemetry: { enabled: false },
+    workers,
+  });
   try {
     await miniflare.ready;
     options.log(`${maxIsolates} isolates of the worker in one workerd, one RateLimiter namespace`);
@@ -89,7 +117,9 @@ export async function runIsolatesBench(options: IsolatesBenchOptions): Promise<I
     for (const pattern of PATTERNS) {
       results.push(await runPattern(pattern, ports, options));
       const last = results.at(-1)!;
-      options.log(`${pattern.name} over ${pattern.isolates}: ${last.admitted}/${last.limit} admitted, ${last.objectCallsPerAdmitted.toFixed(2)} object calls per admitted request`);
+      options.log(
+        `${pattern.name} over ${pattern.isolates}: ${last.admitted}/${last.limit} admitted, ${last.objectCallsPerAdmitted.toFixed(2)} object calls per admitted request`,
+      );
     }
     return results;
   } finally {
@@ -97,7 +127,11 @@ export async function runIsolatesBench(options: IsolatesBenchOptions): Promise<I
   }
 }
 
-async function runPattern(pattern: Pattern, ports: number[], options: IsolatesBenchOptions): Promise<IsolatePatternResult> {
+async function runPattern(
+  pattern: Pattern,
+  ports: number[],
+  options: IsolatesBenchOptions,
+): Promise<IsolatePatternResult> {
   const random = seededRandom(options.seed);
   const clientIp = freshClientIp();
   const key = pattern.apiKeyPolicy ? options.apiKeys.limited.key : options.apiKeys.plain.key;
@@ -107,12 +141,18 @@ async function runPattern(pattern: Pattern, ports: number[], options: IsolatesBe
     const port = ports[pattern.route(i, random, pattern.isolates)]!;
     let response: Response;
     try {
-      response = await fetch(`http://127.0.0.1:${port}/auth/me`, { headers: { "X-API-Key": key, "CF-Connecting-IP": addressOf(i) }, signal: AbortSignal.timeout(30_000) });
+      response = await fetch(`http://127.0.0.1:${port}/auth/me`, {
+        headers: { "X-API-Key": key, "CF-Connecting-IP": addressOf(i) },
+        signal: AbortSignal.timeout(30_000),
+      });
     } catch (error) {
-      throw new Error(`${pattern.name}: request ${i} to port ${port} failed: ${String((error as Error).cause ?? error)}`);
+      throw new Error(
+        `${pattern.name}: request ${i} to port ${port} failed: ${String((error as Error).cause ?? error)}`,
+      );
     }
     await response.arrayBuffer();
-    if (response.status !== 200 && response.status !== 429) throw new Error(`${pattern.name}: request ${i} answered ${response.status}`);
+    if (response.status !== 200 && response.status !== 429)
+      throw new Error(`${pattern.name}: request ${i} answered ${response.status}`);
     return response.status === 200;
   };
   let admitted = 0;
@@ -122,7 +162,9 @@ async function runPattern(pattern: Pattern, ports: number[], options: IsolatesBe
     for (let i = 0; i < pattern.requests; i++) if (await send(i)) admitted++;
   }
   const objectName = pattern.apiKeyPolicy ? `api-key:key:${LIMITED_KEY_ID}` : `api:${clientKey(clientIp)}`;
-  const counted = await fetch(`http://127.0.0.1:${ports[0]}/__bench/object-calls?name=${encodeURIComponent(objectName)}`);
+  const counted = await fetch(
+    `http://127.0.0.1:${ports[0]}/__bench/object-calls?name=${encodeURIComponent(objectName)}`,
+  );
   const { calls } = (await counted.json()) as { calls: number };
   const limit = pattern.apiKeyPolicy ? KEY_LIMIT : API_LIMIT;
   return {
@@ -143,7 +185,10 @@ export function formatIsolatesTable(results: IsolatePatternResult[]): string {
   const lines = [
     "| pattern | isolates | requests | limit | admitted | over-admitted | object calls | calls per admitted |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ...results.map((r) => `| ${r.pattern} | ${r.isolates} | ${r.requests} | ${r.limit} | ${r.admitted} | ${r.overAdmitted} | ${r.objectCalls} | ${r.objectCallsPerAdmitted.toFixed(2)} |`),
+    ...results.map(
+      (r) =>
+        `| ${r.pattern} | ${r.isolates} | ${r.requests} | ${r.limit} | ${r.admitted} | ${r.overAdmitted} | ${r.objectCalls} | ${r.objectCallsPerAdmitted.toFixed(2)} |`,
+    ),
   ];
   return lines.join("\n");
 }

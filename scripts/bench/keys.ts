@@ -21,7 +21,13 @@ export async function mintSignedKeys(file: string, count: number, tenant: string
   const issuedAtSeconds = Math.floor(Date.now() / 1000);
   const keys: string[] = [];
   for (let index = 0; index < count; index++) {
-    keys.push(await signApiKey({ id: `bench-${String(index).padStart(5, "0")}`, tenant, scopes: ["metrics:read"] }, issuedAtSeconds, BENCH_SIGNING_SECRET));
+    keys.push(
+      await signApiKey(
+        { id: `bench-${String(index).padStart(5, "0")}`, tenant, scopes: ["metrics:read"] },
+        issuedAtSeconds,
+        BENCH_SIGNING_SECRET,
+      ),
+    );
   }
   writeFileSync(file, `${keys.join("\n")}\n`, { mode: 0o600 });
   return { file, first: keys[0]!, count };

@@ -30,23 +30,41 @@ export interface LoadSettings {
 /** A response slower than this counts as an error. */
 const RESPONSE_TIMEOUT_SECONDS = 10;
 
-export async function measure(scenario: Scenario, { instance, headers, databaseServerPid, databaseRequests }: Target, load: LoadSettings, label: string): Promise<{ result: RoundResult; problems: string[] }> {
+export async function measure(
+  scenario: Scenario,
+  { instance, headers, databaseServerPid, databaseRequests }: Target,
+  load: LoadSettings,
+  label: string,
+): Promise<{ result: RoundResult; problems: string[] }> {
   const what = `${scenario.name} (${label})`;
   const url = `${instance.url}${scenario.path}`;
   const clientIps = scenario.prepare === undefined ? scenario.clientIps : await scenario.prepare({ url, headers });
   const check = async () => {
     try {
-      await expectResponse(what, url, { ...headers, "CF-Connecting-IP": clientIps[0]! }, { status: scenario.expectedStatus, header: scenario.expectedHeader }, scenario.jsonBody);
+      await expectResponse(
+        what,
+        url,
+        { ...headers, "CF-Connecting-IP": clientIps[0]! },
+        { status: scenario.expectedStatus, header: scenario.expectedHeader },
+        scenario.jsonBody,
+      );
     } catch (error) {
       const logged = instance.takeErrors();
-      throw new Error(`${(error as Error).message}${logged.count > 0 ? `\n  the worker logged: ${logged.first.join("\n  ")}` : ""}`);
+      throw new Error(
+        `${(error as Error).message}${logged.count > 0 ? `\n  the worker logged: ${logged.first.join("\n  ")}` : ""}`,
+      );
     }
   };
 
   await check();
   const databaseCpu = () => (databaseServerPid === undefined ? 0 : serverCpuMicros(databaseServerPid));
   const tripsBefore = databaseRequests?.();
-  const [cpuBefore, databaseBefore, busyBefore, ownBefore] = [processTreeCpuMicros(instance.pid), databaseCpu(), machineBusyMicros(), ownCpuMicros()];
+  const [cpuBefore, databaseBefore, busyBefore, ownBefore] = [
+    processTreeCpuMicros(instance.pid),
+    databaseCpu(),
+    machineBusyMicros(),
+    ownCpuMicros(),
+  ];
   const wrk = await runWrk({
     url,
     headers,
@@ -57,7 +75,8 @@ export async function measure(scenario: Scenario, { instance, headers, databaseS
   });
   const cpuMicros = processTreeCpuMicros(instance.pid) - cpuBefore;
   const databaseCpuMicros = databaseCpu() - databaseBefore;
-  const trips = databaseRequests === undefined || tripsBefore === undefined ? undefined : databaseRequests() - tripsBefore;
+  const trips =
+    databaseRequests === undefined || tripsBefore === undefined ? undefined : databaseRequests() - tripsBefore;
   // What the rest of the machine took meanwhile (this process — with the SQL endpoint — and wrk, reaped
   // by now, and the database excluded): the two cores are shared, so a busy neighbour makes a run
   // less trustworthy.
@@ -66,14 +85,18 @@ export async function measure(scenario: Scenario, { instance, headers, databaseS
 
   const problems: string[] = [];
   const logged = instance.takeErrors();
-  if (logged.count > 0) problems.push(`${what}: the worker logged ${logged.count} errors, e.g. ${logged.first.join(" | ")}`);
+  if (logged.count > 0)
+    problems.push(`${what}: the worker logged ${logged.count} errors, e.g. ${logged.first.join(" | ")}`);
   const expectsSuccess = scenario.expectedStatus < 400;
   const unexpected = expectsSuccess ? wrk.non2xx3xx : wrk.requests - wrk.non2xx3xx;
   if (unexpected > 0) {
-    problems.push(`${what}: ${unexpected} of ${wrk.requests} responses were ${expectsSuccess ? "not 2xx/3xx" : "2xx/3xx"}; expected all ${scenario.expectedStatus}`);
+    problems.push(
+      `${what}: ${unexpected} of ${wrk.requests} responses were ${expectsSuccess ? "not 2xx/3xx" : "2xx/3xx"}; expected all ${scenario.expectedStatus}`,
+    );
   }
   const { connect, read, write, timeout } = wrk.socketErrors;
-  if (connect + read + write + timeout > 0) problems.push(`${what}: socket errors connect ${connect}, read ${read}, write ${write}, timeout ${timeout}`);
+  if (connect + read + write + timeout > 0)
+    problems.push(`${what}: socket errors connect ${connect}, read ${read}, write ${write}, timeout ${timeout}`);
 
   return {
     result: {

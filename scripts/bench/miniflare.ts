@@ -49,17 +49,37 @@ export function workerConfig(worker: {
     compatibilityFlags: worker.compatibility.compatibilityFlags,
     manifest: {
       mainModule: worker.bundle.mainModule,
-      modules: Object.fromEntries(Object.entries(worker.bundle.modules).map(([file, contents]) => [file, { type: "esm" as const, contents }])),
+      modules: Object.fromEntries(
+        Object.entries(worker.bundle.modules).map(([file, contents]) => [file, { type: "esm" as const, contents }]),
+      ),
     },
     env: {
-      ...Object.fromEntries(Object.entries(worker.bindings).map(([name, value]) => [name, { type: "text" as const, value }])),
-      ...Object.fromEntries(durableObjects.map(([binding, className]) => [binding, { type: "durable-object" as const, worker: worker.name, exportName: className }])),
+      ...Object.fromEntries(
+        Object.entries(worker.bindings).map(([name, value]) => [name, { type: "text" as const, value }]),
+      ),
+      ...Object.fromEntries(
+        durableObjects.map(([binding, className]) => [
+          binding,
+          { type: "durable-object" as const, worker: worker.name, exportName: className },
+        ]),
+      ),
     },
-    exports: Object.fromEntries(durableObjects.map(([, className]) => [className, { type: "durable-object" as const, storage: "sqlite" as const }])),
+    exports: Object.fromEntries(
+      durableObjects.map(([, className]) => [
+        className,
+        { type: "durable-object" as const, storage: "sqlite" as const },
+      ]),
+    ),
   };
 }
 
-export async function startInstance({ spec, bundle, compatibility, context, persistDir }: StartOptions): Promise<RunningInstance> {
+export async function startInstance({
+  spec,
+  bundle,
+  compatibility,
+  context,
+  persistDir,
+}: StartOptions): Promise<RunningInstance> {
   const workerdBefore = new Set(childProcessesNamed("workerd"));
   // The worker logs at error level only when something is wrong — e.g. the limiter did not answer
   // and a request was admitted without it — so a run with any is not the run it claims to be.
@@ -79,7 +99,13 @@ export async function startInstance({ spec, bundle, compatibility, context, pers
     },
     workers: [
       {
-        config: workerConfig({ name: spec.name, bundle, compatibility, bindings: spec.bindings(context), durableObjects: spec.durableObjects ?? {} }),
+        config: workerConfig({
+          name: spec.name,
+          bundle,
+          compatibility,
+          bindings: spec.bindings(context),
+          durableObjects: spec.durableObjects ?? {},
+        }),
         dev: { unsafeDirectSockets: [{ host: "127.0.0.1", port: context.port }] },
       },
     ],

@@ -15,13 +15,14 @@
  */
 import { Miniflare } from "miniflare";
 import { seededRandom } from "../lib/seeded-random.ts";
-import { projectVariant, type Compatibility, type WorkerBundle } from "./build.ts";
+import { type Compatibility, projectVariant, type WorkerBundle } from "./build.ts";
 import { workerConfig } from "./miniflare.ts";
 import type { RegistryOp } from "./registry-ops.ts";
 
 /** The project's registry classes behind the driver's fetch handler. */
 export const REGISTRY_BUNDLE = projectVariant(
-  (from) => `export { KeyRegistry, RateLimiter, SessionFamilies } from ${from("src/index.ts")};\nexport { default } from ${from("scripts/bench/workers/registry-driver.ts")};\n`,
+  (from) =>
+    `export { KeyRegistry, RateLimiter, SessionFamilies } from ${from("src/index.ts")};\nexport { default } from ${from("scripts/bench/workers/registry-driver.ts")};\n`,
 );
 
 export const REGISTRY_ISOLATE_COUNTS = [1_000, 10_000, 100_000];
@@ -106,7 +107,11 @@ export async function runRegistryBench(options: Options): Promise<RegistryRow[]>
     for (let start = 0; start < ops.length; start += BATCH) {
       const batch = ops.slice(start, start + BATCH);
       const startedMs = performance.now();
-      const response = await fetch(`http://127.0.0.1:${options.port}/`, { method: "POST", body: JSON.stringify(batch), signal: AbortSignal.timeout(60_000) });
+      const response = await fetch(`http://127.0.0.1:${options.port}/`, {
+        method: "POST",
+        body: JSON.stringify(batch),
+        signal: AbortSignal.timeout(60_000),
+      });
       if (!response.ok) throw new Error(`registry driver: ${response.status} ${await response.text()}`);
       answers.push(...((await response.json()) as Answer[]));
       // A batch runs its calls concurrently: its time is what one call waited, at that concurrency.
@@ -121,8 +126,14 @@ export async function runRegistryBench(options: Options): Promise<RegistryRow[]>
 
     options.log(`revoking ${REVOKED_KEYS} keys and ${REVOKED_USERS} users' tokens…`);
     await call([
-      ...Array.from({ length: REVOKED_KEYS }, (_, i): RegistryOp => ({ op: "revoke", kind: "key", subject: `bench-key-${i}`, atMs: t0 * 1000 })),
-      ...Array.from({ length: REVOKED_USERS }, (_, i): RegistryOp => ({ op: "revoke", kind: "user", subject: `bench_user_${i}`, atMs: t0 * 1000 })),
+      ...Array.from(
+        { length: REVOKED_KEYS },
+        (_, i): RegistryOp => ({ op: "revoke", kind: "key", subject: `bench-key-${i}`, atMs: t0 * 1000 }),
+      ),
+      ...Array.from(
+        { length: REVOKED_USERS },
+        (_, i): RegistryOp => ({ op: "revoke", kind: "user", subject: `bench_user_${i}`, atMs: t0 * 1000 }),
+      ),
     ]);
     // A new isolate's first sync: every page from 0.
     let seq = 0;
@@ -140,7 +151,9 @@ export async function runRegistryBench(options: Options): Promise<RegistryRow[]>
     options.log(`a new isolate's first sync: ${pages} pages, ${listEntries} entries, largest page ${maxPageBytes} B`);
 
     // Users: sign in within the first 10 s, refresh every 30 s, some sign out. All made for real, in time order.
-    options.log(`${USERS} users signing in, refreshing every ${SESSION_REFRESH_SECONDS} s, ${SIGN_OUT_SHARE * 100}% signing out…`);
+    options.log(
+      `${USERS} users signing in, refreshing every ${SESSION_REFRESH_SECONDS} s, ${SIGN_OUT_SHARE * 100}% signing out…`,
+    );
     const users = Array.from({ length: USERS }, (_, i) => {
       const signInAt = random() * 10;
       const signOutAt = random() < SIGN_OUT_SHARE ? 30 + random() * 80 : Number.POSITIVE_INFINITY;
@@ -150,7 +163,12 @@ export async function runRegistryBench(options: Options): Promise<RegistryRow[]>
     const actions: Action[] = [];
     for (const user of users) {
       actions.push({ at: user.signInAt, user, kind: "start" });
-      for (let at = user.signInAt + SESSION_REFRESH_SECONDS; at < Math.min(WINDOW_SECONDS, user.signOutAt); at += SESSION_REFRESH_SECONDS) actions.push({ at, user, kind: "rotate" });
+      for (
+        let at = user.signInAt + SESSION_REFRESH_SECONDS;
+        at < Math.min(WINDOW_SECONDS, user.signOutAt);
+        at += SESSION_REFRESH_SECONDS
+      )
+        actions.push({ at, user, kind: "rotate" });
       if (user.signOutAt < WINDOW_SECONDS) actions.push({ at: user.signOutAt, user, kind: "end" });
     }
     actions.sort((a, b) => a.at - b.at);
@@ -168,8 +186,24 @@ export async function runRegistryBench(options: Options): Promise<RegistryRow[]>
         now.map((action): RegistryOp => {
           const nowSeconds = t0 + Math.floor(action.at);
           count(action.user.name, action.at);
-          if (action.kind === "start") return { op: "start", user: action.user.name, family: action.user.family, tenant: "acme", authSeconds: nowSeconds, endsSeconds: nowSeconds + 43_200, nowSeconds };
-          if (action.kind === "rotate") return { op: "rotate", user: action.user.name, family: action.user.family, generation: action.user.generation, nowSeconds };
+          if (action.kind === "start")
+            return {
+              op: "start",
+              user: action.user.name,
+              family: action.user.family,
+              tenant: "acme",
+              authSeconds: nowSeconds,
+              endsSeconds: nowSeconds + 43_200,
+              nowSeconds,
+            };
+          if (action.kind === "rotate")
+            return {
+              op: "rotate",
+              user: action.user.name,
+              family: action.user.family,
+              generation: action.user.generation,
+              nowSeconds,
+            };
           return { op: "end", user: action.user.name, family: action.user.family };
         }),
       );
@@ -184,13 +218,17 @@ export async function runRegistryBench(options: Options): Promise<RegistryRow[]>
     if (refused > 0) throw new Error(`${refused} rotations of live sessions were refused`);
 
     // Each user's isolates refresh their copy every 20 s at a random phase: counted for all, made for real for a sample.
-    const copyPhases = users.map(() => Array.from({ length: ISOLATES_PER_USER }, () => random() * SESSION_COPY_SECONDS));
+    const copyPhases = users.map(() =>
+      Array.from({ length: ISOLATES_PER_USER }, () => random() * SESSION_COPY_SECONDS),
+    );
     users.forEach((user, index) => {
-      for (const phase of copyPhases[index]!) for (let at = phase; at < WINDOW_SECONDS; at += SESSION_COPY_SECONDS) count(user.name, at);
+      for (const phase of copyPhases[index]!)
+        for (let at = phase; at < WINDOW_SECONDS; at += SESSION_COPY_SECONDS) count(user.name, at);
     });
     const copyOps: RegistryOp[] = [];
     for (const user of users.slice(0, SAMPLED_USERS)) {
-      for (let at = 0; at < WINDOW_SECONDS; at += SESSION_COPY_SECONDS) for (let j = 0; j < ISOLATES_PER_USER; j++) copyOps.push({ op: "live", user: user.name, nowSeconds: t0 + at });
+      for (let at = 0; at < WINDOW_SECONDS; at += SESSION_COPY_SECONDS)
+        for (let j = 0; j < ISOLATES_PER_USER; j++) copyOps.push({ op: "live", user: user.name, nowSeconds: t0 + at });
     }
     const copies = await call(copyOps);
     const maxCopyBytes = Math.max(...copies.map((copy) => copy.bytes));
@@ -202,7 +240,8 @@ export async function runRegistryBench(options: Options): Promise<RegistryRow[]>
     const sessionDelays: number[] = [];
     users.forEach((user, index) => {
       if (user.signOutAt >= WINDOW_SECONDS) return;
-      for (const phase of copyPhases[index]!) sessionDelays.push(nextTick(user.signOutAt, phase, SESSION_COPY_SECONDS) - user.signOutAt + callP99Seconds);
+      for (const phase of copyPhases[index]!)
+        sessionDelays.push(nextTick(user.signOutAt, phase, SESSION_COPY_SECONDS) - user.signOutAt + callP99Seconds);
     });
 
     const rows: RegistryRow[] = [];
@@ -216,7 +255,8 @@ export async function runRegistryBench(options: Options): Promise<RegistryRow[]>
       });
       const coloCalls = coloSyncs.map((syncs) => {
         const calls: number[] = [];
-        for (const at of syncs.sort((a, b) => a - b)) if (calls.length === 0 || at - calls.at(-1)! >= COLO_CACHE_SECONDS) calls.push(at);
+        for (const at of syncs.sort((a, b) => a - b))
+          if (calls.length === 0 || at - calls.at(-1)! >= COLO_CACHE_SECONDS) calls.push(at);
         return calls;
       });
       const buckets = new Array<number>(WINDOW_SECONDS).fill(0);
@@ -241,7 +281,11 @@ export async function runRegistryBench(options: Options): Promise<RegistryRow[]>
         const revokedAt = random() * (WINDOW_SECONDS - 3 * REVOCATION_SYNC_SECONDS);
         const isolate = Math.floor(random() * isolates);
         const calls = coloCalls[coloOf(isolate)]!;
-        for (let at = nextTick(revokedAt, syncPhases[isolate]!, REVOCATION_SYNC_SECONDS); at < WINDOW_SECONDS; at += REVOCATION_SYNC_SECONDS) {
+        for (
+          let at = nextTick(revokedAt, syncPhases[isolate]!, REVOCATION_SYNC_SECONDS);
+          at < WINDOW_SECONDS;
+          at += REVOCATION_SYNC_SECONDS
+        ) {
           const producedAt = calls.filter((callAt) => callAt <= at).at(-1) ?? Number.NEGATIVE_INFINITY;
           if (producedAt >= revokedAt) return at - revokedAt + callP99Seconds;
         }
@@ -259,7 +303,9 @@ export async function runRegistryBench(options: Options): Promise<RegistryRow[]>
         keyRevocationDelayP99Seconds: percentile(keyDelays, 0.99),
         keyRegistryServedPerSecond,
       });
-      options.log(`${isolates} isolates: KeyRegistry ${keyRegistryCallsPerSecond} calls/s in its busiest second (served ${Math.round(keyRegistryServedPerSecond)}/s here), usage object ${usageObjectCallsPerSecond}/s`);
+      options.log(
+        `${isolates} isolates: KeyRegistry ${keyRegistryCallsPerSecond} calls/s in its busiest second (served ${Math.round(keyRegistryServedPerSecond)}/s here), usage object ${usageObjectCallsPerSecond}/s`,
+      );
     }
     return rows;
   } finally {
@@ -268,7 +314,16 @@ export async function runRegistryBench(options: Options): Promise<RegistryRow[]>
 }
 
 export function formatRegistryTable(rows: RegistryRow[]): string {
-  const header = ["isolates", "KeyRegistry calls/s", "busiest usage object calls/s", "busiest user object calls/s", "largest sync (list page / user copy)", "entries per isolate", "revocation delay p99 (session / key)", "KeyRegistry served here"];
+  const header = [
+    "isolates",
+    "KeyRegistry calls/s",
+    "busiest usage object calls/s",
+    "busiest user object calls/s",
+    "largest sync (list page / user copy)",
+    "entries per isolate",
+    "revocation delay p99 (session / key)",
+    "KeyRegistry served here",
+  ];
   const lines = rows.map((row) => [
     row.isolates.toLocaleString("en-US"),
     `${row.keyRegistryCallsPerSecond.toLocaleString("en-US")}${row.keyRegistryCallsPerSecond > TARGET_CALLS_PER_SECOND ? " (over 500)" : ""}`,

@@ -80,7 +80,15 @@ export interface DatabasesReport {
 export interface BenchReport {
   startedAt: string;
   machine: Machine;
-  settings: { rounds: number; durationSeconds: number; warmupSeconds: number; connections: number; threads: number; durableObjectStorage: string; databaseRoundTripMs: number };
+  settings: {
+    rounds: number;
+    durationSeconds: number;
+    warmupSeconds: number;
+    connections: number;
+    threads: number;
+    durableObjectStorage: string;
+    databaseRoundTripMs: number;
+  };
   baseline: string;
   scenarios: ScenarioResult[];
   comparisons?: ComparisonResult[];
@@ -103,7 +111,9 @@ export function describeMachine(workerdExecutable: string): Machine {
   const cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "unknown";
   const version = (command: string, args: string[]) => {
     try {
-      return execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim().split("\n")[0]!;
+      return execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
+        .trim()
+        .split("\n")[0]!;
     } catch (error) {
       // wrk prints its version and exits 1.
       const output = (error as { stdout?: string }).stdout ?? "";
@@ -112,7 +122,9 @@ export function describeMachine(workerdExecutable: string): Machine {
   };
   // The binary ships in an npm package (@cloudflare/workerd-<platform>) whose version is the one npm shows.
   const packageJson = path.join(path.dirname(workerdExecutable), "..", "package.json");
-  const packageVersion = existsSync(packageJson) ? ` (npm ${(JSON.parse(readFileSync(packageJson, "utf8")) as { version: string }).version})` : "";
+  const packageVersion = existsSync(packageJson)
+    ? ` (npm ${(JSON.parse(readFileSync(packageJson, "utf8")) as { version: string }).version})`
+    : "";
   return {
     cpus: availableParallelism(),
     cpuModel,
@@ -124,7 +136,17 @@ export function describeMachine(workerdExecutable: string): Machine {
 
 /** Summarises rounds into medians; the ratio is filled in once the baseline is known. */
 export function summarise(
-  base: Omit<ScenarioResult, "requestsPerSecond" | "latencyMeanMicros" | "latencyP50Micros" | "latencyP99Micros" | "cpuMicrosPerRequest" | "databaseCpuMicrosPerRequest" | "databaseRoundTripsPerRequest" | "cpuRatioToBaseline">,
+  base: Omit<
+    ScenarioResult,
+    | "requestsPerSecond"
+    | "latencyMeanMicros"
+    | "latencyP50Micros"
+    | "latencyP99Micros"
+    | "cpuMicrosPerRequest"
+    | "databaseCpuMicrosPerRequest"
+    | "databaseRoundTripsPerRequest"
+    | "cpuRatioToBaseline"
+  >,
 ): ScenarioResult {
   const of = (pick: (round: RoundResult) => number) => median(base.rounds.map(pick));
   const withDatabase = base.rounds.every((round) => round.databaseCpuMicrosPerRequest !== undefined);
@@ -136,7 +158,10 @@ export function summarise(
     latencyP99Micros: of((round) => round.latencyP99Micros),
     cpuMicrosPerRequest: of((round) => round.cpuMicrosPerRequest),
     ...(withDatabase
-      ? { databaseCpuMicrosPerRequest: of((round) => round.databaseCpuMicrosPerRequest!), databaseRoundTripsPerRequest: of((round) => round.databaseRoundTripsPerRequest ?? Number.NaN) }
+      ? {
+          databaseCpuMicrosPerRequest: of((round) => round.databaseCpuMicrosPerRequest!),
+          databaseRoundTripsPerRequest: of((round) => round.databaseRoundTripsPerRequest ?? Number.NaN),
+        }
       : {}),
     cpuRatioToBaseline: Number.NaN,
   };
@@ -147,18 +172,27 @@ export function withRatios(scenarios: ScenarioResult[], baselineName: string): S
   if (baseline === undefined) throw new Error(`baseline ${baselineName} did not run`);
   return scenarios.map((scenario) => ({
     ...scenario,
-    cpuRatioToBaseline: median(scenario.rounds.map((round, index) => round.cpuMicrosPerRequest / baseline.rounds[index]!.cpuMicrosPerRequest)),
+    cpuRatioToBaseline: median(
+      scenario.rounds.map((round, index) => round.cpuMicrosPerRequest / baseline.rounds[index]!.cpuMicrosPerRequest),
+    ),
   }));
 }
 
 /** The comparisons whose two scenarios both ran. */
-export function compare(scenarios: readonly ScenarioResult[], pairs: readonly Omit<ComparisonResult, "ratios">[]): ComparisonResult[] {
+export function compare(
+  scenarios: readonly ScenarioResult[],
+  pairs: readonly Omit<ComparisonResult, "ratios">[],
+): ComparisonResult[] {
   return pairs.flatMap((pair) => {
     const numerator = scenarios.find((scenario) => scenario.name === pair.numerator);
     const denominator = scenarios.find((scenario) => scenario.name === pair.denominator);
     if (numerator === undefined || denominator === undefined) return [];
     const ratio = (pick: (round: RoundResult) => number | undefined) =>
-      median(numerator.rounds.map((round, index) => (pick(round) ?? Number.NaN) / (pick(denominator.rounds[index]!) ?? Number.NaN)));
+      median(
+        numerator.rounds.map(
+          (round, index) => (pick(round) ?? Number.NaN) / (pick(denominator.rounds[index]!) ?? Number.NaN),
+        ),
+      );
     return [
       {
         ...pair,
@@ -177,7 +211,12 @@ export function compare(scenarios: readonly ScenarioResult[], pairs: readonly Om
 function table(rows: string[][], rightAligned: (column: number) => boolean): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   return rows
-    .map((row) => row.map((cell, column) => (rightAligned(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join("  ").trimEnd())
+    .map((row) =>
+      row
+        .map((cell, column) => (rightAligned(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+        .join("  ")
+        .trimEnd(),
+    )
     .join("\n");
 }
 
@@ -191,7 +230,18 @@ export function formatReport(report: BenchReport): string {
   // The PostgreSQL column only when a scenario had a database.
   const withDatabase = report.scenarios.some((scenario) => scenario.databaseCpuMicrosPerRequest !== undefined);
   const rows = [
-    ["scenario", "requests/s", "p50 ms", "mean ms", "p99 ms", "CPU µs/req", `× ${report.baseline}`, ...(withDatabase ? ["PG µs/req", "DB trips/req"] : []), "other load", "CPU µs/req by round"],
+    [
+      "scenario",
+      "requests/s",
+      "p50 ms",
+      "mean ms",
+      "p99 ms",
+      "CPU µs/req",
+      `× ${report.baseline}`,
+      ...(withDatabase ? ["PG µs/req", "DB trips/req"] : []),
+      "other load",
+      "CPU µs/req by round",
+    ],
     ...report.scenarios.map((scenario) => [
       scenario.name,
       fixed(scenario.requestsPerSecond, 0),
@@ -200,7 +250,12 @@ export function formatReport(report: BenchReport): string {
       fixed(scenario.latencyP99Micros / 1000, 2),
       fixed(scenario.cpuMicrosPerRequest, 1),
       fixed(scenario.cpuRatioToBaseline, 2),
-      ...(withDatabase ? [fixed(scenario.databaseCpuMicrosPerRequest ?? Number.NaN, 1), fixed(scenario.databaseRoundTripsPerRequest ?? Number.NaN, 2)] : []),
+      ...(withDatabase
+        ? [
+            fixed(scenario.databaseCpuMicrosPerRequest ?? Number.NaN, 1),
+            fixed(scenario.databaseRoundTripsPerRequest ?? Number.NaN, 2),
+          ]
+        : []),
       fixed(Math.max(...scenario.rounds.map((round) => round.otherLoadCores)), 2),
       scenario.rounds.map((round) => fixed(round.cpuMicrosPerRequest, 1)).join(" "),
     ]),
@@ -225,7 +280,10 @@ export function formatReport(report: BenchReport): string {
     ),
   ];
   for (const { numerator, denominator, claim, why, judgedBy, ratios } of report.comparisons ?? []) {
-    const judged = judgedBy === "cpu" ? [ratios.workerdCpuPerRequest] : [ratios.latencyP50, ratios.latencyMean, 1 / ratios.requestsPerSecond];
+    const judged =
+      judgedBy === "cpu"
+        ? [ratios.workerdCpuPerRequest]
+        : [ratios.latencyP50, ratios.latencyMean, 1 / ratios.requestsPerSecond];
     const verdict = judged.every((ratio) => ratio <= claim) ? `within ${claim}×` : `OVER ${claim}×`;
     lines.push(
       "",
@@ -236,13 +294,20 @@ export function formatReport(report: BenchReport): string {
   }
   if (report.databases !== undefined) {
     const { seeded, seededUntil, plans } = report.databases;
-    lines.push("", `databases (PostgreSQL, seeded up to ${seededUntil} so the 1-hour window stays full during the run):`);
+    lines.push(
+      "",
+      `databases (PostgreSQL, seeded up to ${seededUntil} so the 1-hour window stays full during the run):`,
+    );
     for (const database of seeded) {
-      lines.push(`  ${database.name}: ${database.buckets.toLocaleString("en")} buckets (${database.minutesPerStream.toLocaleString("en")} minutes × ${DEMO_STREAM_COUNT} streams), seeded in ${fixed(database.seedSeconds, 1)} s`);
+      lines.push(
+        `  ${database.name}: ${database.buckets.toLocaleString("en")} buckets (${database.minutesPerStream.toLocaleString("en")} minutes × ${DEMO_STREAM_COUNT} streams), seeded in ${fixed(database.seedSeconds, 1)} s`,
+      );
     }
     const [first, ...others] = plans;
     if (first !== undefined) {
-      const ratios = others.map((plan) => `${plan.database} / ${first.database} ${fixed(plan.executionMillis / first.executionMillis, 2)}`);
+      const ratios = others.map(
+        (plan) => `${plan.database} / ${first.database} ${fixed(plan.executionMillis / first.executionMillis, 2)}`,
+      );
       lines.push(
         `  the totals query alone, on one open connection (median execution time of ${first.runs} EXPLAIN ANALYZE runs): ${plans.map((plan) => `${plan.database} ${fixed(plan.executionMillis, 3)} ms`).join(", ")}${ratios.length > 0 ? `; ${ratios.join(", ")}` : ""}`,
       );
@@ -256,7 +321,10 @@ export function formatReport(report: BenchReport): string {
     }
   }
   if (report.keys !== undefined) {
-    lines.push("", `start-up and memory (keys-signed-10k cycles through ${report.keys.count.toLocaleString("en")} signed keys; main holds one legacy key):`);
+    lines.push(
+      "",
+      `start-up and memory (keys-signed-10k cycles through ${report.keys.count.toLocaleString("en")} signed keys; main holds one legacy key):`,
+    );
     for (const figures of report.keys.startup) {
       lines.push(
         `  ${figures.instance}: ready ${fixed(figures.readyMillis, 0)} ms, first request ${fixed(figures.firstResponseMillis, 1)} ms (second ${fixed(figures.secondResponseMillis, 1)} ms); workerd resident ${memory(figures.memoryAtStart)} at start, ${figures.memoryAfterLoad === undefined ? "?" : memory(figures.memoryAfterLoad)} after the rounds`,
@@ -269,7 +337,10 @@ export function formatReport(report: BenchReport): string {
       .filter(([status]) => status !== "200")
       .map(([status, count]) => `${status}=${count}`)
       .join(" ");
-    lines.push("", `exactness: ${requests} concurrent requests from one new client, limit ${limit}: admitted=${admitted} ${others} ${ok ? "OK" : "FAILED"}`);
+    lines.push(
+      "",
+      `exactness: ${requests} concurrent requests from one new client, limit ${limit}: admitted=${admitted} ${others} ${ok ? "OK" : "FAILED"}`,
+    );
   }
   if (report.failures.length > 0) lines.push("", "FAILURES:", ...report.failures.map((failure) => `  ${failure}`));
   return lines.join("\n");

@@ -9,7 +9,7 @@
  */
 import { DEMO_PASSWORD, DEMO_TENANTS } from "../lib/demo-data.ts";
 import { CLIENT_POOL, exhaustAllowance, freshClientIp } from "./clients.ts";
-import { BENCH_ORIGIN, LIMITED_API_LIMIT, type BindingContext, type InstanceName } from "./instances.ts";
+import { BENCH_ORIGIN, type BindingContext, type InstanceName, LIMITED_API_LIMIT } from "./instances.ts";
 
 export interface Scenario {
   name: string;
@@ -49,7 +49,9 @@ export const BASELINE = "bare";
 const DATABASE_CONNECTIONS = 2;
 
 /** A scenario of the `metrics` group: the bench's client pool, two in flight, 200 expected. */
-function databaseScenario(scenario: Pick<Scenario, "name" | "summary" | "instance" | "path"> & Partial<Scenario>): Scenario {
+function databaseScenario(
+  scenario: Pick<Scenario, "name" | "summary" | "instance" | "path"> & Partial<Scenario>,
+): Scenario {
   return {
     headers: clientHeaders,
     clientIps: CLIENT_POOL,
@@ -64,7 +66,12 @@ function databaseScenario(scenario: Pick<Scenario, "name" | "summary" | "instanc
 /** A past hour of one of the bench tenant's streams, seeded in every bench database (databases.ts). */
 function timeseriesPath(): string {
   const toMs = Math.floor(Date.now() / 60_000) * 60_000;
-  const range = new URLSearchParams({ stream: DEMO_TENANTS[0].streams[0], from: new Date(toMs - 3_600_000).toISOString(), to: new Date(toMs).toISOString(), step: "1m" });
+  const range = new URLSearchParams({
+    stream: DEMO_TENANTS[0].streams[0],
+    from: new Date(toMs - 3_600_000).toISOString(),
+    to: new Date(toMs).toISOString(),
+    step: "1m",
+  });
   return `/metrics/timeseries?${range}`;
 }
 
@@ -208,7 +215,8 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: "keys-signed-10k",
-    summary: "the same route, each request presenting the next of 10,000 signed keys (HMAC, revocation copy, last-used batches)",
+    summary:
+      "the same route, each request presenting the next of 10,000 signed keys (HMAC, revocation copy, last-used batches)",
     instance: "main-signed-keys",
     path: "/auth/me",
     headers: signedKeyHeaders,
@@ -245,7 +253,8 @@ export const SCENARIOS: readonly Scenario[] = [
   // minutes in both), not the table, through the (tenant_id, bucket_start) covering index.
   databaseScenario({
     name: "overview-10k",
-    summary: "GET /metrics/overview?window=1h, tenant acme, on ~10 k buckets (PostgreSQL via the local SQL endpoint, metrics role)",
+    summary:
+      "GET /metrics/overview?window=1h, tenant acme, on ~10 k buckets (PostgreSQL via the local SQL endpoint, metrics role)",
     instance: "main-10k-buckets",
     path: "/metrics/overview?window=1h",
   }),
@@ -261,7 +270,12 @@ export const SCENARIOS: readonly Scenario[] = [
     instance: "main-10k-buckets",
     path: timeseriesPath(),
   }),
-  databaseScenario({ name: "streams-10k", summary: "GET /streams on ~10 k buckets", instance: "main-10k-buckets", path: "/streams" }),
+  databaseScenario({
+    name: "streams-10k",
+    summary: "GET /streams on ~10 k buckets",
+    instance: "main-10k-buckets",
+    path: "/streams",
+  }),
   databaseScenario({
     name: "login-10k",
     summary: "POST /auth/login, the right password (auth role lookup + PBKDF2), limits out of the way",
@@ -273,7 +287,13 @@ export const SCENARIOS: readonly Scenario[] = [
 ];
 
 /** Pairs of scenarios whose ratio the report prints, when both ran; `claim` is the ratio they must stay within. */
-export const COMPARISONS: readonly { numerator: string; denominator: string; claim: number; why: string; judgedBy?: "time" | "cpu" }[] = [
+export const COMPARISONS: readonly {
+  numerator: string;
+  denominator: string;
+  claim: number;
+  why: string;
+  judgedBy?: "time" | "cpu";
+}[] = [
   {
     numerator: "verify-signed-10k",
     denominator: "verify-legacy",

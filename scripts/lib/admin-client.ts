@@ -34,8 +34,11 @@ export function adminClient(url: string | undefined): AdminClient {
       }
       const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;
       if (!response.ok) {
-        console.error(`${method} ${path}: ${response.status} ${String(answer.title ?? "")}${answer.detail === undefined ? "" : `: ${String(answer.detail)}`}`);
-        for (const problem of (answer.errors as { path: string; message: string }[] | undefined) ?? []) console.error(`  ${problem.path}: ${problem.message}`);
+        console.error(
+          `${method} ${path}: ${response.status} ${String(answer.title ?? "")}${answer.detail === undefined ? "" : `: ${String(answer.detail)}`}`,
+        );
+        for (const problem of (answer.errors as { path: string; message: string }[] | undefined) ?? [])
+          console.error(`  ${problem.path}: ${problem.message}`);
         process.exit(1);
       }
       return answer as T;

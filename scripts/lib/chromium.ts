@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { chromium, type BrowserContext } from "playwright-core";
+import { type BrowserContext, chromium } from "playwright-core";
 
 export const CHROMIUM_PATH = "/usr/bin/chromium";
 export interface Chromium {
@@ -17,7 +17,9 @@ export interface Chromium {
 /** Headless Chromium with a fresh profile, no background traffic and nothing fetched from the network. */
 export async function launchChromium(options: { timezoneId?: string } = {}): Promise<Chromium> {
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium (run scripts/install-system-deps.sh as root).`);
+    throw new Error(
+      `Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium (run scripts/install-system-deps.sh as root).`,
+    );
   }
   const userDataDir = await mkdtemp(path.join(tmpdir(), "streamforge-chromium-"));
   try {
@@ -47,4 +49,3 @@ export async function launchChromium(options: { timezoneId?: string } = {}): Pro
     throw error;
   }
 }
-

@@ -9,7 +9,11 @@ export function readDevVars(): Record<string, string> {
   const file = path.join(PROJECT_ROOT, ".dev.vars");
   if (!existsSync(file)) return {};
   const parsed = parseEnv(readFileSync(file, "utf8"));
-  return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === "string" && entry[1] !== ""));
+  return Object.fromEntries(
+    Object.entries(parsed).filter(
+      (entry): entry is [string, string] => typeof entry[1] === "string" && entry[1] !== "",
+    ),
+  );
 }
 
 /** Process environment first, then `.dev.vars`; empty values count as unset. */

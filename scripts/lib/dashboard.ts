@@ -5,14 +5,16 @@
  */
 import path from "node:path";
 import { build, type InlineConfig } from "vite";
-import { dashboardViteConfig, type DashboardBuildOptions } from "../../dashboard/build-config.ts";
+import { type DashboardBuildOptions, dashboardViteConfig } from "../../dashboard/build-config.ts";
 import { PROJECT_ROOT } from "./migrate.ts";
-import { startWranglerDev, waitForHttp, type RunningWorker } from "./wrangler-dev.ts";
+import { type RunningWorker, startWranglerDev, waitForHttp } from "./wrangler-dev.ts";
 
 export const DASHBOARD_CONFIG = path.join(PROJECT_ROOT, "dashboard", "wrangler.jsonc");
 
 /** One production build; with `watch`, Vite keeps rebuilding on change until `close()`. */
-export async function buildDashboard(options: DashboardBuildOptions & { watch?: boolean }): Promise<{ close(): Promise<void> }> {
+export async function buildDashboard(
+  options: DashboardBuildOptions & { watch?: boolean },
+): Promise<{ close(): Promise<void> }> {
   // The options are the whole configuration: no vite.config file is looked for.
   const config: InlineConfig = { ...dashboardViteConfig(options), configFile: false };
   if (options.watch !== true) {

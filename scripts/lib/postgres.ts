@@ -41,7 +41,10 @@ export async function roleUrls(postgres: RunningPostgres, databaseName: string =
     rolePasswords.set(postgres, passwords);
   }
   const urls = Object.fromEntries(
-    Object.entries(await passwords).map(([role, password]) => [role, `postgres://${role}:${password}@${postgres.host}:${postgres.port}/${databaseName}?sslmode=disable`]),
+    Object.entries(await passwords).map(([role, password]) => [
+      role,
+      `postgres://${role}:${password}@${postgres.host}:${postgres.port}/${databaseName}?sslmode=disable`,
+    ]),
   );
   return { metricsUrl: urls.streamforge_metrics!, authUrl: urls.streamforge_auth! };
 }
@@ -104,7 +107,7 @@ async function startPostgresql(binDir: string): Promise<RunningPostgres> {
   const dataDir = path.join(baseDir, "data");
   const password = randomBytes(18).toString("base64url");
   const passwordFile = path.join(baseDir, "pwfile");
-  await writeFile(passwordFile, password + "\n", { mode: 0o600 });
+  await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
 
   // PostgreSQL refuses to run as root; drop to the `postgres` account its package creates.
   const asRoot = process.getuid?.() === 0;
@@ -115,9 +118,21 @@ async function startPostgresql(binDir: string): Promise<RunningPostgres> {
     await chown(passwordFile, Number(stdout), Number(gid));
   }
   const pg = (tool: string, args: string[]) =>
-    asRoot ? run("runuser", ["-u", "postgres", "--", path.join(binDir, tool), ...args]) : run(path.join(binDir, tool), args);
+    asRoot
+      ? run("runuser", ["-u", "postgres", "--", path.join(binDir, tool), ...args])
+      : run(path.join(binDir, tool), args);
 
-  await pg("initdb", ["-D", dataDir, "-U", "postgres", "--auth=scram-sha-256", `--pwfile=${passwordFile}`, "-E", "UTF8", "--no-sync"]);
+  await pg("initdb", [
+    "-D",
+    dataDir,
+    "-U",
+    "postgres",
+    "--auth=scram-sha-256",
+    `--pwfile=${passwordFile}`,
+    "-E",
+    "UTF8",
+    "--no-sync",
+  ]);
   const port = await freePort();
   const serverOptions = [
     `-p ${port}`,
@@ -131,7 +146,18 @@ async function startPostgresql(binDir: string): Promise<RunningPostgres> {
   // Safety net for a runner that exits without its teardown (a crash, process.exit): never leave a server behind.
   const stopOnExit = () => {
     try {
-      execFileSync(asRoot ? "runuser" : path.join(binDir, "pg_ctl"), [...(asRoot ? ["-u", "postgres", "--", path.join(binDir, "pg_ctl")] : []), "-D", dataDir, "-m", "immediate", "stop"], { stdio: "ignore" });
+      execFileSync(
+        asRoot ? "runuser" : path.join(binDir, "pg_ctl"),
+        [
+          ...(asRoot ? ["-u", "postgres", "--", path.join(binDir, "pg_ctl")] : []),
+          "-D",
+          dataDir,
+          "-m",
+          "immediate",
+          "stop",
+        ],
+        { stdio: "ignore" },
+      );
     } catch {
       // Already stopped.
     }
@@ -219,7 +245,9 @@ export async function startPostgres(preference: PostgresPreference = "auto"): Pr
   const binDir = findPostgresBinaries();
   if (preference === "pglite" || (preference === "auto" && binDir === undefined)) return startPglite();
   if (binDir === undefined) {
-    throw new Error("PostgreSQL binaries not found (looked in /usr/lib/postgresql/*/bin and PG_BIN_DIR). Install Debian's postgresql package.");
+    throw new Error(
+      "PostgreSQL binaries not found (looked in /usr/lib/postgresql/*/bin and PG_BIN_DIR). Install Debian's postgresql package.",
+    );
   }
   return startPostgresql(binDir);
 }

@@ -25,7 +25,10 @@ export interface SeedOptions {
 }
 
 export async function seed(client: pg.Client, options: SeedOptions): Promise<{ buckets: number; minutes: number }> {
-  const minutes = Math.max(1, Math.round((options.buckets ?? DEFAULT_DAYS * MINUTES_PER_DAY * DEMO_STREAM_COUNT) / DEMO_STREAM_COUNT));
+  const minutes = Math.max(
+    1,
+    Math.round((options.buckets ?? DEFAULT_DAYS * MINUTES_PER_DAY * DEMO_STREAM_COUNT) / DEMO_STREAM_COUNT),
+  );
   const lastBucket = new Date(Math.floor((options.now ?? new Date()).getTime() / 60_000) * 60_000);
   const bucketSql = await readFile(path.join(PROJECT_ROOT, "sql", "seed", "demo.sql"), "utf8");
   const passwordHash = await hashPassword(DEMO_PASSWORD, options.pepper);
@@ -34,10 +37,20 @@ export async function seed(client: pg.Client, options: SeedOptions): Promise<{ b
   try {
     await client.query("truncate metric_buckets, streams, users, tenants restart identity cascade");
     for (const tenant of DEMO_TENANTS) {
-      const { rows } = await client.query<{ id: string }>("insert into tenants (slug, name) values ($1, $2) returning id", [tenant.slug, tenant.name]);
+      const { rows } = await client.query<{ id: string }>(
+        "insert into tenants (slug, name) values ($1, $2) returning id",
+        [tenant.slug, tenant.name],
+      );
       const tenantId = rows[0]!.id;
-      await client.query("insert into users (tenant_id, username, password_hash) values ($1, $2, $3)", [tenantId, tenant.username, passwordHash]);
-      await client.query("insert into streams (tenant_id, name) select $1, unnest($2::text[])", [tenantId, tenant.streams]);
+      await client.query("insert into users (tenant_id, username, password_hash) values ($1, $2, $3)", [
+        tenantId,
+        tenant.username,
+        passwordHash,
+      ]);
+      await client.query("insert into streams (tenant_id, name) select $1, unnest($2::text[])", [
+        tenantId,
+        tenant.streams,
+      ]);
     }
     // The planner sees the streams just inserted as an unanalysed table of ~1,250 rows, so each
     // day's INSERT looks like a million-row job and was JIT-compiled: half a second per statement.

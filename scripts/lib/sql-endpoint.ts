@@ -27,10 +27,10 @@
  * `application_name`, otherwise ignored) lets a hook single out one client.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { createRequire } from "node:module";
 import http from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
-import type { DatabaseError, FieldDef, Pool as PoolType, PoolClient } from "pg";
+import type { DatabaseError, FieldDef, PoolClient, Pool as PoolType } from "pg";
 
 const require = createRequire(import.meta.url);
 const { Pool } = require("pg") as typeof import("pg");
@@ -143,7 +143,13 @@ function connectionKey(connectionString: string): string | undefined {
   try {
     const url = new URL(connectionString);
     if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") return undefined;
-    return JSON.stringify([decodeURIComponent(url.username), decodeURIComponent(url.password), url.hostname, url.port || "5432", url.pathname]);
+    return JSON.stringify([
+      decodeURIComponent(url.username),
+      decodeURIComponent(url.password),
+      url.hostname,
+      url.port || "5432",
+      url.pathname,
+    ]);
   } catch {
     return undefined;
   }
@@ -155,7 +161,12 @@ function parseQuery(value: unknown): QueryData {
   if (typeof value !== "object" || value === null) throw new HttpRefusal(400, "each query must be an object");
   const { query, params = [] } = value as { query?: unknown; params?: unknown };
   if (typeof query !== "string") throw new HttpRefusal(400, "query must be a string");
-  if (!Array.isArray(params) || params.some((param) => param !== null && typeof param !== "string" && typeof param !== "number" && typeof param !== "boolean")) {
+  if (
+    !Array.isArray(params) ||
+    params.some(
+      (param) => param !== null && typeof param !== "string" && typeof param !== "number" && typeof param !== "boolean",
+    )
+  ) {
     throw new HttpRefusal(400, "params must be an array of strings, numbers, booleans or nulls");
   }
   return { query, params };
@@ -203,7 +214,9 @@ async function runQuery(client: PoolClient, { query, params }: QueryData, arrayM
   }));
   const rows = arrayMode
     ? result.rows
-    : (result.rows as unknown[][]).map((row) => Object.fromEntries(row.map((value, index) => [fields[index]!.name, value])));
+    : (result.rows as unknown[][]).map((row) =>
+        Object.fromEntries(row.map((value, index) => [fields[index]!.name, value])),
+      );
   return { command: result.command, rowCount: result.rowCount, rows, fields, rowAsArray: arrayMode };
 }
 
@@ -235,16 +248,20 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
   let allowedHosts = new Set<string>();
 
   function authorize(request: http.IncomingMessage): void {
-    if (!LOOPBACK_ADDRESSES.has(request.socket.remoteAddress ?? "")) throw new HttpRefusal(403, "loopback clients only");
+    if (!LOOPBACK_ADDRESSES.has(request.socket.remoteAddress ?? ""))
+      throw new HttpRefusal(403, "loopback clients only");
     if (request.headers.origin !== undefined) throw new HttpRefusal(403, "requests from web pages are refused");
     if (!allowedHosts.has(request.headers.host ?? "")) throw new HttpRefusal(421, "unexpected Host");
-    if (request.method !== "POST" || new URL(request.url ?? "/", "http://localhost").pathname !== "/sql") throw new HttpRefusal(404, "POST /sql only");
+    if (request.method !== "POST" || new URL(request.url ?? "/", "http://localhost").pathname !== "/sql")
+      throw new HttpRefusal(404, "POST /sql only");
     const presented = digest(request.headers.authorization ?? "");
-    if (!timingSafeEqual(presented, expectedAuthorization)) throw new HttpRefusal(401, "missing or wrong bearer secret");
+    if (!timingSafeEqual(presented, expectedAuthorization))
+      throw new HttpRefusal(401, "missing or wrong bearer secret");
   }
 
   async function readBody(request: http.IncomingMessage): Promise<string> {
-    if (Number(request.headers["content-length"] ?? 0) > MAX_BODY_BYTES) throw new HttpRefusal(413, "request body too large");
+    if (Number(request.headers["content-length"] ?? 0) > MAX_BODY_BYTES)
+      throw new HttpRefusal(413, "request body too large");
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of request as AsyncIterable<Buffer>) {
@@ -258,11 +275,13 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
   async function execute(request: http.IncomingMessage): Promise<unknown> {
     const target = pools.get(connectionKey(String(request.headers["neon-connection-string"] ?? "")) ?? "");
     if (target === undefined) throw new HttpRefusal(403, "this endpoint serves only its configured databases");
-    if (request.headers["neon-raw-text-output"] !== "true") throw new HttpRefusal(400, "only Neon-Raw-Text-Output: true is supported");
+    if (request.headers["neon-raw-text-output"] !== "true")
+      throw new HttpRefusal(400, "only Neon-Raw-Text-Output: true is supported");
     const arrayMode = request.headers["neon-array-mode"] === "true";
     const { queries, transaction } = parseBody(await readBody(request));
     const begin = transaction ? beginStatement(request.headers) : undefined;
-    const applicationName = new URL(String(request.headers["neon-connection-string"])).searchParams.get("application_name") ?? "";
+    const applicationName =
+      new URL(String(request.headers["neon-connection-string"])).searchParams.get("application_name") ?? "";
     await options.beforeExecute?.({ role: target.role, applicationName, statements: queries.length, transaction });
     return exclusive(async () => {
       executedRequests += 1;
@@ -293,22 +312,34 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
   const server = http.createServer((request, response) => {
     const send = (status: number, body: unknown) => {
       const text = JSON.stringify(body);
-      response.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) }).end(text);
+      response
+        .writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) })
+        .end(text);
     };
     void (async () => {
       try {
         authorize(request);
         const result = JSON.stringify(await execute(request));
-        if (Buffer.byteLength(result) > MAX_BODY_BYTES) return send(400, { message: "response is too large (max is 10485760 bytes)" });
-        response.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(result) }).end(result);
+        if (Buffer.byteLength(result) > MAX_BODY_BYTES)
+          return send(400, { message: "response is too large (max is 10485760 bytes)" });
+        response
+          .writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(result) })
+          .end(result);
       } catch (error) {
         if (error instanceof HttpRefusal) return send(error.status, { message: error.message });
         if (error instanceof InjectedHangUp) return request.socket.destroy();
         if (error instanceof InjectedAnswer) {
-          return response.writeHead(error.status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(error.body) }).end(error.body);
+          return response
+            .writeHead(error.status, {
+              "Content-Type": "application/json",
+              "Content-Length": Buffer.byteLength(error.body),
+            })
+            .end(error.body);
         }
         if (isDatabaseError(error)) {
-          const fields = Object.fromEntries(ERROR_FIELDS.filter((name) => error[name] !== undefined).map((name) => [name, error[name]]));
+          const fields = Object.fromEntries(
+            ERROR_FIELDS.filter((name) => error[name] !== undefined).map((name) => [name, error[name]]),
+          );
           return send(400, { message: error.message, ...fields });
         }
         send(500, { message: "the database could not be reached" });

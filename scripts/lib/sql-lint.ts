@@ -52,8 +52,12 @@ function textProblem(text: ts.Expression): string | undefined {
   const inner = unwrap(text);
   if (isLiteralText(inner)) return undefined;
   if (ts.isPropertyAccessExpression(inner) && inner.name.text === "text") return undefined;
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the message names the syntax it refuses.
   if (ts.isTemplateExpression(inner)) return "query text interpolates values with ${…}; pass them as parameters";
-  if (ts.isBinaryExpression(inner) && (inner.operatorToken.kind === ts.SyntaxKind.PlusToken || inner.operatorToken.kind === ts.SyntaxKind.PlusEqualsToken)) {
+  if (
+    ts.isBinaryExpression(inner) &&
+    (inner.operatorToken.kind === ts.SyntaxKind.PlusToken || inner.operatorToken.kind === ts.SyntaxKind.PlusEqualsToken)
+  ) {
     return "query text is built by concatenation; pass values as parameters";
   }
   if (ts.isObjectLiteralExpression(inner)) {
@@ -86,15 +90,21 @@ function isTextTarget(target: ts.Expression): boolean {
 /** `c.req.query(...)` and `req.query(...)`: Hono's URL query reader, not a database. */
 function isHonoRequestQuery(receiver: ts.Expression): boolean {
   const inner = unwrap(receiver);
-  return (ts.isIdentifier(inner) && inner.text === "req") || (ts.isPropertyAccessExpression(inner) && inner.name.text === "req");
+  return (
+    (ts.isIdentifier(inner) && inner.text === "req") ||
+    (ts.isPropertyAccessExpression(inner) && inner.name.text === "req")
+  );
 }
 
 /** The method name of a call, its receiver and its arguments; `.call(thisArg, …)` is seen through. */
-function sinkCall(node: ts.CallExpression): { method: string; receiver?: ts.Expression; args: readonly ts.Expression[] } | undefined {
+function sinkCall(
+  node: ts.CallExpression,
+): { method: string; receiver?: ts.Expression; args: readonly ts.Expression[] } | undefined {
   const callee = unwrap(node.expression);
   const named = (expression: ts.Expression): { method: string; receiver?: ts.Expression } | undefined => {
     if (ts.isIdentifier(expression)) return { method: expression.text };
-    if (ts.isPropertyAccessExpression(expression)) return { method: expression.name.text, receiver: expression.expression };
+    if (ts.isPropertyAccessExpression(expression))
+      return { method: expression.name.text, receiver: expression.expression };
     if (ts.isElementAccessExpression(expression) && ts.isStringLiteralLike(expression.argumentExpression)) {
       return { method: expression.argumentExpression.text, receiver: expression.expression };
     }
@@ -118,13 +128,17 @@ export function findUnsafeSql(sourceText: string, fileName = "source.ts"): SqlFi
 
   const visit = (node: ts.Node): void => {
     // A config object written as a call's argument is judged with the call, below.
-    const inCallArgument = node.parent !== undefined && ts.isObjectLiteralExpression(node.parent) && ts.isCallExpression(node.parent.parent);
+    const inCallArgument =
+      node.parent !== undefined && ts.isObjectLiteralExpression(node.parent) && ts.isCallExpression(node.parent.parent);
     if (ts.isPropertyAssignment(node) && propertyName(node.name) === "text" && !inCallArgument) {
       const problem = textProblem(node.initializer);
-      if (problem !== undefined && !(ts.isPropertyAccessExpression(unwrap(node.initializer)))) report(node, `a query's \`text\`: ${problem}`);
-      else if (problem === undefined && ts.isPropertyAccessExpression(unwrap(node.initializer))) report(node, "a query's `text` copied from another object; write the SQL text inline");
+      if (problem !== undefined && !ts.isPropertyAccessExpression(unwrap(node.initializer)))
+        report(node, `a query's \`text\`: ${problem}`);
+      else if (problem === undefined && ts.isPropertyAccessExpression(unwrap(node.initializer)))
+        report(node, "a query's `text` copied from another object; write the SQL text inline");
     }
-    if (ts.isShorthandPropertyAssignment(node) && node.name.text === "text" && !inCallArgument) report(node, "a query's `text` from a variable; write the SQL text inline");
+    if (ts.isShorthandPropertyAssignment(node) && node.name.text === "text" && !inCallArgument)
+      report(node, "a query's `text` from a variable; write the SQL text inline");
     if (ts.isPropertyDeclaration(node) && propertyName(node.name) === "text" && node.initializer !== undefined) {
       const problem = textProblem(node.initializer);
       if (problem !== undefined) report(node, `a query class's \`text\` field: ${problem}`);
@@ -141,7 +155,11 @@ export function findUnsafeSql(sourceText: string, fileName = "source.ts"): SqlFi
       const call = sinkCall(node);
       if (call !== undefined && RAW_SQL_METHODS.has(call.method)) {
         report(node, `.${call.method}() sends raw SQL text; use a tagged template or .query(literal, params)`);
-      } else if (call !== undefined && QUERY_METHODS.has(call.method) && !(call.receiver !== undefined && isHonoRequestQuery(call.receiver))) {
+      } else if (
+        call !== undefined &&
+        QUERY_METHODS.has(call.method) &&
+        !(call.receiver !== undefined && isHonoRequestQuery(call.receiver))
+      ) {
         const [text] = call.args;
         if (text === undefined) {
           report(node, "query() without query text");

@@ -7,7 +7,7 @@
  * could read them with `ps`. wrangler 4.164 survives clients that hang up mid-request, so nothing
  * supervises it (test/scripts/wrangler-dev.test.ts probes it through such requests).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -34,7 +34,11 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-export async function waitForHttp(url: string, timeoutMs: number, isReady: (response: Response) => boolean = (r) => r.ok): Promise<void> {
+export async function waitForHttp(
+  url: string,
+  timeoutMs: number,
+  isReady: (response: Response) => boolean = (r) => r.ok,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {

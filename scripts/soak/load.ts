@@ -33,54 +33,126 @@ const GREEDY_CLIENT = "198.18.9.9";
 
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 const STREAMS = DEMO_TENANTS[0].streams as readonly string[];
-const minutesAgo = (minutes: number) => new Date(Math.floor(Date.now() / 60_000) * 60_000 - minutes * 60_000).toISOString();
+const minutesAgo = (minutes: number) =>
+  new Date(Math.floor(Date.now() / 60_000) * 60_000 - minutes * 60_000).toISOString();
 const json = (body: string): RequestInit => ({ method: "POST", headers: { "Content-Type": "application/json" }, body });
 const withKey = (context: LoadContext): RequestInit => ({ headers: { "X-API-Key": context.apiKey } });
 const LOGIN_BUSY = "login-busy";
 
 export const REQUEST_KINDS: readonly RequestKind[] = [
-  { name: "overview", weight: 30, expected: [200, 429], build: (context) => ({ path: `/metrics/overview?window=${pick(["1h", "24h", "7d"])}`, init: withKey(context) }) },
+  {
+    name: "overview",
+    weight: 30,
+    expected: [200, 429],
+    build: (context) => ({ path: `/metrics/overview?window=${pick(["1h", "24h", "7d"])}`, init: withKey(context) }),
+  },
   {
     name: "timeseries",
     weight: 22,
     expected: [200, 429],
-    build: (context) => ({ path: `/metrics/timeseries?stream=${pick(STREAMS)}&from=${minutesAgo(120)}&to=${minutesAgo(0)}&step=${pick(["1m", "5m", "1h"])}`, init: withKey(context) }),
+    build: (context) => ({
+      path: `/metrics/timeseries?stream=${pick(STREAMS)}&from=${minutesAgo(120)}&to=${minutesAgo(0)}&step=${pick(["1m", "5m", "1h"])}`,
+      init: withKey(context),
+    }),
   },
-  { name: "streams (bearer)", weight: 12, expected: [200, 429], build: (context) => ({ path: "/streams", init: { headers: { Authorization: `Bearer ${context.bearerToken()}` } } }) },
+  {
+    name: "streams (bearer)",
+    weight: 12,
+    expected: [200, 429],
+    build: (context) => ({ path: "/streams", init: { headers: { Authorization: `Bearer ${context.bearerToken()}` } } }),
+  },
   {
     name: "login",
     weight: 5,
     expected: [200, 429, 503],
     busyCode: LOGIN_BUSY,
-    build: () => ({ path: "/auth/login", init: json(JSON.stringify({ username: pick(DEMO_TENANTS).username, password: DEMO_PASSWORD })) }),
+    build: () => ({
+      path: "/auth/login",
+      init: json(JSON.stringify({ username: pick(DEMO_TENANTS).username, password: DEMO_PASSWORD })),
+    }),
   },
   {
     name: "login, wrong password",
     weight: 3,
     expected: [401, 429, 503],
     busyCode: LOGIN_BUSY,
-    build: () => ({ path: "/auth/login", init: json(JSON.stringify({ username: pick(DEMO_TENANTS).username, password: "not-the-password" })) }),
+    build: () => ({
+      path: "/auth/login",
+      init: json(JSON.stringify({ username: pick(DEMO_TENANTS).username, password: "not-the-password" })),
+    }),
   },
-  { name: "greedy client", weight: 8, expected: [200, 429], build: (context) => ({ path: "/metrics/overview", init: withKey(context) }) },
-  { name: "bad window", weight: 3, expected: [400, 429], build: (context) => ({ path: "/metrics/overview?window=forever&window=1h", init: withKey(context) }) },
+  {
+    name: "greedy client",
+    weight: 8,
+    expected: [200, 429],
+    build: (context) => ({ path: "/metrics/overview", init: withKey(context) }),
+  },
+  {
+    name: "bad window",
+    weight: 3,
+    expected: [400, 429],
+    build: (context) => ({ path: "/metrics/overview?window=forever&window=1h", init: withKey(context) }),
+  },
   {
     name: "bad time series",
     weight: 3,
     expected: [400, 429],
-    build: (context) => ({ path: `/metrics/timeseries?stream=${encodeURIComponent("' OR 1=1 --")}&from=yesterday&to=${"9".repeat(40)}`, init: withKey(context) }),
+    build: (context) => ({
+      path: `/metrics/timeseries?stream=${encodeURIComponent("' OR 1=1 --")}&from=yesterday&to=${"9".repeat(40)}`,
+      init: withKey(context),
+    }),
   },
   {
     name: "unknown stream",
     weight: 2,
     expected: [404, 429],
-    build: (context) => ({ path: `/metrics/timeseries?stream=no-such-stream&from=${minutesAgo(60)}&to=${minutesAgo(0)}&step=5m`, init: withKey(context) }),
+    build: (context) => ({
+      path: `/metrics/timeseries?stream=no-such-stream&from=${minutesAgo(60)}&to=${minutesAgo(0)}&step=5m`,
+      init: withKey(context),
+    }),
   },
-  { name: "login, malformed JSON", weight: 2, expected: [400, 429], build: () => ({ path: "/auth/login", init: json('{"username": "acme_analyst", "password": ') }) },
-  { name: "login, missing field", weight: 1, expected: [400, 429], build: () => ({ path: "/auth/login", init: json('{"username": "acme_analyst", "__proto__": {"admin": true}}') }) },
-  { name: "forged bearer token", weight: 3, expected: [401, 429], build: () => ({ path: "/streams", init: { headers: { Authorization: "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0." } } }) },
-  { name: "wrong API key", weight: 3, expected: [403, 429], build: () => ({ path: "/metrics/overview", init: { headers: { "X-API-Key": "sfk_nobody_0000000000000000000000000000000000000000000" } } }) },
-  { name: "unknown path", weight: 2, expected: [404], build: () => ({ path: `/wp-admin/${"%3Cscript%3E".repeat(8)}`, init: {} }) },
-  { name: "wrong method", weight: 1, expected: [405, 429], build: (context) => ({ path: "/streams", init: { method: "DELETE", ...withKey(context) } }) },
+  {
+    name: "login, malformed JSON",
+    weight: 2,
+    expected: [400, 429],
+    build: () => ({ path: "/auth/login", init: json('{"username": "acme_analyst", "password": ') }),
+  },
+  {
+    name: "login, missing field",
+    weight: 1,
+    expected: [400, 429],
+    build: () => ({ path: "/auth/login", init: json('{"username": "acme_analyst", "__proto__": {"admin": true}}') }),
+  },
+  {
+    name: "forged bearer token",
+    weight: 3,
+    expected: [401, 429],
+    build: () => ({
+      path: "/streams",
+      init: { headers: { Authorization: "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0." } },
+    }),
+  },
+  {
+    name: "wrong API key",
+    weight: 3,
+    expected: [403, 429],
+    build: () => ({
+      path: "/metrics/overview",
+      init: { headers: { "X-API-Key": "sfk_nobody_0000000000000000000000000000000000000000000" } },
+    }),
+  },
+  {
+    name: "unknown path",
+    weight: 2,
+    expected: [404],
+    build: () => ({ path: `/wp-admin/${"%3Cscript%3E".repeat(8)}`, init: {} }),
+  },
+  {
+    name: "wrong method",
+    weight: 1,
+    expected: [405, 429],
+    build: (context) => ({ path: "/streams", init: { method: "DELETE", ...withKey(context) } }),
+  },
 ];
 
 function clientFor(kind: RequestKind): string {
@@ -126,13 +198,23 @@ export async function sendOne(context: LoadContext, timeoutMs: number): Promise<
       const type = response.headers.get("content-type");
       return { ...answer, unexpected: `plain runtime 500 (${type}): ${body.slice(0, 200)}`, plainRuntime500: true };
     }
-    if (!kind.expected.includes(response.status)) return { ...answer, unexpected: `status ${response.status}: ${body.slice(0, 200)}` };
+    if (!kind.expected.includes(response.status))
+      return { ...answer, unexpected: `status ${response.status}: ${body.slice(0, 200)}` };
     if (response.status >= 400 && response.headers.get("content-type") !== "application/problem+json") {
-      return { ...answer, unexpected: `status ${response.status} without problem+json (${response.headers.get("content-type")})` };
+      return {
+        ...answer,
+        unexpected: `status ${response.status} without problem+json (${response.headers.get("content-type")})`,
+      };
     }
-    if (response.status === 503 && !body.includes(`"code":"${kind.busyCode}"`)) return { ...answer, unexpected: `503 that is not ${kind.busyCode}: ${body.slice(0, 200)}` };
+    if (response.status === 503 && !body.includes(`"code":"${kind.busyCode}"`))
+      return { ...answer, unexpected: `503 that is not ${kind.busyCode}: ${body.slice(0, 200)}` };
     return answer;
   } catch (error) {
-    return { kind: kind.name, status: 0, unexpected: `transport: ${error instanceof Error ? error.message : String(error)}`, latencyMs: performance.now() - started };
+    return {
+      kind: kind.name,
+      status: 0,
+      unexpected: `transport: ${error instanceof Error ? error.message : String(error)}`,
+      latencyMs: performance.now() - started,
+    };
   }
 }

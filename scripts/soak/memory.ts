@@ -34,7 +34,11 @@ export interface MemoryVerdict {
   flat: boolean;
 }
 
-export function judgeMemory(samples: readonly MemorySample[], warmupSeconds: number, tolerancePercent: number): MemoryVerdict {
+export function judgeMemory(
+  samples: readonly MemorySample[],
+  warmupSeconds: number,
+  tolerancePercent: number,
+): MemoryVerdict {
   const steady = samples.filter((sample) => sample.atSeconds >= warmupSeconds);
   if (steady.length < 2) throw new Error("too few memory samples after warm-up: run longer");
   const reference = steady[0]!.rssMiB;

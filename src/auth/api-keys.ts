@@ -49,7 +49,10 @@ const rateNotation = z.string().refine((notation) => {
   }
 }, 'rate_limit must look like "1000/hour"');
 
-const scopeList = z.array(z.enum(API_KEY_SCOPES)).min(1).refine((scopes) => new Set(scopes).size === scopes.length, "scopes must be unique");
+const scopeList = z
+  .array(z.enum(API_KEY_SCOPES))
+  .min(1)
+  .refine((scopes) => new Set(scopes).size === scopes.length, "scopes must be unique");
 
 /** What a verified key says about its holder; the tenant scopes every query made with it. */
 export interface ApiKeyClaims {
@@ -91,7 +94,10 @@ export const apiKeysSchema = z
   .transform((entries) => entries.map((entry) => ({ ...entry, digestBytes: fromHex(entry.digest) })));
 
 /** The entry a presented legacy key belongs to, or undefined for a malformed, unknown or wrong key. */
-export async function matchApiKey(presented: string, entries: readonly ApiKeyEntry[]): Promise<ApiKeyEntry | undefined> {
+export async function matchApiKey(
+  presented: string,
+  entries: readonly ApiKeyEntry[],
+): Promise<ApiKeyEntry | undefined> {
   const match = LEGACY_KEY_FORMAT.exec(presented);
   if (!match) return undefined;
   const entry = entries.find((candidate) => candidate.id === match[1]);
@@ -119,7 +125,9 @@ export const signingSecretsSchema = z
     z
       .object({
         kid: z.string().regex(SIGNING_KID, "kid must be 1-16 of [a-z0-9-]"),
-        secret: z.string().refine((value) => new TextEncoder().encode(value).length >= 32, "secret must be at least 32 bytes"),
+        secret: z
+          .string()
+          .refine((value) => new TextEncoder().encode(value).length >= 32, "secret must be at least 32 bytes"),
       })
       .strict(),
   )
@@ -128,7 +136,13 @@ export const signingSecretsSchema = z
   .refine((secrets) => new Set(secrets.map((entry) => entry.kid)).size === secrets.length, "kids must be unique");
 
 const signedClaimsSchema = z
-  .object({ id: z.string().regex(KEY_ID), t: z.string().regex(TENANT_SLUG), s: scopeList, rl: rateNotation.optional(), iat: z.number().int().nonnegative() })
+  .object({
+    id: z.string().regex(KEY_ID),
+    t: z.string().regex(TENANT_SLUG),
+    s: scopeList,
+    rl: rateNotation.optional(),
+    iat: z.number().int().nonnegative(),
+  })
   .strict();
 
 const isScope = (value: unknown): value is ApiKeyScope => value === "metrics:read" || value === "streams:read";
@@ -147,7 +161,15 @@ function readClaims(claimsText: string): ApiKeyClaims | undefined {
   }
   if (typeof parsed !== "object" || parsed === null) return undefined;
   const { id, t, s, rl, iat } = parsed as Record<string, unknown>;
-  if (typeof id !== "string" || typeof t !== "string" || typeof iat !== "number" || !Array.isArray(s) || s.length === 0 || !s.every(isScope)) return undefined;
+  if (
+    typeof id !== "string" ||
+    typeof t !== "string" ||
+    typeof iat !== "number" ||
+    !Array.isArray(s) ||
+    s.length === 0 ||
+    !s.every(isScope)
+  )
+    return undefined;
   if (rl !== undefined && typeof rl !== "string") return undefined;
   return { id, tenant: t, scopes: s, issuedAtSeconds: iat, ...(rl === undefined ? {} : { rateLimit: rl }) };
 }
@@ -165,7 +187,11 @@ async function macText(key: HmacKey, signedPart: string): Promise<string> {
 }
 
 /** A new signed key; `issuedAtSeconds` is the key's `iat`. */
-export async function signApiKey(claims: Omit<ApiKeyClaims, "issuedAtSeconds">, issuedAtSeconds: number, signing: SigningSecret): Promise<string> {
+export async function signApiKey(
+  claims: Omit<ApiKeyClaims, "issuedAtSeconds">,
+  issuedAtSeconds: number,
+  signing: SigningSecret,
+): Promise<string> {
   const payload = {
     id: claims.id,
     t: claims.tenant,
@@ -234,7 +260,12 @@ export function createApiKeyVerifier(options: ApiKeyVerifierOptions): ApiKeyVeri
       if (presented.startsWith(`${SIGNED_KEY_PREFIX}.`)) return verifySigned(presented);
       const entry = await matchApiKey(presented, legacyEntries);
       if (entry === undefined) return undefined;
-      return { id: entry.id, tenant: entry.tenant, scopes: entry.scopes, ...(entry.rate_limit === undefined ? {} : { rateLimit: entry.rate_limit }) };
+      return {
+        id: entry.id,
+        tenant: entry.tenant,
+        scopes: entry.scopes,
+        ...(entry.rate_limit === undefined ? {} : { rateLimit: entry.rate_limit }),
+      };
     },
     async issue(claims, issuedAtSeconds) {
       const signing = signingSecrets[0];

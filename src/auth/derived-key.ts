@@ -4,6 +4,12 @@
  * token) never verifies as another, and none of them verifies as an access token.
  */
 export async function deriveKey(signingKey: string, label: string): Promise<ArrayBuffer> {
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(signingKey), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(signingKey),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
   return crypto.subtle.sign("HMAC", key, new TextEncoder().encode(label));
 }

@@ -89,7 +89,14 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
   const allowedOrigins = new Set(options.allowedOrigins);
   const challenge = `Bearer realm="${options.realm ?? "streamforge"}"`;
   const refuse = (c: Context<AppEnv>, reason: string, subject?: string) =>
-    audit({ action: "auth.session", outcome: "refused", reason, ...(subject === undefined ? {} : { subject }), requestId: c.get("requestId"), ...auditClient(c) });
+    audit({
+      action: "auth.session",
+      outcome: "refused",
+      reason,
+      ...(subject === undefined ? {} : { subject }),
+      requestId: c.get("requestId"),
+      ...auditClient(c),
+    });
 
   const invalid = () =>
     new AppError({
@@ -104,7 +111,14 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
     try {
       return await withTimeout(call, ownerTimeoutMs);
     } catch (error) {
-      console.error(JSON.stringify({ level: "error", event: "session_owner_unavailable", reason: error instanceof Error ? error.name : "error", request_id: c.get("requestId") }));
+      console.error(
+        JSON.stringify({
+          level: "error",
+          event: "session_owner_unavailable",
+          reason: error instanceof Error ? error.name : "error",
+          request_id: c.get("requestId"),
+        }),
+      );
       throw new AppError({
         status: 503,
         code: "session-registry-unavailable",
@@ -115,7 +129,10 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
     }
   };
   const setSessionCookie = (c: Context<AppEnv>, token: string, session: Session) =>
-    setCookie(c, COOKIE_NAME, token, { ...COOKIE_OPTIONS, maxAge: Math.max(0, session.expiresAtSeconds - Math.floor(clock() / 1000)) });
+    setCookie(c, COOKIE_NAME, token, {
+      ...COOKIE_OPTIONS,
+      maxAge: Math.max(0, session.expiresAtSeconds - Math.floor(clock() / 1000)),
+    });
 
   const view: SessionCookie["view"] = async (session) => ({
     csrfToken: await tokens.csrfToken(session.id),
@@ -127,7 +144,12 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
     const origin = c.req.header("origin");
     if (origin !== undefined && !allowedOrigins.has(origin)) {
       refuse(c, "origin-not-allowed");
-      throw new AppError({ status: 403, code: "origin-not-allowed", title: "Origin not allowed", detail: "Sessions are accepted only from the dashboard's origins." });
+      throw new AppError({
+        status: 403,
+        code: "origin-not-allowed",
+        title: "Origin not allowed",
+        detail: "Sessions are accepted only from the dashboard's origins.",
+      });
     }
   };
 
@@ -139,14 +161,27 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
       checkOrigin(c);
       const token = getCookie(c, COOKIE_NAME, "host");
       if (token === undefined) {
-        throw new AppError({ status: 401, code: "unauthorized", title: "Authentication required", detail: "No session: sign in first.", headers: { "WWW-Authenticate": challenge } });
+        throw new AppError({
+          status: 401,
+          code: "unauthorized",
+          title: "Authentication required",
+          detail: "No session: sign in first.",
+          headers: { "WWW-Authenticate": challenge },
+        });
       }
       const session = await tokens.verify(token, clock());
       let refused = session === undefined ? "invalid" : undefined;
       if (session !== undefined) {
         const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
         const revoked = await revocations.current(waitUntil);
-        if (revoked.tokenRevoked({ subject: session.subject, tenant: session.tenant, issuedAtSeconds: session.authTimeSeconds })) refused = "revoked";
+        if (
+          revoked.tokenRevoked({
+            subject: session.subject,
+            tenant: session.tenant,
+            issuedAtSeconds: session.authTimeSeconds,
+          })
+        )
+          refused = "revoked";
         else if (family && !(await states.accepts(session, waitUntil))) refused = "revoked";
       }
       if (session === undefined || refused !== undefined) {
@@ -157,7 +192,12 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
         const presented = c.req.header(CSRF_HEADER);
         if (presented === undefined || !(await tokens.csrfMatches(session.id, presented))) {
           refuse(c, "csrf-token-invalid", session.subject);
-          throw new AppError({ status: 403, code: "csrf-token-invalid", title: "CSRF token missing or wrong", detail: `Send the ${CSRF_HEADER} header that GET /auth/session returns for this session.` });
+          throw new AppError({
+            status: 403,
+            code: "csrf-token-invalid",
+            title: "CSRF token missing or wrong",
+            detail: `Send the ${CSRF_HEADER} header that GET /auth/session returns for this session.`,
+          });
         }
       }
       return session;
@@ -166,7 +206,12 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
     async start(c, principal) {
       const nowMs = clock();
       const { token, session } = await tokens.issue(principal, nowMs);
-      const family = { id: session.familyId, tenant: session.tenant, authTimeSeconds: session.authTimeSeconds, endsAtSeconds: session.authTimeSeconds + options.maxLifetimeSeconds };
+      const family = {
+        id: session.familyId,
+        tenant: session.tenant,
+        authTimeSeconds: session.authTimeSeconds,
+        endsAtSeconds: session.authTimeSeconds + options.maxLifetimeSeconds,
+      };
       // Recorded before the cookie is set: a session its owner does not know would be refused anyway.
       await ask(c, families(session.subject).start(family, Math.floor(nowMs / 1000)));
       states.noteGeneration(session.subject, session.familyId, session.generation);
@@ -176,7 +221,8 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
 
     async rotate(c, current) {
       const nowMs = clock();
-      const decide = async (): Promise<Rotation> => families(current.subject).rotate(current.familyId, current.generation, Math.floor(nowMs / 1000));
+      const decide = async (): Promise<Rotation> =>
+        families(current.subject).rotate(current.familyId, current.generation, Math.floor(nowMs / 1000));
       const rotation = await ask(c, decide());
       if (rotation.outcome === "superseded") {
         refuse(c, "superseded", current.subject);
@@ -188,8 +234,16 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
         throw invalid();
       }
       states.noteGeneration(current.subject, current.familyId, rotation.generation);
-      const lineage = { authTimeSeconds: current.authTimeSeconds, familyId: current.familyId, generation: rotation.generation };
-      const { token, session } = await tokens.issue({ subject: current.subject, tenant: current.tenant }, nowMs, lineage);
+      const lineage = {
+        authTimeSeconds: current.authTimeSeconds,
+        familyId: current.familyId,
+        generation: rotation.generation,
+      };
+      const { token, session } = await tokens.issue(
+        { subject: current.subject, tenant: current.tenant },
+        nowMs,
+        lineage,
+      );
       setSessionCookie(c, token, session);
       return view(session);
     },

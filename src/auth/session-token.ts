@@ -54,14 +54,19 @@ export interface SessionLineage {
 
 export interface SessionTokens {
   /** A new family's first session for `principal`, or the next generation of `continuing` (a refresh). */
-  issue(principal: { subject: string; tenant: string }, nowMs: number, continuing?: SessionLineage): Promise<{ token: string; session: Session }>;
+  issue(
+    principal: { subject: string; tenant: string },
+    nowMs: number,
+    continuing?: SessionLineage,
+  ): Promise<{ token: string; session: Session }>;
   /** The session a cookie value stands for, or undefined unless it is ours, current and complete. */
   verify(token: string, nowMs: number): Promise<Session | undefined>;
   csrfToken(sessionId: string): Promise<string>;
   csrfMatches(sessionId: string, presented: string): Promise<boolean>;
 }
 
-const importHmacKey = async (bytes: Promise<ArrayBuffer>) => crypto.subtle.importKey("raw", await bytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+const importHmacKey = async (bytes: Promise<ArrayBuffer>) =>
+  crypto.subtle.importKey("raw", await bytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
 
 /** @example const sessions = sessionTokens({ signingKey: config.JWT_SIGNING_KEY, issuer: config.JWT_ISSUER, ttlSeconds: 3600, maxLifetimeSeconds: 43200 }) */
 export function sessionTokens(settings: SessionSettings): SessionTokens {
@@ -82,19 +87,40 @@ export function sessionTokens(settings: SessionSettings): SessionTokens {
       const familyId = continuing?.familyId ?? crypto.randomUUID();
       const generation = continuing?.generation ?? 1;
       const token = await signClaims(
-        { sub: subject, tenant, iss: settings.issuer, aud: SESSION_AUDIENCE, iat, nbf: iat, exp, auth_time: authTime, jti: id, fam: familyId, gen: generation },
+        {
+          sub: subject,
+          tenant,
+          iss: settings.issuer,
+          aud: SESSION_AUDIENCE,
+          iat,
+          nbf: iat,
+          exp,
+          auth_time: authTime,
+          jti: id,
+          fam: familyId,
+          gen: generation,
+        },
         (await keysOnce()).session,
       );
-      return { token, session: { id, familyId, generation, subject, tenant, authTimeSeconds: authTime, expiresAtSeconds: exp } };
+      return {
+        token,
+        session: { id, familyId, generation, subject, tenant, authTimeSeconds: authTime, expiresAtSeconds: exp },
+      };
     },
 
     async verify(token, nowMs) {
-      const claims = await verifyClaims(token, { signingKey: (await keysOnce()).session, issuer: settings.issuer, audience: SESSION_AUDIENCE }, nowMs);
+      const claims = await verifyClaims(
+        token,
+        { signingKey: (await keysOnce()).session, issuer: settings.issuer, audience: SESSION_AUDIENCE },
+        nowMs,
+      );
       if (claims === undefined || typeof claims.jti !== "string" || !isFiniteNumber(claims.auth_time)) return undefined;
       // A session from before families existed has no owner that could rotate or end it.
-      if (typeof claims.fam !== "string" || !Number.isSafeInteger(claims.gen) || (claims.gen as number) < 1) return undefined;
+      if (typeof claims.fam !== "string" || !Number.isSafeInteger(claims.gen) || (claims.gen as number) < 1)
+        return undefined;
       // Also refuses sessions issued under a longer lifetime than the one configured now.
-      if (claims.auth_time > claims.iat || claims.exp > claims.auth_time + settings.maxLifetimeSeconds) return undefined;
+      if (claims.auth_time > claims.iat || claims.exp > claims.auth_time + settings.maxLifetimeSeconds)
+        return undefined;
       return {
         id: claims.jti,
         familyId: claims.fam,
@@ -107,7 +133,9 @@ export function sessionTokens(settings: SessionSettings): SessionTokens {
     },
 
     async csrfToken(sessionId) {
-      return toBase64Url(new Uint8Array(await crypto.subtle.sign("HMAC", (await keysOnce()).csrf, encoder.encode(sessionId))));
+      return toBase64Url(
+        new Uint8Array(await crypto.subtle.sign("HMAC", (await keysOnce()).csrf, encoder.encode(sessionId))),
+      );
     },
 
     async csrfMatches(sessionId, presented) {

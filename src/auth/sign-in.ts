@@ -119,7 +119,7 @@ export function createSignIn({ database, passwordPepper, limits }: SignInDeps): 
           requestId: c.get("requestId"),
           ...auditClient(c),
         });
-      let permit;
+      let permit: Awaited<ReturnType<typeof attempts.enforce>>;
       try {
         permit = await attempts.enforce(c, attemptKey);
       } catch (error) {
@@ -130,13 +130,24 @@ export function createSignIn({ database, passwordPepper, limits }: SignInDeps): 
       if (!budget.ok) {
         if (permit !== undefined) attempts.refund(c, attemptKey, permit);
         const retryAfter = String(Math.max(1, Math.ceil(budget.retryAfterMs / 1000)));
-        throw new AppError({ status: 503, code: "login-busy", title: "Service busy", detail: "Too many sign-ins at once. Try again shortly.", headers: { "Retry-After": retryAfter } });
+        throw new AppError({
+          status: 503,
+          code: "login-busy",
+          title: "Service busy",
+          detail: "Too many sign-ins at once. Try again shortly.",
+          headers: { "Retry-After": retryAfter },
+        });
       }
       const [record] = await database.read([findLoginRecord(username)]);
       const passwordOk = await verifyPassword(password, passwordPepper, record?.passwordHash ?? DUMMY_HASH);
       if (record === undefined || !passwordOk) {
         loginEvent("refused", "invalid-credentials");
-        throw new AppError({ status: 401, code: "invalid-credentials", title: "Invalid credentials", detail: "The username or password is wrong." });
+        throw new AppError({
+          status: 401,
+          code: "invalid-credentials",
+          title: "Invalid credentials",
+          detail: "The username or password is wrong.",
+        });
       }
       // Only failures count against the username: a user signing in is not one of the attempts to bound.
       if (permit !== undefined) attempts.refund(c, attemptKey, permit);

@@ -27,7 +27,18 @@ export interface TokenClaims {
 
 export async function issueToken(claims: TokenClaims, settings: TokenSettings, nowMs = Date.now()): Promise<string> {
   const iat = Math.floor(nowMs / 1000);
-  return signClaims({ ...claims, iss: settings.issuer, aud: settings.audience, iat, nbf: iat, exp: iat + settings.ttlSeconds, jti: crypto.randomUUID() }, settings.signingKey);
+  return signClaims(
+    {
+      ...claims,
+      iss: settings.issuer,
+      aud: settings.audience,
+      iat,
+      nbf: iat,
+      exp: iat + settings.ttlSeconds,
+      jti: crypto.randomUUID(),
+    },
+    settings.signingKey,
+  );
 }
 
 export interface VerifiedToken extends TokenClaims {
@@ -36,7 +47,11 @@ export interface VerifiedToken extends TokenClaims {
 }
 
 /** The verified claims, or undefined for any token that is not ours, current and complete. */
-export async function verifyToken(token: string, settings: TokenSettings, nowMs = Date.now()): Promise<VerifiedToken | undefined> {
+export async function verifyToken(
+  token: string,
+  settings: TokenSettings,
+  nowMs = Date.now(),
+): Promise<VerifiedToken | undefined> {
   const payload = await verifyClaims(token, settings, nowMs);
   return payload === undefined ? undefined : { sub: payload.sub, tenant: payload.tenant, issuedAtSeconds: payload.iat };
 }

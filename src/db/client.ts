@@ -84,7 +84,12 @@ function unavailable(event: string, error: unknown): DatabaseUnavailableError {
 }
 
 /** One per role and isolate: the driver keeps no connection, only the URL. */
-export function createDatabase({ connectionString, localEndpoint, requestTimeoutMs = 8000, tenantScope }: DatabaseOptions): Database {
+export function createDatabase({
+  connectionString,
+  localEndpoint,
+  requestTimeoutMs = 8000,
+  tenantScope,
+}: DatabaseOptions): Database {
   if (localEndpoint !== undefined) {
     // The driver reads its endpoint only from its global configuration; local mode is the only
     // place it is changed, so production keeps Neon's default.

@@ -11,7 +11,11 @@
  */
 import type { Database, Query } from "./client.ts";
 
-const METRICS_READABLE: Query<void> = { text: "select 1 from metric_buckets limit 0", params: [], decode: () => undefined };
+const METRICS_READABLE: Query<void> = {
+  text: "select 1 from metric_buckets limit 0",
+  params: [],
+  decode: () => undefined,
+};
 /** Not a possible tenant slug (slugs start with a letter or digit): the probe can never open a tenant's rows. */
 const PROBE_TENANT = "-readiness-probe";
 

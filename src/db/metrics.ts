@@ -31,7 +31,13 @@ export function overviewTotals(fromIso: string, toIso: string): Query<OverviewTo
             where tenant_id = (select app_current_tenant_id()) and bucket_start >= $1 and bucket_start < $2`,
     params: [fromIso, toIso],
     decode: (rows) => {
-      const row = rows[0] as { events: Numeric; bytes: Numeric; errors: Numeric; active_streams: Numeric; latency_p95_ms: Numeric };
+      const row = rows[0] as {
+        events: Numeric;
+        bytes: Numeric;
+        errors: Numeric;
+        active_streams: Numeric;
+        latency_p95_ms: Numeric;
+      };
       return {
         events: Number(row.events ?? 0),
         bytes: Number(row.bytes ?? 0),
@@ -56,7 +62,11 @@ export function topStreams(fromIso: string, toIso: string, limit: number): Query
             order by t.events desc, s.name`,
     params: [fromIso, toIso, limit],
     decode: (rows) =>
-      (rows as { stream: string; events: Numeric; errors: Numeric }[]).map((row) => ({ stream: row.stream, events: Number(row.events), errors: Number(row.errors) })),
+      (rows as { stream: string; events: Numeric; errors: Numeric }[]).map((row) => ({
+        stream: row.stream,
+        events: Number(row.events),
+        errors: Number(row.errors),
+      })),
   };
 }
 
@@ -104,7 +114,12 @@ export function streamExists(streamName: string): Query<boolean> {
 }
 
 /** The caller bounds `toIso - fromIso`: the query reads one row per minute of that span. */
-export function streamTimeseries(streamName: string, fromIso: string, toIso: string, stepSeconds: number): Query<TimeseriesPoint[]> {
+export function streamTimeseries(
+  streamName: string,
+  fromIso: string,
+  toIso: string,
+  stepSeconds: number,
+): Query<TimeseriesPoint[]> {
   // Latency per point: the worst minute's percentile in the step (averaging percentiles would hide spikes).
   return {
     text: `select date_bin(make_interval(secs => $4), bucket_start, $2::timestamptz) as t,
@@ -119,7 +134,18 @@ export function streamTimeseries(streamName: string, fromIso: string, toIso: str
             order by 1`,
     params: [streamName, fromIso, toIso, stepSeconds],
     decode: (rows) =>
-      (rows as { t: Date; events: Numeric; bytes: Numeric; errors: Numeric; p50: Numeric; p95: Numeric; p99: Numeric; lag: Numeric }[]).map((row) => ({
+      (
+        rows as {
+          t: Date;
+          events: Numeric;
+          bytes: Numeric;
+          errors: Numeric;
+          p50: Numeric;
+          p95: Numeric;
+          p99: Numeric;
+          lag: Numeric;
+        }[]
+      ).map((row) => ({
         t: new Date(row.t).toISOString(),
         events: Number(row.events),
         bytes: Number(row.bytes),

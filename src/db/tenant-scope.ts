@@ -27,7 +27,8 @@ export type TenantScope = (tenant: string) => Promise<Query<void>>;
 
 const encoder = new TextEncoder();
 
-const toHex = (bytes: ArrayBuffer) => Array.from(new Uint8Array(bytes), (byte) => byte.toString(16).padStart(2, "0")).join("");
+const toHex = (bytes: ArrayBuffer) =>
+  Array.from(new Uint8Array(bytes), (byte) => byte.toString(16).padStart(2, "0")).join("");
 
 /** @example const scope = tenantScope({ key: config.TENANT_SCOPE_KEY }); database.read(queries, { tenant }) */
 export function tenantScope({ key, lifetimeSeconds = 60, clock = Date.now }: TenantScopeOptions): TenantScope {
@@ -35,10 +36,16 @@ export function tenantScope({ key, lifetimeSeconds = 60, clock = Date.now }: Ten
   if (!Number.isInteger(lifetimeSeconds) || lifetimeSeconds < 1 || lifetimeSeconds > DATABASE_MAX_LIFETIME_SECONDS) {
     throw new Error(`lifetimeSeconds must be an integer from 1 to ${DATABASE_MAX_LIFETIME_SECONDS}`);
   }
-  const hmacKey = crypto.subtle.importKey("raw", encoder.encode(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const hmacKey = crypto.subtle.importKey("raw", encoder.encode(key), { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+  ]);
   return async function scopeStatement(tenant) {
     const expiresAt = Math.floor(clock() / 1000) + lifetimeSeconds;
     const mac = toHex(await crypto.subtle.sign("HMAC", await hmacKey, encoder.encode(`${expiresAt}:${tenant}`)));
-    return { text: "select app_set_tenant_scope($1, $2, $3)", params: [tenant, expiresAt, mac], decode: () => undefined };
+    return {
+      text: "select app_set_tenant_scope($1, $2, $3)",
+      params: [tenant, expiresAt, mac],
+      decode: () => undefined,
+    };
   };
 }

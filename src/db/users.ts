@@ -12,7 +12,9 @@ export function findLoginRecord(username: string): Query<LoginRecord | undefined
     params: [username],
     decode: (rows) => {
       const row = rows[0] as { username: string; password_hash: string; tenant: string } | undefined;
-      return row === undefined ? undefined : { username: row.username, passwordHash: row.password_hash, tenant: row.tenant };
+      return row === undefined
+        ? undefined
+        : { username: row.username, passwordHash: row.password_hash, tenant: row.tenant };
     },
   };
 }
@@ -30,6 +32,7 @@ export function findUsersByName(name: string): Query<UserRecord[]> {
   return {
     text: "select u.username, t.slug as tenant from users u join tenants t on t.id = u.tenant_id where lower(u.username) = lower($1) order by u.username = $1 desc, u.username limit 2",
     params: [name],
-    decode: (rows) => (rows as { username: string; tenant: string }[]).map((row) => ({ username: row.username, tenant: row.tenant })),
+    decode: (rows) =>
+      (rows as { username: string; tenant: string }[]).map((row) => ({ username: row.username, tenant: row.tenant })),
   };
 }

@@ -54,7 +54,9 @@ export function coloCachedSource(options: ColoCachedSourceOptions): RevocationSo
     }
     const batch: RevocationBatch = { ...(await source(afterSeq)), producedAtMs: nowMs };
     const maxAgeSeconds = Math.ceil(ttlMs / 1000);
-    await cache.put(key, Response.json(batch, { headers: { "Cache-Control": `max-age=${maxAgeSeconds}` } })).catch(() => undefined);
+    await cache
+      .put(key, Response.json(batch, { headers: { "Cache-Control": `max-age=${maxAgeSeconds}` } }))
+      .catch(() => undefined);
     return batch;
   };
 }

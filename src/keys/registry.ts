@@ -45,7 +45,12 @@ interface RevocationRow extends Record<string, SqlStorageValue> {
   revoked_ms: number;
 }
 
-const toRevocation = (row: RevocationRow): Revocation => ({ seq: row.seq, kind: row.kind as RevocationKind, subject: row.subject, revokedAtMs: row.revoked_ms });
+const toRevocation = (row: RevocationRow): Revocation => ({
+  seq: row.seq,
+  kind: row.kind as RevocationKind,
+  subject: row.subject,
+  revokedAtMs: row.revoked_ms,
+});
 
 export class KeyRegistry extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
@@ -81,12 +86,21 @@ export class KeyRegistry extends DurableObject<Env> {
   /** A newer revocation of the same subject replaces the older one: later is stricter for every kind. */
   revoke(kind: RevocationKind, subject: string, revokedAtMs: number): Revocation {
     const held = this.ctx.storage.sql
-      .exec<RevocationRow>("select seq, kind, subject, revoked_ms from revocations where kind = ? and subject = ?", kind, subject)
+      .exec<RevocationRow>(
+        "select seq, kind, subject, revoked_ms from revocations where kind = ? and subject = ?",
+        kind,
+        subject,
+      )
       .toArray()[0];
     if (held !== undefined && (kind === "key" || held.revoked_ms >= revokedAtMs)) return toRevocation(held);
     this.ctx.storage.sql.exec("delete from revocations where kind = ? and subject = ?", kind, subject);
     const row = this.ctx.storage.sql
-      .exec<RevocationRow>("insert into revocations (kind, subject, revoked_ms) values (?, ?, ?) returning seq, kind, subject, revoked_ms", kind, subject, revokedAtMs)
+      .exec<RevocationRow>(
+        "insert into revocations (kind, subject, revoked_ms) values (?, ?, ?) returning seq, kind, subject, revoked_ms",
+        kind,
+        subject,
+        revokedAtMs,
+      )
       .one();
     return toRevocation(row);
   }
@@ -94,16 +108,25 @@ export class KeyRegistry extends DurableObject<Env> {
   /** One page of the entries after `afterSeq`, in order; `more` says whether another page follows. */
   revocationsSince(afterSeq: number): RevocationBatch {
     const rows = this.ctx.storage.sql
-      .exec<RevocationRow>("select seq, kind, subject, revoked_ms from revocations where seq > ? order by seq limit ?", afterSeq, REVOCATION_PAGE_ENTRIES + 1)
+      .exec<RevocationRow>(
+        "select seq, kind, subject, revoked_ms from revocations where seq > ? order by seq limit ?",
+        afterSeq,
+        REVOCATION_PAGE_ENTRIES + 1,
+      )
       .toArray();
     const entries = rows.slice(0, REVOCATION_PAGE_ENTRIES).map(toRevocation);
-    const seq = entries.at(-1)?.seq ?? (this.ctx.storage.sql.exec<{ seq: number | null }>("select max(seq) as seq from revocations").one().seq ?? 0);
+    const seq =
+      entries.at(-1)?.seq ??
+      this.ctx.storage.sql.exec<{ seq: number | null }>("select max(seq) as seq from revocations").one().seq ??
+      0;
     return { seq, entries, more: rows.length > REVOCATION_PAGE_ENTRIES };
   }
 
   /** Key id → epoch ms of the minute it was last used, as this object holds it (a usage shard, or the global one). */
   lastUsed(): Record<string, number> {
-    const usage = this.ctx.storage.sql.exec<{ id: string; last_used_ms: number }>("select id, last_used_ms from key_usage").toArray();
+    const usage = this.ctx.storage.sql
+      .exec<{ id: string; last_used_ms: number }>("select id, last_used_ms from key_usage")
+      .toArray();
     return Object.fromEntries(usage.map((row) => [row.id, row.last_used_ms]));
   }
 
@@ -116,8 +139,12 @@ export class KeyRegistry extends DurableObject<Env> {
   }
 
   snapshot(): RegistrySnapshot {
-    const keys = this.ctx.storage.sql.exec<KeyRow>("select id, tenant, scopes, rate_limit, kid, created_ms from issued_keys order by created_ms, id").toArray();
-    const usage = this.ctx.storage.sql.exec<{ id: string; last_used_ms: number }>("select id, last_used_ms from key_usage").toArray();
+    const keys = this.ctx.storage.sql
+      .exec<KeyRow>("select id, tenant, scopes, rate_limit, kid, created_ms from issued_keys order by created_ms, id")
+      .toArray();
+    const usage = this.ctx.storage.sql
+      .exec<{ id: string; last_used_ms: number }>("select id, last_used_ms from key_usage")
+      .toArray();
     return {
       keys: keys.map((row) => ({
         id: row.id,
@@ -147,6 +174,9 @@ export function keyRegistry(namespace: DurableObjectNamespace<KeyRegistry>): Dur
  */
 export const USAGE_SHARDS = 8;
 
-export function usageShard(namespace: DurableObjectNamespace<KeyRegistry>, shard: number): DurableObjectStub<KeyRegistry> {
+export function usageShard(
+  namespace: DurableObjectNamespace<KeyRegistry>,
+  shard: number,
+): DurableObjectStub<KeyRegistry> {
   return namespace.get(namespace.idFromName(`usage:${shard}`));
 }

@@ -57,7 +57,11 @@ export class RevocationSet {
   apply(entries: readonly Revocation[]): void {
     for (const entry of entries) {
       if (entry.kind === "key") this.keyIds.add(entry.subject);
-      else this.latest.set(`${entry.kind}:${entry.subject}`, Math.max(entry.revokedAtMs, this.latest.get(`${entry.kind}:${entry.subject}`) ?? 0));
+      else
+        this.latest.set(
+          `${entry.kind}:${entry.subject}`,
+          Math.max(entry.revokedAtMs, this.latest.get(`${entry.kind}:${entry.subject}`) ?? 0),
+        );
     }
   }
 
@@ -121,7 +125,13 @@ export class RevocationCache {
     try {
       await this.sync();
     } catch (error) {
-      console.error(JSON.stringify({ level: "error", event: "revocation_list_unavailable", reason: error instanceof Error ? error.name : "error" }));
+      console.error(
+        JSON.stringify({
+          level: "error",
+          event: "revocation_list_unavailable",
+          reason: error instanceof Error ? error.name : "error",
+        }),
+      );
       throw new AppError({
         status: 503,
         code: "revocation-list-unavailable",

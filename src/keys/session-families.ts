@@ -35,7 +35,11 @@ export interface Family {
 }
 
 /** What a refresh of generation `g` gets: the next generation, or why not. */
-export type Rotation = { outcome: "rotated"; generation: number } | { outcome: "superseded" } | { outcome: "reused" } | { outcome: "unknown" };
+export type Rotation =
+  | { outcome: "rotated"; generation: number }
+  | { outcome: "superseded" }
+  | { outcome: "reused" }
+  | { outcome: "unknown" };
 
 interface FamilyRow extends Record<string, SqlStorageValue> {
   id: string;
@@ -46,7 +50,13 @@ interface FamilyRow extends Record<string, SqlStorageValue> {
   rotated_s: number | null;
 }
 
-const toFamily = (row: FamilyRow): Family => ({ id: row.id, tenant: row.tenant, generation: row.generation, authTimeSeconds: row.auth_s, endsAtSeconds: row.ends_s });
+const toFamily = (row: FamilyRow): Family => ({
+  id: row.id,
+  tenant: row.tenant,
+  generation: row.generation,
+  authTimeSeconds: row.auth_s,
+  endsAtSeconds: row.ends_s,
+});
 
 export class SessionFamilies extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
@@ -76,14 +86,22 @@ export class SessionFamilies extends DurableObject<Env> {
   /** The one decision a refresh needs; no await inside, so concurrent calls are decided one by one. */
   rotate(familyId: string, generation: number, nowSeconds: number): Rotation {
     this.prune(nowSeconds);
-    const row = this.ctx.storage.sql.exec<FamilyRow>("select generation, rotated_s from families where id = ?", familyId).toArray()[0];
+    const row = this.ctx.storage.sql
+      .exec<FamilyRow>("select generation, rotated_s from families where id = ?", familyId)
+      .toArray()[0];
     if (row === undefined) return { outcome: "unknown" };
-    if (row.generation === generation + 1 && row.rotated_s !== null && nowSeconds - row.rotated_s < REUSE_GRACE_SECONDS) return { outcome: "superseded" };
+    if (row.generation === generation + 1 && row.rotated_s !== null && nowSeconds - row.rotated_s < REUSE_GRACE_SECONDS)
+      return { outcome: "superseded" };
     if (row.generation !== generation) {
       this.end(familyId);
       return { outcome: "reused" };
     }
-    this.ctx.storage.sql.exec("update families set generation = ?, rotated_s = ? where id = ?", generation + 1, nowSeconds, familyId);
+    this.ctx.storage.sql.exec(
+      "update families set generation = ?, rotated_s = ? where id = ?",
+      generation + 1,
+      nowSeconds,
+      familyId,
+    );
     return { outcome: "rotated", generation: generation + 1 };
   }
 
@@ -98,7 +116,10 @@ export class SessionFamilies extends DurableObject<Env> {
 
   live(nowSeconds: number): Family[] {
     this.prune(nowSeconds);
-    return this.ctx.storage.sql.exec<FamilyRow>("select id, tenant, generation, auth_s, ends_s from families order by auth_s, rowid").toArray().map(toFamily);
+    return this.ctx.storage.sql
+      .exec<FamilyRow>("select id, tenant, generation, auth_s, ends_s from families order by auth_s, rowid")
+      .toArray()
+      .map(toFamily);
   }
 
   private prune(nowSeconds: number): void {
@@ -107,6 +128,9 @@ export class SessionFamilies extends DurableObject<Env> {
 }
 
 /** The object that owns `subject`'s sessions. */
-export function sessionFamilies(namespace: DurableObjectNamespace<SessionFamilies>, subject: string): DurableObjectStub<SessionFamilies> {
+export function sessionFamilies(
+  namespace: DurableObjectNamespace<SessionFamilies>,
+  subject: string,
+): DurableObjectStub<SessionFamilies> {
   return namespace.get(namespace.idFromName(`user:${subject}`));
 }

@@ -59,7 +59,9 @@ export class SessionStates {
     this.maxAgeMs = options.maxAgeMs ?? 45_000;
     this.timeoutMs = options.timeoutMs ?? 2_000;
     this.maxUsers = options.maxUsers ?? 10_000;
-    if (!(this.refreshAfterMs > 0 && this.refreshAfterMs <= this.maxAgeMs && this.maxAgeMs <= 60_000 && this.maxUsers > 0)) {
+    if (
+      !(this.refreshAfterMs > 0 && this.refreshAfterMs <= this.maxAgeMs && this.maxAgeMs <= 60_000 && this.maxUsers > 0)
+    ) {
       throw new Error("session states: need 0 < refreshAfterMs <= maxAgeMs <= 60000 and maxUsers > 0");
     }
   }
@@ -75,7 +77,8 @@ export class SessionStates {
     const copy = this.copyOf(session.subject);
     const ageMs = this.clock() - copy.syncedAtMs;
     // A sign-in on another isolate after this copy was taken is not in it yet: ask before refusing it.
-    const maybeNewer = !copy.generations.has(session.familyId) && copy.syncedAtMs < session.authTimeSeconds * 1000 + SIGN_IN_SKEW_MS;
+    const maybeNewer =
+      !copy.generations.has(session.familyId) && copy.syncedAtMs < session.authTimeSeconds * 1000 + SIGN_IN_SKEW_MS;
     if (ageMs >= this.maxAgeMs || maybeNewer) await this.syncOrRefuse(session.subject, copy);
     else if (ageMs >= this.refreshAfterMs) waitUntil(this.sync(session.subject, copy).catch(() => undefined));
     const current = copy.generations.get(session.familyId);
@@ -118,7 +121,13 @@ export class SessionStates {
     try {
       await this.sync(subject, copy);
     } catch (error) {
-      console.error(JSON.stringify({ level: "error", event: "session_state_unavailable", reason: error instanceof Error ? error.name : "error" }));
+      console.error(
+        JSON.stringify({
+          level: "error",
+          event: "session_state_unavailable",
+          reason: error instanceof Error ? error.name : "error",
+        }),
+      );
       throw new AppError({
         status: 503,
         code: "session-state-unavailable",
@@ -139,7 +148,8 @@ export class SessionStates {
         for (const familyId of copy.endedHere) if (!listed.has(familyId)) copy.endedHere.delete(familyId);
         const generations = new Map<string, number>();
         for (const [familyId, generation] of live) {
-          if (!copy.endedHere.has(familyId)) generations.set(familyId, Math.max(generation, copy.generations.get(familyId) ?? 0));
+          if (!copy.endedHere.has(familyId))
+            generations.set(familyId, Math.max(generation, copy.generations.get(familyId) ?? 0));
         }
         copy.generations = generations;
         copy.syncedAtMs = askedAtMs;

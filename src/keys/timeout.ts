@@ -13,7 +13,10 @@ export class RegistryTimeout extends Error {
 export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new RegistryTimeout(timeoutMs)), timeoutMs)))]);
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new RegistryTimeout(timeoutMs)), timeoutMs))),
+    ]);
   } finally {
     if (timer !== undefined) clearTimeout(timer);
   }

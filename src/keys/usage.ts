@@ -45,7 +45,8 @@ export class UsageRecorder {
       this.reported.set(keyId, minuteMs);
       this.unsent.set(keyId, minuteMs);
     }
-    if (this.unsent.size > 0 && !this.flushing && nowMs - this.lastFlushMs >= this.flushIntervalMs) waitUntil(this.flush(nowMs));
+    if (this.unsent.size > 0 && !this.flushing && nowMs - this.lastFlushMs >= this.flushIntervalMs)
+      waitUntil(this.flush(nowMs));
   }
 
   private async flush(nowMs: number): Promise<void> {
@@ -58,7 +59,14 @@ export class UsageRecorder {
     } catch (error) {
       // Back into the next batch, unless a later minute was recorded meanwhile.
       for (const [id, minuteMs] of batch) if (!this.unsent.has(id)) this.unsent.set(id, minuteMs);
-      console.error(JSON.stringify({ level: "error", event: "key_usage_flush_failed", ids: batch.size, reason: error instanceof Error ? error.name : "error" }));
+      console.error(
+        JSON.stringify({
+          level: "error",
+          event: "key_usage_flush_failed",
+          ids: batch.size,
+          reason: error instanceof Error ? error.name : "error",
+        }),
+      );
     } finally {
       this.flushing = false;
     }

@@ -24,7 +24,8 @@ function actionOf(method: string, path: string): string {
   const resource = path.split("/")[2] ?? "";
   if (resource === "keys") return method === "POST" ? "admin.keys.issue" : "admin.keys.list";
   if (resource === "revocations") return "admin.revoke";
-  if (resource === "users" && path.endsWith("/sessions")) return method === "DELETE" ? "admin.sessions.end" : "admin.sessions.list";
+  if (resource === "users" && path.endsWith("/sessions"))
+    return method === "DELETE" ? "admin.sessions.end" : "admin.sessions.list";
   return "admin.request";
 }
 

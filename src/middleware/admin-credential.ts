@@ -8,8 +8,8 @@
  * ever answers CORS.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { sha256, timingSafeEqualBytes } from "../auth/digest.ts";
 import { audit } from "../audit.ts";
+import { sha256, timingSafeEqualBytes } from "../auth/digest.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 
@@ -26,12 +26,19 @@ const ADMIN_HEADER = "x-admin-key";
  * @example app.use("/admin/*", adminCredential({ secret: config.ADMIN_SECRET, clientIp: (c) => c.req.header("cf-connecting-ip") ?? "unknown" }))
  */
 export function adminCredential(options: AdminCredentialOptions): MiddlewareHandler<AppEnv> {
-  if (new TextEncoder().encode(options.secret).length < 32) throw new Error("adminCredential: secret must be at least 32 bytes");
+  if (new TextEncoder().encode(options.secret).length < 32)
+    throw new Error("adminCredential: secret must be at least 32 bytes");
   const expectedDigest = sha256(options.secret);
 
   return async function adminCredential(c, next) {
     const refusal = (status: 401 | 403, reason: string, detail: string): AppError => {
-      audit({ action: "admin.access", outcome: "refused", reason, requestId: c.get("requestId"), clientIp: options.clientIp(c) });
+      audit({
+        action: "admin.access",
+        outcome: "refused",
+        reason,
+        requestId: c.get("requestId"),
+        clientIp: options.clientIp(c),
+      });
       return new AppError({
         status,
         code: status === 401 ? "unauthorized" : "forbidden",
@@ -46,7 +53,8 @@ export function adminCredential(options: AdminCredentialOptions): MiddlewareHand
     const presented = c.req.header(ADMIN_HEADER);
     if (presented === undefined) throw refusal(401, "missing", "Send the X-Admin-Key header.");
     // Digests of equal length, so the comparison's time says nothing about the secret's length or content.
-    if (!timingSafeEqualBytes(await sha256(presented), await expectedDigest)) throw refusal(401, "wrong-credential", "The admin credential is not valid.");
+    if (!timingSafeEqualBytes(await sha256(presented), await expectedDigest))
+      throw refusal(401, "wrong-credential", "The admin credential is not valid.");
     await next();
   };
 }

@@ -10,12 +10,12 @@
  * last-used minute (src/keys/usage.ts); neither costs a lookup per request. Credentials are never
  * logged.
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
 import { audit, auditClient } from "../audit.ts";
 import type { ApiKeyVerifier } from "../auth/api-keys.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { SessionCookie } from "../auth/session-cookie.ts";
-import { verifyToken, type TokenSettings } from "../auth/tokens.ts";
+import { type TokenSettings, verifyToken } from "../auth/tokens.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import type { RevocationCache } from "../keys/revocations.ts";
@@ -42,9 +42,16 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
   const realm = options.realm ?? "streamforge";
   const challenge = `Bearer realm="${realm}"`;
   const unauthorized = (detail: string, header: string) =>
-    new AppError({ status: 401, code: "unauthorized", title: "Authentication required", detail, headers: { "WWW-Authenticate": header } });
+    new AppError({
+      status: 401,
+      code: "unauthorized",
+      title: "Authentication required",
+      detail,
+      headers: { "WWW-Authenticate": header },
+    });
 
-  const forbiddenKey = () => new AppError({ status: 403, code: "forbidden", title: "Forbidden", detail: "The API key is not valid." });
+  const forbiddenKey = () =>
+    new AppError({ status: 403, code: "forbidden", title: "Forbidden", detail: "The API key is not valid." });
 
   return async function authenticate(c, next) {
     const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
@@ -54,7 +61,12 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
     let principal: Principal;
 
     if (Number(authorization !== undefined) + Number(apiKey !== undefined) + Number(sessions !== undefined) > 1) {
-      throw new AppError({ status: 400, code: "ambiguous-credentials", title: "Ambiguous credentials", detail: "Send one credential: a bearer token, an API key or a session cookie." });
+      throw new AppError({
+        status: 400,
+        code: "ambiguous-credentials",
+        title: "Ambiguous credentials",
+        detail: "Send one credential: a bearer token, an API key or a session cookie.",
+      });
     }
     if (sessions !== undefined) {
       const { subject, tenant } = await sessions.authenticate(c, { csrf: true });
@@ -62,8 +74,22 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
     } else if (authorization !== undefined) {
       const token = BEARER.exec(authorization)?.[1];
       const claims = token === undefined ? undefined : await verifyToken(token, options.tokens);
-      if (claims === undefined || (await options.revocations.current(waitUntil)).tokenRevoked({ subject: claims.sub, tenant: claims.tenant, issuedAtSeconds: claims.issuedAtSeconds })) {
-        audit({ action: "auth.token", outcome: "refused", reason: claims === undefined ? "invalid" : "revoked", ...(claims === undefined ? {} : { subject: claims.sub }), requestId: c.get("requestId"), ...auditClient(c) });
+      if (
+        claims === undefined ||
+        (await options.revocations.current(waitUntil)).tokenRevoked({
+          subject: claims.sub,
+          tenant: claims.tenant,
+          issuedAtSeconds: claims.issuedAtSeconds,
+        })
+      ) {
+        audit({
+          action: "auth.token",
+          outcome: "refused",
+          reason: claims === undefined ? "invalid" : "revoked",
+          ...(claims === undefined ? {} : { subject: claims.sub }),
+          requestId: c.get("requestId"),
+          ...auditClient(c),
+        });
         throw unauthorized("The bearer token is invalid or expired.", `${challenge}, error="invalid_token"`);
       }
       principal = { kind: "user", subject: claims.sub, tenant: claims.tenant };
@@ -72,11 +98,24 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
       // A revoked key gets the same answer as a wrong one: the caller learns nothing about which it holds.
       if (key === undefined || (await options.revocations.current(waitUntil)).keyRevoked(key)) {
         // Only the verified id is named: the presented text may be a real key with one character wrong.
-        audit({ action: "auth.api_key", outcome: "refused", reason: key === undefined ? "invalid" : "revoked", ...(key === undefined ? {} : { subject: key.id }), requestId: c.get("requestId"), ...auditClient(c) });
+        audit({
+          action: "auth.api_key",
+          outcome: "refused",
+          reason: key === undefined ? "invalid" : "revoked",
+          ...(key === undefined ? {} : { subject: key.id }),
+          requestId: c.get("requestId"),
+          ...auditClient(c),
+        });
         throw forbiddenKey();
       }
       options.usage.record(key.id, waitUntil);
-      principal = { kind: "api-key", subject: key.id, tenant: key.tenant, scopes: key.scopes, ...(key.rateLimit === undefined ? {} : { rateLimit: key.rateLimit }) };
+      principal = {
+        kind: "api-key",
+        subject: key.id,
+        tenant: key.tenant,
+        scopes: key.scopes,
+        ...(key.rateLimit === undefined ? {} : { rateLimit: key.rateLimit }),
+      };
     } else {
       throw unauthorized("Send a bearer token or an X-API-Key header.", challenge);
     }

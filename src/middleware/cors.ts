@@ -24,7 +24,9 @@ export function parseAllowedOrigin(entry: string): string {
   }
   const hostOk = isHostname(url.hostname) || /^\[[0-9a-f:.]+\]$/.test(url.hostname);
   if ((url.protocol !== "https:" && url.protocol !== "http:") || url.origin !== entry || !hostOk) {
-    throw new Error(`not a serialized http(s) origin (scheme://host[:port], lower case, no path): ${JSON.stringify(entry)}`);
+    throw new Error(
+      `not a serialized http(s) origin (scheme://host[:port], lower case, no path): ${JSON.stringify(entry)}`,
+    );
   }
   return entry;
 }
@@ -37,10 +39,14 @@ export interface CorsAllowlistOptions {
 }
 
 /** Response headers a listed origin's page may read beyond the CORS-safelisted ones. */
-export const EXPOSED_HEADERS = "RateLimit, RateLimit-Policy, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id";
+export const EXPOSED_HEADERS =
+  "RateLimit, RateLimit-Policy, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id";
 
 /** The headers an actual (non-preflight) response carries for `origin`: none unless it is listed. */
-export function actualResponseCorsHeaders(allowed: ReadonlySet<string>, origin: string | undefined): [string, string][] {
+export function actualResponseCorsHeaders(
+  allowed: ReadonlySet<string>,
+  origin: string | undefined,
+): [string, string][] {
   return origin !== undefined && allowed.has(origin)
     ? [
         ["Access-Control-Allow-Origin", origin],
@@ -64,10 +70,19 @@ export function corsAllowlist(options: CorsAllowlistOptions): MiddlewareHandler<
   });
   return async function corsAllowlist(c, next) {
     const origin = c.req.header("origin");
-    if (origin !== undefined && c.req.method === "OPTIONS" && c.req.header("access-control-request-method") !== undefined) {
+    if (
+      origin !== undefined &&
+      c.req.method === "OPTIONS" &&
+      c.req.header("access-control-request-method") !== undefined
+    ) {
       if (allowed.has(origin)) return preflight(c, next);
       c.header("Vary", "Origin");
-      throw new AppError({ status: 403, code: "origin-not-allowed", title: "Origin not allowed", detail: "Cross-origin requests from this origin are not allowed." });
+      throw new AppError({
+        status: 403,
+        code: "origin-not-allowed",
+        title: "Origin not allowed",
+        detail: "Cross-origin requests from this origin are not allowed.",
+      });
     }
     await next();
     // Set on the final response rather than through hono/cors, which writes them to a placeholder

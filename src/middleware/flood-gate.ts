@@ -16,10 +16,10 @@ import type { MiddlewareHandler } from "hono";
 import { getPath } from "hono/utils/url";
 import type { AppEnv } from "../env.ts";
 import { problemBody, problemInstance } from "../errors.ts";
-import { actualResponseCorsHeaders } from "./cors.ts";
 import type { DenyCache } from "../rate-limit/deny-cache.ts";
 import { policyHeader, type RatePolicy } from "../rate-limit/policy.ts";
 import { secondsUntil } from "../rate-limit/window.ts";
+import { actualResponseCorsHeaders } from "./cors.ts";
 import { rateLimitedProblem } from "./rate-limit.ts";
 
 export interface FloodGuard {
@@ -111,7 +111,14 @@ export function floodGate(options: FloodGateOptions): FloodGate {
   // MAX_REFUSALS; a full map starts over.
   const refusals = new Map<string, Refusal>();
 
-  function refusalFor(policy: RatePolicy, template: [string, string][], retryAfterSeconds: number, nowMs: number, instance: string, listedOrigin: string): Refusal {
+  function refusalFor(
+    policy: RatePolicy,
+    template: [string, string][],
+    retryAfterSeconds: number,
+    nowMs: number,
+    instance: string,
+    listedOrigin: string,
+  ): Refusal {
     // The legacy reset moves only with the second the client is refused until, so it is part of
     // the key rather than set on each response.
     const resetSeconds = legacyHeaders ? Math.ceil(nowMs / 1000) + retryAfterSeconds : 0;
@@ -120,7 +127,11 @@ export function floodGate(options: FloodGateOptions): FloodGate {
     if (refusal === undefined) {
       const problem = rateLimitedProblem(policy, nowMs + retryAfterSeconds * 1000, nowMs, legacyHeaders);
       refusal = {
-        headers: new Headers([...template, ...Object.entries(problem.headers ?? {}), ...actualResponseCorsHeaders(options.allowedOrigins, listedOrigin)]),
+        headers: new Headers([
+          ...template,
+          ...Object.entries(problem.headers ?? {}),
+          ...actualResponseCorsHeaders(options.allowedOrigins, listedOrigin),
+        ]),
         body: problemBody(problem, instance, REQUEST_ID_SLOT).split(REQUEST_ID_SLOT),
       };
       if (refusals.size >= MAX_REFUSALS) refusals.clear();
@@ -166,8 +177,13 @@ export function floodGate(options: FloodGateOptions): FloodGate {
       const refusal = refuse(c.req.raw, policy, () => problemInstance(c, REQUEST_ID_SLOT));
       if (refusal !== undefined) return refusal;
       await next();
-      if (!routedPaths.has(c.req.path) && problemInstance(c, REQUEST_ID_SLOT) === c.req.path) routedPaths.add(c.req.path);
-      if (c.res.status === 429 && !templates.has(policy.name) && c.res.headers.get("ratelimit-policy") === policyHeader(policy)) {
+      if (!routedPaths.has(c.req.path) && problemInstance(c, REQUEST_ID_SLOT) === c.req.path)
+        routedPaths.add(c.req.path);
+      if (
+        c.res.status === 429 &&
+        !templates.has(policy.name) &&
+        c.res.headers.get("ratelimit-policy") === policyHeader(policy)
+      ) {
         templates.set(
           policy.name,
           [...c.res.headers].filter(([name]) => !PER_RESPONSE.has(name)),

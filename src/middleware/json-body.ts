@@ -24,20 +24,35 @@ export function jsonBody(options: JsonBodyOptions = {}): MiddlewareHandler<AppEn
   const limit = bodyLimit({
     maxSize: maxBytes,
     onError: () => {
-      throw new AppError({ status: 413, code: "payload-too-large", title: "Payload too large", detail: `The request body exceeds ${maxBytes} bytes.` });
+      throw new AppError({
+        status: 413,
+        code: "payload-too-large",
+        title: "Payload too large",
+        detail: `The request body exceeds ${maxBytes} bytes.`,
+      });
     },
   });
 
   return async function jsonBody(c, next) {
     if (!JSON_MEDIA_TYPE.test(c.req.header("content-type") ?? "")) {
-      throw new AppError({ status: 415, code: "unsupported-media-type", title: "Unsupported media type", detail: "Send the body as application/json." });
+      throw new AppError({
+        status: 415,
+        code: "unsupported-media-type",
+        title: "Unsupported media type",
+        detail: "Send the body as application/json.",
+      });
     }
     await limit(c, async () => {
       try {
         // Parsed once here; Hono caches it, so the route's validator reads the same value.
         await c.req.json();
       } catch {
-        throw new AppError({ status: 400, code: "malformed-json", title: "Malformed JSON", detail: "The request body is not valid JSON." });
+        throw new AppError({
+          status: 400,
+          code: "malformed-json",
+          title: "Malformed JSON",
+          detail: "The request body is not valid JSON.",
+        });
       }
       await next();
     });

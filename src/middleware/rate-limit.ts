@@ -16,10 +16,10 @@ import type { AppEnv } from "../env.ts";
 import { AppError, type ProblemInit } from "../errors.ts";
 import { clientKeyFromIp } from "../rate-limit/client-ip.ts";
 import { DenyCache } from "../rate-limit/deny-cache.ts";
-import { FailOpenAllowance } from "../rate-limit/fail-open.ts";
 import type { Grant, RateLimiter, Release } from "../rate-limit/durable-object.ts";
+import { FailOpenAllowance } from "../rate-limit/fail-open.ts";
 import { LeaseTable } from "../rate-limit/lease.ts";
-import { policyHeader, rateLimitHeader, ratePolicy, type RatePolicy } from "../rate-limit/policy.ts";
+import { policyHeader, type RatePolicy, rateLimitHeader, ratePolicy } from "../rate-limit/policy.ts";
 import { secondsUntil } from "../rate-limit/window.ts";
 
 export interface RateLimitOptions {
@@ -106,7 +106,13 @@ const LATE_GRANT_WAIT_MS = 10_000;
 const RETRY_SHORTLY_MS = 1_000;
 
 /** Response headers for `policy` with `remaining` permits and a reset `resetSeconds` from `nowMs`. */
-export function rateLimitHeaders(policy: RatePolicy, remaining: number, resetSeconds: number, nowMs: number, legacyHeaders: boolean): Record<string, string> {
+export function rateLimitHeaders(
+  policy: RatePolicy,
+  remaining: number,
+  resetSeconds: number,
+  nowMs: number,
+  legacyHeaders: boolean,
+): Record<string, string> {
   const headers: Record<string, string> = {
     "RateLimit-Policy": policyHeader(policy),
     RateLimit: rateLimitHeader(policy, remaining, resetSeconds),
@@ -121,7 +127,12 @@ export function rateLimitHeaders(policy: RatePolicy, remaining: number, resetSec
 }
 
 /** The 429 problem for `policy`, saying when to retry and nothing about the account or key. */
-export function rateLimitedProblem(policy: RatePolicy, retryAtMs: number, nowMs: number, legacyHeaders: boolean): ProblemInit {
+export function rateLimitedProblem(
+  policy: RatePolicy,
+  retryAtMs: number,
+  nowMs: number,
+  legacyHeaders: boolean,
+): ProblemInit {
   const retryAfter = Math.max(1, secondsUntil(retryAtMs, nowMs));
   return {
     status: 429,
@@ -134,7 +145,9 @@ export function rateLimitedProblem(policy: RatePolicy, retryAtMs: number, nowMs:
 
 /** Runs `task` after the response, on the request's waitUntil when there is one. */
 function afterResponse(c: Context<AppEnv>, task: () => Promise<unknown>): void {
-  const work = Promise.resolve().then(task).catch(() => undefined);
+  const work = Promise.resolve()
+    .then(task)
+    .catch(() => undefined);
   try {
     c.executionCtx.waitUntil(work);
   } catch {
@@ -166,14 +179,18 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
     try {
       return await Promise.race([call, timeout]);
     } catch (error) {
-      throw error instanceof LimiterUnavailableError ? error : new LimiterUnavailableError(error instanceof Error ? error.name : "error");
+      throw error instanceof LimiterUnavailableError
+        ? error
+        : new LimiterUnavailableError(error instanceof Error ? error.name : "error");
     } finally {
       if (timer !== undefined) clearTimeout(timer);
     }
   }
 
   function handBack(key: string, release: Release | undefined): Promise<unknown> {
-    return release === undefined ? Promise.resolve() : withTimeout(stubFor(key).release(policy.name, release, leases.holder));
+    return release === undefined
+      ? Promise.resolve()
+      : withTimeout(stubFor(key).release(policy.name, release, leases.holder));
   }
 
   /**
@@ -192,7 +209,14 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
    */
   async function askForLease(c: Context<AppEnv>, leaseKey: string, key: string, nowMs: number): Promise<Grant> {
     const { wanted, returned } = leases.ask(leaseKey, nowMs, policy.limit);
-    const request = { policy: policy.name, limit: policy.limit, windowMs: policy.windowMs, holder: leases.holder, wanted, ...(returned === undefined ? {} : { returned }) };
+    const request = {
+      policy: policy.name,
+      limit: policy.limit,
+      windowMs: policy.windowMs,
+      holder: leases.holder,
+      wanted,
+      ...(returned === undefined ? {} : { returned }),
+    };
     const call = stubFor(key).acquire(request);
     let grant: Grant;
     try {
@@ -209,7 +233,14 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
       // it): cached, the refusal would strand that permit for the rest of the window.
       denyCache.block(leaseKey, nowMs + grant.resetAfterMs);
       // Once per client and isolate until the window resets: later refusals come from the deny cache.
-      audit({ action: "rate_limit.exhausted", outcome: "refused", reason: policy.name, subject: key, requestId: c.get("requestId"), ...auditClient(c) });
+      audit({
+        action: "rate_limit.exhausted",
+        outcome: "refused",
+        reason: policy.name,
+        subject: key,
+        requestId: c.get("requestId"),
+        ...auditClient(c),
+      });
     }
     return grant;
   }
@@ -249,14 +280,21 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
         const blockedUntil = permit === undefined ? denyCache.blockedUntil(leaseKey, nowMs) : undefined;
         if (blockedUntil !== undefined) refuse(blockedUntil, nowMs);
         if (permit !== undefined) {
-          const headers = rateLimitHeaders(policy, permit.remaining, secondsUntil(permit.resetAtMs, nowMs), nowMs, legacyHeaders);
+          const headers = rateLimitHeaders(
+            policy,
+            permit.remaining,
+            secondsUntil(permit.resetAtMs, nowMs),
+            nowMs,
+            legacyHeaders,
+          );
           c.header("RateLimit-Policy", headers["RateLimit-Policy"], { append: true });
           c.header("RateLimit", headers.RateLimit, { append: true });
           // The legacy triple has room for one policy: the one closest to refusing.
           const tightest = c.get("rateLimitRemaining");
           if (legacyHeaders && (tightest === undefined || permit.remaining < tightest)) {
             c.set("rateLimitRemaining", permit.remaining);
-            for (const name of ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]) c.header(name, headers[name]);
+            for (const name of ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"])
+              c.header(name, headers[name]);
           }
           return { windowStartMs: permit.windowStartMs };
         }
@@ -281,7 +319,16 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
         try {
           grant = await askForLease(c, leaseKey, key, nowMs);
         } catch (error) {
-          console.error(JSON.stringify({ level: "error", event: "rate_limiter_unavailable", policy: policy.name, fail_mode: policy.failMode, reason: (error as Error).message, request_id: c.get("requestId") }));
+          console.error(
+            JSON.stringify({
+              level: "error",
+              event: "rate_limiter_unavailable",
+              policy: policy.name,
+              fail_mode: policy.failMode,
+              reason: (error as Error).message,
+              request_id: c.get("requestId"),
+            }),
+          );
           if (policy.failMode === "open") {
             // Waiters are this client's other requests: past the one admission they wait for the next interval.
             const { admitted, nextAdmitAtMs } = failOpen.take(leaseKey, nowMs);
@@ -310,7 +357,9 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
       }
     },
     refund(c, key, permit) {
-      afterResponse(c, () => withTimeout(stubFor(key).release(policy.name, { windowStartMs: permit.windowStartMs, permits: 1 })));
+      afterResponse(c, () =>
+        withTimeout(stubFor(key).release(policy.name, { windowStartMs: permit.windowStartMs, permits: 1 })),
+      );
     },
   };
 }
@@ -319,7 +368,9 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
  * Limits every request of a route by client IP.
  * @example app.use("/metrics/*", rateLimit({ namespace: env.RATE_LIMITER, policy: config.RATE_LIMIT_METRICS }))
  */
-export function rateLimit(options: RateLimitOptions & { key?: (c: Context<AppEnv>) => string }): MiddlewareHandler<AppEnv> {
+export function rateLimit(
+  options: RateLimitOptions & { key?: (c: Context<AppEnv>) => string },
+): MiddlewareHandler<AppEnv> {
   const limiter = createRateLimiter(options);
   const keyOf = options.key ?? clientIpKey;
   return async function rateLimit(c, next) {

@@ -17,7 +17,8 @@ export interface RequireScopeOptions {
  * @example app.use("/metrics/*", requireScope({ anyOf: ["metrics:read"] }))
  */
 export function requireScope(options: RequireScopeOptions): MiddlewareHandler<AppEnv> {
-  if (options.anyOf.length === 0 || options.anyOf.some((scope) => !API_KEY_SCOPES.includes(scope))) throw new Error("requireScope: anyOf must list known scopes");
+  if (options.anyOf.length === 0 || options.anyOf.some((scope) => !API_KEY_SCOPES.includes(scope)))
+    throw new Error("requireScope: anyOf must list known scopes");
   const accepted = new Set<string>(options.anyOf);
   const detail = `This API key lacks the scope this route needs (one of: ${options.anyOf.join(", ")}).`;
   return async function requireScope(c, next) {

@@ -53,7 +53,12 @@ export function securityHeaders(options: SecurityHeadersOptions = {}): Middlewar
   const docsPath = options.docsPath ?? "/docs";
   const api = secureHeaders({
     ...COMMON,
-    contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] },
+    contentSecurityPolicy: {
+      defaultSrc: ["'none'"],
+      frameAncestors: ["'none'"],
+      baseUri: ["'none'"],
+      formAction: ["'none'"],
+    },
   });
   const docs = secureHeaders({
     ...COMMON,

@@ -35,7 +35,8 @@ export interface TransportSecurityOptions {
 export function transportSecurity(options: TransportSecurityOptions = {}): MiddlewareHandler<AppEnv> {
   const requireHttps = options.requireHttps ?? true;
   const maxAgeSeconds = options.hstsMaxAgeSeconds ?? 31_536_000;
-  if (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 0) throw new Error("hstsMaxAgeSeconds must be a non-negative integer");
+  if (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 0)
+    throw new Error("hstsMaxAgeSeconds must be a non-negative integer");
   const hsts = `max-age=${maxAgeSeconds}; includeSubDomains${options.hstsPreload ? "; preload" : ""}`;
 
   const credentialHeaders = options.credentialHeaders ?? ["Authorization", "X-API-Key", "X-Admin-Key"];
@@ -53,7 +54,8 @@ export function transportSecurity(options: TransportSecurityOptions = {}): Middl
           status: 403,
           code: "credential-exposed",
           title: "Credential sent over plain HTTP",
-          detail: "This request sent a credential without TLS. Treat it as exposed: revoke or rotate it, then retry over HTTPS.",
+          detail:
+            "This request sent a credential without TLS. Treat it as exposed: revoke or rotate it, then retry over HTTPS.",
         });
       }
       if (c.req.method === "GET" || c.req.method === "HEAD") {
@@ -61,7 +63,12 @@ export function transportSecurity(options: TransportSecurityOptions = {}): Middl
         url.protocol = "https:";
         return c.redirect(url.toString(), 308);
       }
-      throw new AppError({ status: 403, code: "https-required", title: "HTTPS required", detail: "This API is served over HTTPS only." });
+      throw new AppError({
+        status: 403,
+        code: "https-required",
+        title: "HTTPS required",
+        detail: "This API is served over HTTPS only.",
+      });
     }
     await next();
     if (isHttps) c.res.headers.set("Strict-Transport-Security", hsts);

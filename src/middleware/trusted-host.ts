@@ -51,12 +51,16 @@ export interface TrustedHostOptions {
   allowedHosts: readonly HostPattern[];
 }
 
-
-function matches(pattern: HostPattern, name: string, port: number | undefined, defaultPort: number | undefined): boolean {
+function matches(
+  pattern: HostPattern,
+  name: string,
+  port: number | undefined,
+  defaultPort: number | undefined,
+): boolean {
   const portOk = pattern.port === undefined ? port === undefined || port === defaultPort : port === pattern.port;
   if (!portOk) return false;
   if (!pattern.wildcard) return name === pattern.hostname;
-  if (!name.endsWith("." + pattern.hostname)) return false;
+  if (!name.endsWith(`.${pattern.hostname}`)) return false;
   return name
     .slice(0, -pattern.hostname.length - 1)
     .split(".")
@@ -72,9 +76,15 @@ export function trustedHost(options: TrustedHostOptions): MiddlewareHandler<AppE
   return async function trustedHost(c, next) {
     const parts = splitPort((c.req.header("host") ?? new URL(c.req.url).host).toLowerCase());
     const defaultPort = c.req.url.startsWith("https:") ? 443 : 80;
-    const trusted = parts !== undefined && patterns.some((pattern) => matches(pattern, parts.name, parts.port, defaultPort));
+    const trusted =
+      parts !== undefined && patterns.some((pattern) => matches(pattern, parts.name, parts.port, defaultPort));
     if (!trusted) {
-      throw new AppError({ status: 400, code: "untrusted-host", title: "Untrusted host", detail: "This service does not answer for the requested host." });
+      throw new AppError({
+        status: 400,
+        code: "untrusted-host",
+        title: "Untrusted host",
+        detail: "This service does not answer for the requested host.",
+      });
     }
     await next();
   };

@@ -83,10 +83,19 @@ export class RateLimiter extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.tableExists = ctx.storage.sql.exec("select 1 from sqlite_master where type = 'table' and name = 'windows'").toArray().length > 0;
+    this.tableExists =
+      ctx.storage.sql.exec("select 1 from sqlite_master where type = 'table' and name = 'windows'").toArray().length >
+      0;
     if (!this.tableExists) return;
-    for (const row of ctx.storage.sql.exec<WindowRow>("select policy, window_start_ms, window_ms, count from windows")) {
-      this.windows.set(row.policy, { windowStartMs: row.window_start_ms, windowMs: row.window_ms, count: row.count, holders: new Map() });
+    for (const row of ctx.storage.sql.exec<WindowRow>(
+      "select policy, window_start_ms, window_ms, count from windows",
+    )) {
+      this.windows.set(row.policy, {
+        windowStartMs: row.window_start_ms,
+        windowMs: row.window_ms,
+        count: row.count,
+        holders: new Map(),
+      });
     }
   }
 
@@ -97,11 +106,16 @@ export class RateLimiter extends DurableObject<Env> {
     const countBefore = window.count;
     if (returned !== undefined) this.takeBack(window, returned, holder);
 
-    const liveHolders = [...window.holders].filter(([id, holding]) => id !== holder && holding.outstanding > 0 && holding.dueBackAtMs > nowMs);
+    const liveHolders = [...window.holders].filter(
+      ([id, holding]) => id !== holder && holding.outstanding > 0 && holding.dueBackAtMs > nowMs,
+    );
     const granted = grantSize(limit, window.count, wanted, liveHolders.length + 1);
     window.count += granted;
     // The asking request spends one permit at once; the rest may still be unspent later.
-    window.holders.set(holder, { outstanding: Math.max(0, granted - 1), dueBackAtMs: nowMs + LEASE_TTL_MS + RETURN_GRACE_MS });
+    window.holders.set(holder, {
+      outstanding: Math.max(0, granted - 1),
+      dueBackAtMs: nowMs + LEASE_TTL_MS + RETURN_GRACE_MS,
+    });
     if (window.count !== countBefore) this.store(policy, window);
 
     const resetAfterMs = window.windowStartMs + windowMs - nowMs;
@@ -157,7 +171,11 @@ export class RateLimiter extends DurableObject<Env> {
   private takeBack(window: PolicyWindow, { windowStartMs, permits }: Release, holder: string | undefined): boolean {
     if (windowStartMs !== window.windowStartMs || !(permits > 0)) return false;
     const holding = holder === undefined ? undefined : window.holders.get(holder);
-    const accepted = Math.min(Math.floor(permits), window.count, holding?.outstanding ?? (holder === undefined ? permits : 0));
+    const accepted = Math.min(
+      Math.floor(permits),
+      window.count,
+      holding?.outstanding ?? (holder === undefined ? permits : 0),
+    );
     if (accepted <= 0) return false;
     window.count -= accepted;
     if (holding !== undefined) holding.outstanding -= accepted;

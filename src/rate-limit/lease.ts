@@ -80,9 +80,14 @@ export class LeaseTable {
   /** Spends one held permit; returns what remains for the client, or undefined when none is spendable. */
   take(key: string, nowMs: number): { remaining: number; resetAtMs: number; windowStartMs: number } | undefined {
     const lease = this.leases.get(key);
-    if (lease === undefined || lease.permits === 0 || nowMs >= lease.expiresAtMs || nowMs >= lease.resetAtMs) return undefined;
+    if (lease === undefined || lease.permits === 0 || nowMs >= lease.expiresAtMs || nowMs >= lease.resetAtMs)
+      return undefined;
     lease.permits--;
-    return { remaining: lease.ungranted + lease.permits, resetAtMs: lease.resetAtMs, windowStartMs: lease.windowStartMs };
+    return {
+      remaining: lease.ungranted + lease.permits,
+      resetAtMs: lease.resetAtMs,
+      windowStartMs: lease.windowStartMs,
+    };
   }
 
   /** Whether `key` holds a permit spendable at `nowMs`. */
@@ -95,7 +100,7 @@ export class LeaseTable {
   ask(key: string, nowMs: number, limit: number): LeaseAsk {
     const previous = this.leases.get(key);
     if (previous === undefined) return { wanted: 1 };
-    const returned = this.handBack(key, previous);
+    const returned = this.handBack(previous);
     if (returned !== undefined) return { wanted: Math.max(1, Math.floor(previous.size / 2)), returned };
     // Spent within its lifetime: this isolate carries the client, so the next lease may be larger.
     const spentInTime = nowMs - previous.askedAtMs < LEASE_TTL_MS;
@@ -113,7 +118,10 @@ export class LeaseTable {
       const oldest = this.leases.keys().next().value;
       if (oldest !== undefined) this.leases.delete(oldest);
     }
-    const pooled = held !== undefined && held.windowStartMs === grant.windowStartMs && askedAtMs < held.expiresAtMs ? held.permits : 0;
+    const pooled =
+      held !== undefined && held.windowStartMs === grant.windowStartMs && askedAtMs < held.expiresAtMs
+        ? held.permits
+        : 0;
     if (grant.granted + pooled > 1 && this.expiring.length - this.expiringHead < this.maxEntries) {
       this.expiring.push({ key, windowStartMs: grant.windowStartMs, askedAtMs });
     }
@@ -137,7 +145,10 @@ export class LeaseTable {
    */
   sweep(nowMs: number, askingKey?: string): { key: string; release: Release }[] {
     const released: { key: string; release: Release }[] = [];
-    while (this.expiringHead < this.expiring.length && this.expiring[this.expiringHead]!.askedAtMs + LEASE_TTL_MS <= nowMs) {
+    while (
+      this.expiringHead < this.expiring.length &&
+      this.expiring[this.expiringHead]!.askedAtMs + LEASE_TTL_MS <= nowMs
+    ) {
       const { key, windowStartMs, askedAtMs } = this.expiring[this.expiringHead++]!;
       if (key === askingKey) continue;
       const release = this.expire(key, windowStartMs, askedAtMs);
@@ -154,10 +165,10 @@ export class LeaseTable {
   expire(key: string, windowStartMs: number, askedAtMs: number): Release | undefined {
     const lease = this.leases.get(key);
     if (lease === undefined || lease.windowStartMs !== windowStartMs || lease.askedAtMs !== askedAtMs) return undefined;
-    return this.handBack(key, lease);
+    return this.handBack(lease);
   }
 
-  private handBack(key: string, lease: Lease): Release | undefined {
+  private handBack(lease: Lease): Release | undefined {
     if (lease.permits === 0) return undefined;
     const release = { windowStartMs: lease.windowStartMs, permits: lease.permits };
     lease.permits = 0;

@@ -18,17 +18,17 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { audit } from "../audit.ts";
 import type { ApiKeyEntry, ApiKeyVerifier } from "../auth/api-keys.ts";
 import { KEY_ID, keyRequestSchema, TENANT_SLUG } from "../auth/api-keys.ts";
-import { audit } from "../audit.ts";
+import type { UserRecord } from "../db/users.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
-import { jsonBody } from "../middleware/json-body.ts";
-import type { UserRecord } from "../db/users.ts";
 import type { IssuedKey, KeyRegistry } from "../keys/registry.ts";
 import { REVOCATION_KINDS, type RevocationCache, RevocationSet } from "../keys/revocations.ts";
 import type { SessionFamilies } from "../keys/session-families.ts";
 import type { SessionStates } from "../keys/session-states.ts";
+import { jsonBody } from "../middleware/json-body.ts";
 import { createRouter, problem } from "../openapi.ts";
 
 const ADMIN_BODY_MAX_BYTES = 1024;
@@ -39,7 +39,12 @@ const revocationRequest = z
   .strict()
   .superRefine((request, ctx) => {
     const pattern = request.kind === "key" ? KEY_ID : request.kind === "user" ? USERNAME : TENANT_SLUG;
-    if (!pattern.test(request.subject)) ctx.addIssue({ code: "custom", path: ["subject"], message: `not a valid ${request.kind === "key" ? "key id" : request.kind === "user" ? "user name" : "tenant slug"}` });
+    if (!pattern.test(request.subject))
+      ctx.addIssue({
+        code: "custom",
+        path: ["subject"],
+        message: `not a valid ${request.kind === "key" ? "key id" : request.kind === "user" ? "user name" : "tenant slug"}`,
+      });
   });
 
 const issueKey = createRoute({
@@ -47,7 +52,11 @@ const issueKey = createRoute({
   path: "/admin/keys",
   hide: true,
   request: { body: { content: { "application/json": { schema: keyRequestSchema } }, required: true } },
-  responses: { 201: { description: "The new key, shown once" }, 400: problem("Invalid request"), 409: problem("Id taken, or no signing secret") },
+  responses: {
+    201: { description: "The new key, shown once" },
+    400: problem("Invalid request"),
+    409: problem("Id taken, or no signing secret"),
+  },
 });
 
 const listKeys = createRoute({
@@ -63,7 +72,12 @@ const revoke = createRoute({
   path: "/admin/revocations",
   hide: true,
   request: { body: { content: { "application/json": { schema: revocationRequest } }, required: true } },
-  responses: { 201: { description: "Revoked" }, 400: problem("Invalid request"), 404: problem("Unknown key id or user"), 409: problem("User name ambiguous") },
+  responses: {
+    201: { description: "Revoked" },
+    400: problem("Invalid request"),
+    404: problem("Unknown key id or user"),
+    409: problem("User name ambiguous"),
+  },
 });
 
 const userParams = z.object({ user: z.string().regex(USERNAME) }).strict();
@@ -73,7 +87,11 @@ const listSessions = createRoute({
   path: "/admin/users/{user}/sessions",
   hide: true,
   request: { params: userParams },
-  responses: { 200: { description: "The user's live sessions" }, 404: problem("Unknown user"), 409: problem("User name ambiguous") },
+  responses: {
+    200: { description: "The user's live sessions" },
+    404: problem("Unknown user"),
+    409: problem("User name ambiguous"),
+  },
 });
 
 const endSessions = createRoute({
@@ -81,7 +99,11 @@ const endSessions = createRoute({
   path: "/admin/users/{user}/sessions",
   hide: true,
   request: { params: userParams },
-  responses: { 200: { description: "Every session of the user ended" }, 404: problem("Unknown user"), 409: problem("User name ambiguous") },
+  responses: {
+    200: { description: "Every session of the user ended" },
+    404: problem("Unknown user"),
+    409: problem("User name ambiguous"),
+  },
 });
 
 export interface AdminRoutesDeps {
@@ -108,7 +130,19 @@ export interface AdminRoutesDeps {
 
 const iso = (epochMs: number | undefined) => (epochMs === undefined ? null : new Date(epochMs).toISOString());
 
-export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, registry, usageShards, findUsers, revocations, families, states, clock, clientIp }: AdminRoutesDeps) {
+export function createAdminRoutes({
+  apiKeys,
+  verifyingKids,
+  legacyEntries,
+  registry,
+  usageShards,
+  findUsers,
+  revocations,
+  families,
+  states,
+  clock,
+  clientIp,
+}: AdminRoutesDeps) {
   const legacyIds = new Set(legacyEntries.map((entry) => entry.id));
   const verifying = new Set(verifyingKids);
   const audited = (c: Context<AppEnv>, action: string, subject: string) =>
@@ -116,21 +150,38 @@ export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, regis
 
   const resolveUser = async (name: string): Promise<UserRecord> => {
     const [first, second] = await findUsers(name);
-    if (first === undefined) throw new AppError({ status: 404, code: "unknown-user", title: "Unknown user", detail: "No user has this name." });
+    if (first === undefined)
+      throw new AppError({
+        status: 404,
+        code: "unknown-user",
+        title: "Unknown user",
+        detail: "No user has this name.",
+      });
     if (first.username !== name && second !== undefined) {
-      throw new AppError({ status: 409, code: "ambiguous-user", title: "User name ambiguous", detail: "Several users match this name ignoring case: give the exact spelling." });
+      throw new AppError({
+        status: 409,
+        code: "ambiguous-user",
+        title: "User name ambiguous",
+        detail: "Several users match this name ignoring case: give the exact spelling.",
+      });
     }
     return first;
   };
 
   const router = createRouter();
-  for (const path of ["/admin/keys", "/admin/revocations"]) router.on("POST", path, jsonBody({ maxBytes: ADMIN_BODY_MAX_BYTES }));
+  for (const path of ["/admin/keys", "/admin/revocations"])
+    router.on("POST", path, jsonBody({ maxBytes: ADMIN_BODY_MAX_BYTES }));
   return router
     .openapi(issueKey, async (c) => {
       const request = c.req.valid("json");
       const kid = apiKeys.signingKid;
       if (kid === undefined) {
-        throw new AppError({ status: 409, code: "signing-not-configured", title: "Cannot issue keys", detail: "Set API_KEY_SIGNING_SECRETS to issue signed keys." });
+        throw new AppError({
+          status: 409,
+          code: "signing-not-configured",
+          title: "Cannot issue keys",
+          detail: "Set API_KEY_SIGNING_SECRETS to issue signed keys.",
+        });
       }
       const nowMs = clock();
       const issuedAtSeconds = Math.floor(nowMs / 1000);
@@ -144,21 +195,57 @@ export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, regis
       };
       // Registered first: an id is issued once, ever, so a revoked id can never come back.
       if (legacyIds.has(request.id) || !(await registry(c).register(record))) {
-        throw new AppError({ status: 409, code: "key-id-taken", title: "Key id taken", detail: "A key with this id was already issued; ids are never reused." });
+        throw new AppError({
+          status: 409,
+          code: "key-id-taken",
+          title: "Key id taken",
+          detail: "A key with this id was already issued; ids are never reused.",
+        });
       }
-      const key = await apiKeys.issue({ id: record.id, tenant: record.tenant, scopes: record.scopes, ...(record.rateLimit === undefined ? {} : { rateLimit: record.rateLimit }) }, issuedAtSeconds);
+      const key = await apiKeys.issue(
+        {
+          id: record.id,
+          tenant: record.tenant,
+          scopes: record.scopes,
+          ...(record.rateLimit === undefined ? {} : { rateLimit: record.rateLimit }),
+        },
+        issuedAtSeconds,
+      );
       audited(c, "admin.keys.issue", request.id);
-      return c.json({ key, id: record.id, tenant: record.tenant, scopes: record.scopes, rate_limit: record.rateLimit ?? null, kid: record.kid, created_at: iso(record.createdAtMs) }, 201);
+      return c.json(
+        {
+          key,
+          id: record.id,
+          tenant: record.tenant,
+          scopes: record.scopes,
+          rate_limit: record.rateLimit ?? null,
+          kid: record.kid,
+          created_at: iso(record.createdAtMs),
+        },
+        201,
+      );
     })
     .openapi(listKeys, async (c) => {
       const { tenant } = c.req.valid("query");
-      const [snapshot, ...shards] = await Promise.all([registry(c).snapshot(), ...usageShards.map((shard) => shard(c).lastUsed())]);
+      const [snapshot, ...shards] = await Promise.all([
+        registry(c).snapshot(),
+        ...usageShards.map((shard) => shard(c).lastUsed()),
+      ]);
       const lastUsedMs: Record<string, number> = { ...snapshot.lastUsedMs };
-      for (const shard of shards) for (const [id, minuteMs] of Object.entries(shard)) lastUsedMs[id] = Math.max(minuteMs, lastUsedMs[id] ?? 0);
+      for (const shard of shards)
+        for (const [id, minuteMs] of Object.entries(shard)) lastUsedMs[id] = Math.max(minuteMs, lastUsedMs[id] ?? 0);
       const revoked = new RevocationSet();
       revoked.apply(snapshot.revocations);
       const keys = [
-        ...legacyEntries.map((entry) => ({ id: entry.id, tenant: entry.tenant, scopes: entry.scopes, rateLimit: entry.rate_limit, format: "legacy" as const, kid: undefined, createdAtMs: undefined })),
+        ...legacyEntries.map((entry) => ({
+          id: entry.id,
+          tenant: entry.tenant,
+          scopes: entry.scopes,
+          rateLimit: entry.rate_limit,
+          format: "legacy" as const,
+          kid: undefined,
+          createdAtMs: undefined,
+        })),
         ...snapshot.keys.map((key) => ({ ...key, format: "signed" as const })),
       ];
       audited(c, "admin.keys.list", tenant ?? "*");
@@ -177,7 +264,11 @@ export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, regis
               last_used_at: iso(lastUsedMs[key.id]),
               // Refused because its signing secret was removed, not because it was revoked.
               retired: key.kid !== undefined && !verifying.has(key.kid),
-              revoked: revoked.keyRevoked({ id: key.id, tenant: key.tenant, ...(key.createdAtMs === undefined ? {} : { issuedAtSeconds: key.createdAtMs / 1000 }) }),
+              revoked: revoked.keyRevoked({
+                id: key.id,
+                tenant: key.tenant,
+                ...(key.createdAtMs === undefined ? {} : { issuedAtSeconds: key.createdAtMs / 1000 }),
+              }),
             })),
         },
         200,
@@ -188,14 +279,22 @@ export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, regis
       const { kind } = request;
       const stub = registry(c);
       if (kind === "key" && !legacyIds.has(request.subject) && !(await stub.hasKey(request.subject))) {
-        throw new AppError({ status: 404, code: "unknown-key", title: "Unknown key", detail: "No key with this id was ever issued." });
+        throw new AppError({
+          status: 404,
+          code: "unknown-key",
+          title: "Unknown key",
+          detail: "No key with this id was ever issued.",
+        });
       }
       // Tokens carry the name as the database spells it: revoking another spelling would match nothing.
       const subject = kind === "user" ? (await resolveUser(request.subject)).username : request.subject;
       const revocation = await stub.revoke(kind, subject, clock());
       revocations.applyLocally(revocation);
       audited(c, `admin.revoke.${kind}`, subject);
-      return c.json({ kind: revocation.kind, subject: revocation.subject, revoked_at: iso(revocation.revokedAtMs) }, 201);
+      return c.json(
+        { kind: revocation.kind, subject: revocation.subject, revoked_at: iso(revocation.revokedAtMs) },
+        201,
+      );
     })
     .openapi(listSessions, async (c) => {
       const user = await resolveUser(c.req.valid("param").user);
@@ -205,7 +304,13 @@ export function createAdminRoutes({ apiKeys, verifyingKids, legacyEntries, regis
         {
           user: user.username,
           tenant: user.tenant,
-          sessions: live.map((family) => ({ family: family.id, tenant: family.tenant, signed_in_at: iso(family.authTimeSeconds * 1000), ends_at: iso(family.endsAtSeconds * 1000), refreshes: family.generation - 1 })),
+          sessions: live.map((family) => ({
+            family: family.id,
+            tenant: family.tenant,
+            signed_in_at: iso(family.authTimeSeconds * 1000),
+            ends_at: iso(family.endsAtSeconds * 1000),
+            refreshes: family.generation - 1,
+          })),
         },
         200,
       );

@@ -53,7 +53,12 @@ export function createDocsRoutes({ assets, docsPath }: DocsRoutesOptions) {
     app.get(`${docsPath}/${file}`, async (c) => {
       const asset = await assets.fetch(new URL(`/${file}`, c.req.url));
       if (!asset.ok) {
-        throw new AppError({ status: 503, code: "docs-unavailable", title: "Docs unavailable", detail: "The API docs are not deployed." });
+        throw new AppError({
+          status: 503,
+          code: "docs-unavailable",
+          title: "Docs unavailable",
+          detail: "The API docs are not deployed.",
+        });
       }
       // Through the context, so the headers set earlier in the chain (the request id) stay on it.
       for (const [name, value] of asset.headers) c.header(name, value);

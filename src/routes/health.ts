@@ -17,7 +17,10 @@ const liveness = createRoute({
   security: PUBLIC,
   tags: ["health"],
   summary: "Liveness: the worker answers",
-  responses: { 200: { description: "Alive", content: { "application/json": { schema: HealthSchema } } }, ...GATEWAY_REFUSALS },
+  responses: {
+    200: { description: "Alive", content: { "application/json": { schema: HealthSchema } } },
+    ...GATEWAY_REFUSALS,
+  },
 });
 
 const readiness = createRoute({

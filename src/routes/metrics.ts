@@ -25,7 +25,9 @@ const STREAM_NAME = z
   .openapi({ example: "orders.created" });
 
 const OverviewQuery = z
-  .object({ window: z.enum(["15m", "1h", "24h", "7d"]).default("1h").openapi({ description: "How far back from now" }) })
+  .object({
+    window: z.enum(["15m", "1h", "24h", "7d"]).default("1h").openapi({ description: "How far back from now" }),
+  })
   .strict();
 
 const TimeseriesQuery = z
@@ -41,9 +43,17 @@ const TimeseriesQuery = z
     if (spanMs <= 0) {
       ctx.addIssue({ code: "custom", path: ["to"], message: "must be after from" });
     } else if (spanMs / 1000 > MAX_SPAN_SECONDS) {
-      ctx.addIssue({ code: "custom", path: ["to"], message: `the range may span at most ${MAX_SPAN_SECONDS / 86_400} days` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["to"],
+        message: `the range may span at most ${MAX_SPAN_SECONDS / 86_400} days`,
+      });
     } else if (spanMs / 1000 / STEP_SECONDS[query.step] > MAX_POINTS) {
-      ctx.addIssue({ code: "custom", path: ["step"], message: `the range holds more than ${MAX_POINTS} points at this step; use a larger step or a shorter range` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["step"],
+        message: `the range holds more than ${MAX_POINTS} points at this step; use a larger step or a shorter range`,
+      });
     }
   });
 
@@ -86,7 +96,13 @@ const Timeseries = z
   })
   .openapi("Timeseries");
 
-const AUTH_PROBLEMS = { 400: problem("Invalid parameters"), 401: problem("No or invalid credential"), 403: problem("Wrong API key"), 429: problem("Too many requests"), 503: problem("Database unavailable") };
+const AUTH_PROBLEMS = {
+  400: problem("Invalid parameters"),
+  401: problem("No or invalid credential"),
+  403: problem("Wrong API key"),
+  429: problem("Too many requests"),
+  503: problem("Database unavailable"),
+};
 
 const overview = createRoute({
   method: "get",
@@ -96,7 +112,10 @@ const overview = createRoute({
   summary: "Totals, error rate, latency and top streams of the caller's tenant over a recent window",
   security: API_SECURITY,
   request: { query: OverviewQuery },
-  responses: { 200: { description: "Overview", content: { "application/json": { schema: Overview } } }, ...AUTH_PROBLEMS },
+  responses: {
+    200: { description: "Overview", content: { "application/json": { schema: Overview } } },
+    ...AUTH_PROBLEMS,
+  },
 });
 
 const timeseries = createRoute({
@@ -130,7 +149,9 @@ export function createMetricsRoutes({ database, clock }: MetricsRoutesDeps) {
       const toMs = (Math.floor(clock() / 60_000) + 1) * 60_000;
       const fromMs = toMs - WINDOW_SECONDS[window] * 1000;
       const [from, to] = [new Date(fromMs).toISOString(), new Date(toMs).toISOString()];
-      const [totals, top] = await database.read([overviewTotals(from, to), topStreams(from, to, TOP_STREAMS)], { tenant: c.get("principal").tenant });
+      const [totals, top] = await database.read([overviewTotals(from, to), topStreams(from, to, TOP_STREAMS)], {
+        tenant: c.get("principal").tenant,
+      });
       return c.json(
         {
           tenant: c.get("principal").tenant,
@@ -143,7 +164,11 @@ export function createMetricsRoutes({ database, clock }: MetricsRoutesDeps) {
           error_rate: rate(totals.errors, totals.events),
           latency_p95_ms: totals.latencyP95Ms,
           active_streams: totals.activeStreams,
-          top_streams: top.map((stream) => ({ stream: stream.stream, events: stream.events, error_rate: rate(stream.errors, stream.events) })),
+          top_streams: top.map((stream) => ({
+            stream: stream.stream,
+            events: stream.events,
+            error_rate: rate(stream.errors, stream.events),
+          })),
         },
         200,
       );
@@ -151,11 +176,19 @@ export function createMetricsRoutes({ database, clock }: MetricsRoutesDeps) {
     .openapi(timeseries, async (c) => {
       const query = c.req.valid("query");
       const [from, to] = [new Date(query.from).toISOString(), new Date(query.to).toISOString()];
-      const [exists, points] = await database.read([streamExists(query.stream), streamTimeseries(query.stream, from, to, STEP_SECONDS[query.step])], {
-        tenant: c.get("principal").tenant,
-      });
+      const [exists, points] = await database.read(
+        [streamExists(query.stream), streamTimeseries(query.stream, from, to, STEP_SECONDS[query.step])],
+        {
+          tenant: c.get("principal").tenant,
+        },
+      );
       if (!exists) {
-        throw new AppError({ status: 404, code: "stream-not-found", title: "Stream not found", detail: "Your tenant has no stream of that name." });
+        throw new AppError({
+          status: 404,
+          code: "stream-not-found",
+          title: "Stream not found",
+          detail: "Your tenant has no stream of that name.",
+        });
       }
       return c.json(
         {

@@ -17,8 +17,13 @@ import { createRouter, PUBLIC, problem } from "../openapi.ts";
 
 const SessionResponse = z
   .object({
-    csrfToken: z.string().openapi({ description: `Send it as ${CSRF_HEADER} with every request this session authenticates.` }),
-    expiresAt: z.string().openapi({ format: "date-time", description: "When the session ends unless refreshed first; never after the absolute lifetime." }),
+    csrfToken: z
+      .string()
+      .openapi({ description: `Send it as ${CSRF_HEADER} with every request this session authenticates.` }),
+    expiresAt: z.string().openapi({
+      format: "date-time",
+      description: "When the session ends unless refreshed first; never after the absolute lifetime.",
+    }),
     principal: z.object({ subject: z.string(), tenant: z.string() }),
   })
   .openapi("Session");
@@ -26,7 +31,10 @@ const SessionResponse = z
 const SESSION_COOKIE: { [scheme: string]: string[] }[] = [{ session: [] }];
 const SESSION_COOKIE_AND_CSRF: { [scheme: string]: string[] }[] = [{ session: [], csrfToken: [] }];
 
-const signedIn = { description: "Signed in: the session cookie is set", content: { "application/json": { schema: SessionResponse } } };
+const signedIn = {
+  description: "Signed in: the session cookie is set",
+  content: { "application/json": { schema: SessionResponse } },
+};
 const sessionRefusals = {
   401: problem("No session, or an invalid, expired or revoked one"),
   403: problem("Origin not allowed, or the CSRF token is missing or wrong"),
@@ -124,7 +132,14 @@ export function createSessionRoutes({ signIn, sessions, findUser }: SessionRoute
       const user = await findUser(current.subject);
       if (user?.tenant !== current.tenant) {
         await sessions.revoke(c, current);
-        audit({ action: "auth.session.refresh", outcome: "refused", reason: "principal-changed", subject: current.subject, requestId: c.get("requestId"), ...auditClient(c) });
+        audit({
+          action: "auth.session.refresh",
+          outcome: "refused",
+          reason: "principal-changed",
+          subject: current.subject,
+          requestId: c.get("requestId"),
+          ...auditClient(c),
+        });
         throw new AppError({
           status: 401,
           code: "unauthorized",
@@ -134,13 +149,25 @@ export function createSessionRoutes({ signIn, sessions, findUser }: SessionRoute
         });
       }
       const renewed = await sessions.rotate(c, current);
-      audit({ action: "auth.session.refresh", outcome: "success", subject: current.subject, requestId: c.get("requestId"), ...auditClient(c) });
+      audit({
+        action: "auth.session.refresh",
+        outcome: "success",
+        subject: current.subject,
+        requestId: c.get("requestId"),
+        ...auditClient(c),
+      });
       return c.json(renewed, 200);
     })
     .openapi(logout, async (c) => {
       const current = await sessions.authenticate(c, { csrf: true });
       await sessions.revoke(c, current);
-      audit({ action: "auth.logout", outcome: "success", subject: current.subject, requestId: c.get("requestId"), ...auditClient(c) });
+      audit({
+        action: "auth.logout",
+        outcome: "success",
+        subject: current.subject,
+        requestId: c.get("requestId"),
+        ...auditClient(c),
+      });
       sessions.clear(c);
       return c.body(null, 204);
     });

@@ -33,7 +33,13 @@ export function createStreamRoutes({ database }: { database: Database }) {
   return createRouter().openapi(list, async (c) => {
     const [streams] = await database.read([listStreams()], { tenant: c.get("principal").tenant });
     return c.json(
-      { streams: streams.map((stream) => ({ name: stream.name, created_at: stream.createdAt, last_bucket_at: stream.lastBucketAt })) },
+      {
+        streams: streams.map((stream) => ({
+          name: stream.name,
+          created_at: stream.createdAt,
+          last_bucket_at: stream.lastBucketAt,
+        })),
+      },
       200,
     );
   });

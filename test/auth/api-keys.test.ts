@@ -3,7 +3,16 @@ import { apiKeysSchema, generateApiKey, matchApiKey } from "../../src/auth/api-k
 import { sha256, toHex } from "../../src/auth/digest.ts";
 
 async function entriesFor(...keys: { id: string; key: string }[]) {
-  return apiKeysSchema.parse(await Promise.all(keys.map(async ({ id, key }) => ({ id, digest: toHex(await sha256(key)), tenant: "acme", scopes: ["metrics:read"] }))));
+  return apiKeysSchema.parse(
+    await Promise.all(
+      keys.map(async ({ id, key }) => ({
+        id,
+        digest: toHex(await sha256(key)),
+        tenant: "acme",
+        scopes: ["metrics:read"],
+      })),
+    ),
+  );
 }
 
 describe("API keys", () => {

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { hashPassword, MAX_WORKERS_PBKDF2_ITERATIONS, PBKDF2_ITERATIONS, verifyPassword } from "../../src/auth/password.ts";
+import {
+  hashPassword,
+  MAX_WORKERS_PBKDF2_ITERATIONS,
+  PBKDF2_ITERATIONS,
+  verifyPassword,
+} from "../../src/auth/password.ts";
 
 const PEPPER = "pepper-for-password-tests-0123456789abcdef";
 
@@ -16,7 +21,7 @@ describe("password hashing", () => {
     const stored = await hashPassword("correct horse battery", PEPPER);
     expect(await verifyPassword("correct horse battery", PEPPER, stored)).toBe(true);
     expect(await verifyPassword("correct horse batterz", PEPPER, stored)).toBe(false);
-    expect(await verifyPassword("correct horse battery", PEPPER + "x", stored)).toBe(false);
+    expect(await verifyPassword("correct horse battery", `${PEPPER}x`, stored)).toBe(false);
   });
 
   it("refuses to hash above the Workers production cap of 100,000 iterations", async () => {

@@ -14,7 +14,13 @@ const ACME = { subject: "acme_analyst", tenant: "acme" };
 
 /** Signs claims with the session key itself, to reach the checks behind the signature. */
 async function signAsSession(claims: Record<string, unknown>): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", await deriveKey(TEST_JWT_SIGNING_KEY, "streamforge session v1"), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await crypto.subtle.importKey(
+    "raw",
+    await deriveKey(TEST_JWT_SIGNING_KEY, "streamforge session v1"),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
   return sign(claims, key, "HS256");
 }
 
@@ -52,14 +58,25 @@ describe("session tokens", () => {
   });
 
   it("keeps the sign-in time and family of the session it continues, at the granted generation, ending no later than its absolute lifetime", async () => {
-    const { session } = await sessions.issue(ACME, NOW_MS + 1_200_000, { authTimeSeconds: NOW, familyId: "family-1", generation: 7 });
-    expect(session).toMatchObject({ familyId: "family-1", generation: 7, authTimeSeconds: NOW, expiresAtSeconds: NOW + 1500 });
+    const { session } = await sessions.issue(ACME, NOW_MS + 1_200_000, {
+      authTimeSeconds: NOW,
+      familyId: "family-1",
+      generation: 7,
+    });
+    expect(session).toMatchObject({
+      familyId: "family-1",
+      generation: 7,
+      authTimeSeconds: NOW,
+      expiresAtSeconds: NOW + 1500,
+    });
   });
 
   it("is not an access token, and an access token is not a session", async () => {
     const { token } = await sessions.issue(ACME, NOW_MS);
     expect(await verifyToken(token, ACCESS, NOW_MS)).toBeUndefined();
-    expect(await sessions.verify(await issueToken({ sub: "acme_analyst", tenant: "acme" }, ACCESS, NOW_MS), NOW_MS)).toBeUndefined();
+    expect(
+      await sessions.verify(await issueToken({ sub: "acme_analyst", tenant: "acme" }, ACCESS, NOW_MS), NOW_MS),
+    ).toBeUndefined();
   });
 
   it.each([
@@ -79,7 +96,12 @@ describe("session tokens", () => {
   });
 
   it("verifies the same claims signed with the session key, so the refusals above are the claims'", async () => {
-    expect(await sessions.verify(await signAsSession(sessionClaims()), NOW_MS)).toMatchObject({ id: "a-session-id", familyId: "a-family-id", generation: 1, authTimeSeconds: NOW });
+    expect(await sessions.verify(await signAsSession(sessionClaims()), NOW_MS)).toMatchObject({
+      id: "a-session-id",
+      familyId: "a-family-id",
+      generation: 1,
+      authTimeSeconds: NOW,
+    });
   });
 
   it("binds the CSRF token to its session and to the signing key", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { type ApiKeyClaims, createApiKeyVerifier, signApiKey } from "../../src/auth/api-keys.ts";
 import { fromBase64Url, toBase64Url } from "../../src/auth/base64url.ts";
-import { createApiKeyVerifier, signApiKey, type ApiKeyClaims } from "../../src/auth/api-keys.ts";
 import { timingSafeEqualBytes } from "../../src/auth/digest.ts";
 import { TEST_SIGNING_SECRETS } from "../support/constants.ts";
 
@@ -38,12 +38,37 @@ describe("signed API keys", () => {
   });
 
   it.each([
-    ["its tenant changed", (claims: Record<string, unknown>) => void (claims.t = "globex")],
-    ["a scope added", (claims: Record<string, unknown>) => void (claims.s = ["streams:read", "metrics:read"])],
-    ["its rate limit raised", (claims: Record<string, unknown>) => void (claims.rl = "1000000/second")],
+    [
+      "its tenant changed",
+      (claims: Record<string, unknown>) => {
+        claims.t = "globex";
+      },
+    ],
+    [
+      "a scope added",
+      (claims: Record<string, unknown>) => {
+        claims.s = ["streams:read", "metrics:read"];
+      },
+    ],
+    [
+      "its rate limit raised",
+      (claims: Record<string, unknown>) => {
+        claims.rl = "1000000/second";
+      },
+    ],
     ["its rate limit removed", (claims: Record<string, unknown>) => void delete claims.rl],
-    ["its id changed", (claims: Record<string, unknown>) => void (claims.id = "globex-etl")],
-    ["its issue time moved", (claims: Record<string, unknown>) => void (claims.iat = ISSUED_AT + 86_400)],
+    [
+      "its id changed",
+      (claims: Record<string, unknown>) => {
+        claims.id = "globex-etl";
+      },
+    ],
+    [
+      "its issue time moved",
+      (claims: Record<string, unknown>) => {
+        claims.iat = ISSUED_AT + 86_400;
+      },
+    ],
   ])("refuse a key with %s", async (_label, change) => {
     const key = await signApiKey(CLAIMS, ISSUED_AT, current);
     expect(await verifier.verify(withClaims(key, change))).toBeUndefined();
@@ -51,7 +76,9 @@ describe("signed API keys", () => {
 
   it("refuse a key signed under a retired secret, or under a listed kid with another secret", async () => {
     expect(await verifier.verify(await signApiKey(CLAIMS, ISSUED_AT, retired))).toBeUndefined();
-    expect(await verifier.verify(await signApiKey(CLAIMS, ISSUED_AT, { kid: current.kid, secret: retired.secret }))).toBeUndefined();
+    expect(
+      await verifier.verify(await signApiKey(CLAIMS, ISSUED_AT, { kid: current.kid, secret: retired.secret })),
+    ).toBeUndefined();
   });
 
   it("refuse a key moved to another kid", async () => {
@@ -65,7 +92,10 @@ describe("signed API keys", () => {
     ["extended by one character", (key: string) => `${key}A`],
     ["extended by a segment", (key: string) => `${key}.AAAA`],
     // The last of 43 characters carries 4 bits and 2 zero bits: flipping a zero bit decodes to the same bytes.
-    ["with a non-canonical last character (same MAC bytes)", (key: string) => key.slice(0, -1) + BASE64URL[BASE64URL.indexOf(key.at(-1)!) ^ 1]],
+    [
+      "with a non-canonical last character (same MAC bytes)",
+      (key: string) => key.slice(0, -1) + BASE64URL[BASE64URL.indexOf(key.at(-1)!) ^ 1],
+    ],
     ["with trailing whitespace", (key: string) => `${key} `],
     ["in the legacy prefix", (key: string) => key.replace(/^sfk2\./, "sfk_")],
   ])("refuse a key %s", async (_label, mangle) => {
@@ -96,7 +126,14 @@ describe("signed API keys", () => {
   });
 
   it("refuse garbage without throwing", async () => {
-    for (const presented of ["", "sfk2.", "sfk2.t2..", "sfk2.t2.e30.x", `sfk2.t2.${"A".repeat(5000)}.${"A".repeat(43)}`, "' OR 1=1 --"]) {
+    for (const presented of [
+      "",
+      "sfk2.",
+      "sfk2.t2..",
+      "sfk2.t2.e30.x",
+      `sfk2.t2.${"A".repeat(5000)}.${"A".repeat(43)}`,
+      "' OR 1=1 --",
+    ]) {
       expect(await verifier.verify(presented)).toBeUndefined();
     }
   });

@@ -3,7 +3,12 @@ import { describe, expect, it } from "vitest";
 import { CLOCK_LEEWAY_SECONDS, issueToken, verifyToken } from "../../src/auth/tokens.ts";
 import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
 
-const SETTINGS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
+const SETTINGS = {
+  signingKey: TEST_JWT_SIGNING_KEY,
+  issuer: "https://api.streamforge.example",
+  audience: "streamforge-api",
+  ttlSeconds: 900,
+};
 const CLAIMS = { sub: "acme_analyst", tenant: "acme" };
 const NOW_MS = Date.UTC(2026, 11, 2, 12, 0, 0);
 const NOW_SECONDS = NOW_MS / 1000;

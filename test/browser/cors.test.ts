@@ -6,15 +6,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/lib/postgres.ts";
 import {
+  type Chromium,
   corsProbePage,
   launchChromium,
+  type ProbeResults,
   recordRequests,
+  type SeenRequest,
   startLocalWorker,
   startStaticPage,
   stopAll,
-  type Chromium,
-  type ProbeResults,
-  type SeenRequest,
 } from "./support.ts";
 
 describe("CORS allowlist in Chromium", () => {
@@ -109,7 +109,11 @@ describe("CORS allowlist in Chromium", () => {
     // withheld from the script, because no Access-Control-Allow-Origin came back.
     expect(toWorker).toHaveLength(3);
     const preflight = only(toWorker, "OPTIONS", "preflight");
-    expect(preflight).toMatchObject({ url: `${workerUrl}/auth/login`, requestHeaders: { origin: refusedOrigin }, status: 403 });
+    expect(preflight).toMatchObject({
+      url: `${workerUrl}/auth/login`,
+      requestHeaders: { origin: refusedOrigin },
+      status: 403,
+    });
     expect(preflight.responseHeaders).not.toHaveProperty("access-control-allow-origin");
 
     const login = only(toWorker, "POST", "script");

@@ -8,16 +8,27 @@
  */
 import type { Page, Response } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { parseRateLimit, reserveFor, type RateLimitItem } from "../../dashboard/src/rate-limit.ts";
+import { parseRateLimit, type RateLimitItem, reserveFor } from "../../dashboard/src/rate-limit.ts";
 import { DEMO_TENANTS } from "../../scripts/lib/demo-data.ts";
-import { bearerToken, expectCleanAndClose, openDashboard, screenshot, signInThroughForm, startDashboardStack, type DashboardStack, type PageWatch } from "./dashboard-support.ts";
-import { launchChromium, stopAll, type Chromium } from "./support.ts";
+import {
+  bearerToken,
+  type DashboardStack,
+  expectCleanAndClose,
+  openDashboard,
+  type PageWatch,
+  screenshot,
+  signInThroughForm,
+  startDashboardStack,
+} from "./dashboard-support.ts";
+import { type Chromium, launchChromium, stopAll } from "./support.ts";
 
 const API_LIMIT = 10;
 
 /** The per-client "api" limit from a response's headers (lower-case names). */
 function apiLimit(header: (name: string) => string | null | undefined): RateLimitItem {
-  const item = parseRateLimit(header("ratelimit") ?? null, header("ratelimit-policy") ?? null).find((candidate) => candidate.policy === "api");
+  const item = parseRateLimit(header("ratelimit") ?? null, header("ratelimit-policy") ?? null).find(
+    (candidate) => candidate.policy === "api",
+  );
   if (item === undefined) throw new Error(`no "api" item in RateLimit: ${header("ratelimit")}`);
   return item;
 }
@@ -52,7 +63,9 @@ describe(`dashboard overview under an API limit of ${API_LIMIT} reads a minute`,
   /** Spends the loopback client's API permits from Node until `r` is at most `target`; returns the last answer's limit. */
   async function spendUntil(target: number): Promise<RateLimitItem | undefined> {
     for (let request = 0; request < API_LIMIT + 2; request++) {
-      const response = await fetch(`${stack.apiOrigin}/metrics/overview`, { headers: { Authorization: `Bearer ${nodeToken}` } });
+      const response = await fetch(`${stack.apiOrigin}/metrics/overview`, {
+        headers: { Authorization: `Bearer ${nodeToken}` },
+      });
       await response.arrayBuffer();
       if (response.status === 429) return undefined;
       const limit = apiLimit((name) => response.headers.get(name));
@@ -61,7 +74,10 @@ describe(`dashboard overview under an API limit of ${API_LIMIT} reads a minute`,
     throw new Error("the API never ran low: Chromium and this test do not share a client key");
   }
 
-  const overviewResponse = (current: Page, window: string) => current.waitForResponse((response: Response) => response.url().startsWith(`${stack.apiOrigin}/metrics/overview?window=${window}`));
+  const overviewResponse = (current: Page, window: string) =>
+    current.waitForResponse((response: Response) =>
+      response.url().startsWith(`${stack.apiOrigin}/metrics/overview?window=${window}`),
+    );
 
   it("the refresh timer slows down as r falls and waits for the reset at the reserve; a 429 from a click counts down from Retry-After", async () => {
     ({ page, watch } = await openDashboard(browser, stack));
@@ -80,7 +96,9 @@ describe(`dashboard overview under an API limit of ${API_LIMIT} reads a minute`,
     expect(limit.remaining).toBeLessThanOrEqual(reserve);
     await current.locator('[data-state="ready"][data-window="15m"]').waitFor();
     await expect.poll(() => current.locator("[data-refresh]").textContent()).toContain("Slowed down");
-    expect(Number(await current.locator("[data-refresh]").getAttribute("data-delay-ms"))).toBeGreaterThanOrEqual((limit.resetSeconds + 1) * 1000);
+    expect(Number(await current.locator("[data-refresh]").getAttribute("data-delay-ms"))).toBeGreaterThanOrEqual(
+      (limit.resetSeconds + 1) * 1000,
+    );
 
     // The reserve is for the user; spent here, a click earns the 429 and its countdown.
     watch.expectStatus(429);
@@ -95,7 +113,9 @@ describe(`dashboard overview under an API limit of ${API_LIMIT} reads a minute`,
     const first = Number(await panel.locator("[data-countdown]").textContent());
     expect(first).toBeGreaterThan(0);
     expect(first).toBeLessThanOrEqual(retryAfter);
-    await expect.poll(async () => Number(await panel.locator("[data-countdown]").textContent()), { timeout: 4000 }).toBeLessThan(first);
+    await expect
+      .poll(async () => Number(await panel.locator("[data-countdown]").textContent()), { timeout: 4000 })
+      .toBeLessThan(first);
     // The API said when to come back; there is no button to ask again sooner.
     expect(await panel.getByRole("button").count()).toBe(0);
     await screenshot(current, "overview-rate-limited");
@@ -116,7 +136,9 @@ describe("dashboard sign-in under a limit of 3 attempts a minute", () => {
     const submit = current.getByRole("button", { name: "Sign in" });
     let state: string | null = null;
     for (let attempt = 0; attempt < 6 && state !== "rate-limited"; attempt++) {
-      await formError.evaluate((element) => (element as unknown as { removeAttribute(name: string): void }).removeAttribute("data-state"));
+      await formError.evaluate((element) =>
+        (element as unknown as { removeAttribute(name: string): void }).removeAttribute("data-state"),
+      );
       await signInThroughForm(current, DEMO_TENANTS[2].username, "wrong-password-123");
       await expect.poll(() => formError.getAttribute("data-state")).not.toBeNull();
       state = await formError.getAttribute("data-state");
@@ -127,7 +149,9 @@ describe("dashboard sign-in under a limit of 3 attempts a minute", () => {
     expect(await submit.isDisabled()).toBe(true);
     const first = Number(await formError.locator("[data-countdown]").textContent());
     expect(first).toBeGreaterThan(0);
-    await expect.poll(async () => Number(await formError.locator("[data-countdown]").textContent()), { timeout: 4000 }).toBeLessThan(first);
+    await expect
+      .poll(async () => Number(await formError.locator("[data-countdown]").textContent()), { timeout: 4000 })
+      .toBeLessThan(first);
     expect(await submit.isDisabled()).toBe(true);
     await screenshot(current, "sign-in-rate-limited");
   });

@@ -13,9 +13,9 @@ import type { Page } from "playwright-core";
 import { expect } from "vitest";
 import type { Chromium } from "../../scripts/lib/chromium.ts";
 import { buildDashboard, serveDashboard } from "../../scripts/lib/dashboard.ts";
+import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { PROJECT_ROOT } from "../../scripts/lib/migrate.ts";
 import { freePort } from "../../scripts/lib/postgres.ts";
-import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { startLocalWorker, stopAll } from "./support.ts";
 
 /** Git-ignored; the run writes its screenshots here for a reviewer. */
@@ -35,7 +35,9 @@ export interface DashboardStack {
   stop(): Promise<void>;
 }
 
-export async function startDashboardStack(options: { vars?: Record<string, string>; refusedSite?: boolean } = {}): Promise<DashboardStack> {
+export async function startDashboardStack(
+  options: { vars?: Record<string, string>; refusedSite?: boolean } = {},
+): Promise<DashboardStack> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const [apiPort, dashboardPort, refusedPort] = [await freePort(), await freePort(), await freePort()];
@@ -44,7 +46,11 @@ export async function startDashboardStack(options: { vars?: Record<string, strin
     const outDir = await mkdtemp(path.join(tmpdir(), "streamforge-dashboard-"));
     cleanups.push(() => rm(outDir, { recursive: true, force: true }));
     await buildDashboard({ apiOrigin, outDir });
-    const worker = await startLocalWorker({ port: apiPort, allowedOrigins: [dashboardOrigin], ...(options.vars === undefined ? {} : { vars: options.vars }) });
+    const worker = await startLocalWorker({
+      port: apiPort,
+      allowedOrigins: [dashboardOrigin],
+      ...(options.vars === undefined ? {} : { vars: options.vars }),
+    });
     cleanups.push(() => worker.stop());
     const site = await serveDashboard({ port: dashboardPort, assetsDirectory: outDir });
     cleanups.push(() => site.stop());
@@ -54,7 +60,14 @@ export async function startDashboardStack(options: { vars?: Record<string, strin
       cleanups.push(() => refused.stop());
       refusedOrigin = `http://localhost:${refusedPort}`;
     }
-    return { apiOrigin, dashboardOrigin, ...(refusedOrigin === undefined ? {} : { refusedOrigin }), outDir, cutDatabase: () => worker.cutDatabase(), stop: () => stopAll(cleanups) };
+    return {
+      apiOrigin,
+      dashboardOrigin,
+      ...(refusedOrigin === undefined ? {} : { refusedOrigin }),
+      outDir,
+      cutDatabase: () => worker.cutDatabase(),
+      stop: () => stopAll(cleanups),
+    };
   } catch (error) {
     await stopAll(cleanups);
     throw error;
@@ -99,7 +112,9 @@ document.addEventListener("securitypolicyviolation", (event) => {
         })
         .map(({ text, url }) => `${text} (${url})`),
     cspViolations: () => page.evaluate<string[]>("globalThis.cspViolations ?? []"),
-    expectStatus: (...statuses) => statuses.forEach((status) => expected.add(status)),
+    expectStatus: (...statuses) => {
+      for (const status of statuses) expected.add(status);
+    },
   };
 }
 
@@ -134,7 +149,11 @@ export async function screenshot(page: Page, name: string): Promise<string> {
 }
 
 /** A fresh page at 1280×800 with no cookies, watched, at the dashboard's `/` plus `hash`. */
-export async function openDashboard(browser: Chromium, stack: DashboardStack, hash = ""): Promise<{ page: Page; watch: PageWatch }> {
+export async function openDashboard(
+  browser: Chromium,
+  stack: DashboardStack,
+  hash = "",
+): Promise<{ page: Page; watch: PageWatch }> {
   await browser.context.clearCookies();
   const page = await browser.context.newPage();
   await page.setViewportSize({ width: 1280, height: 800 });

@@ -12,17 +12,17 @@ import { DEMO_PASSWORD, DEMO_TENANTS } from "../../scripts/lib/demo-data.ts";
 import {
   apiGet,
   bearerToken,
+  type DashboardStack,
   expectCleanAndClose,
   openDashboard,
+  type PageWatch,
   screenshot,
   seriousAxeViolations,
   signInThroughForm,
   startDashboardStack,
   watchPage,
-  type DashboardStack,
-  type PageWatch,
 } from "./dashboard-support.ts";
-import { launchChromium, recordRequests, stopAll, type Chromium } from "./support.ts";
+import { type Chromium, launchChromium, recordRequests, stopAll } from "./support.ts";
 
 const [ACME, GLOBEX] = [DEMO_TENANTS[0], DEMO_TENANTS[1]];
 const WINDOWS = ["15m", "1h", "24h", "7d"] as const;
@@ -49,7 +49,10 @@ describe("dashboard in Chromium", () => {
     cleanups.push(() => browser.close());
     // Each test signs in, and every sign-in counts against the per-client login limits (5 a
     // minute by default, successes too); dashboard-limits.test.ts tests those limits.
-    stack = await startDashboardStack({ refusedSite: true, vars: { RATE_LIMIT_LOGIN_IP: "100/minute", RATE_LIMIT_LOGIN_IPV4_24: "100/minute" } });
+    stack = await startDashboardStack({
+      refusedSite: true,
+      vars: { RATE_LIMIT_LOGIN_IP: "100/minute", RATE_LIMIT_LOGIN_IPV4_24: "100/minute" },
+    });
     cleanups.push(() => stack.stop());
   });
 
@@ -85,19 +88,38 @@ describe("dashboard in Chromium", () => {
         error_rate: Number(await cells.nth(1).getAttribute("data-value")),
       });
     }
-    return { from: await content.getAttribute("data-from"), tenant: await content.getAttribute("data-tenant"), metrics, top };
+    return {
+      from: await content.getAttribute("data-from"),
+      tenant: await content.getAttribute("data-tenant"),
+      metrics,
+      top,
+    };
   }
 
   it("serves a build within the 100 KB gzip budget with the API's security headers and a CSP that allows only itself and the API", async () => {
     expect(await gzippedSize(stack.outDir)).toBeLessThanOrEqual(GZIP_BUDGET_BYTES);
     const [site, api] = await Promise.all([fetch(`${stack.dashboardOrigin}/`), fetch(`${stack.apiOrigin}/health`)]);
     expect(site.status).toBe(200);
-    for (const name of ["x-content-type-options", "x-frame-options", "x-xss-protection", "referrer-policy", "cross-origin-opener-policy", "cross-origin-resource-policy", "permissions-policy"]) {
+    for (const name of [
+      "x-content-type-options",
+      "x-frame-options",
+      "x-xss-protection",
+      "referrer-policy",
+      "cross-origin-opener-policy",
+      "cross-origin-resource-policy",
+      "permissions-policy",
+    ]) {
       expect(site.headers.get(name), name).toBe(api.headers.get(name));
       expect(site.headers.get(name), name).not.toBeNull();
     }
     expect(site.headers.get("cache-control")).toBe("no-store");
-    const csp = new Map(site.headers.get("content-security-policy")!.split(";").map((directive) => directive.trim().split(/\s+/)).map(([name, ...values]) => [name!, values]));
+    const csp = new Map(
+      site.headers
+        .get("content-security-policy")!
+        .split(";")
+        .map((directive) => directive.trim().split(/\s+/))
+        .map(([name, ...values]) => [name!, values]),
+    );
     expect(Object.fromEntries(csp)).toEqual({
       "default-src": ["'none'"],
       "script-src": ["'self'"],
@@ -174,16 +196,23 @@ describe("dashboard in Chromium", () => {
     await page.keyboard.press("Enter");
     await page.locator('[data-state="ready"][data-window]').waitFor();
     const focusedHref = () => page.evaluate<string | null>("document.activeElement?.getAttribute('href') ?? null");
-    for (let presses = 0; presses < 12 && (await focusedHref()) !== "#/overview?window=24h"; presses++) await page.keyboard.press("Tab");
+    for (let presses = 0; presses < 12 && (await focusedHref()) !== "#/overview?window=24h"; presses++)
+      await page.keyboard.press("Tab");
     expect(await focusedHref()).toBe("#/overview?window=24h");
-    expect(await page.evaluate("(({ outlineStyle, outlineWidth }) => outlineStyle + ' ' + outlineWidth)(getComputedStyle(document.activeElement))")).toBe("solid 3px");
+    expect(
+      await page.evaluate(
+        "(({ outlineStyle, outlineWidth }) => outlineStyle + ' ' + outlineWidth)(getComputedStyle(document.activeElement))",
+      ),
+    ).toBe("solid 3px");
     await page.keyboard.press("Enter");
     await page.locator('[data-state="ready"][data-window="24h"]').waitFor();
   });
 
   it("keeps the session across a reload through the HttpOnly cookie alone: nothing readable by page script", async () => {
     await signIn(ACME.username);
-    const cookie = (await browser.context.cookies(stack.apiOrigin)).find((candidate) => candidate.name === SESSION_COOKIE);
+    const cookie = (await browser.context.cookies(stack.apiOrigin)).find(
+      (candidate) => candidate.name === SESSION_COOKIE,
+    );
     expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: "Strict", path: "/" });
     await page.reload();
     await page.locator('[data-state="ready"][data-window]').waitFor();
@@ -196,22 +225,48 @@ describe("dashboard in Chromium", () => {
     await page.getByRole("link", { name: "Time series" }).click();
     await page.getByLabel("Stream", { exact: true }).waitFor();
     // Every step of the API's own schema, as the served OpenAPI document states it.
-    const document = (await (await fetch(`${stack.apiOrigin}/openapi.json`)).json()) as { paths: Record<string, { get: { parameters: { name: string; schema: { enum?: string[] } }[] } }> };
-    const apiSteps = document.paths["/metrics/timeseries"]!.get.parameters.find((parameter) => parameter.name === "step")!.schema.enum;
+    const document = (await (await fetch(`${stack.apiOrigin}/openapi.json`)).json()) as {
+      paths: Record<string, { get: { parameters: { name: string; schema: { enum?: string[] } }[] } }>;
+    };
+    const apiSteps = document.paths["/metrics/timeseries"]!.get.parameters.find(
+      (parameter) => parameter.name === "step",
+    )!.schema.enum;
     expect(apiSteps?.length).toBeGreaterThan(0);
-    expect(await page.getByLabel("Step", { exact: true }).locator("option").evaluateAll((options) => options.map((option) => (option as unknown as { value: string }).value))).toEqual(apiSteps);
+    expect(
+      await page
+        .getByLabel("Step", { exact: true })
+        .locator("option")
+        .evaluateAll((options) => options.map((option) => (option as unknown as { value: string }).value)),
+    ).toEqual(apiSteps);
     await page.goto(`${stack.dashboardOrigin}/#/timeseries?stream=orders.created&range=1h&step=1m`);
     await page.locator('.summary[data-state="ready"][data-stream="orders.created"][data-step="1m"]').waitFor();
     const summary = page.locator(".summary");
-    const query = new URLSearchParams({ stream: "orders.created", from: (await summary.getAttribute("data-from"))!, to: (await summary.getAttribute("data-to"))!, step: "1m" });
-    const api = await apiGet<{ points: unknown[] }>(stack.apiOrigin, `/metrics/timeseries?${query}`, await bearerToken(stack.apiOrigin, ACME.username));
+    const query = new URLSearchParams({
+      stream: "orders.created",
+      from: (await summary.getAttribute("data-from"))!,
+      to: (await summary.getAttribute("data-to"))!,
+      step: "1m",
+    });
+    const api = await apiGet<{ points: unknown[] }>(
+      stack.apiOrigin,
+      `/metrics/timeseries?${query}`,
+      await bearerToken(stack.apiOrigin, ACME.username),
+    );
     expect(api.points.length).toBeGreaterThan(50);
     const charts = page.locator("figure.chart");
     expect(await charts.count()).toBe(3);
-    expect(await charts.evaluateAll((figures) => figures.map((figure) => Number((figure as unknown as { dataset: Record<string, string> }).dataset.points)))).toEqual([api.points.length, api.points.length, api.points.length]);
+    expect(
+      await charts.evaluateAll((figures) =>
+        figures.map((figure) => Number((figure as unknown as { dataset: Record<string, string> }).dataset.points)),
+      ),
+    ).toEqual([api.points.length, api.points.length, api.points.length]);
     // uPlot draws its axis labels on the canvas; the same units and time zone are in the captions
     // and the summary (this browser runs in Europe/Berlin).
-    expect(await page.locator("figure.chart figcaption").allTextContents()).toEqual(["Events and errors (per 1m step)", "Latency (ms)", "Consumer lag (messages)"]);
+    expect(await page.locator("figure.chart figcaption").allTextContents()).toEqual([
+      "Events and errors (per 1m step)",
+      "Latency (ms)",
+      "Consumer lag (messages)",
+    ]);
     expect(await summary.textContent()).toMatch(/times in Europe\/Berlin \(UTC\+0[12]:00\)\.$/);
     expect(await seriousAxeViolations(page)).toEqual([]);
     await screenshot(page, "timeseries");
@@ -222,7 +277,11 @@ describe("dashboard in Chromium", () => {
     await expect.poll(() => page.url()).toContain("stream=orders.created&range=1h&step=5m");
     await page.getByLabel("Range", { exact: true }).selectOption("31d");
     await page.locator('.summary[data-state="ready"][data-step="6h"]').waitFor();
-    expect(await page.getByLabel("Step", { exact: true }).locator("option:disabled").allTextContents()).toEqual(["1m (too many points)", "5m (too many points)", "15m (too many points)"]);
+    expect(await page.getByLabel("Step", { exact: true }).locator("option:disabled").allTextContents()).toEqual([
+      "1m (too many points)",
+      "5m (too many points)",
+      "15m (too many points)",
+    ]);
   });
 
   it("a second tenant's user sees only its own streams", async () => {
@@ -243,13 +302,18 @@ describe("dashboard in Chromium", () => {
 
   it("sign-out ends the session on the server: the old cookie replayed gets 401", async () => {
     await signIn(ACME.username);
-    const cookie = (await browser.context.cookies(stack.apiOrigin)).find((candidate) => candidate.name === SESSION_COOKIE)!;
-    const replay = () => fetch(`${stack.apiOrigin}/auth/session`, { headers: { Cookie: `${cookie.name}=${cookie.value}` } });
+    const cookie = (await browser.context.cookies(stack.apiOrigin)).find(
+      (candidate) => candidate.name === SESSION_COOKIE,
+    )!;
+    const replay = () =>
+      fetch(`${stack.apiOrigin}/auth/session`, { headers: { Cookie: `${cookie.name}=${cookie.value}` } });
     expect((await replay()).status).toBe(200);
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.locator("[data-notice]").filter({ hasText: "You are signed out." }).waitFor();
     expect((await replay()).status).toBe(401);
-    expect((await browser.context.cookies(stack.apiOrigin)).some((candidate) => candidate.name === SESSION_COOKIE)).toBe(false);
+    expect(
+      (await browser.context.cookies(stack.apiOrigin)).some((candidate) => candidate.name === SESSION_COOKIE),
+    ).toBe(false);
   });
 
   it("renews the session before it expires, in two tabs at once: one rotates it, the other picks the new one up, both keep reading", async () => {
@@ -270,11 +334,14 @@ describe("dashboard in Chromium", () => {
         await tabPage.locator('[data-state="ready"][data-window]').waitFor();
         tabs.push({ page: tabPage, watch: tabWatch });
       }
-      const sessionCookie = async () => (await own.context.cookies(stack.apiOrigin)).find((candidate) => candidate.name === SESSION_COOKIE)?.value;
+      const sessionCookie = async () =>
+        (await own.context.cookies(stack.apiOrigin)).find((candidate) => candidate.name === SESSION_COOKIE)?.value;
       const before = await sessionCookie();
 
       // The session lives SESSION_TTL_SECONDS (3600 s here); each tab renews it a minute before its end.
-      const refreshes = tabs.map(({ page: tabPage }) => tabPage.waitForResponse((response) => response.url() === `${stack.apiOrigin}/auth/session/refresh`));
+      const refreshes = tabs.map(({ page: tabPage }) =>
+        tabPage.waitForResponse((response) => response.url() === `${stack.apiOrigin}/auth/session/refresh`),
+      );
       await own.context.clock.fastForward("59:10");
       // The loser's refresh carried the old cookie (401) or, sent after the winner's answer, the new
       // cookie with the old CSRF token (403).
@@ -282,7 +349,9 @@ describe("dashboard in Chromium", () => {
       expect(won).toBe(200);
       expect([401, 403]).toContain(lost);
       await expect.poll(sessionCookie).not.toBe(before);
-      expect((await fetch(`${stack.apiOrigin}/auth/session`, { headers: { Cookie: `${SESSION_COOKIE}=${before}` } })).status).toBe(401);
+      expect(
+        (await fetch(`${stack.apiOrigin}/auth/session`, { headers: { Cookie: `${SESSION_COOKIE}=${before}` } })).status,
+      ).toBe(401);
 
       for (const { page: tabPage, watch: tabWatch } of tabs) {
         await tabPage.locator('a[href="#/overview?window=15m"]').click();
@@ -299,9 +368,17 @@ describe("dashboard in Chromium", () => {
   it("an expired session sends the page back to sign-in with a notice", async () => {
     await signIn(ACME.username);
     // The cookie's Max-Age running out, without waiting for it: the same cookie, expiring in a second.
-    const cookie = (await browser.context.cookies(stack.apiOrigin)).find((candidate) => candidate.name === SESSION_COOKIE)!;
+    const cookie = (await browser.context.cookies(stack.apiOrigin)).find(
+      (candidate) => candidate.name === SESSION_COOKIE,
+    )!;
     await browser.context.addCookies([{ ...cookie, expires: Math.floor(Date.now() / 1000) + 1 }]);
-    await expect.poll(async () => (await browser.context.cookies(stack.apiOrigin)).some((candidate) => candidate.name === SESSION_COOKIE), { timeout: 5000 }).toBe(false);
+    await expect
+      .poll(
+        async () =>
+          (await browser.context.cookies(stack.apiOrigin)).some((candidate) => candidate.name === SESSION_COOKIE),
+        { timeout: 5000 },
+      )
+      .toBe(false);
     await page.locator('a[href="#/overview?window=15m"]').click();
     await page.locator("[data-notice]").filter({ hasText: "Your session has ended. Sign in again." }).waitFor();
     await page.getByLabel("Username").waitFor();
@@ -346,7 +423,8 @@ describe("dashboard in Chromium", () => {
     expect(await page.locator('[data-state="unavailable"] h2').textContent()).toBe("The API cannot be reached");
     const toApi = seen.filter((request) => request.url.startsWith(`${stack.apiOrigin}/`));
     expect(toApi.length).toBeGreaterThan(0);
-    for (const request of toApi) expect(request.responseHeaders ?? {}).not.toHaveProperty("access-control-allow-origin");
+    for (const request of toApi)
+      expect(request.responseHeaders ?? {}).not.toHaveProperty("access-control-allow-origin");
     await expect.poll(() => toApi.every((request) => request.corsError !== undefined)).toBe(true);
     // Chromium reports each withheld response on the console: here that is the point of the test.
     expect(watch.errors().every((line) => /CORS policy|Failed to load resource|net::ERR_FAILED/.test(line))).toBe(true);
@@ -361,20 +439,29 @@ describe("dashboard in Chromium", () => {
     watch.expectStatus(503);
     /** Triggers a load, waits for its 503 and for the panel of that attempt; returns the countdown it shows. */
     const shownWait = async (attempt: number, trigger: () => Promise<void>) => {
-      const answer = page.waitForResponse((response) => response.url().startsWith(`${stack.apiOrigin}/metrics/overview`));
+      const answer = page.waitForResponse((response) =>
+        response.url().startsWith(`${stack.apiOrigin}/metrics/overview`),
+      );
       await trigger();
       const response = await answer;
       expect(response.status()).toBe(503);
       const panel = page.locator(`[data-state="unavailable"][data-attempt="${attempt}"]`);
       await panel.waitFor();
       expect(await panel.locator("h2").textContent()).toBe("Service unavailable");
-      return { countdown: Number(await panel.locator("[data-countdown]").textContent()), retryAfter: Number(response.headers()["retry-after"] ?? 0) };
+      return {
+        countdown: Number(await panel.locator("[data-countdown]").textContent()),
+        retryAfter: Number(response.headers()["retry-after"] ?? 0),
+      };
     };
     const first = await shownWait(0, () => page.locator('a[href="#/overview?window=15m"]').click());
     expect(first.countdown).toBe(Math.max(2, first.retryAfter));
     await screenshot(page, "overview-unavailable");
     // Each retry that fails waits twice as long (never less than the API's Retry-After).
-    for (const [attempt, backoff] of [[1, 4], [2, 8], [3, 16]] as const) {
+    for (const [attempt, backoff] of [
+      [1, 4],
+      [2, 8],
+      [3, 16],
+    ] as const) {
       const next = await shownWait(attempt, () => page.getByRole("button", { name: "Retry now" }).click());
       expect(next.countdown).toBe(Math.max(backoff, next.retryAfter));
     }

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/lib/postgres.ts";
-import { launchChromium, startLocalWorker, stopAll, type Chromium } from "./support.ts";
+import { type Chromium, launchChromium, startLocalWorker, stopAll } from "./support.ts";
 
 describe("API docs in Chromium", () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -42,16 +42,28 @@ describe("API docs in Chromium", () => {
       await page.goto(`${workerUrl}/docs`);
       await page.waitForSelector(".opblock-summary-path", { timeout: 15_000 });
       expect(await page.textContent(".swagger-ui .info .title")).toContain("StreamForge Edge API");
-      const paths = await page.$$eval(".opblock-summary-path", (elements) => elements.map((element) => element.textContent?.trim()));
+      const paths = await page.$$eval(".opblock-summary-path", (elements) =>
+        elements.map((element) => element.textContent?.trim()),
+      );
       expect(paths).toEqual(
-        expect.arrayContaining(["/health", "/health/ready", "/auth/login", "/auth/me", "/metrics/overview", "/metrics/timeseries", "/streams"]),
+        expect.arrayContaining([
+          "/health",
+          "/health/ready",
+          "/auth/login",
+          "/auth/me",
+          "/metrics/overview",
+          "/metrics/timeseries",
+          "/streams",
+        ]),
       );
 
       expect(failed).toEqual([]);
       expect(consoleProblems).toEqual([]);
       const foreign = requested.filter((url) => !url.startsWith(`${workerUrl}/`) && !url.startsWith("data:"));
       expect(foreign).toEqual([]);
-      expect(requested).toEqual(expect.arrayContaining([`${workerUrl}/docs/swagger-ui-bundle.js`, `${workerUrl}/openapi.json`]));
+      expect(requested).toEqual(
+        expect.arrayContaining([`${workerUrl}/docs/swagger-ui-bundle.js`, `${workerUrl}/openapi.json`]),
+      );
     } finally {
       await page.close();
     }

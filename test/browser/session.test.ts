@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { freePort } from "../../scripts/lib/postgres.ts";
-import { launchChromium, startLocalWorker, startStaticPage, stopAll, type Chromium } from "./support.ts";
+import { type Chromium, launchChromium, startLocalWorker, startStaticPage, stopAll } from "./support.ts";
 
 interface Step {
   status: number;
@@ -18,7 +18,10 @@ interface Step {
   requestId: string | null;
 }
 
-type SessionRun = Record<"signIn" | "reload" | "me" | "meWithoutCsrf" | "refresh" | "meAfterRefresh" | "logout" | "afterLogout", Step> & {
+type SessionRun = Record<
+  "signIn" | "reload" | "me" | "meWithoutCsrf" | "refresh" | "meAfterRefresh" | "logout" | "afterLogout",
+  Step
+> & {
   pageCookies: string;
 };
 
@@ -98,14 +101,19 @@ describe("dashboard session in Chromium", () => {
     const principal = { subject: "acme_analyst", tenant: "acme" };
     expect(results.signIn).toMatchObject({ status: 200, body: { principal, csrfToken: expect.any(String) } });
     // The cookie came back on a plain GET: Chromium stored it and sends it across ports of localhost.
-    expect(results.reload).toMatchObject({ status: 200, body: { principal, csrfToken: (results.signIn.body as { csrfToken: string }).csrfToken } });
+    expect(results.reload).toMatchObject({
+      status: 200,
+      body: { principal, csrfToken: (results.signIn.body as { csrfToken: string }).csrfToken },
+    });
     expect(results.me).toMatchObject({ status: 200, body: { kind: "user", ...principal } });
     // Exposed to page script: the rate-limit state and the request id.
     expect(results.me.rateLimit).toMatch(/^"api";r=\d+;t=\d+, "principal";r=\d+;t=\d+$/);
     expect(results.me.requestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(results.meWithoutCsrf).toMatchObject({ status: 403, body: { code: "csrf-token-invalid" } });
     expect(results.refresh).toMatchObject({ status: 200, body: { principal } });
-    expect((results.refresh.body as { csrfToken: string }).csrfToken).not.toBe((results.signIn.body as { csrfToken: string }).csrfToken);
+    expect((results.refresh.body as { csrfToken: string }).csrfToken).not.toBe(
+      (results.signIn.body as { csrfToken: string }).csrfToken,
+    );
     expect(results.meAfterRefresh).toMatchObject({ status: 200, body: { kind: "user", ...principal } });
     expect(results.logout.status).toBe(204);
     expect(results.afterLogout).toMatchObject({ status: 401, body: { code: "unauthorized" } });
@@ -116,7 +124,12 @@ describe("dashboard session in Chromium", () => {
   it("gives a page of a refused origin, though same-site, nothing to read and no session", async () => {
     const results = await run(refusedOrigin);
     for (const step of ["signIn", "reload", "me", "refresh", "logout"] as const) {
-      expect(results[step], step).toEqual({ status: 0, body: "TypeError: Failed to fetch", rateLimit: null, requestId: null });
+      expect(results[step], step).toEqual({
+        status: 0,
+        body: "TypeError: Failed to fetch",
+        rateLimit: null,
+        requestId: null,
+      });
     }
   });
 });

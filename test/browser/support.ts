@@ -12,9 +12,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import type { BrowserContext, Page } from "playwright-core";
-export { CHROMIUM_PATH, launchChromium, type Chromium } from "../../scripts/lib/chromium.ts";
+
+export { CHROMIUM_PATH, type Chromium, launchChromium } from "../../scripts/lib/chromium.ts";
+
 import { migrate } from "../../scripts/lib/migrate.ts";
-import { startPostgres, type PostgresPreference } from "../../scripts/lib/postgres.ts";
+import { type PostgresPreference, startPostgres } from "../../scripts/lib/postgres.ts";
 import { seed } from "../../scripts/lib/seed.ts";
 import { startSqlEndpoint } from "../../scripts/lib/sql-endpoint.ts";
 import { installTenantScopeKey } from "../../scripts/lib/tenant-scope-key.ts";
@@ -44,7 +46,10 @@ export interface StaticPage {
  * origin. `hostName` `localhost` names it as the dashboard's dev origin does, the same site as a
  * worker at `localhost` on another port (ports do not count for sites, they do for origins).
  */
-export async function startStaticPage(html: string, hostName: "127.0.0.1" | "localhost" = "127.0.0.1"): Promise<StaticPage> {
+export async function startStaticPage(
+  html: string,
+  hostName: "127.0.0.1" | "localhost" = "127.0.0.1",
+): Promise<StaticPage> {
   const server = http.createServer((request, response) => {
     if (request.url !== "/") return void response.writeHead(404).end();
     response.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" }).end(html);
@@ -76,7 +81,11 @@ export interface LocalWorker {
  * answering for 127.0.0.1 and localhost on that port and allowing exactly `allowedOrigins`; `vars`
  * add to or override the worker's variables (tighter limits, shorter sessions).
  */
-export async function startLocalWorker(options: { port: number; allowedOrigins: readonly string[]; vars?: Record<string, string> }): Promise<LocalWorker> {
+export async function startLocalWorker(options: {
+  port: number;
+  allowedOrigins: readonly string[];
+  vars?: Record<string, string>;
+}): Promise<LocalWorker> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const postgres = await startPostgres((process.env.TEST_POSTGRES ?? "auto") as PostgresPreference);
@@ -89,7 +98,11 @@ export async function startLocalWorker(options: { port: number; allowedOrigins: 
       .finally(() => client.end());
 
     const sqlSecret = randomBytes(32).toString("base64url");
-    const sqlEndpoint = await startSqlEndpoint({ connectionStrings: [postgres.databaseUrl], secret: sqlSecret, serialize: postgres.kind === "pglite" });
+    const sqlEndpoint = await startSqlEndpoint({
+      connectionStrings: [postgres.databaseUrl],
+      secret: sqlSecret,
+      serialize: postgres.kind === "pglite",
+    });
     // Once only, whether a test cut the database or the cleanup does.
     let closed: Promise<void> | undefined;
     const cutDatabase = () => (closed ??= sqlEndpoint.close());
@@ -179,7 +192,11 @@ export async function recordRequests(context: BrowserContext, page: Page): Promi
     return request;
   };
   session.on("Network.requestWillBeSent", (event) => {
-    Object.assign(entry(event.requestId), { method: event.request.method, url: event.request.url, initiator: event.initiator.type });
+    Object.assign(entry(event.requestId), {
+      method: event.request.method,
+      url: event.request.url,
+      initiator: event.initiator.type,
+    });
   });
   session.on("Network.requestWillBeSentExtraInfo", (event) => {
     entry(event.requestId).requestHeaders = lowerCaseKeys(event.headers);

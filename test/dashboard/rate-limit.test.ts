@@ -5,7 +5,9 @@ const BASE_MS = 15_000;
 
 describe("dashboard RateLimit header parsing", () => {
   it("reads the API's draft-10 fields, with the quota from RateLimit-Policy", () => {
-    expect(parseRateLimit('"api";r=42;t=17', '"api";q=100;w=60')).toEqual([{ policy: "api", remaining: 42, resetSeconds: 17, quota: 100 }]);
+    expect(parseRateLimit('"api";r=42;t=17', '"api";q=100;w=60')).toEqual([
+      { policy: "api", remaining: 42, resetSeconds: 17, quota: 100 },
+    ]);
   });
 
   it("reads every limit when several apply (per IP and per key), appended as one list", () => {
@@ -16,14 +18,23 @@ describe("dashboard RateLimit header parsing", () => {
   });
 
   it("skips malformed items and tolerates a missing policy field", () => {
-    expect(parseRateLimit('"api";r=-1;t=5, garbage, "x";r=1e3;t=1, "ok";r=5;t=9', null)).toEqual([{ policy: "ok", remaining: 5, resetSeconds: 9 }]);
+    expect(parseRateLimit('"api";r=-1;t=5, garbage, "x";r=1e3;t=1, "ok";r=5;t=9', null)).toEqual([
+      { policy: "ok", remaining: 5, resetSeconds: 9 },
+    ]);
     expect(parseRateLimit(null, null)).toEqual([]);
-    expect(parseRateLimit('"a,b";r=2;t=3', '"a,b";q=9;w=60')).toEqual([{ policy: "a,b", remaining: 2, resetSeconds: 3, quota: 9 }]);
+    expect(parseRateLimit('"a,b";r=2;t=3', '"a,b";q=9;w=60')).toEqual([
+      { policy: "a,b", remaining: 2, resetSeconds: 3, quota: 9 },
+    ]);
   });
 });
 
 describe("dashboard refresh pacing", () => {
-  const item = (remaining: number, resetSeconds: number, quota = 100) => ({ policy: "api", remaining, resetSeconds, quota });
+  const item = (remaining: number, resetSeconds: number, quota = 100) => ({
+    policy: "api",
+    remaining,
+    resetSeconds,
+    quota,
+  });
 
   it("refreshes at the base interval while permits are plenty, or when the API sends no RateLimit", () => {
     expect(nextRefresh([item(95, 50)], BASE_MS)).toEqual({ delayMs: BASE_MS });
@@ -32,7 +43,8 @@ describe("dashboard refresh pacing", () => {
 
   it("slows down as r falls: the delay grows monotonically as the remaining permits shrink", () => {
     const delays = [60, 40, 30, 25, 22, 21].map((remaining) => nextRefresh([item(remaining, 59)], BASE_MS).delayMs);
-    for (let index = 1; index < delays.length; index++) expect(delays[index]).toBeGreaterThanOrEqual(delays[index - 1]!);
+    for (let index = 1; index < delays.length; index++)
+      expect(delays[index]).toBeGreaterThanOrEqual(delays[index - 1]!);
     expect(delays.at(-1)).toBeGreaterThan(BASE_MS);
   });
 

@@ -4,7 +4,11 @@ import { tenantScope } from "../../src/db/tenant-scope.ts";
 import { testEnv } from "../support/test-env.ts";
 
 const localEndpoint = { url: testEnv.LOCAL_SQL_ENDPOINT, secret: testEnv.LOCAL_SQL_SECRET };
-const metrics = createDatabase({ connectionString: testEnv.DATABASE_URL, localEndpoint, tenantScope: tenantScope({ key: testEnv.TENANT_SCOPE_KEY }) });
+const metrics = createDatabase({
+  connectionString: testEnv.DATABASE_URL,
+  localEndpoint,
+  tenantScope: tenantScope({ key: testEnv.TENANT_SCOPE_KEY }),
+});
 const owner = createDatabase({ connectionString: testEnv.TEST_OWNER_DATABASE_URL, localEndpoint });
 
 const rowsOf = (text: string, params: unknown[] = []): Query<Row[]> => ({ text, params, decode: (rows) => rows });
@@ -27,12 +31,17 @@ describe("database client over Neon's HTTP path", () => {
   afterEach(() => vi.restoreAllMocks());
 
   it("runs parameterized statements as the metrics role and parses values by type", async () => {
-    const [rows] = await metrics.read([rowsOf("select $1::int + 1 as answer, current_user as role, '2026-11-29T00:00:00Z'::timestamptz as at", [41])]);
+    const [rows] = await metrics.read([
+      rowsOf("select $1::int + 1 as answer, current_user as role, '2026-11-29T00:00:00Z'::timestamptz as at", [41]),
+    ]);
     expect(rows).toEqual([{ answer: 42, role: "streamforge_metrics", at: new Date("2026-11-29T00:00:00Z") }]);
   });
 
   it("runs every statement in one read-only repeatable-read transaction", async () => {
-    const [readOnly, isolation] = await metrics.read([setting("transaction_read_only"), setting("transaction_isolation")]);
+    const [readOnly, isolation] = await metrics.read([
+      setting("transaction_read_only"),
+      setting("transaction_isolation"),
+    ]);
     expect({ readOnly, isolation }).toEqual({ readOnly: "on", isolation: "repeatable read" });
   });
 
@@ -47,15 +56,27 @@ describe("database client over Neon's HTTP path", () => {
   });
 
   it("reads a tenant's rows only through its scope token, and nothing after setting the tenant by hand", async () => {
-    const count: Query<number> = { text: "select count(*)::int as n from streams", params: [], decode: (rows) => rows[0]!.n as number };
-    const setByHand: Query<void> = { text: "select set_config('app.tenant', 'acme', true)", params: [], decode: () => undefined };
+    const count: Query<number> = {
+      text: "select count(*)::int as n from streams",
+      params: [],
+      decode: (rows) => rows[0]!.n as number,
+    };
+    const setByHand: Query<void> = {
+      text: "select set_config('app.tenant', 'acme', true)",
+      params: [],
+      decode: () => undefined,
+    };
     const [scoped] = await metrics.read([count], { tenant: "acme" });
     const [, forged] = await metrics.read([setByHand, count]);
     expect({ scoped, forged }).toEqual({ scoped: 6, forged: 0 });
   });
 
   it("turns a scope made with a key the database does not hold into the 503 problem, logging only SQLSTATE 42501", async () => {
-    const wrongKey = createDatabase({ connectionString: testEnv.DATABASE_URL, localEndpoint, tenantScope: tenantScope({ key: "not-the-installed-tenant-scope-key-0123456789" }) });
+    const wrongKey = createDatabase({
+      connectionString: testEnv.DATABASE_URL,
+      localEndpoint,
+      tenantScope: tenantScope({ key: "not-the-installed-tenant-scope-key-0123456789" }),
+    });
     const { error, log } = await failureOf(wrongKey.read([setting("app.tenant_scope")], { tenant: "acme" }));
     expect(error).toBeInstanceOf(DatabaseUnavailableError);
     expect(log).toContain('"sql_state":"42501"');
@@ -63,7 +84,9 @@ describe("database client over Neon's HTTP path", () => {
   });
 
   it("refuses writes even as the owner: a 503 problem whose log names only the SQLSTATE", async () => {
-    const { error, log } = await failureOf(owner.read([rowsOf("insert into tenants (slug, name) values ('mallory', 'Mallory') returning id")]));
+    const { error, log } = await failureOf(
+      owner.read([rowsOf("insert into tenants (slug, name) values ('mallory', 'Mallory') returning id")]),
+    );
     expect(error).toBeInstanceOf(DatabaseUnavailableError);
     // 25006 is read_only_sql_transaction.
     expect(log).toContain('"sql_state":"25006"');
@@ -89,7 +112,10 @@ describe("database client over Neon's HTTP path", () => {
   });
 
   it("turns a wrong endpoint secret into the 503 problem", async () => {
-    const stranger = createDatabase({ connectionString: testEnv.DATABASE_URL, localEndpoint: { ...localEndpoint, secret: "x".repeat(43) } });
+    const stranger = createDatabase({
+      connectionString: testEnv.DATABASE_URL,
+      localEndpoint: { ...localEndpoint, secret: "x".repeat(43) },
+    });
     const { error } = await failureOf(stranger.read([rowsOf("select 1")]));
     expect(error).toBeInstanceOf(DatabaseUnavailableError);
   });

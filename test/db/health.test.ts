@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createDatabase, DatabaseUnavailableError, type Database } from "../../src/db/client.ts";
+import { createDatabase, type Database, DatabaseUnavailableError } from "../../src/db/client.ts";
 import { readinessCheck } from "../../src/db/health.ts";
 import { tenantScope } from "../../src/db/tenant-scope.ts";
 import { testEnv } from "../support/test-env.ts";
@@ -7,7 +7,10 @@ import { testEnv } from "../support/test-env.ts";
 const localEndpoint = { url: testEnv.LOCAL_SQL_ENDPOINT, secret: testEnv.LOCAL_SQL_SECRET };
 
 /** The real database, with a count of the requests that reach it. */
-function counted(connectionString: string, scopeKey = testEnv.TENANT_SCOPE_KEY): { database: Database; requests: () => number } {
+function counted(
+  connectionString: string,
+  scopeKey = testEnv.TENANT_SCOPE_KEY,
+): { database: Database; requests: () => number } {
   const real = createDatabase({ connectionString, localEndpoint, tenantScope: tenantScope({ key: scopeKey }) });
   let requests = 0;
   return {
@@ -51,7 +54,9 @@ describe("readiness check", () => {
     const { database, requests } = counted("postgres://nobody:wrong@127.0.0.1:1/none?sslmode=disable");
     const check = readinessCheck({ database, ttlMs: 5000, clock: () => 42 });
     const outcomes = await Promise.allSettled(Array.from({ length: 200 }, () => check(waitUntil)));
-    expect(outcomes.every((outcome) => outcome.status === "rejected" && outcome.reason instanceof DatabaseUnavailableError)).toBe(true);
+    expect(
+      outcomes.every((outcome) => outcome.status === "rejected" && outcome.reason instanceof DatabaseUnavailableError),
+    ).toBe(true);
     expect(requests()).toBe(1);
   });
 

@@ -20,7 +20,11 @@ import { tableFingerprint } from "../support/owner-db.ts";
 import { testEnv } from "../support/test-env.ts";
 
 const localEndpoint = { url: testEnv.LOCAL_SQL_ENDPOINT, secret: testEnv.LOCAL_SQL_SECRET };
-const metrics = createDatabase({ connectionString: testEnv.DATABASE_URL, localEndpoint, tenantScope: tenantScope({ key: testEnv.TENANT_SCOPE_KEY }) });
+const metrics = createDatabase({
+  connectionString: testEnv.DATABASE_URL,
+  localEndpoint,
+  tenantScope: tenantScope({ key: testEnv.TENANT_SCOPE_KEY }),
+});
 const auth = createDatabase({ connectionString: testEnv.AUTH_DATABASE_URL, localEndpoint });
 
 const [acme, globex] = DEMO_TENANTS;
@@ -69,7 +73,10 @@ describe("the query layer with hostile parameters (straight in, no validation in
     const before = await tableFingerprint();
     const toIso = new Date().toISOString();
     const fromIso = new Date(Date.now() - 3_600_000).toISOString();
-    const [exists, points] = await metrics.read([streamExists(hostile), streamTimeseries(hostile, fromIso, toIso, 60)], { tenant: acme.slug });
+    const [exists, points] = await metrics.read(
+      [streamExists(hostile), streamTimeseries(hostile, fromIso, toIso, 60)],
+      { tenant: acme.slug },
+    );
     expect(exists).toBe(false);
     expect(points).toEqual([]);
     const [record] = await auth.read([findLoginRecord(hostile)]);
@@ -81,7 +88,9 @@ describe("the query layer with hostile parameters (straight in, no validation in
     // The API never sends one (stream names and user names are validated to plain characters).
     const log = vi.spyOn(console, "error").mockImplementation(() => {});
     const before = await tableFingerprint();
-    await expect(metrics.read([streamExists("a\u0000b")], { tenant: acme.slug })).rejects.toBeInstanceOf(DatabaseUnavailableError);
+    await expect(metrics.read([streamExists("a\u0000b")], { tenant: acme.slug })).rejects.toBeInstanceOf(
+      DatabaseUnavailableError,
+    );
     expect(log.mock.calls.join("\n")).toContain('"sql_state":"22021"');
     expect(await tableFingerprint()).toEqual(before);
     log.mockRestore();

@@ -14,7 +14,8 @@ describe("tenant scope tokens", () => {
 
   it("makes a different MAC for another tenant, another expiry or another key", async () => {
     const clock = () => 1_800_000_000_000;
-    const macOf = async (key: string, tenant: string, lifetimeSeconds = 60) => (await tenantScope({ key, clock, lifetimeSeconds })(tenant)).params[2];
+    const macOf = async (key: string, tenant: string, lifetimeSeconds = 60) =>
+      (await tenantScope({ key, clock, lifetimeSeconds })(tenant)).params[2];
     const macs = new Set([
       await macOf(TEST_TENANT_SCOPE_KEY, "acme"),
       await macOf(TEST_TENANT_SCOPE_KEY, "globex"),
@@ -32,15 +33,22 @@ describe("tenant scope tokens", () => {
     expect(() => tenantScope(options)).toThrow();
   });
 
-  async function misconfiguredAnswer(value: string | undefined): Promise<{ status: number; text: string; log: string }> {
+  async function misconfiguredAnswer(
+    value: string | undefined,
+  ): Promise<{ status: number; text: string; log: string }> {
     const log = vi.spyOn(console, "error").mockImplementation(() => {});
-    const response = await requestWith({ TENANT_SCOPE_KEY: value }, "/streams", { headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key } });
+    const response = await requestWith({ TENANT_SCOPE_KEY: value }, "/streams", {
+      headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key },
+    });
     return { status: response.status, text: await response.text(), log: log.mock.calls.join("\n") };
   }
 
   it("fails closed with the fixed 500 when TENANT_SCOPE_KEY is missing, naming the key only in the log", async () => {
     const { status, text, log } = await misconfiguredAnswer(undefined);
-    expect({ status, code: (JSON.parse(text) as { code: string }).code }).toEqual({ status: 500, code: "misconfigured" });
+    expect({ status, code: (JSON.parse(text) as { code: string }).code }).toEqual({
+      status: 500,
+      code: "misconfigured",
+    });
     expect(text).not.toContain("TENANT_SCOPE_KEY");
     expect(log).toContain("TENANT_SCOPE_KEY");
   });

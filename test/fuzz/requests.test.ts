@@ -16,10 +16,10 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { signApiKey } from "../../src/auth/api-keys.ts";
 import { sessionTokens } from "../../src/auth/session-token.ts";
-import { sessionFamilies } from "../../src/keys/session-families.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
+import { sessionFamilies } from "../../src/keys/session-families.ts";
 import { worker } from "../../src/worker.ts";
-import { build, requestShape, SESSIONS, type Credentials, type RequestShape } from "../support/attacks.ts";
+import { build, type Credentials, type RequestShape, requestShape, SESSIONS } from "../support/attacks.ts";
 import {
   TEST_ADMIN_SECRET,
   TEST_API_KEYS,
@@ -40,7 +40,12 @@ const fuzzEnv = env as unknown as {
 const RUNS = Number(fuzzEnv.FUZZ_RUNS || 10_000);
 const SEED = fuzzEnv.FUZZ_SEED ? Number(fuzzEnv.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
 
-const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
+const TOKENS = {
+  signingKey: TEST_JWT_SIGNING_KEY,
+  issuer: "https://api.streamforge.example",
+  audience: "streamforge-api",
+  ttlSeconds: 900,
+};
 /** Sign-in limits of the campaign's app: high enough that login and session bodies are parsed and checked. */
 const FUZZ_LIMITS = {
   RATE_LIMIT_LOGIN_IP: "100000/minute",
@@ -92,7 +97,8 @@ function credentialLabel(header: RequestShape["headers"][number], pathname: stri
 const print = console.log.bind(console);
 
 const STACK = /\bat\s+\S+\s+\(|\.(?:ts|js):\d+:\d+/;
-const SQL_TEXT = /\b(?:select|insert|update|delete)\b[^"]{0,200}\bfrom\b|syntax error|relation "|pg_catalog|set_config/i;
+const SQL_TEXT =
+  /\b(?:select|insert|update|delete)\b[^"]{0,200}\bfrom\b|syntax error|relation "|pg_catalog|set_config/i;
 const DRIVER_TEXT = /ECONNREFUSED|Connection terminated|WebSocket|password authentication|postgres(?:ql)?:\/\//i;
 /** An escaped echo: `query.<name>` with each segment in echoName's alphabet and at most 64 chars (+ `…`). */
 const ESCAPED_FIELD_PATH = /^[a-z]+(?:\.[A-Za-z0-9_%-]{0,64}…?)*$/;
@@ -149,7 +155,12 @@ async function sessions(): Promise<Credentials["sessions"]> {
     const nowMs = Date.now();
     const { token, session } = await tokens.issue({ subject: "acme_analyst", tenant: "acme" }, nowMs);
     const endsAtSeconds = session.authTimeSeconds + maxLifetimeSeconds;
-    const family = { id: session.familyId, tenant: session.tenant, authTimeSeconds: session.authTimeSeconds, endsAtSeconds };
+    const family = {
+      id: session.familyId,
+      tenant: session.tenant,
+      authTimeSeconds: session.authTimeSeconds,
+      endsAtSeconds,
+    };
     await owner.start(family, Math.floor(nowMs / 1000));
     made.push({ cookie: token, csrfToken: await tokens.csrfToken(session.id) });
   }
@@ -181,7 +192,8 @@ function echoes(body: string, marker: string): string[] {
   }
   const found: string[] = [];
   for (const error of problem.errors ?? []) {
-    if (error.path.includes(marker) && !ESCAPED_FIELD_PATH.test(error.path)) found.push(`unescaped or unbounded field name: ${error.path.slice(0, 200)}`);
+    if (error.path.includes(marker) && !ESCAPED_FIELD_PATH.test(error.path))
+      found.push(`unescaped or unbounded field name: ${error.path.slice(0, 200)}`);
   }
   const rest = JSON.stringify({ ...problem, errors: (problem.errors ?? []).map((error) => ({ ...error, path: "" })) });
   if (rest.includes(marker)) found.push("input echoed outside errors[].path");
@@ -201,11 +213,15 @@ function headerViolations(response: Response, pathname: string): string[] {
     ...FIXED_HEADERS,
     "content-security-policy": pathname === "/docs" ? DOCS_CSP : API_CSP,
     // The package's public files keep the assets service's revalidating cache; all else is per caller.
-    "cache-control": DOCS_ASSETS.has(pathname) && response.status === 200 ? "public, max-age=0, must-revalidate" : "no-store",
+    "cache-control":
+      DOCS_ASSETS.has(pathname) && response.status === 200 ? "public, max-age=0, must-revalidate" : "no-store",
   };
   const found = Object.entries(expected)
     .filter(([name, value]) => response.headers.get(name) !== value)
-    .map(([name, value]) => `header ${name} is ${JSON.stringify(response.headers.get(name))}, not ${JSON.stringify(value)}`);
+    .map(
+      ([name, value]) =>
+        `header ${name} is ${JSON.stringify(response.headers.get(name))}, not ${JSON.stringify(value)}`,
+    );
   if (!/camera=\(\)/.test(response.headers.get("permissions-policy") ?? "")) found.push("no Permissions-Policy");
   if (!/^[0-9a-f-]{36}$/.test(response.headers.get("x-request-id") ?? "")) found.push("no server-generated request id");
   return found;
@@ -213,15 +229,19 @@ function headerViolations(response: Response, pathname: string): string[] {
 
 function problemViolations(response: Response, body: string, method: string): string[] {
   if (response.status < 400) return [];
-  if (response.headers.get("content-type") !== "application/problem+json") return [`${response.status} is ${response.headers.get("content-type")}, not problem+json`];
+  if (response.headers.get("content-type") !== "application/problem+json")
+    return [`${response.status} is ${response.headers.get("content-type")}, not problem+json`];
   if (method === "HEAD") return body === "" ? [] : ["HEAD answered with a body"];
   const problem = JSON.parse(body) as Record<string, unknown>;
   const found: string[] = [];
   if (problem.status !== response.status) found.push("problem status differs from the HTTP status");
-  for (const member of ["type", "title", "code", "instance", "request_id"]) if (typeof problem[member] !== "string") found.push(`problem has no ${member}`);
-  if (problem.request_id !== response.headers.get("x-request-id")) found.push("problem request_id differs from X-Request-Id");
+  for (const member of ["type", "title", "code", "instance", "request_id"])
+    if (typeof problem[member] !== "string") found.push(`problem has no ${member}`);
+  if (problem.request_id !== response.headers.get("x-request-id"))
+    found.push("problem request_id differs from X-Request-Id");
   const instance = String(problem.instance);
-  if (!/^(?:\/[A-Za-z0-9/._-]*|urn:uuid:[0-9a-f-]{36})$/.test(instance)) found.push(`instance ${instance.slice(0, 100)} is neither a route template nor a request URN`);
+  if (!/^(?:\/[A-Za-z0-9/._-]*|urn:uuid:[0-9a-f-]{36})$/.test(instance))
+    found.push(`instance ${instance.slice(0, 100)} is neither a route template nor a request URN`);
   return found;
 }
 
@@ -233,13 +253,18 @@ describe("generated attacks on the whole API", () => {
 
   beforeAll(async () => {
     for (const level of ["log", "info", "warn", "error", "debug"] as const) {
-      vi.spyOn(console, level).mockImplementation((...parts: unknown[]) => void logLines.push(parts.map(String).join(" ")));
+      vi.spyOn(console, level).mockImplementation(
+        (...parts: unknown[]) => void logLines.push(parts.map(String).join(" ")),
+      );
     }
     declared = await declaredStatuses();
     credentials = {
       validToken: await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS),
       expiredToken: await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS, Date.now() - 3_600_000),
-      foreignToken: await issueToken({ sub: "acme_analyst", tenant: "acme" }, { ...TOKENS, signingKey: "another-signing-key-0123456789abcdef0123" }),
+      foreignToken: await issueToken(
+        { sub: "acme_analyst", tenant: "acme" },
+        { ...TOKENS, signingKey: "another-signing-key-0123456789abcdef0123" },
+      ),
       signedKeys: await signedKeys(),
       sessions: await sessions(),
       adminSecret: TEST_ADMIN_SECRET,
@@ -298,7 +323,8 @@ describe("generated attacks on the whole API", () => {
         }
         violations.push(...problemViolations(response, body, request.method));
         violations.push(...headerViolations(response, pathname));
-        if (pathname !== "/docs/swagger-ui.css") violations.push(...leaks(body, secretValues).map((leak) => `body holds ${leak}`));
+        if (pathname !== "/docs/swagger-ui.css")
+          violations.push(...leaks(body, secretValues).map((leak) => `body holds ${leak}`));
         violations.push(...echoes(body, marker));
         for (const [name, value] of response.headers) {
           if (value.includes(marker)) violations.push(`header ${name} echoes input`);
@@ -310,14 +336,18 @@ describe("generated attacks on the whole API", () => {
           violations.push(...leaks(line, secretValues).map((leak) => `log line holds ${leak}: ${line.slice(0, 200)}`));
           if (line.includes(marker)) violations.push(`log line echoes input: ${line.slice(0, 200)}`);
         }
-        if (violations.length > 0) throw new Error(`${request.method} ${request.url.slice(0, 300)} → ${response.status}: ${violations.join("; ")}`);
+        if (violations.length > 0)
+          throw new Error(
+            `${request.method} ${request.url.slice(0, 300)} → ${response.status}: ${violations.join("; ")}`,
+          );
       }),
       { numRuns: RUNS, seed: SEED, endOnFailure: true },
     );
     print(`fuzz: statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
     expect([...statuses.values()].reduce((sum, count) => sum + count, 0)).toBe(RUNS);
     // The campaign reached the handlers, not only the refusals in front of them.
-    for (const status of [200, 400, 401, 404, 405, 429]) expect(statuses.get(status) ?? 0, `answers with ${status}`).toBeGreaterThan(0);
+    for (const status of [200, 400, 401, 404, 405, 429])
+      expect(statuses.get(status) ?? 0, `answers with ${status}`).toBeGreaterThan(0);
     print(`fuzz: reached ${JSON.stringify(Object.fromEntries([...reached].sort()))}`);
     // Bodies parsed and passwords checked (200, 401), refused as malformed (400) or too large (413).
     const reachedAny = (route: string) => [...reached].some(([key, count]) => key.startsWith(route) && count > 0);

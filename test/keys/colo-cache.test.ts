@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { coloCachedSource, type SharedCache } from "../../src/keys/colo-cache.ts";
-import { RevocationCache, type RevocationBatch } from "../../src/keys/revocations.ts";
+import { type RevocationBatch, RevocationCache } from "../../src/keys/revocations.ts";
 import { testClock } from "../support/isolate.ts";
 
 const NOW_MS = 1_800_000_000_000;
 /** A data center's cache of its own: the real Cache API, one name per test. */
-const dataCenterCache = async (): Promise<SharedCache> => caches.open(`colo-${crypto.randomUUID()}`) as Promise<SharedCache>;
+const dataCenterCache = async (): Promise<SharedCache> =>
+  caches.open(`colo-${crypto.randomUUID()}`) as Promise<SharedCache>;
 
 describe("revocation list fan-out through the data center's cache", () => {
   afterEach(() => vi.restoreAllMocks());
@@ -16,10 +17,22 @@ describe("revocation list fan-out through the data center's cache", () => {
     let calls = 0;
     const registry = async (afterSeq: number): Promise<RevocationBatch> => {
       calls++;
-      return { seq: 3, entries: afterSeq < 3 ? [{ seq: 3, kind: "key", subject: "leaked", revokedAtMs: NOW_MS - 1 }] : [], more: false };
+      return {
+        seq: 3,
+        entries: afterSeq < 3 ? [{ seq: 3, kind: "key", subject: "leaked", revokedAtMs: NOW_MS - 1 }] : [],
+        more: false,
+      };
     };
-    const isolates = Array.from({ length: 1_000 }, () => new RevocationCache({ source: coloCachedSource({ source: registry, cache, clock: clock.now }), clock: clock.now }));
-    for (const isolate of isolates) expect((await isolate.current(() => {})).keyRevoked({ id: "leaked", tenant: "acme" })).toBe(true);
+    const isolates = Array.from(
+      { length: 1_000 },
+      () =>
+        new RevocationCache({
+          source: coloCachedSource({ source: registry, cache, clock: clock.now }),
+          clock: clock.now,
+        }),
+    );
+    for (const isolate of isolates)
+      expect((await isolate.current(() => {})).keyRevoked({ id: "leaked", tenant: "acme" })).toBe(true);
     expect(calls).toBe(1);
     clock.advance(10_000);
     for (const isolate of isolates.slice(0, 100)) await isolate.current(() => {});
@@ -34,7 +47,11 @@ describe("revocation list fan-out through the data center's cache", () => {
     const clock = testClock(NOW_MS);
     const cache = await dataCenterCache();
     let revoked = false;
-    const registry = async (): Promise<RevocationBatch> => ({ seq: revoked ? 1 : 0, entries: revoked ? [{ seq: 1, kind: "key", subject: "k", revokedAtMs: NOW_MS }] : [], more: false });
+    const registry = async (): Promise<RevocationBatch> => ({
+      seq: revoked ? 1 : 0,
+      entries: revoked ? [{ seq: 1, kind: "key", subject: "k", revokedAtMs: NOW_MS }] : [],
+      more: false,
+    });
     const source = coloCachedSource({ source: registry, cache, clock: clock.now });
     // One isolate fills the cache; another reads that answer 9 s later.
     await new RevocationCache({ source, clock: clock.now }).current(() => {});
@@ -66,8 +83,14 @@ describe("revocation list fan-out through the data center's cache", () => {
       match: () => Promise.reject(new Error("cache down")),
       put: () => Promise.reject(new Error("cache down")),
     };
-    const registry = async (): Promise<RevocationBatch> => ({ seq: 1, entries: [{ seq: 1, kind: "key", subject: "k", revokedAtMs: 0 }], more: false });
-    const set = await new RevocationCache({ source: coloCachedSource({ source: registry, cache: broken }) }).current(() => {});
+    const registry = async (): Promise<RevocationBatch> => ({
+      seq: 1,
+      entries: [{ seq: 1, kind: "key", subject: "k", revokedAtMs: 0 }],
+      more: false,
+    });
+    const set = await new RevocationCache({ source: coloCachedSource({ source: registry, cache: broken }) }).current(
+      () => {},
+    );
     expect(set.keyRevoked({ id: "k", tenant: "acme" })).toBe(true);
   });
 });

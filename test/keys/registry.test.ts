@@ -30,7 +30,13 @@ describe("key registry object", () => {
 
   it("issues an id once, ever", async () => {
     const registry = keyRegistry(env.KEY_REGISTRY);
-    const key = { id: uniqueName("once"), tenant: "acme", scopes: ["metrics:read" as const], kid: "t2", createdAtMs: 1_000 };
+    const key = {
+      id: uniqueName("once"),
+      tenant: "acme",
+      scopes: ["metrics:read" as const],
+      kid: "t2",
+      createdAtMs: 1_000,
+    };
     expect(await registry.register(key)).toBe(true);
     expect(await registry.register({ ...key, tenant: "globex" })).toBe(false);
     expect((await registry.snapshot()).keys.filter((listed) => listed.id === key.id)).toEqual([key]);
@@ -50,7 +56,8 @@ describe("key registry object", () => {
   it("hands out the list in pages of at most 300 entries and under 64 KB, saying when more follow", async () => {
     const registry = keyRegistry(env.KEY_REGISTRY);
     const { seq: before } = await registry.revocationsSince(Number.MAX_SAFE_INTEGER);
-    for (let i = 0; i < 310; i++) await registry.revoke("key", `${"k".repeat(50)}-${uniqueName("page")}`.slice(0, 64), 1_000);
+    for (let i = 0; i < 310; i++)
+      await registry.revoke("key", `${"k".repeat(50)}-${uniqueName("page")}`.slice(0, 64), 1_000);
     const first = await registry.revocationsSince(before);
     expect(first.entries).toHaveLength(300);
     expect(first.more).toBe(true);

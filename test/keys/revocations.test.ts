@@ -1,13 +1,19 @@
-import { describe, expect, it, vi, afterEach } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { AppError } from "../../src/errors.ts";
-import { RevocationCache, type Revocation, type RevocationBatch } from "../../src/keys/revocations.ts";
+import { type Revocation, type RevocationBatch, RevocationCache } from "../../src/keys/revocations.ts";
 import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
-import { adminRequest, isolateApp, issueKey, testClock, uniqueName, type IsolateFetch } from "../support/isolate.ts";
+import { adminRequest, type IsolateFetch, isolateApp, issueKey, testClock, uniqueName } from "../support/isolate.ts";
 
-const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
+const TOKENS = {
+  signingKey: TEST_JWT_SIGNING_KEY,
+  issuer: "https://api.streamforge.example",
+  audience: "streamforge-api",
+  ttlSeconds: 900,
+};
 
-const me = (fetch: IsolateFetch, headers: Record<string, string>) => fetch("/auth/me", { headers: { "CF-Connecting-IP": "10.66.0.1", ...headers } });
+const me = (fetch: IsolateFetch, headers: Record<string, string>) =>
+  fetch("/auth/me", { headers: { "CF-Connecting-IP": "10.66.0.1", ...headers } });
 const withKey = (fetch: IsolateFetch, key: string) => me(fetch, { "X-API-Key": key });
 const withToken = (fetch: IsolateFetch, token: string) => me(fetch, { Authorization: `Bearer ${token}` });
 
@@ -29,7 +35,11 @@ describe("revocation cache", () => {
 
   it("fails closed with a 503 when the registry hangs past the call's timeout, instead of hanging the request", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const cache = new RevocationCache({ source: () => new Promise<RevocationBatch>(() => {}), clock: testClock().now, timeoutMs: 50 });
+    const cache = new RevocationCache({
+      source: () => new Promise<RevocationBatch>(() => {}),
+      clock: testClock().now,
+      timeoutMs: 50,
+    });
     const startedMs = Date.now();
     const failure = await cache.current(() => {}).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(AppError);
@@ -45,7 +55,11 @@ describe("revocation cache", () => {
     const source = async (afterSeq: number): Promise<RevocationBatch> => {
       asked.push(afterSeq);
       await answer;
-      return { seq: held.at(-1)?.seq ?? 0, entries: held.filter((revocation) => revocation.seq > afterSeq), more: false };
+      return {
+        seq: held.at(-1)?.seq ?? 0,
+        entries: held.filter((revocation) => revocation.seq > afterSeq),
+        more: false,
+      };
     };
     const cache = new RevocationCache({ source, clock: clock.now, refreshAfterMs: 20_000, maxAgeMs: 45_000 });
     const background: Promise<unknown>[] = [];
@@ -133,12 +147,17 @@ describe("revocation, end to end on two isolates", () => {
     const clock = testClock();
     const isolate = isolateApp(clock);
     const tenant = uniqueName("tenant");
-    const keys = [await issueKey(isolate, { id: uniqueName("t-one"), tenant }), await issueKey(isolate, { id: uniqueName("t-two"), tenant, scopes: ["streams:read"] })];
+    const keys = [
+      await issueKey(isolate, { id: uniqueName("t-one"), tenant }),
+      await issueKey(isolate, { id: uniqueName("t-two"), tenant, scopes: ["streams:read"] }),
+    ];
     const bystander = await issueKey(isolate, { id: uniqueName("bystander"), tenant: "acme" });
     for (const key of keys) expect((await withKey(isolate, key)).status).toBe(200);
 
     clock.advance(1_000);
-    expect((await adminRequest(isolate, "POST", "/admin/revocations", { kind: "tenant-keys", subject: tenant })).status).toBe(201);
+    expect(
+      (await adminRequest(isolate, "POST", "/admin/revocations", { kind: "tenant-keys", subject: tenant })).status,
+    ).toBe(201);
     clock.advance(60_000);
     for (const key of keys) expect((await withKey(isolate, key)).status).toBe(403);
     expect((await withKey(isolate, bystander)).status).toBe(200);
@@ -161,8 +180,12 @@ describe("revocation, end to end on two isolates", () => {
     expect((await withToken(isolate, tenantToken)).status).toBe(200);
 
     clock.advance(1_000);
-    expect((await adminRequest(isolate, "POST", "/admin/revocations", { kind: "user", subject: user })).status).toBe(201);
-    expect((await adminRequest(isolate, "POST", "/admin/revocations", { kind: "tenant-tokens", subject: tenant })).status).toBe(201);
+    expect((await adminRequest(isolate, "POST", "/admin/revocations", { kind: "user", subject: user })).status).toBe(
+      201,
+    );
+    expect(
+      (await adminRequest(isolate, "POST", "/admin/revocations", { kind: "tenant-tokens", subject: tenant })).status,
+    ).toBe(201);
     clock.advance(60_000);
     const refused = await withToken(isolate, userToken);
     expect(refused.status).toBe(401);
@@ -170,7 +193,11 @@ describe("revocation, end to end on two isolates", () => {
     expect((await withToken(isolate, tenantToken)).status).toBe(401);
 
     // A login after the revocation gets a token that works again.
-    expect((await withToken(isolate, await issueToken({ sub: user, tenant: "globex" }, TOKENS, clock.now()))).status).toBe(200);
-    expect((await withToken(isolate, await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS, clock.now()))).status).toBe(200);
+    expect(
+      (await withToken(isolate, await issueToken({ sub: user, tenant: "globex" }, TOKENS, clock.now()))).status,
+    ).toBe(200);
+    expect(
+      (await withToken(isolate, await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS, clock.now()))).status,
+    ).toBe(200);
   });
 });

@@ -1,10 +1,15 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { AppError } from "../../src/errors.ts";
-import { SessionStates, type FamilySource } from "../../src/keys/session-states.ts";
+import { type FamilySource, SessionStates } from "../../src/keys/session-states.ts";
 import { testClock } from "../support/isolate.ts";
 
 const NOW_MS = 1_800_000_000_000;
-const session = (subject: string, familyId: string, generation: number, authTimeSeconds = NOW_MS / 1000 - 3_600) => ({ subject, familyId, generation, authTimeSeconds });
+const session = (subject: string, familyId: string, generation: number, authTimeSeconds = NOW_MS / 1000 - 3_600) => ({
+  subject,
+  familyId,
+  generation,
+  authTimeSeconds,
+});
 const noWait = () => {};
 
 describe("session states (each isolate's copy of its users' families)", () => {
@@ -26,7 +31,9 @@ describe("session states (each isolate's copy of its users' families)", () => {
     expect(await states.accepts(session("acme_analyst", "older", 1), noWait)).toBe(false);
     live = [["signed-in-elsewhere", 1]];
     clock.advance(1_000);
-    expect(await states.accepts(session("acme_analyst", "signed-in-elsewhere", 1, Math.floor(clock.now() / 1000)), noWait)).toBe(true);
+    expect(
+      await states.accepts(session("acme_analyst", "signed-in-elsewhere", 1, Math.floor(clock.now() / 1000)), noWait),
+    ).toBe(true);
   });
 
   it("does not bring back a family this isolate ended when an answer asked for earlier still lists it", async () => {
@@ -54,12 +61,15 @@ describe("session states (each isolate's copy of its users' families)", () => {
     expect(await states.accepts(session("attacker", "attacker-family", 1), noWait)).toBe(true);
     clock.advance(15_000);
     const startedMs = Date.now();
-    const failure = await states.accepts(session("attacker", "attacker-family", 1), noWait).catch((error: unknown) => error);
+    const failure = await states
+      .accepts(session("attacker", "attacker-family", 1), noWait)
+      .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(AppError);
     expect((failure as AppError).problem).toMatchObject({ status: 503, code: "session-state-unavailable" });
     expect(Date.now() - startedMs).toBeLessThan(1_000);
     // The victim, another user on the same isolate, is answered as before.
-    for (const victim of ["victim_a", "victim_b"]) expect(await states.accepts(session(victim, `${victim}-family`, 1), noWait)).toBe(true);
+    for (const victim of ["victim_a", "victim_b"])
+      expect(await states.accepts(session(victim, `${victim}-family`, 1), noWait)).toBe(true);
   });
 
   it("keeps at most maxUsers copies however many users one isolate sees", async () => {

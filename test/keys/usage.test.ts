@@ -64,7 +64,9 @@ describe("last used, end to end", () => {
     const used = await issueKey(isolate, { id: usedId, tenant: "acme" });
     await issueKey(isolate, { id: unusedId, tenant: "acme" });
     const usedAtMs = clock.now();
-    expect((await isolate("/auth/me", { headers: { "X-API-Key": used, "CF-Connecting-IP": "10.65.0.1" } })).status).toBe(200);
+    expect(
+      (await isolate("/auth/me", { headers: { "X-API-Key": used, "CF-Connecting-IP": "10.65.0.1" } })).status,
+    ).toBe(200);
 
     clock.advance(MINUTE_MS);
     const listing = await adminRequest(isolate, "GET", "/admin/keys?tenant=acme");

@@ -2,12 +2,17 @@ import { describe, expect, it } from "vitest";
 import { fetchWorker, readProblem } from "../support/app.ts";
 
 const ALLOWED = "https://app.streamforge.test";
-const EXPOSED = "RateLimit, RateLimit-Policy, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id";
+const EXPOSED =
+  "RateLimit, RateLimit-Policy, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id";
 
 function preflight(origin: string): Promise<Response> {
   return fetchWorker("/health", {
     method: "OPTIONS",
-    headers: { Origin: origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-csrf-token" },
+    headers: {
+      Origin: origin,
+      "Access-Control-Request-Method": "POST",
+      "Access-Control-Request-Headers": "content-type,x-csrf-token",
+    },
   });
 }
 
@@ -46,12 +51,17 @@ describe("CORS middleware", () => {
     ["a 403", "/auth/me", { "X-API-Key": "sfk_nobody_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }, 403],
     ["a 404", "/nowhere", {}, 404],
     ["a 405", "/auth/logout", {}, 405],
-  ])("exposes the rate-limit headers and the request id on %s to a listed origin", async (_label, path, headers, status) => {
-    const response = await fetchWorker(path, { headers: { Origin: ALLOWED, "CF-Connecting-IP": "10.91.0.1", ...headers } });
-    expect(response.status).toBe(status);
-    expect(response.headers.get("access-control-expose-headers")).toBe(EXPOSED);
-    expect(response.headers.get("access-control-allow-origin")).toBe(ALLOWED);
-  });
+  ])(
+    "exposes the rate-limit headers and the request id on %s to a listed origin",
+    async (_label, path, headers, status) => {
+      const response = await fetchWorker(path, {
+        headers: { Origin: ALLOWED, "CF-Connecting-IP": "10.91.0.1", ...headers },
+      });
+      expect(response.status).toBe(status);
+      expect(response.headers.get("access-control-expose-headers")).toBe(EXPOSED);
+      expect(response.headers.get("access-control-allow-origin")).toBe(ALLOWED);
+    },
+  );
 
   it.each([
     ["a foreign origin", "https://evil.example.net"],

@@ -15,13 +15,19 @@ function isolateApp() {
   const app = createApp({ config: result.config });
   return async (ip: string, headers: Record<string, string> = {}, host = "localhost", method = "GET") => {
     const ctx = createExecutionContext();
-    const response = await app.request(`http://${host}/auth/me`, { method, headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key, "CF-Connecting-IP": ip, ...headers } }, env, ctx);
+    const response = await app.request(
+      `http://${host}/auth/me`,
+      { method, headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key, "CF-Connecting-IP": ip, ...headers } },
+      env,
+      ctx,
+    );
     await waitOnExecutionContext(ctx);
     return response;
   };
 }
 
-const EXPOSED = "RateLimit, RateLimit-Policy, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id";
+const EXPOSED =
+  "RateLimit, RateLimit-Policy, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id";
 const PER_RESPONSE = new Set(["x-request-id", "ratelimit", "retry-after", "content-length", "x-ratelimit-reset"]);
 const stableHeaders = (response: Response) => [...response.headers].filter(([name]) => !PER_RESPONSE.has(name));
 
@@ -40,8 +46,15 @@ describe("flood gate middleware", () => {
     expect(fromGate.headers.get("retry-after")).toMatch(/^\d+$/);
     expect(fromGate.headers.get("ratelimit")).toMatch(/^"api";r=0;t=\d+$/);
     expect(fromGate.headers.get("x-request-id")).not.toBe(fromChain.headers.get("x-request-id"));
-    const [chainBody, gateBody] = [(await fromChain.json()) as Record<string, unknown>, (await fromGate.json()) as Record<string, unknown>];
-    expect({ ...gateBody, request_id: undefined, detail: undefined }).toEqual({ ...chainBody, request_id: undefined, detail: undefined });
+    const [chainBody, gateBody] = [
+      (await fromChain.json()) as Record<string, unknown>,
+      (await fromGate.json()) as Record<string, unknown>,
+    ];
+    expect({ ...gateBody, request_id: undefined, detail: undefined }).toEqual({
+      ...chainBody,
+      request_id: undefined,
+      detail: undefined,
+    });
     expect(gateBody.request_id).toBe(fromGate.headers.get("x-request-id"));
   });
 
@@ -72,7 +85,11 @@ describe("flood gate middleware", () => {
     const get = isolateApp();
     const origin = "https://app.streamforge.test";
     for (let i = 0; i < 3; i++) await get("203.0.113.56");
-    const [listed, bare, listedAgain] = await Promise.all([get("203.0.113.56", { Origin: origin }), get("203.0.113.56"), get("203.0.113.56", { Origin: origin })]);
+    const [listed, bare, listedAgain] = await Promise.all([
+      get("203.0.113.56", { Origin: origin }),
+      get("203.0.113.56"),
+      get("203.0.113.56", { Origin: origin }),
+    ]);
     const ids = [listed, bare, listedAgain].map((response) => response.headers.get("x-request-id"));
     expect(new Set(ids).size).toBe(3);
     for (const [index, response] of [listed, bare, listedAgain].entries()) {
@@ -94,10 +111,20 @@ describe("flood gate middleware", () => {
     expect(fromChain.status).toBe(429);
     expect(fromChain.headers.get("access-control-allow-origin")).toBe(origin);
     expect(fromChain.headers.get("access-control-expose-headers")).toBe(EXPOSED);
-    const preflight = await get("203.0.113.55", { Origin: origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization" }, "localhost", "OPTIONS");
+    const preflight = await get(
+      "203.0.113.55",
+      { Origin: origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization" },
+      "localhost",
+      "OPTIONS",
+    );
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-origin")).toBe(origin);
-    const refusedPreflight = await get("203.0.113.55", { Origin: "https://evil.example.net", "Access-Control-Request-Method": "GET" }, "localhost", "OPTIONS");
+    const refusedPreflight = await get(
+      "203.0.113.55",
+      { Origin: "https://evil.example.net", "Access-Control-Request-Method": "GET" },
+      "localhost",
+      "OPTIONS",
+    );
     expect(refusedPreflight.status).toBe(403);
     expect(refusedPreflight.headers.get("access-control-allow-origin")).toBeNull();
   });
@@ -112,7 +139,12 @@ describe("flood gate middleware", () => {
     expect(fromChain.headers.get("access-control-expose-headers")).toBe(EXPOSED);
     const fromGate = await get("203.0.113.56", { Origin: "https://evil.example.net" });
     expect(fromGate.status).toBe(429);
-    for (const name of ["access-control-allow-origin", "access-control-allow-credentials", "access-control-expose-headers"]) expect(fromGate.headers.get(name), name).toBeNull();
+    for (const name of [
+      "access-control-allow-origin",
+      "access-control-allow-credentials",
+      "access-control-expose-headers",
+    ])
+      expect(fromGate.headers.get(name), name).toBeNull();
     const listedFromGate = await get("203.0.113.56", { Origin: origin });
     expect(listedFromGate.headers.get("access-control-expose-headers")).toBe(EXPOSED);
   });
@@ -122,7 +154,12 @@ describe("flood gate middleware", () => {
 function gatedApp() {
   const policy = ratePolicy("api", "2/minute", "open");
   const denyCache = new DenyCache();
-  const gate = floodGate({ denyCache, clientKey: (request) => request.headers.get("cf-connecting-ip") ?? "none", allowedOrigins: new Set(), guards: [{ paths: ["/limited/*"], policy }] });
+  const gate = floodGate({
+    denyCache,
+    clientKey: (request) => request.headers.get("cf-connecting-ip") ?? "none",
+    allowedOrigins: new Set(),
+    guards: [{ paths: ["/limited/*"], policy }],
+  });
   let routed = 0;
   const app = new Hono();
   app.use(async (_c, next) => {

@@ -11,7 +11,11 @@ function tinyApp() {
 }
 
 async function post(body: BodyInit, contentType?: string): Promise<Response> {
-  return tinyApp().request("/echo", { method: "POST", body, headers: contentType === undefined ? {} : { "Content-Type": contentType } });
+  return tinyApp().request("/echo", {
+    method: "POST",
+    body,
+    headers: contentType === undefined ? {} : { "Content-Type": contentType },
+  });
 }
 
 describe("JSON body middleware", () => {
@@ -40,7 +44,11 @@ describe("JSON body middleware", () => {
   });
 
   it("counts a streamed body without Content-Length against the limit", async () => {
-    const chunks = [new TextEncoder().encode('{"padding":"'), new TextEncoder().encode("y".repeat(100)), new TextEncoder().encode('"}')];
+    const chunks = [
+      new TextEncoder().encode('{"padding":"'),
+      new TextEncoder().encode("y".repeat(100)),
+      new TextEncoder().encode('"}'),
+    ];
     const stream = new ReadableStream<Uint8Array>({
       pull(controller) {
         const chunk = chunks.shift();
@@ -52,7 +60,11 @@ describe("JSON body middleware", () => {
     expect(response.status).toBe(413);
   });
 
-  it.each([["truncated", '{"a":'], ["not JSON at all", "username=admin"], ["empty", ""]])("answers a %s body with a 400 malformed-json problem", async (_label, body) => {
+  it.each([
+    ["truncated", '{"a":'],
+    ["not JSON at all", "username=admin"],
+    ["empty", ""],
+  ])("answers a %s body with a 400 malformed-json problem", async (_label, body) => {
     const response = await post(body, "application/json");
     expect(response.status).toBe(400);
     const text = await response.text();

@@ -1,10 +1,10 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { onError } from "../../src/errors.ts";
-import { rateLimit, type RateLimitOptions } from "../../src/middleware/rate-limit.ts";
-import type { RateLimiter } from "../../src/rate-limit/durable-object.ts";
-import { ratePolicy, type FailMode, type RatePolicy } from "../../src/rate-limit/policy.ts";
+import { type RateLimitOptions, rateLimit } from "../../src/middleware/rate-limit.ts";
 import { createRouter } from "../../src/openapi.ts";
+import type { RateLimiter } from "../../src/rate-limit/durable-object.ts";
+import { type FailMode, type RatePolicy, ratePolicy } from "../../src/rate-limit/policy.ts";
 
 type Namespace = DurableObjectNamespace<RateLimiter>;
 
@@ -216,34 +216,44 @@ describe("rate limit middleware", () => {
     expect(log.mock.calls.join("\n")).toContain("rate_limiter_unavailable");
   });
 
-  it.each(FAILURE_KINDS)("admits one request per client and interval while the Durable Object %s, and the neighbour its own", async (how) => {
-    vi.spyOn(console, "error").mockImplementation(() => {});
-    let nowMs = Date.now();
-    // 100/minute fails open at the policy's own spacing: one request per 600 ms.
-    const { app } = limitedApp({ failMode: "open", namespace: failingNamespace(how), timeoutMs: 50, clock: () => nowMs });
-    const [attack, neighbour] = await Promise.all([
-      Promise.all(Array.from({ length: 40 }, () => get(app, "198.51.100.12"))),
-      get(app, "198.51.100.13"),
-    ]);
-    expect(attack.filter((response) => response.status === 200)).toHaveLength(1);
-    const refused = attack.filter((response) => response.status !== 200);
-    expect(refused.map((response) => response.status)).toEqual(Array(39).fill(429));
-    expect(new Set(refused.map((response) => response.headers.get("retry-after")))).toEqual(new Set(["1"]));
-    expect(neighbour.status).toBe(200);
+  it.each(FAILURE_KINDS)(
+    "admits one request per client and interval while the Durable Object %s, and the neighbour its own",
+    async (how) => {
+      vi.spyOn(console, "error").mockImplementation(() => {});
+      let nowMs = Date.now();
+      // 100/minute fails open at the policy's own spacing: one request per 600 ms.
+      const { app } = limitedApp({
+        failMode: "open",
+        namespace: failingNamespace(how),
+        timeoutMs: 50,
+        clock: () => nowMs,
+      });
+      const [attack, neighbour] = await Promise.all([
+        Promise.all(Array.from({ length: 40 }, () => get(app, "198.51.100.12"))),
+        get(app, "198.51.100.13"),
+      ]);
+      expect(attack.filter((response) => response.status === 200)).toHaveLength(1);
+      const refused = attack.filter((response) => response.status !== 200);
+      expect(refused.map((response) => response.status)).toEqual(Array(39).fill(429));
+      expect(new Set(refused.map((response) => response.headers.get("retry-after")))).toEqual(new Set(["1"]));
+      expect(neighbour.status).toBe(200);
 
-    // The attacker's next requests, one after another within the interval, each fail again: none is admitted.
-    nowMs += 599;
-    for (let i = 0; i < 10; i++) expect((await get(app, "198.51.100.12")).status).toBe(429);
-    nowMs += 1;
-    expect((await get(app, "198.51.100.12")).status).toBe(200);
-    expect((await get(app, "198.51.100.12")).status).toBe(429);
-  });
+      // The attacker's next requests, one after another within the interval, each fail again: none is admitted.
+      nowMs += 599;
+      for (let i = 0; i < 10; i++) expect((await get(app, "198.51.100.12")).status).toBe(429);
+      nowMs += 1;
+      expect((await get(app, "198.51.100.12")).status).toBe(200);
+      expect((await get(app, "198.51.100.12")).status).toBe(429);
+    },
+  );
 
   it("hands back a grant that arrives after its timeout, so the client's allowance is whole", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
     const policy = ratePolicy(`t${++policyCounter}`, "2/minute", "closed");
     const slow = createRouter();
-    slow.get("/limited", rateLimit({ namespace: slowNamespace(100), policy, timeoutMs: 20 }), (c) => c.json({ ok: true }));
+    slow.get("/limited", rateLimit({ namespace: slowNamespace(100), policy, timeoutMs: 20 }), (c) =>
+      c.json({ ok: true }),
+    );
     slow.onError(onError);
     expect((await get(slow, "198.51.100.14")).status).toBe(503);
     // The late grant reaches the object 100 ms after the call; its hand-back follows.

@@ -1,29 +1,44 @@
 import { describe, expect, it } from "vitest";
-import { toBase64Url, fromBase64Url } from "../../src/auth/base64url.ts";
 import { signApiKey } from "../../src/auth/api-keys.ts";
+import { fromBase64Url, toBase64Url } from "../../src/auth/base64url.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { fetchWorker } from "../support/app.ts";
 import { TEST_JWT_SIGNING_KEY, TEST_SIGNING_SECRETS } from "../support/constants.ts";
 
-const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
+const TOKENS = {
+  signingKey: TEST_JWT_SIGNING_KEY,
+  issuer: "https://api.streamforge.example",
+  audience: "streamforge-api",
+  ttlSeconds: 900,
+};
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 let client = 0;
 function get(path: string, headers: Record<string, string>): Promise<Response> {
   client++;
-  return fetchWorker(path, { headers: { "CF-Connecting-IP": `10.63.${Math.floor(client / 250)}.${client % 250}`, ...headers } });
+  return fetchWorker(path, {
+    headers: { "CF-Connecting-IP": `10.63.${Math.floor(client / 250)}.${client % 250}`, ...headers },
+  });
 }
 
-const keyWith = (id: string, scopes: ("metrics:read" | "streams:read")[]) => signApiKey({ id, tenant: "acme", scopes }, nowSeconds(), TEST_SIGNING_SECRETS.current);
+const keyWith = (id: string, scopes: ("metrics:read" | "streams:read")[]) =>
+  signApiKey({ id, tenant: "acme", scopes }, nowSeconds(), TEST_SIGNING_SECRETS.current);
 
 describe("per-route scopes of API keys", () => {
   it("let a streams:read key list streams but not read metrics", async () => {
     const key = await keyWith("scope-streams", ["streams:read"]);
     expect((await get("/streams", { "X-API-Key": key })).status).toBe(200);
-    for (const path of ["/metrics/overview", "/metrics/timeseries?stream=checkout-api&from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z"]) {
+    for (const path of [
+      "/metrics/overview",
+      "/metrics/timeseries?stream=checkout-api&from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z",
+    ]) {
       const refused = await get(path, { "X-API-Key": key });
       expect(refused.status).toBe(403);
-      expect(await refused.json()).toMatchObject({ status: 403, code: "insufficient-scope", detail: "This API key lacks the scope this route needs (one of: metrics:read)." });
+      expect(await refused.json()).toMatchObject({
+        status: 403,
+        code: "insufficient-scope",
+        detail: "This API key lacks the scope this route needs (one of: metrics:read).",
+      });
     }
   });
 
@@ -37,7 +52,12 @@ describe("per-route scopes of API keys", () => {
     const key = await keyWith("scope-forged", ["streams:read"]);
     const [prefix, kid, claimsText, mac] = key.split(".") as [string, string, string, string];
     const claims = JSON.parse(new TextDecoder().decode(fromBase64Url(claimsText))) as Record<string, unknown>;
-    const forged = [prefix, kid, toBase64Url(new TextEncoder().encode(JSON.stringify({ ...claims, s: ["metrics:read"] }))), mac].join(".");
+    const forged = [
+      prefix,
+      kid,
+      toBase64Url(new TextEncoder().encode(JSON.stringify({ ...claims, s: ["metrics:read"] }))),
+      mac,
+    ].join(".");
     const refused = await get("/metrics/overview", { "X-API-Key": forged });
     expect(refused.status).toBe(403);
     expect(await refused.json()).toMatchObject({ code: "forbidden", detail: "The API key is not valid." });

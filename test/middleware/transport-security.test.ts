@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
 import { worker } from "../../src/worker.ts";
 import { readProblem, requestWith } from "../support/app.ts";
 
@@ -20,7 +20,10 @@ describe("transport security middleware", () => {
   });
 
   it("redirects a plain-http HEAD with 308", async () => {
-    const response = await requestWith(PRODUCTION, "http://api.example.com/health", { method: "HEAD", redirect: "manual" });
+    const response = await requestWith(PRODUCTION, "http://api.example.com/health", {
+      method: "HEAD",
+      redirect: "manual",
+    });
     expect(response.status).toBe(308);
   });
 
@@ -41,22 +44,32 @@ describe("transport security middleware", () => {
     ["POST", "an API key", { "x-api-key": "sfk_acme-ci-2026_secret", "Content-Type": "application/json" }],
     ["GET", "the admin key", { "X-Admin-Key": "the-admin-secret-sent-in-clear-0123456789" }],
     ["GET", "the session cookie", { Cookie: "theme=dark; __Host-sf-session=eyJhbGciOiJIUzI1NiJ9.e30.sig" }],
-  ])("refuses a plain-http %s carrying %s with a 403 that says to rotate it, never a redirect", async (method, _credential, headers) => {
-    for (const path of ["/metrics/overview", "/admin/keys", "/auth/session"]) {
-      const response = await requestWith(PRODUCTION, `http://api.example.com${path}`, { method, headers, redirect: "manual" });
-      expect(response.status).toBe(403);
-      expect(response.headers.get("location")).toBeNull();
-      expect(response.headers.get("content-type")).toBe("application/problem+json");
-      if (method !== "HEAD") {
-        const problem = await readProblem(response);
-        expect(problem).toMatchObject({ status: 403, code: "credential-exposed" });
-        expect(problem.detail).toMatch(/rotate/);
+  ])(
+    "refuses a plain-http %s carrying %s with a 403 that says to rotate it, never a redirect",
+    async (method, _credential, headers) => {
+      for (const path of ["/metrics/overview", "/admin/keys", "/auth/session"]) {
+        const response = await requestWith(PRODUCTION, `http://api.example.com${path}`, {
+          method,
+          headers,
+          redirect: "manual",
+        });
+        expect(response.status).toBe(403);
+        expect(response.headers.get("location")).toBeNull();
+        expect(response.headers.get("content-type")).toBe("application/problem+json");
+        if (method !== "HEAD") {
+          const problem = await readProblem(response);
+          expect(problem).toMatchObject({ status: 403, code: "credential-exposed" });
+          expect(problem.detail).toMatch(/rotate/);
+        }
       }
-    }
-  });
+    },
+  );
 
   it("still redirects a plain-http GET whose only cookie is not a credential", async () => {
-    const response = await requestWith(PRODUCTION, "http://api.example.com/health", { headers: { Cookie: "theme=dark" }, redirect: "manual" });
+    const response = await requestWith(PRODUCTION, "http://api.example.com/health", {
+      headers: { Cookie: "theme=dark" },
+      redirect: "manual",
+    });
     expect(response.status).toBe(308);
   });
 
@@ -64,7 +77,12 @@ describe("transport security middleware", () => {
     const isolateEnv = { ...env, ...PRODUCTION, RATE_LIMIT_LOGIN_IP: "1/minute" } as Env;
     const send = async (url: string, headers: Record<string, string> = {}) => {
       const ctx = createExecutionContext();
-      const request = new Request(url, { method: "POST", headers: { "CF-Connecting-IP": "198.51.100.201", "Content-Type": "application/json", ...headers }, body: "{}", redirect: "manual" });
+      const request = new Request(url, {
+        method: "POST",
+        headers: { "CF-Connecting-IP": "198.51.100.201", "Content-Type": "application/json", ...headers },
+        body: "{}",
+        redirect: "manual",
+      });
       const response = await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, isolateEnv, ctx);
       await waitOnExecutionContext(ctx);
       return response;
@@ -72,13 +90,17 @@ describe("transport security middleware", () => {
     await send("https://api.example.com/auth/login");
     // Refused by the chain, then from memory: the gate has learned the refusal and the path.
     for (let i = 0; i < 2; i++) expect((await send("https://api.example.com/auth/login")).status).toBe(429);
-    const exposed = await send("http://api.example.com/auth/login", { Authorization: "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig" });
+    const exposed = await send("http://api.example.com/auth/login", {
+      Authorization: "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig",
+    });
     expect(exposed.status).toBe(403);
     expect(await readProblem(exposed)).toMatchObject({ code: "credential-exposed" });
   });
 
   it("accepts the same credential over https", async () => {
-    const response = await requestWith(PRODUCTION, "https://api.example.com/health", { headers: { Authorization: "Bearer anything" } });
+    const response = await requestWith(PRODUCTION, "https://api.example.com/health", {
+      headers: { Authorization: "Bearer anything" },
+    });
     expect(response.status).toBe(200);
   });
 

@@ -7,7 +7,9 @@ describe("client key from CF-Connecting-IP", () => {
   });
 
   it("groups IPv6 addresses of one /64 into one key, whatever their spelling", () => {
-    const keys = ["2001:db8:1:2::1", "2001:0db8:0001:0002:ffff:ffff:ffff:ffff", "2001:DB8:1:2:abcd::9"].map(clientKeyFromIp);
+    const keys = ["2001:db8:1:2::1", "2001:0db8:0001:0002:ffff:ffff:ffff:ffff", "2001:DB8:1:2:abcd::9"].map(
+      clientKeyFromIp,
+    );
     expect(new Set(keys)).toEqual(new Set(["ip6:2001:db8:1:2::/64"]));
   });
 
@@ -19,9 +21,12 @@ describe("client key from CF-Connecting-IP", () => {
     expect(clientKeyFromIp("::ffff:203.0.113.7")).toBe("ip:203.0.113.7");
   });
 
-  it.each([undefined, "", "not-an-ip", "203.0.113.999", "1.2.3.4, 5.6.7.8", "2001:db8::1::2", "gggg::1"])("puts %j into the shared unknown bucket", (header) => {
-    expect(clientKeyFromIp(header)).toBe(UNKNOWN_CLIENT);
-  });
+  it.each([undefined, "", "not-an-ip", "203.0.113.999", "1.2.3.4, 5.6.7.8", "2001:db8::1::2", "gggg::1"])(
+    "puts %j into the shared unknown bucket",
+    (header) => {
+      expect(clientKeyFromIp(header)).toBe(UNKNOWN_CLIENT);
+    },
+  );
 });
 
 describe("network keys for aggregate limits", () => {
@@ -31,9 +36,14 @@ describe("network keys for aggregate limits", () => {
   });
 
   it("puts IPv6 clients of one /56 and one /48 together, and keeps other /48s apart", () => {
-    expect(networkKeysFromIp("2001:db8:7:12ab::1")).toEqual({ "ipv6-56": "ip6:2001:db8:7:1200::/56", "ipv6-48": "ip6:2001:db8:7::/48" });
+    expect(networkKeysFromIp("2001:db8:7:12ab::1")).toEqual({
+      "ipv6-56": "ip6:2001:db8:7:1200::/56",
+      "ipv6-48": "ip6:2001:db8:7::/48",
+    });
     expect(networkKeysFromIp("2001:db8:7:ffff:1::9")["ipv6-48"]).toBe("ip6:2001:db8:7::/48");
-    expect(networkKeysFromIp("2001:db8:7:1300::1")["ipv6-56"]).not.toBe(networkKeysFromIp("2001:db8:7:12ff::1")["ipv6-56"]);
+    expect(networkKeysFromIp("2001:db8:7:1300::1")["ipv6-56"]).not.toBe(
+      networkKeysFromIp("2001:db8:7:12ff::1")["ipv6-56"],
+    );
     expect(networkKeysFromIp("2001:db8:8::1")["ipv6-48"]).not.toBe(networkKeysFromIp("2001:db8:7::1")["ipv6-48"]);
   });
 

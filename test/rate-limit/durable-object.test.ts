@@ -1,6 +1,6 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { RETURN_GRACE_MS, type AcquireRequest, type RateLimiter } from "../../src/rate-limit/durable-object.ts";
+import { type AcquireRequest, type RateLimiter, RETURN_GRACE_MS } from "../../src/rate-limit/durable-object.ts";
 import { LEASE_TTL_MS } from "../../src/rate-limit/lease.ts";
 
 function limiterFor(name: string): DurableObjectStub<RateLimiter> {
@@ -18,14 +18,25 @@ async function controlClock(stub: DurableObjectStub<RateLimiter>, startMs = Date
   };
 }
 
-const ask = (overrides: Partial<AcquireRequest> = {}): AcquireRequest => ({ policy: "p", limit: 100, windowMs: 60_000, holder: "h1", wanted: 1, ...overrides });
+const ask = (overrides: Partial<AcquireRequest> = {}): AcquireRequest => ({
+  policy: "p",
+  limit: 100,
+  windowMs: 60_000,
+  holder: "h1",
+  wanted: 1,
+  ...overrides,
+});
 
 describe("rate limiter Durable Object", () => {
   it("never over-grants to concurrent callers", async () => {
     const stub = limiterFor("do-test:concurrent");
-    const grants = await Promise.all(Array.from({ length: 300 }, (_, i) => stub.acquire(ask({ limit: 25, holder: `h${i}` }))));
+    const grants = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => stub.acquire(ask({ limit: 25, holder: `h${i}` }))),
+    );
     expect(grants.filter((grant) => grant.granted === 1)).toHaveLength(25);
-    expect(grants.filter((grant) => grant.granted === 0).every((grant) => grant.remaining === 0 && grant.exhausted)).toBe(true);
+    expect(
+      grants.filter((grant) => grant.granted === 0).every((grant) => grant.remaining === 0 && grant.exhausted),
+    ).toBe(true);
   });
 
   it("grants leases of several permits but never more than the limit in total", async () => {
@@ -64,7 +75,12 @@ describe("rate limiter Durable Object", () => {
     const advance = await controlClock(stub);
     expect(await stub.acquire(ask({ limit: 1 }))).toMatchObject({ granted: 1, resetAfterMs: 60_000 });
     advance(59_999);
-    expect(await stub.acquire(ask({ limit: 1 }))).toMatchObject({ granted: 0, exhausted: true, resetAfterMs: 1, retryAfterMs: 1 });
+    expect(await stub.acquire(ask({ limit: 1 }))).toMatchObject({
+      granted: 0,
+      exhausted: true,
+      resetAfterMs: 1,
+      retryAfterMs: 1,
+    });
     advance(1);
     expect(await stub.acquire(ask({ limit: 1 }))).toMatchObject({ granted: 1, resetAfterMs: 60_000 });
   });
@@ -81,7 +97,9 @@ describe("rate limiter Durable Object", () => {
     const stub = limiterFor("do-test:return");
     const lease = await stub.acquire(ask({ limit: 10, wanted: 5 }));
     expect(lease).toMatchObject({ granted: 5, remaining: 5 });
-    const next = await stub.acquire(ask({ limit: 10, wanted: 2, returned: { windowStartMs: lease.windowStartMs, permits: 4 } }));
+    const next = await stub.acquire(
+      ask({ limit: 10, wanted: 2, returned: { windowStartMs: lease.windowStartMs, permits: 4 } }),
+    );
     expect(next).toMatchObject({ granted: 2, remaining: 7 });
   });
 
@@ -144,7 +162,9 @@ describe("rate limiter Durable Object", () => {
     expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).not.toBeNull();
 
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    const rows = await runInDurableObject(stub, (_instance, state) => state.storage.sql.exec<{ policy: string }>("select policy from windows").toArray());
+    const rows = await runInDurableObject(stub, (_instance, state) =>
+      state.storage.sql.exec<{ policy: string }>("select policy from windows").toArray(),
+    );
     expect(rows).toEqual([{ policy: "live" }]);
     expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBeGreaterThan(Date.now());
   });

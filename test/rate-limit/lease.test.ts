@@ -102,7 +102,8 @@ describe("permit leases", () => {
     leases.store("k", grant(3, 90, 60_000, 7), 0);
     leases.store("k", grant(2, 88, 60_000, 7), 10);
     const spent = [];
-    for (let permit = leases.take("k", 10); permit !== undefined; permit = leases.take("k", 10)) spent.push(permit.remaining);
+    for (let permit = leases.take("k", 10); permit !== undefined; permit = leases.take("k", 10))
+      spent.push(permit.remaining);
     expect(spent).toEqual([92, 91, 90, 89, 88]);
     expect(leases.expire("k", 7, 0)).toBeUndefined();
   });

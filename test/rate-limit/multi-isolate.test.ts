@@ -1,8 +1,8 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { LEASE_TTL_MS } from "../../src/rate-limit/lease.ts";
 import { seededRandom } from "../../scripts/lib/seeded-random.ts";
-import { createWorld, router, runSequential, type Pattern } from "../support/isolates.ts";
+import { LEASE_TTL_MS } from "../../src/rate-limit/lease.ts";
+import { createWorld, type Pattern, router, runSequential } from "../support/isolates.ts";
 
 const SEED = 20261202;
 let clientCounter = 0;
@@ -17,18 +17,23 @@ describe("rate limiter across isolates (100/minute, real app per isolate, skewed
     ["random", 25, 95],
     ["random", 50, 90],
     ["touch-then-stick", 25, 95],
-  ] as [Pattern, number, number][])("%s over %i isolates admits at least %i of 150 requests, never more than 100", async (pattern, isolates, atLeast) => {
-    const world = createWorld({ isolates, seed: SEED });
-    const admitted = await runSequential(world, freshIp(), 150, router(pattern, isolates, seededRandom(SEED)));
-    expect(admitted).toBeGreaterThanOrEqual(atLeast);
-    expect(admitted).toBeLessThanOrEqual(100);
-  });
+  ] as [Pattern, number, number][])(
+    "%s over %i isolates admits at least %i of 150 requests, never more than 100",
+    async (pattern, isolates, atLeast) => {
+      const world = createWorld({ isolates, seed: SEED });
+      const admitted = await runSequential(world, freshIp(), 150, router(pattern, isolates, seededRandom(SEED)));
+      expect(admitted).toBeGreaterThanOrEqual(atLeast);
+      expect(admitted).toBeLessThanOrEqual(100);
+    },
+  );
 
   it("admits at most 100 of 1,000 concurrent requests spread over 25 isolates", async () => {
     const world = createWorld({ isolates: 25, seed: SEED });
     const ip = freshIp();
     const random = seededRandom(SEED);
-    const statuses = await Promise.all(Array.from({ length: 1000 }, () => world.request(Math.floor(random() * 25), ip)));
+    const statuses = await Promise.all(
+      Array.from({ length: 1000 }, () => world.request(Math.floor(random() * 25), ip)),
+    );
     const admitted = statuses.filter((status) => status === 200).length;
     expect(statuses.filter((status) => status !== 200 && status !== 429)).toEqual([]);
     expect(admitted).toBeLessThanOrEqual(100);
@@ -46,9 +51,15 @@ describe("rate limiter across isolates (100/minute, real app per isolate, skewed
     const world = createWorld({ isolates: 10, seed: SEED });
     const random = seededRandom(SEED);
     // The client hammers isolate 3 long enough for its lease to grow, then isolate 3 disappears.
-    const admitted = await runSequential(world, freshIp(), 160, (i) => (i < 40 ? 3 : Math.floor(random() * 10)), (i) => {
-      if (i === 40) world.evict(3);
-    });
+    const admitted = await runSequential(
+      world,
+      freshIp(),
+      160,
+      (i) => (i < 40 ? 3 : Math.floor(random() * 10)),
+      (i) => {
+        if (i === 40) world.evict(3);
+      },
+    );
     expect(admitted).toBeLessThanOrEqual(100);
     expect(admitted).toBeGreaterThanOrEqual(95);
   });

@@ -13,9 +13,12 @@ describe("rate policy notation", () => {
     expect(parseRateNotation(notation)).toEqual({ limit, windowMs });
   });
 
-  it.each(["", "100", "100/min", "0/minute", "-1/minute", "1.5/minute", "100/fortnight", "100 per minute", "1e3/hour"])("refuses %j", (notation) => {
-    expect(() => parseRateNotation(notation)).toThrow();
-  });
+  it.each(["", "100", "100/min", "0/minute", "-1/minute", "1.5/minute", "100/fortnight", "100 per minute", "1e3/hour"])(
+    "refuses %j",
+    (notation) => {
+      expect(() => parseRateNotation(notation)).toThrow();
+    },
+  );
 
   it("renders draft-10 RateLimit-Policy and RateLimit fields", () => {
     const policy = ratePolicy("permin", "100/minute", "open");

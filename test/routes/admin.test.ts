@@ -2,9 +2,14 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_SIGNING_SECRETS } from "../support/constants.ts";
-import { adminRequest, isolateApp, issueKey, testClock, uniqueName, type IsolateFetch } from "../support/isolate.ts";
+import { adminRequest, type IsolateFetch, isolateApp, issueKey, testClock, uniqueName } from "../support/isolate.ts";
 
-const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
+const TOKENS = {
+  signingKey: TEST_JWT_SIGNING_KEY,
+  issuer: "https://api.streamforge.example",
+  audience: "streamforge-api",
+  ttlSeconds: 900,
+};
 const ALLOWED_ORIGIN = "https://app.streamforge.test";
 
 /** Every console line the worker writes during the test, as text. */
@@ -32,10 +37,18 @@ describe("admin routes", () => {
     expect(missing.status).toBe(401);
     expect(missing.headers.get("www-authenticate")).toBe('AdminKey realm="streamforge-admin"');
     expect(await missing.json()).toMatchObject({ status: 401, code: "unauthorized" });
-    const wrong = await isolate("/admin/keys", { headers: { "CF-Connecting-IP": "10.64.0.1", "X-Admin-Key": `${TEST_ADMIN_SECRET}x` } });
+    const wrong = await isolate("/admin/keys", {
+      headers: { "CF-Connecting-IP": "10.64.0.1", "X-Admin-Key": `${TEST_ADMIN_SECRET}x` },
+    });
     expect(wrong.status).toBe(401);
     expect(auditLines(log())).toEqual([
-      expect.objectContaining({ level: "info", action: "admin.access", outcome: "refused", reason: "missing", client_ip: "10.64.0.1" }),
+      expect.objectContaining({
+        level: "info",
+        action: "admin.access",
+        outcome: "refused",
+        reason: "missing",
+        client_ip: "10.64.0.1",
+      }),
       expect.objectContaining({ action: "admin.access", outcome: "refused", reason: "wrong-credential" }),
     ]);
   });
@@ -52,7 +65,10 @@ describe("admin routes", () => {
     for (const headers of credentials) {
       const response = await isolate("/admin/keys", { headers: { "CF-Connecting-IP": "10.64.0.2", ...headers } });
       expect(response.status).toBe(403);
-      expect(await response.json()).toMatchObject({ code: "forbidden", detail: "Admin routes take only the admin credential." });
+      expect(await response.json()).toMatchObject({
+        code: "forbidden",
+        detail: "Admin routes take only the admin credential.",
+      });
     }
   });
 
@@ -61,22 +77,33 @@ describe("admin routes", () => {
     for (const path of ["/admin/keys", "/admin/revocations", "/admin/anything"]) {
       const preflight = await isolate(path, {
         method: "OPTIONS",
-        headers: { Origin: ALLOWED_ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-admin-key, content-type", "CF-Connecting-IP": "10.64.0.3" },
+        headers: {
+          Origin: ALLOWED_ORIGIN,
+          "Access-Control-Request-Method": "POST",
+          "Access-Control-Request-Headers": "x-admin-key, content-type",
+          "CF-Connecting-IP": "10.64.0.3",
+        },
       });
       expect(preflight.status).toBe(401);
       expect([...preflight.headers.keys()].filter((name) => name.startsWith("access-control-"))).toEqual([]);
     }
-    const answer = await isolate("/admin/keys", { headers: { Origin: ALLOWED_ORIGIN, "X-Admin-Key": TEST_ADMIN_SECRET, "CF-Connecting-IP": "10.64.0.3" } });
+    const answer = await isolate("/admin/keys", {
+      headers: { Origin: ALLOWED_ORIGIN, "X-Admin-Key": TEST_ADMIN_SECRET, "CF-Connecting-IP": "10.64.0.3" },
+    });
     expect(answer.status).toBe(200);
     expect([...answer.headers.keys()].filter((name) => name.startsWith("access-control-"))).toEqual([]);
     // The same origin's preflight to a client route is answered: the allowlist itself works.
-    const clientPreflight = await isolate("/auth/me", { method: "OPTIONS", headers: { Origin: ALLOWED_ORIGIN, "Access-Control-Request-Method": "GET" } });
+    const clientPreflight = await isolate("/auth/me", {
+      method: "OPTIONS",
+      headers: { Origin: ALLOWED_ORIGIN, "Access-Control-Request-Method": "GET" },
+    });
     expect(clientPreflight.headers.get("access-control-allow-origin")).toBe(ALLOWED_ORIGIN);
   });
 
   it("are rate-limited per client address, before the credential is even checked", async () => {
     const isolate = isolateApp(testClock(), { RATE_LIMIT_ADMIN: "3/minute" });
-    const guess = (secret: string) => isolate("/admin/keys", { headers: { "X-Admin-Key": secret, "CF-Connecting-IP": "10.64.0.4" } });
+    const guess = (secret: string) =>
+      isolate("/admin/keys", { headers: { "X-Admin-Key": secret, "CF-Connecting-IP": "10.64.0.4" } });
     const statuses = [];
     for (let i = 0; i < 4; i++) statuses.push((await guess(`guess-${i}-${"x".repeat(32)}`)).status);
     statuses.push((await guess(TEST_ADMIN_SECRET)).status);
@@ -88,16 +115,40 @@ describe("admin routes", () => {
     const clock = testClock();
     const isolate = isolateApp(clock);
     const id = uniqueName("issued");
-    const response = await adminRequest(isolate, "POST", "/admin/keys", { id, tenant: "globex", scopes: ["metrics:read"], rate_limit: "100/minute" });
+    const response = await adminRequest(isolate, "POST", "/admin/keys", {
+      id,
+      tenant: "globex",
+      scopes: ["metrics:read"],
+      rate_limit: "100/minute",
+    });
     expect(response.status).toBe(201);
     const body = (await response.json()) as Record<string, unknown>;
-    expect(body).toMatchObject({ id, tenant: "globex", scopes: ["metrics:read"], rate_limit: "100/minute", kid: "t2", created_at: new Date(Math.floor(clock.now() / 1000) * 1000).toISOString() });
+    expect(body).toMatchObject({
+      id,
+      tenant: "globex",
+      scopes: ["metrics:read"],
+      rate_limit: "100/minute",
+      kid: "t2",
+      created_at: new Date(Math.floor(clock.now() / 1000) * 1000).toISOString(),
+    });
     const me = await isolate("/auth/me", { headers: { "X-API-Key": body.key as string } });
     expect(await me.json()).toEqual({ kind: "api-key", subject: id, tenant: "globex" });
 
-    expect((await adminRequest(isolate, "POST", "/admin/keys", { id, tenant: "acme", scopes: ["metrics:read"] })).status).toBe(409);
-    expect((await adminRequest(isolate, "POST", "/admin/keys", { id: TEST_API_KEYS.acmeCurrent.id, tenant: "acme", scopes: ["metrics:read"] })).status).toBe(409);
-    expect(auditLines(log())).toContainEqual(expect.objectContaining({ action: "admin.keys.issue", outcome: "success", subject: id }));
+    expect(
+      (await adminRequest(isolate, "POST", "/admin/keys", { id, tenant: "acme", scopes: ["metrics:read"] })).status,
+    ).toBe(409);
+    expect(
+      (
+        await adminRequest(isolate, "POST", "/admin/keys", {
+          id: TEST_API_KEYS.acmeCurrent.id,
+          tenant: "acme",
+          scopes: ["metrics:read"],
+        })
+      ).status,
+    ).toBe(409);
+    expect(auditLines(log())).toContainEqual(
+      expect.objectContaining({ action: "admin.keys.issue", outcome: "success", subject: id }),
+    );
   });
 
   it.each([
@@ -108,27 +159,55 @@ describe("admin routes", () => {
     ["a bad tenant", { tenant: "Acme Corp" }],
   ])("refuse to issue a key with %s", async (_label, change) => {
     const isolate = isolateApp(testClock());
-    const response = await adminRequest(isolate, "POST", "/admin/keys", { id: uniqueName("bad"), tenant: "acme", scopes: ["metrics:read"], ...change });
+    const response = await adminRequest(isolate, "POST", "/admin/keys", {
+      id: uniqueName("bad"),
+      tenant: "acme",
+      scopes: ["metrics:read"],
+      ...change,
+    });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ code: "validation-failed" });
   });
 
   it("refuse to revoke an id that was never issued, and revoke a legacy key by id", async () => {
     const isolate = isolateApp(testClock());
-    expect((await adminRequest(isolate, "POST", "/admin/revocations", { kind: "key", subject: uniqueName("never") })).status).toBe(404);
-    expect((await adminRequest(isolate, "POST", "/admin/revocations", { kind: "key", subject: "Not An Id" })).status).toBe(400);
+    expect(
+      (await adminRequest(isolate, "POST", "/admin/revocations", { kind: "key", subject: uniqueName("never") })).status,
+    ).toBe(404);
+    expect(
+      (await adminRequest(isolate, "POST", "/admin/revocations", { kind: "key", subject: "Not An Id" })).status,
+    ).toBe(400);
     // A legacy key of its own, so revoking it touches no other test.
     const legacy = isolateApp(testClock(), {
-      API_KEYS: JSON.stringify([{ id: "legacy-revoked", digest: await sha256Hex("sfk_legacy-revoked_" + "A".repeat(43)), tenant: "acme", scopes: ["metrics:read"] }]),
+      API_KEYS: JSON.stringify([
+        {
+          id: "legacy-revoked",
+          digest: await sha256Hex(`sfk_legacy-revoked_${"A".repeat(43)}`),
+          tenant: "acme",
+          scopes: ["metrics:read"],
+        },
+      ]),
     });
-    const legacyKey = "sfk_legacy-revoked_" + "A".repeat(43);
+    const legacyKey = `sfk_legacy-revoked_${"A".repeat(43)}`;
     expect((await legacy("/auth/me", { headers: { "X-API-Key": legacyKey } })).status).toBe(200);
-    expect((await adminRequest(legacy, "POST", "/admin/revocations", { kind: "key", subject: "legacy-revoked" })).status).toBe(201);
+    expect(
+      (await adminRequest(legacy, "POST", "/admin/revocations", { kind: "key", subject: "legacy-revoked" })).status,
+    ).toBe(201);
     // A new isolate may read its data center's cached page for up to 10 s (src/keys/colo-cache.ts).
-    const fresh = isolateApp(testClock(Date.now() + 10_000), { API_KEYS: JSON.stringify([{ id: "legacy-revoked", digest: await sha256Hex(legacyKey), tenant: "acme", scopes: ["metrics:read"] }]) });
+    const fresh = isolateApp(testClock(Date.now() + 10_000), {
+      API_KEYS: JSON.stringify([
+        { id: "legacy-revoked", digest: await sha256Hex(legacyKey), tenant: "acme", scopes: ["metrics:read"] },
+      ]),
+    });
     expect((await fresh("/auth/me", { headers: { "X-API-Key": legacyKey } })).status).toBe(403);
-    const listing = (await (await adminRequest(fresh, "GET", "/admin/keys")).json()) as { keys: Record<string, unknown>[] };
-    expect(listing.keys.find((key) => key.id === "legacy-revoked")).toMatchObject({ format: "legacy", created_at: null, revoked: true });
+    const listing = (await (await adminRequest(fresh, "GET", "/admin/keys")).json()) as {
+      keys: Record<string, unknown>[];
+    };
+    expect(listing.keys.find((key) => key.id === "legacy-revoked")).toMatchObject({
+      format: "legacy",
+      created_at: null,
+      revoked: true,
+    });
   });
 
   it("list every key with id, tenant, scopes, created, last used and revoked", async () => {
@@ -139,23 +218,53 @@ describe("admin routes", () => {
     await issueKey(isolate, { id: kept, tenant, scopes: ["streams:read"] });
     await issueKey(isolate, { id: dropped, tenant });
     await adminRequest(isolate, "POST", "/admin/revocations", { kind: "key", subject: dropped });
-    const listing = (await (await adminRequest(isolate, "GET", `/admin/keys?tenant=${tenant}`)).json()) as { keys: Record<string, unknown>[] };
+    const listing = (await (await adminRequest(isolate, "GET", `/admin/keys?tenant=${tenant}`)).json()) as {
+      keys: Record<string, unknown>[];
+    };
     const created = new Date(Math.floor(clock.now() / 1000) * 1000).toISOString();
     expect(listing.keys).toEqual([
       // Issued in the same second: ordered by id.
-      { id: dropped, tenant, scopes: ["metrics:read"], rate_limit: null, format: "signed", kid: "t2", created_at: created, last_used_at: null, retired: false, revoked: true },
-      { id: kept, tenant, scopes: ["streams:read"], rate_limit: null, format: "signed", kid: "t2", created_at: created, last_used_at: null, retired: false, revoked: false },
+      {
+        id: dropped,
+        tenant,
+        scopes: ["metrics:read"],
+        rate_limit: null,
+        format: "signed",
+        kid: "t2",
+        created_at: created,
+        last_used_at: null,
+        retired: false,
+        revoked: true,
+      },
+      {
+        id: kept,
+        tenant,
+        scopes: ["streams:read"],
+        rate_limit: null,
+        format: "signed",
+        kid: "t2",
+        created_at: created,
+        last_used_at: null,
+        retired: false,
+        revoked: false,
+      },
     ]);
   });
 
   it("list a key whose signing secret was removed as retired", async () => {
     const tenant = uniqueName("rotated");
     const id = uniqueName("under-t1");
-    const beforeRotation = isolateApp(testClock(), { API_KEY_SIGNING_SECRETS: JSON.stringify([TEST_SIGNING_SECRETS.previous]) });
+    const beforeRotation = isolateApp(testClock(), {
+      API_KEY_SIGNING_SECRETS: JSON.stringify([TEST_SIGNING_SECRETS.previous]),
+    });
     const key = await issueKey(beforeRotation, { id, tenant });
-    const afterRotation = isolateApp(testClock(), { API_KEY_SIGNING_SECRETS: JSON.stringify([TEST_SIGNING_SECRETS.current]) });
+    const afterRotation = isolateApp(testClock(), {
+      API_KEY_SIGNING_SECRETS: JSON.stringify([TEST_SIGNING_SECRETS.current]),
+    });
     expect((await afterRotation("/auth/me", { headers: { "X-API-Key": key } })).status).toBe(403);
-    const listing = (await (await adminRequest(afterRotation, "GET", `/admin/keys?tenant=${tenant}`)).json()) as { keys: Record<string, unknown>[] };
+    const listing = (await (await adminRequest(afterRotation, "GET", `/admin/keys?tenant=${tenant}`)).json()) as {
+      keys: Record<string, unknown>[];
+    };
     expect(listing.keys).toEqual([expect.objectContaining({ id, kid: "t1", retired: true, revoked: false })]);
   });
 
@@ -170,7 +279,12 @@ describe("admin routes", () => {
     const clock = testClock();
     const isolate = isolateApp(clock);
     const id = uniqueName("secretive");
-    const created = await adminRequest(isolate, "POST", "/admin/keys", { id, tenant: "acme", scopes: ["streams:read"], rate_limit: "2/minute" });
+    const created = await adminRequest(isolate, "POST", "/admin/keys", {
+      id,
+      tenant: "acme",
+      scopes: ["streams:read"],
+      rate_limit: "2/minute",
+    });
     const key = ((await created.json()) as { key: string }).key;
     const bodies: string[] = [];
     const call = async (path: string, init: RequestInit) => bodies.push(await (await isolate(path, init)).text());
@@ -179,7 +293,8 @@ describe("admin routes", () => {
       await call("/metrics/overview", { headers: { "X-API-Key": presented, "CF-Connecting-IP": "10.64.0.5" } });
     }
     // Over the key's own limit, then revoked: the 429 and the 403 must not carry it either.
-    for (let i = 0; i < 3; i++) await call("/auth/me", { headers: { "X-API-Key": key, "CF-Connecting-IP": "10.64.0.6" } });
+    for (let i = 0; i < 3; i++)
+      await call("/auth/me", { headers: { "X-API-Key": key, "CF-Connecting-IP": "10.64.0.6" } });
     await adminRequest(isolate, "POST", "/admin/revocations", { kind: "key", subject: id });
     clock.advance(60_000);
     await call("/auth/me", { headers: { "X-API-Key": key, "CF-Connecting-IP": "10.64.0.7" } });
@@ -204,7 +319,11 @@ describe("admin routes for users", () => {
   const admin = (fetch: IsolateFetch, method: string, path: string, body?: unknown) =>
     fetch(path, {
       method,
-      headers: { "X-Admin-Key": TEST_ADMIN_SECRET, "CF-Connecting-IP": `10.65.0.${++adminIp}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+      headers: {
+        "X-Admin-Key": TEST_ADMIN_SECRET,
+        "CF-Connecting-IP": `10.65.0.${++adminIp}`,
+        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
 
@@ -214,11 +333,16 @@ describe("admin routes for users", () => {
     const revoked = await admin(isolate, "POST", "/admin/revocations", { kind: "user", subject: "INITECH_Analyst" });
     expect(revoked.status).toBe(201);
     expect(await revoked.json()).toMatchObject({ kind: "user", subject: "initech_analyst" });
-    const unknown = await admin(isolate, "POST", "/admin/revocations", { kind: "user", subject: "nobody_by_that_name" });
+    const unknown = await admin(isolate, "POST", "/admin/revocations", {
+      kind: "user",
+      subject: "nobody_by_that_name",
+    });
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ code: "unknown-user" });
     // A name that looks like SQL never reaches the query: the pattern refuses it first.
-    expect((await admin(isolate, "POST", "/admin/revocations", { kind: "user", subject: "' OR 1=1 --" })).status).toBe(400);
+    expect((await admin(isolate, "POST", "/admin/revocations", { kind: "user", subject: "' OR 1=1 --" })).status).toBe(
+      400,
+    );
   });
 
   it("audit every refusal, not only the credential's: 400, 404, 409 and 429 each leave a line", async () => {
@@ -227,18 +351,30 @@ describe("admin routes for users", () => {
     const asClient = (method: string, path: string, body?: unknown) =>
       isolate(path, {
         method,
-        headers: { "X-Admin-Key": TEST_ADMIN_SECRET, "CF-Connecting-IP": "10.64.0.17", ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+        headers: {
+          "X-Admin-Key": TEST_ADMIN_SECRET,
+          "CF-Connecting-IP": "10.64.0.17",
+          ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     const statuses = [
       (await asClient("POST", "/admin/revocations", { kind: "user", subject: "' OR 1=1 --" })).status,
       (await asClient("POST", "/admin/revocations", { kind: "user", subject: "nobody_by_that_name" })).status,
-      (await asClient("POST", "/admin/keys", { id: TEST_API_KEYS.acmeCurrent.id, tenant: "acme", scopes: ["metrics:read"] })).status,
+      (
+        await asClient("POST", "/admin/keys", {
+          id: TEST_API_KEYS.acmeCurrent.id,
+          tenant: "acme",
+          scopes: ["metrics:read"],
+        })
+      ).status,
       (await asClient("GET", "/admin/users/nobody_by_that_name/sessions")).status,
       (await asClient("GET", "/admin/keys")).status,
     ];
     expect(statuses).toEqual([400, 404, 409, 404, 429]);
-    const refusals = auditLines(log()).filter((line) => line.outcome === "refused" && String(line.action).startsWith("admin."));
+    const refusals = auditLines(log()).filter(
+      (line) => line.outcome === "refused" && String(line.action).startsWith("admin."),
+    );
     expect(refusals.map(({ action, reason }) => ({ action, reason }))).toEqual([
       { action: "admin.revoke", reason: "validation-failed" },
       { action: "admin.revoke", reason: "unknown-user" },
@@ -246,7 +382,8 @@ describe("admin routes for users", () => {
       { action: "admin.sessions.list", reason: "unknown-user" },
       { action: "admin.keys.list", reason: "rate-limited" },
     ]);
-    for (const line of refusals) expect(line).toMatchObject({ client_ip: "10.64.0.17", request_id: expect.any(String) });
+    for (const line of refusals)
+      expect(line).toMatchObject({ client_ip: "10.64.0.17", request_id: expect.any(String) });
   });
 
   it("list a user's live sessions and end them all: refused at once here and on a new isolate, and no isolate refreshes them", async () => {
@@ -259,13 +396,20 @@ describe("admin routes for users", () => {
         body: JSON.stringify({ username: "globex_analyst", password: DEMO_PASSWORD }),
       });
       expect(response.status).toBe(200);
-      const cookie = response.headers.getSetCookie().find((line) => line.startsWith("__Host-sf-session="))!.split(";")[0]!;
+      const cookie = response.headers
+        .getSetCookie()
+        .find((line) => line.startsWith("__Host-sf-session="))!
+        .split(";")[0]!;
       return { cookie, csrf: ((await response.json()) as { csrfToken: string }).csrfToken };
     };
     const sessions = [await signIn("10.64.1.1"), await signIn("10.64.2.1")];
     const listed = await admin(isolate, "GET", "/admin/users/Globex_Analyst/sessions");
     expect(listed.status).toBe(200);
-    const body = (await listed.json()) as { user: string; tenant: string; sessions: { family: string; refreshes: number }[] };
+    const body = (await listed.json()) as {
+      user: string;
+      tenant: string;
+      sessions: { family: string; refreshes: number }[];
+    };
     expect(body).toMatchObject({ user: "globex_analyst", tenant: "globex" });
     expect(body.sessions.length).toBeGreaterThanOrEqual(2);
     expect(body.sessions.length).toBeLessThanOrEqual(10);
@@ -274,13 +418,19 @@ describe("admin routes for users", () => {
     expect(ended.status).toBe(200);
     expect(await ended.json()).toEqual({ user: "globex_analyst", ended: body.sessions.length });
     const use = (fetch: IsolateFetch, path: string, session: { cookie: string; csrf: string }, method = "GET") =>
-      fetch(path, { method, headers: { Cookie: session.cookie, "X-CSRF-Token": session.csrf, "CF-Connecting-IP": "10.64.3.1" } });
+      fetch(path, {
+        method,
+        headers: { Cookie: session.cookie, "X-CSRF-Token": session.csrf, "CF-Connecting-IP": "10.64.3.1" },
+      });
     for (const session of sessions) {
       expect((await use(isolate, "/auth/me", session)).status).toBe(401);
       expect((await use(isolateApp(clock), "/auth/me", session)).status).toBe(401);
       expect((await use(isolateApp(clock), "/auth/session/refresh", session, "POST")).status).toBe(401);
     }
-    expect(((await (await admin(isolate, "GET", "/admin/users/globex_analyst/sessions")).json()) as { sessions: unknown[] }).sessions).toEqual([]);
+    expect(
+      ((await (await admin(isolate, "GET", "/admin/users/globex_analyst/sessions")).json()) as { sessions: unknown[] })
+        .sessions,
+    ).toEqual([]);
   });
 });
 

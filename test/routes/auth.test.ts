@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { verifyToken } from "../../src/auth/tokens.ts";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
+import { verifyToken } from "../../src/auth/tokens.ts";
 import { fetchWorker, readProblem } from "../support/app.ts";
 import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
 
@@ -39,7 +39,10 @@ describe("POST /auth/login", () => {
       audience: "streamforge-api",
       ttlSeconds: 900,
     });
-    const payload = JSON.parse(atob(body.access_token.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/"))) as Record<string, number>;
+    const payload = JSON.parse(atob(body.access_token.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/"))) as Record<
+      string,
+      number
+    >;
     expect(claims).toEqual({ sub: "acme_analyst", tenant: "acme", issuedAtSeconds: payload.iat });
     expect(payload.exp! - payload.iat!).toBe(900);
     expect(JSON.parse(atob(body.access_token.split(".")[0]!))).toMatchObject({ alg: "HS256" });
@@ -55,8 +58,16 @@ describe("POST /auth/login", () => {
   });
 
   it("treats hostile text in the password, the one free-text field that passes validation, as a wrong password", async () => {
-    const wrong = withoutRequestId(await readProblem(await login({ username: "initech_analyst", password: "wrong-password-123" })));
-    for (const password of ["' OR '1'='1' --", "'; DROP TABLE users; --", "$1) OR (1=1", "\u0000".repeat(8), "<script>alert(1)</script>"]) {
+    const wrong = withoutRequestId(
+      await readProblem(await login({ username: "initech_analyst", password: "wrong-password-123" })),
+    );
+    for (const password of [
+      "' OR '1'='1' --",
+      "'; DROP TABLE users; --",
+      "$1) OR (1=1",
+      "\u0000".repeat(8),
+      "<script>alert(1)</script>",
+    ]) {
       const response = await login({ username: "initech_analyst", password });
       expect(response.status, password).toBe(401);
       expect(withoutRequestId(await readProblem(response))).toEqual(wrong);
@@ -79,7 +90,11 @@ describe("POST /auth/login", () => {
     ["a username that is too long", { username: "a".repeat(51), password: "long-enough-1" }, "body.username"],
     ["a username with a space", { username: "acme analyst", password: "long-enough-1" }, "body.username"],
     ["a username with a Cyrillic look-alike", { username: "acme_аnalyst", password: "long-enough-1" }, "body.username"],
-    ["a username with a fullwidth look-alike", { username: "ａcme_analyst", password: "long-enough-1" }, "body.username"],
+    [
+      "a username with a fullwidth look-alike",
+      { username: "ａcme_analyst", password: "long-enough-1" },
+      "body.username",
+    ],
     ["an SQL injection in the username", { username: "' OR 1=1 --", password: "long-enough-1" }, "body.username"],
     ["a password that is too short", { username: "acme_analyst", password: "seven77" }, "body.password"],
     ["a password that is too long", { username: "acme_analyst", password: "p".repeat(129) }, "body.password"],
@@ -106,7 +121,10 @@ describe("POST /auth/login", () => {
   });
 
   it("refuses a non-JSON body with 415 and malformed JSON with 400", async () => {
-    const form = await login(undefined, { contentType: "application/x-www-form-urlencoded", raw: "username=acme_analyst&password=streamforge-demo" });
+    const form = await login(undefined, {
+      contentType: "application/x-www-form-urlencoded",
+      raw: "username=acme_analyst&password=streamforge-demo",
+    });
     expect(form.status).toBe(415);
     const malformed = await login(undefined, { raw: '{"username":"acme_analyst",' });
     expect(malformed.status).toBe(400);
@@ -120,7 +138,8 @@ describe("POST /auth/login", () => {
 
   it("returns 429 on the 6th attempt in a minute from one IP, saying nothing about the account", async () => {
     const ip = "198.18.0.1";
-    for (let i = 0; i < 5; i++) expect((await login({ username: `probe_user_${i}`, password: "guess-password" }, { ip })).status).toBe(401);
+    for (let i = 0; i < 5; i++)
+      expect((await login({ username: `probe_user_${i}`, password: "guess-password" }, { ip })).status).toBe(401);
     const limited = await login({ username: "acme_analyst", password: DEMO_PASSWORD }, { ip });
     expect(limited.status).toBe(429);
     expect(limited.headers.get("retry-after")).toMatch(/^\d+$/);

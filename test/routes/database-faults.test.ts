@@ -21,7 +21,8 @@ function withFault(url: string, fault: Fault): string {
 
 let clientCounter = 0;
 const nextClientIp = () => `10.90.${Math.floor(++clientCounter / 250)}.${clientCounter % 250}`;
-const minutesAgo = (minutes: number) => new Date(Math.floor(Date.now() / 60_000) * 60_000 - minutes * 60_000).toISOString();
+const minutesAgo = (minutes: number) =>
+  new Date(Math.floor(Date.now() / 60_000) * 60_000 - minutes * 60_000).toISOString();
 
 /** Every route that reads the database, as a client calls it. */
 const ROUTES: Record<string, () => [string, RequestInit]> = {
@@ -33,11 +34,19 @@ const ROUTES: Record<string, () => [string, RequestInit]> = {
   "GET /streams": () => ["/streams", { headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key } }],
   "POST /auth/login": () => [
     "/auth/login",
-    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "acme_analyst", password: DEMO_PASSWORD }) },
+    {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: "acme_analyst", password: DEMO_PASSWORD }),
+    },
   ],
   "POST /auth/session": () => [
     "/auth/session",
-    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "acme_analyst", password: DEMO_PASSWORD }) },
+    {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: "acme_analyst", password: DEMO_PASSWORD }),
+    },
   ],
   "GET /health/ready": () => ["/health/ready", {}],
 };
@@ -89,7 +98,11 @@ async function callEveryRoute(env: Record<string, string>): Promise<{ outcomes: 
 const UNLIMITED_LOGINS = { RATE_LIMIT_LOGIN_USERNAME: "1000/hour", RATE_LIMIT_LOGIN_IPV4_24: "1000/minute" };
 
 function faultEnv(fault: Fault): Record<string, string> {
-  return { ...UNLIMITED_LOGINS, DATABASE_URL: withFault(testEnv.DATABASE_URL, fault), AUTH_DATABASE_URL: withFault(testEnv.AUTH_DATABASE_URL, fault) };
+  return {
+    ...UNLIMITED_LOGINS,
+    DATABASE_URL: withFault(testEnv.DATABASE_URL, fault),
+    AUTH_DATABASE_URL: withFault(testEnv.AUTH_DATABASE_URL, fault),
+  };
 }
 
 function expectDeclaredOutcome(outcomes: Outcome[], withinMs: number): void {
@@ -109,8 +122,14 @@ function expectDeclaredOutcome(outcomes: Outcome[], withinMs: number): void {
 
 describe("database faults on every database route", () => {
   it("serves every route normally when no fault is named (the same env path the faults use)", async () => {
-    const { outcomes } = await callEveryRoute({ ...UNLIMITED_LOGINS, DATABASE_URL: testEnv.DATABASE_URL, AUTH_DATABASE_URL: testEnv.AUTH_DATABASE_URL });
-    expect(outcomes.map(({ route, status }) => [route, status])).toEqual(Object.keys(ROUTES).map((route) => [route, 200]));
+    const { outcomes } = await callEveryRoute({
+      ...UNLIMITED_LOGINS,
+      DATABASE_URL: testEnv.DATABASE_URL,
+      AUTH_DATABASE_URL: testEnv.AUTH_DATABASE_URL,
+    });
+    expect(outcomes.map(({ route, status }) => [route, status])).toEqual(
+      Object.keys(ROUTES).map((route) => [route, 200]),
+    );
   });
 
   it.each([

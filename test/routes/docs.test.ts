@@ -8,7 +8,12 @@ describe("API docs", () => {
     expect(response.headers.get("content-type")).toMatch(/^text\/html/);
     const html = await response.text();
     const sources = [...html.matchAll(/(?:src|href)="([^"]*)"/g)].map((match) => match[1]);
-    expect(sources).toEqual(["/docs/favicon-32x32.png", "/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js", "/docs/init.js"]);
+    expect(sources).toEqual([
+      "/docs/favicon-32x32.png",
+      "/docs/swagger-ui.css",
+      "/docs/swagger-ui-bundle.js",
+      "/docs/init.js",
+    ]);
     // Every <script> has a src and no body; there is no <style> and no style or on* attribute.
     expect(html.match(/<script\b[^>]*>[^<]+<\/script>/)).toBeNull();
     expect(html).not.toMatch(/<style|\sstyle=|\son[a-z]+=/i);

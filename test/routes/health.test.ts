@@ -16,7 +16,10 @@ describe("health routes", () => {
   });
 
   it("answers readiness with a 503 problem and Retry-After when the database is unreachable", async () => {
-    const response = await requestWith({ DATABASE_URL: "postgres://app:secret-password@127.0.0.1:1/streamforge?sslmode=disable" }, "/health/ready");
+    const response = await requestWith(
+      { DATABASE_URL: "postgres://app:secret-password@127.0.0.1:1/streamforge?sslmode=disable" },
+      "/health/ready",
+    );
     expect(response.status).toBe(503);
     expect(response.headers.get("content-type")).toBe("application/problem+json");
     expect(response.headers.get("retry-after")).toBe("5");
@@ -31,7 +34,9 @@ describe("health routes", () => {
 
   it("answers concurrent readiness requests of one isolate from one shared check", async () => {
     const responses = await Promise.all(
-      Array.from({ length: 50 }, (_, index) => fetchWorker("/health/ready", { headers: { "CF-Connecting-IP": `10.71.0.${index + 1}` } })),
+      Array.from({ length: 50 }, (_, index) =>
+        fetchWorker("/health/ready", { headers: { "CF-Connecting-IP": `10.71.0.${index + 1}` } }),
+      ),
     );
     expect(responses.map((response) => response.status)).toEqual(Array.from({ length: 50 }, () => 200));
   });
@@ -39,12 +44,19 @@ describe("health routes", () => {
   it("limits readiness per client IP like the other database routes: 429 with Retry-After once the policy is spent", async () => {
     const init = { headers: { "CF-Connecting-IP": "10.70.0.1" } };
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await requestWith({ RATE_LIMIT_API: "3/minute" }, "/health/ready", init)).status);
+    for (let i = 0; i < 4; i++)
+      statuses.push((await requestWith({ RATE_LIMIT_API: "3/minute" }, "/health/ready", init)).status);
     expect(statuses).toEqual([200, 200, 200, 429]);
     const refused = await requestWith({ RATE_LIMIT_API: "3/minute" }, "/health/ready", init);
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
     // Another client still gets its answer: the limit is per IP, not a switch anyone can flip.
-    expect((await requestWith({ RATE_LIMIT_API: "3/minute" }, "/health/ready", { headers: { "CF-Connecting-IP": "10.70.0.2" } })).status).toBe(200);
+    expect(
+      (
+        await requestWith({ RATE_LIMIT_API: "3/minute" }, "/health/ready", {
+          headers: { "CF-Connecting-IP": "10.70.0.2" },
+        })
+      ).status,
+    ).toBe(200);
   });
 
   it("gives every response a server-generated request id, ignoring a client-sent one", async () => {
@@ -59,7 +71,11 @@ describe("health routes", () => {
     expect(response.status).toBe(404);
     expect(response.headers.get("content-type")).toBe("application/problem+json");
     const problem = await readProblem(response);
-    expect(problem).toMatchObject({ status: 404, code: "not-found", instance: `urn:uuid:${response.headers.get("x-request-id")}` });
+    expect(problem).toMatchObject({
+      status: 404,
+      code: "not-found",
+      instance: `urn:uuid:${response.headers.get("x-request-id")}`,
+    });
     expect(problem.request_id).toBe(response.headers.get("x-request-id"));
   });
 });

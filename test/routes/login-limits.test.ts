@@ -18,7 +18,14 @@ function isolate(vars: Record<string, string> = {}) {
     const ctx = createExecutionContext();
     const headers: Record<string, string> = { "Content-Type": "application/json", "CF-Connecting-IP": init.ip };
     if (init.cookie !== undefined) headers.Cookie = init.cookie;
-    const response = await worker.fetch(new Request(`${ORIGIN}/auth/login`, { method: "POST", headers, body: JSON.stringify(body) }) as Request<unknown, IncomingRequestCfProperties>, isolateEnv, ctx);
+    const response = await worker.fetch(
+      new Request(`${ORIGIN}/auth/login`, { method: "POST", headers, body: JSON.stringify(body) }) as Request<
+        unknown,
+        IncomingRequestCfProperties
+      >,
+      isolateEnv,
+      ctx,
+    );
     await response.arrayBuffer();
     // Refunds and lease returns run after the response, as they do in production.
     await waitOnExecutionContext(ctx);
@@ -39,45 +46,69 @@ const SLOW = { timeout: 120_000 };
 describe("login limits an attacker cannot turn against a user", () => {
   it("does not count successful logins against the username", SLOW, async () => {
     const login = isolate();
-    for (let i = 0; i < 15; i++) expect((await login({ username: "globex_analyst", password: DEMO_PASSWORD }, { ip: freshNetworkIp() })).status).toBe(200);
+    for (let i = 0; i < 15; i++)
+      expect(
+        (await login({ username: "globex_analyst", password: DEMO_PASSWORD }, { ip: freshNetworkIp() })).status,
+      ).toBe(200);
   });
 
-  it("lets the user's own client in while 1,000 failed attempts from 100 addresses exhaust the username", SLOW, async () => {
-    const login = isolate();
-    const victim = { username: "initech_analyst", password: DEMO_PASSWORD };
-    const cookie = deviceCookie(await login(victim, { ip: freshNetworkIp() }));
+  it(
+    "lets the user's own client in while 1,000 failed attempts from 100 addresses exhaust the username",
+    SLOW,
+    async () => {
+      const login = isolate();
+      const victim = { username: "initech_analyst", password: DEMO_PASSWORD };
+      const cookie = deviceCookie(await login(victim, { ip: freshNetworkIp() }));
 
-    const attackers = Array.from({ length: 100 }, freshNetworkIp);
-    const statuses: number[] = [];
-    for (let round = 0; round < 10; round++) {
-      for (let first = 0; first < attackers.length; first += 5) {
-        const batch = await Promise.all(attackers.slice(first, first + 5).map((ip) => login({ username: "initech_analyst", password: `guess-${round}-${ip}` }, { ip })));
-        statuses.push(...batch.map((response) => response.status));
+      const attackers = Array.from({ length: 100 }, freshNetworkIp);
+      const statuses: number[] = [];
+      for (let round = 0; round < 10; round++) {
+        for (let first = 0; first < attackers.length; first += 5) {
+          const batch = await Promise.all(
+            attackers
+              .slice(first, first + 5)
+              .map((ip) => login({ username: "initech_analyst", password: `guess-${round}-${ip}` }, { ip })),
+          );
+          statuses.push(...batch.map((response) => response.status));
+        }
       }
-    }
-    // At most 10 guesses a window reach a password check; everything else is refused before it.
-    expect(statuses.filter((status) => status === 401).length).toBe(10);
-    expect(statuses.filter((status) => status !== 401 && status !== 429)).toEqual([]);
+      // At most 10 guesses a window reach a password check; everything else is refused before it.
+      expect(statuses.filter((status) => status === 401).length).toBe(10);
+      expect(statuses.filter((status) => status !== 401 && status !== 429)).toEqual([]);
 
-    expect((await login(victim, { ip: freshNetworkIp(), cookie })).status).toBe(200);
-    // Without its device cookie, the user's login shares the exhausted allowance.
-    expect((await login(victim, { ip: freshNetworkIp() })).status).toBe(429);
-  });
+      expect((await login(victim, { ip: freshNetworkIp(), cookie })).status).toBe(200);
+      // Without its device cookie, the user's login shares the exhausted allowance.
+      expect((await login(victim, { ip: freshNetworkIp() })).status).toBe(429);
+    },
+  );
 
-  it("keys the username allowance as users.username is unique: guesses at ACME_analyst cost acme_analyst nothing", SLOW, async () => {
-    const login = isolate();
-    const statuses = [];
-    for (let i = 0; i < 12; i++) statuses.push((await login({ username: "GLOBEX_analyst", password: `guess-password-${i}` }, { ip: freshNetworkIp() })).status);
-    // The attacker's ceiling on the name it guesses at: the username policy's 10 checks.
-    expect(statuses).toEqual([...Array(10).fill(401), 429, 429]);
-    expect((await login({ username: "globex_analyst", password: DEMO_PASSWORD }, { ip: freshNetworkIp() })).status).toBe(200);
-  });
+  it(
+    "keys the username allowance as users.username is unique: guesses at ACME_analyst cost acme_analyst nothing",
+    SLOW,
+    async () => {
+      const login = isolate();
+      const statuses = [];
+      for (let i = 0; i < 12; i++)
+        statuses.push(
+          (await login({ username: "GLOBEX_analyst", password: `guess-password-${i}` }, { ip: freshNetworkIp() }))
+            .status,
+        );
+      // The attacker's ceiling on the name it guesses at: the username policy's 10 checks.
+      expect(statuses).toEqual([...Array(10).fill(401), 429, 429]);
+      expect(
+        (await login({ username: "globex_analyst", password: DEMO_PASSWORD }, { ip: freshNetworkIp() })).status,
+      ).toBe(200);
+    },
+  );
 
   it("treats a forged device cookie, or one issued for another user, as none", SLOW, async () => {
     const login = isolate();
-    const other = deviceCookie(await login({ username: "acme_analyst", password: DEMO_PASSWORD }, { ip: freshNetworkIp() }));
+    const other = deviceCookie(
+      await login({ username: "acme_analyst", password: DEMO_PASSWORD }, { ip: freshNetworkIp() }),
+    );
     const target = "nobody_here";
-    for (let i = 0; i < 10; i++) await login({ username: target, password: "wrong-password" }, { ip: freshNetworkIp() });
+    for (let i = 0; i < 10; i++)
+      await login({ username: target, password: "wrong-password" }, { ip: freshNetworkIp() });
     const [name, value] = other.split("=") as [string, string];
     const forged = `${name}=${encodeURIComponent(`${target}:stolen-device.`)}${value.slice(value.indexOf(".") + 1)}`;
     for (const cookie of [other, forged, `${name}=${target}%3Adevice`]) {
@@ -93,9 +124,13 @@ describe("login limits an attacker cannot turn against a user", () => {
     const statuses: number[] = [];
     for (let i = 0; i < 100; i++) {
       // Each address in its own /56 (and so its own /64): only the /48 is shared.
-      const response = await login({ username: `user_${i}`, password: "wrong-password" }, { ip: `2001:db8:4848:${(i + 1).toString(16)}00::1` });
+      const response = await login(
+        { username: `user_${i}`, password: "wrong-password" },
+        { ip: `2001:db8:4848:${(i + 1).toString(16)}00::1` },
+      );
       statuses.push(response.status);
-      if (response.status === 429) expect(response.headers.get("ratelimit-policy")).toContain('"login-ipv6-48";q=8;w=60');
+      if (response.status === 429)
+        expect(response.headers.get("ratelimit-policy")).toContain('"login-ipv6-48";q=8;w=60');
     }
     expect(statuses.filter((status) => status === 401).length).toBe(8);
     expect(statuses.filter((status) => status === 429).length).toBe(92);
@@ -104,7 +139,10 @@ describe("login limits an attacker cannot turn against a user", () => {
   it("gives one IPv4 /24 no more attempts than its policy", SLOW, async () => {
     const login = isolate({ RATE_LIMIT_LOGIN_ISOLATE: "1000/second", RATE_LIMIT_LOGIN_IPV4_24: "6/minute" });
     const statuses = [];
-    for (let host = 1; host <= 20; host++) statuses.push((await login({ username: `v4_user_${host}`, password: "wrong-password" }, { ip: `192.0.2.${host}` })).status);
+    for (let host = 1; host <= 20; host++)
+      statuses.push(
+        (await login({ username: `v4_user_${host}`, password: "wrong-password" }, { ip: `192.0.2.${host}` })).status,
+      );
     expect(statuses.filter((status) => status === 401).length).toBe(6);
   });
 
@@ -112,7 +150,10 @@ describe("login limits an attacker cannot turn against a user", () => {
     const login = isolate({ RATE_LIMIT_LOGIN_ISOLATE: "3/minute" });
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const response = await login({ username: `budget_user_${i}`, password: "wrong-password" }, { ip: freshNetworkIp() });
+      const response = await login(
+        { username: `budget_user_${i}`, password: "wrong-password" },
+        { ip: freshNetworkIp() },
+      );
       statuses.push(response.status);
       if (response.status === 503) expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
     }
@@ -123,7 +164,10 @@ describe("login limits an attacker cannot turn against a user", () => {
 /** The permits an isolate's limiter object for (`policy`, `key`) counts as spent in its window. */
 async function spentPermits(policy: string, key: string): Promise<number> {
   const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(`${policy}:${key}`));
-  return runInDurableObject(stub, (instance) => (instance as unknown as { windows: Map<string, { count: number }> }).windows.get(policy)?.count ?? 0);
+  return runInDurableObject(
+    stub,
+    (instance) => (instance as unknown as { windows: Map<string, { count: number }> }).windows.get(policy)?.count ?? 0,
+  );
 }
 
 /**
@@ -136,7 +180,9 @@ async function failedSignIns(ip: string, count: number, vars: Record<string, str
   for (let first = 0; first < count; first += 10) {
     const login = isolate(vars);
     const batch = await Promise.all(
-      Array.from({ length: Math.min(10, count - first) }, (_, i) => login({ username: `tier_probe_${first + i}`, password: "wrong-password" }, { ip })),
+      Array.from({ length: Math.min(10, count - first) }, (_, i) =>
+        login({ username: `tier_probe_${first + i}`, password: "wrong-password" }, { ip }),
+      ),
     );
     statuses.push(...batch.map((response) => response.status));
   }
@@ -151,7 +197,9 @@ describe("network tiers that cannot drain each other", () => {
     expect(statuses.filter((status) => status === 401)).toHaveLength(5);
     expect(statuses.filter((status) => status === 429)).toHaveLength(55);
     expect(await spentPermits("login-ipv4-24", "ip:10.199.1.0/24")).toBe(5);
-    expect((await login({ username: "acme_analyst", password: DEMO_PASSWORD }, { ip: "10.199.1.77" })).status).toBe(200);
+    expect((await login({ username: "acme_analyst", password: DEMO_PASSWORD }, { ip: "10.199.1.77" })).status).toBe(
+      200,
+    );
   });
 
   it("lets other /64s of the /56 and /48 sign in at once while one /64 sends 60 sign-ins a minute", SLOW, async () => {
@@ -159,8 +207,12 @@ describe("network tiers that cannot drain each other", () => {
     const login = isolate();
     expect(statuses.filter((status) => status === 401)).toHaveLength(5);
     expect(statuses.filter((status) => status === 429)).toHaveLength(55);
-    expect((await login({ username: "acme_analyst", password: DEMO_PASSWORD }, { ip: "2001:db8:5601:101::1" })).status).toBe(200);
-    expect((await login({ username: "globex_analyst", password: DEMO_PASSWORD }, { ip: "2001:db8:5601:200::1" })).status).toBe(200);
+    expect(
+      (await login({ username: "acme_analyst", password: DEMO_PASSWORD }, { ip: "2001:db8:5601:101::1" })).status,
+    ).toBe(200);
+    expect(
+      (await login({ username: "globex_analyst", password: DEMO_PASSWORD }, { ip: "2001:db8:5601:200::1" })).status,
+    ).toBe(200);
   });
 
   it("hands a client's own permit back when a wider network refuses it", SLOW, async () => {

@@ -7,19 +7,38 @@ import { tableFingerprint } from "../support/owner-db.ts";
 
 const ACME_STREAMS = DEMO_TENANTS[0].streams as readonly string[];
 const GLOBEX_STREAMS = DEMO_TENANTS[1].streams as readonly string[];
-const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
+const TOKENS = {
+  signingKey: TEST_JWT_SIGNING_KEY,
+  issuer: "https://api.streamforge.example",
+  audience: "streamforge-api",
+  ttlSeconds: 900,
+};
 
 let ipCounter = 0;
 function asAcme(path: string): Promise<Response> {
   ipCounter++;
-  return fetchWorker(path, { headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key, "CF-Connecting-IP": `10.60.${Math.floor(ipCounter / 250)}.${ipCounter % 250}` } });
+  return fetchWorker(path, {
+    headers: {
+      "X-API-Key": TEST_API_KEYS.acmeCurrent.key,
+      "CF-Connecting-IP": `10.60.${Math.floor(ipCounter / 250)}.${ipCounter % 250}`,
+    },
+  });
 }
 
 function isoMinutesAgo(minutes: number): string {
   return new Date(Math.floor(Date.now() / 60_000) * 60_000 - minutes * 60_000).toISOString();
 }
 
-type Overview = { tenant: string; window: string; events: number; events_per_second: number; error_rate: number; active_streams: number; latency_p95_ms: number; top_streams: { stream: string; events: number }[] };
+type Overview = {
+  tenant: string;
+  window: string;
+  events: number;
+  events_per_second: number;
+  error_rate: number;
+  active_streams: number;
+  latency_p95_ms: number;
+  top_streams: { stream: string; events: number }[];
+};
 
 describe("GET /metrics/overview", () => {
   it("summarises the caller's tenant over the default hour", async () => {
@@ -42,7 +61,9 @@ describe("GET /metrics/overview", () => {
 
   it("scopes a user's token to the token's tenant", async () => {
     const token = await issueToken({ sub: "globex_analyst", tenant: "globex" }, TOKENS);
-    const response = await fetchWorker("/metrics/overview?window=15m", { headers: { Authorization: `Bearer ${token}`, "CF-Connecting-IP": "10.61.0.1" } });
+    const response = await fetchWorker("/metrics/overview?window=15m", {
+      headers: { Authorization: `Bearer ${token}`, "CF-Connecting-IP": "10.61.0.1" },
+    });
     expect(response.status).toBe(200);
     const overview = (await response.json()) as Overview;
     expect(overview).toMatchObject({ tenant: "globex", window: "15m", active_streams: GLOBEX_STREAMS.length });
@@ -55,17 +76,21 @@ describe("GET /metrics/overview", () => {
     expect(day.events).toBeGreaterThan(quarter.events);
   });
 
-  it.each([["window=2h"], ["window="], ["window=1h&window=7d"], ["tenant=globex"], ["window=1h&debug=1"]])("refuses ?%s with a 400 problem", async (query) => {
-    const response = await asAcme(`/metrics/overview?${query}`);
-    expect(response.status).toBe(400);
-    expect(response.headers.get("content-type")).toBe("application/problem+json");
-    expect(await readProblem(response)).toMatchObject({ code: "validation-failed" });
-  });
+  it.each([["window=2h"], ["window="], ["window=1h&window=7d"], ["tenant=globex"], ["window=1h&debug=1"]])(
+    "refuses ?%s with a 400 problem",
+    async (query) => {
+      const response = await asAcme(`/metrics/overview?${query}`);
+      expect(response.status).toBe(400);
+      expect(response.headers.get("content-type")).toBe("application/problem+json");
+      expect(await readProblem(response)).toMatchObject({ code: "validation-failed" });
+    },
+  );
 
   it("is limited per client IP, answering 429 with Retry-After once the policy is spent", async () => {
     const init = { headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key, "CF-Connecting-IP": "10.61.0.9" } };
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await requestWith({ RATE_LIMIT_API: "3/minute" }, "/metrics/overview", init)).status);
+    for (let i = 0; i < 4; i++)
+      statuses.push((await requestWith({ RATE_LIMIT_API: "3/minute" }, "/metrics/overview", init)).status);
     expect(statuses).toEqual([200, 200, 200, 429]);
     const refused = await requestWith({ RATE_LIMIT_API: "3/minute" }, "/streams", init);
     expect(refused.status).toBe(429);
@@ -78,9 +103,13 @@ describe("GET /metrics/overview", () => {
   });
 
   it("answers 503 with Retry-After and no driver text when the database is down", async () => {
-    const response = await requestWith({ DATABASE_URL: "postgres://streamforge_metrics:pw@127.0.0.1:1/streamforge?sslmode=disable" }, "/metrics/overview", {
-      headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key, "CF-Connecting-IP": "10.61.0.3" },
-    });
+    const response = await requestWith(
+      { DATABASE_URL: "postgres://streamforge_metrics:pw@127.0.0.1:1/streamforge?sslmode=disable" },
+      "/metrics/overview",
+      {
+        headers: { "X-API-Key": TEST_API_KEYS.acmeCurrent.key, "CF-Connecting-IP": "10.61.0.3" },
+      },
+    );
     expect(response.status).toBe(503);
     expect(response.headers.get("retry-after")).toBe("5");
     const text = await response.text();
@@ -92,9 +121,15 @@ describe("GET /metrics/overview", () => {
 describe("GET /metrics/timeseries", () => {
   it("returns one point per step for the caller's stream", async () => {
     // An hour that ended before the suite started: the seeded history ends when the suite's setup ran.
-    const response = await asAcme(`/metrics/timeseries?stream=orders.created&from=${isoMinutesAgo(120)}&to=${isoMinutesAgo(60)}&step=5m`);
+    const response = await asAcme(
+      `/metrics/timeseries?stream=orders.created&from=${isoMinutesAgo(120)}&to=${isoMinutesAgo(60)}&step=5m`,
+    );
     expect(response.status).toBe(200);
-    const body = (await response.json()) as { stream: string; step: string; points: { t: string; events: number; latency_p99_ms: number; latency_p95_ms: number }[] };
+    const body = (await response.json()) as {
+      stream: string;
+      step: string;
+      points: { t: string; events: number; latency_p99_ms: number; latency_p95_ms: number }[];
+    };
     expect(body).toMatchObject({ stream: "orders.created", step: "5m" });
     expect(body.points).toHaveLength(12);
     expect(body.points.every((point) => point.events > 0 && point.latency_p99_ms >= point.latency_p95_ms)).toBe(true);
@@ -102,7 +137,9 @@ describe("GET /metrics/timeseries", () => {
   });
 
   it("serves the longest span it allows, 31 days, at step=1d", async () => {
-    const response = await asAcme(`/metrics/timeseries?stream=orders.created&from=${isoMinutesAgo(31 * 1440)}&to=${isoMinutesAgo(0)}&step=1d`);
+    const response = await asAcme(
+      `/metrics/timeseries?stream=orders.created&from=${isoMinutesAgo(31 * 1440)}&to=${isoMinutesAgo(0)}&step=1d`,
+    );
     expect(response.status).toBe(200);
     const body = (await response.json()) as { points: { events: number }[] };
     expect(body.points.length).toBeGreaterThan(0);
@@ -121,7 +158,11 @@ describe("GET /metrics/timeseries", () => {
   it.each([
     ["more than 1,440 points", `from=${isoMinutesAgo(2000)}&to=${isoMinutesAgo(0)}&step=1m`, "query.step"],
     // 32 points but 46,080 minute rows: the span, not the point count, bounds the rows read.
-    ["more than 31 days, even at step=1d", `from=${isoMinutesAgo(32 * 1440)}&to=${isoMinutesAgo(0)}&step=1d`, "query.to"],
+    [
+      "more than 31 days, even at step=1d",
+      `from=${isoMinutesAgo(32 * 1440)}&to=${isoMinutesAgo(0)}&step=1d`,
+      "query.to",
+    ],
     ["to before from", `from=${isoMinutesAgo(0)}&to=${isoMinutesAgo(60)}&step=5m`, "query.to"],
     ["a date that is not ISO 8601", `from=yesterday&to=${isoMinutesAgo(0)}&step=5m`, "query.from"],
     ["an unknown step", `from=${isoMinutesAgo(60)}&to=${isoMinutesAgo(0)}&step=7m`, "query.step"],
@@ -149,7 +190,7 @@ describe("SQL injection", () => {
     "'; DROP TABLE metric_buckets; --",
     "1h'; DELETE FROM users; --",
     "orders.created' UNION SELECT password_hash FROM users --",
-    "orders.created\"; TRUNCATE streams; --",
+    'orders.created"; TRUNCATE streams; --',
     "$1",
     "1h) OR (1=1",
     "%27%20OR%201%3D1",
@@ -162,7 +203,13 @@ describe("SQL injection", () => {
   it("refuses payloads in every parameter before any query, never with a 500, writing nothing", async () => {
     const before = await tableFingerprint();
     const range = (overrides: Record<string, string>) =>
-      new URLSearchParams({ stream: "orders.created", from: isoMinutesAgo(60), to: isoMinutesAgo(0), step: "5m", ...overrides }).toString();
+      new URLSearchParams({
+        stream: "orders.created",
+        from: isoMinutesAgo(60),
+        to: isoMinutesAgo(0),
+        step: "5m",
+        ...overrides,
+      }).toString();
     const paths = PAYLOADS.flatMap((payload) => [
       `/metrics/overview?${new URLSearchParams({ window: payload })}`,
       `/metrics/timeseries?${range({ stream: payload })}`,

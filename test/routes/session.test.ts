@@ -3,12 +3,17 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { sessionTokens } from "../../src/auth/session-token.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
-import { TEST_API_KEYS, TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
 import { keyRegistry } from "../../src/keys/registry.ts";
 import { sessionFamilies } from "../../src/keys/session-families.ts";
-import { adminRequest, isolateApp, testClock, type IsolateFetch, type TestClock } from "../support/isolate.ts";
+import { TEST_API_KEYS, TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
+import { adminRequest, type IsolateFetch, isolateApp, type TestClock, testClock } from "../support/isolate.ts";
 
-const TOKENS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: "https://api.streamforge.example", audience: "streamforge-api", ttlSeconds: 900 };
+const TOKENS = {
+  signingKey: TEST_JWT_SIGNING_KEY,
+  issuer: "https://api.streamforge.example",
+  audience: "streamforge-api",
+  ttlSeconds: 900,
+};
 const DASHBOARD = "http://localhost:5173";
 const COOKIE_ATTRIBUTES = "Path=/; HttpOnly; Secure; SameSite=Strict";
 
@@ -38,13 +43,29 @@ interface Signed {
 function sessionCookieOf(response: Response): { cookie: string; value: string; maxAge: number; setCookie: string } {
   const setCookie = response.headers.getSetCookie().find((line) => line.startsWith("__Host-sf-session="));
   expect(setCookie, "session Set-Cookie").toBeDefined();
-  const match = /^__Host-sf-session=([A-Za-z0-9_.-]*); Max-Age=(\d+); Path=\/; HttpOnly; Secure; SameSite=Strict$/.exec(setCookie!);
+  const match = /^__Host-sf-session=([A-Za-z0-9_.-]*); Max-Age=(\d+); Path=\/; HttpOnly; Secure; SameSite=Strict$/.exec(
+    setCookie!,
+  );
   expect(match, setCookie).not.toBeNull();
-  return { cookie: `__Host-sf-session=${match![1]}`, value: match![1]!, maxAge: Number(match![2]), setCookie: setCookie! };
+  return {
+    cookie: `__Host-sf-session=${match![1]}`,
+    value: match![1]!,
+    maxAge: Number(match![2]),
+    setCookie: setCookie!,
+  };
 }
 
-function signIn(fetch: IsolateFetch, body: unknown, headers: Record<string, string> = {}, path = "/auth/session"): Promise<Response> {
-  return fetch(path, { method: "POST", headers: { "Content-Type": "application/json", "CF-Connecting-IP": freshIp(), ...headers }, body: JSON.stringify(body) });
+function signIn(
+  fetch: IsolateFetch,
+  body: unknown,
+  headers: Record<string, string> = {},
+  path = "/auth/session",
+): Promise<Response> {
+  return fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "CF-Connecting-IP": freshIp(), ...headers },
+    body: JSON.stringify(body),
+  });
 }
 
 async function signedIn(fetch: IsolateFetch, username = "acme_analyst"): Promise<Signed> {
@@ -55,8 +76,18 @@ async function signedIn(fetch: IsolateFetch, username = "acme_analyst"): Promise
 }
 
 /** A request as the dashboard's page sends it: its origin, the cookie and, unless left out, the CSRF token. */
-function withSession(fetch: IsolateFetch, path: string, session: { cookie: string; csrf?: string }, init: { method?: string; headers?: Record<string, string> } = {}): Promise<Response> {
-  const headers: Record<string, string> = { Origin: DASHBOARD, Cookie: session.cookie, "CF-Connecting-IP": freshIp(), ...init.headers };
+function withSession(
+  fetch: IsolateFetch,
+  path: string,
+  session: { cookie: string; csrf?: string },
+  init: { method?: string; headers?: Record<string, string> } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = {
+    Origin: DASHBOARD,
+    Cookie: session.cookie,
+    "CF-Connecting-IP": freshIp(),
+    ...init.headers,
+  };
   if (session.csrf !== undefined) headers["X-CSRF-Token"] = session.csrf;
   return fetch(path, { method: init.method ?? "GET", headers });
 }
@@ -96,7 +127,9 @@ describe("POST /auth/session", () => {
       const { request_id: _id, instance: _instance, ...rest } = (await response.json()) as Record<string, unknown>;
       return { status: response.status, rest, setCookie: response.headers.getSetCookie() };
     };
-    const viaLogin = await strip(await signIn(fetch, { username: "acme_analyst", password: "wrong-password-1" }, {}, "/auth/login"));
+    const viaLogin = await strip(
+      await signIn(fetch, { username: "acme_analyst", password: "wrong-password-1" }, {}, "/auth/login"),
+    );
     const viaSession = await strip(await signIn(fetch, { username: "acme_analyst", password: "wrong-password-1" }));
     const unknown = await strip(await signIn(fetch, { username: "nobody_at_all", password: "wrong-password-1" }));
     expect(viaLogin.status).toBe(401);
@@ -112,7 +145,11 @@ describe("POST /auth/session", () => {
     const problem = (await response.json()) as { code: string; errors: { path: string }[] };
     expect(problem.code).toBe("validation-failed");
     expect(problem.errors.map((error) => error.path).sort()).toEqual(["body.password", "body.role", "body.username"]);
-    const form = await fetch("/auth/session", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded", "CF-Connecting-IP": freshIp() }, body: "username=acme_analyst" });
+    const form = await fetch("/auth/session", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded", "CF-Connecting-IP": freshIp() },
+      body: "username=acme_analyst",
+    });
     expect(form.status).toBe(415);
     expect(form.headers.getSetCookie()).toEqual([]);
   });
@@ -121,19 +158,27 @@ describe("POST /auth/session", () => {
     const { fetch } = app();
     const ip = freshIp();
     for (let i = 0; i < 6; i++) {
-      const refused = await signIn(fetch, { username: "acme_analyst", password: DEMO_PASSWORD }, { Origin: "https://evil.streamforge.test", "CF-Connecting-IP": ip });
+      const refused = await signIn(
+        fetch,
+        { username: "acme_analyst", password: DEMO_PASSWORD },
+        { Origin: "https://evil.streamforge.test", "CF-Connecting-IP": ip },
+      );
       expect(refused.status).toBe(403);
       expect(((await refused.json()) as { code: string }).code).toBe("origin-not-allowed");
       expect(refused.headers.getSetCookie()).toEqual([]);
     }
-    expect((await signIn(fetch, { username: "acme_analyst", password: DEMO_PASSWORD }, { "CF-Connecting-IP": ip })).status).toBe(200);
+    expect(
+      (await signIn(fetch, { username: "acme_analyst", password: DEMO_PASSWORD }, { "CF-Connecting-IP": ip })).status,
+    ).toBe(200);
   });
 
   it("shares the login limits with /auth/login: attempts on either count against one per-IP allowance", async () => {
     const { fetch } = app();
     const ip = freshIp();
-    const attempt = (path: string, i: number) => signIn(fetch, { username: `shared_probe_${i}`, password: "guess-password" }, { "CF-Connecting-IP": ip }, path);
-    for (let i = 0; i < 5; i++) expect((await attempt(i % 2 === 0 ? "/auth/login" : "/auth/session", i)).status).toBe(401);
+    const attempt = (path: string, i: number) =>
+      signIn(fetch, { username: `shared_probe_${i}`, password: "guess-password" }, { "CF-Connecting-IP": ip }, path);
+    for (let i = 0; i < 5; i++)
+      expect((await attempt(i % 2 === 0 ? "/auth/login" : "/auth/session", i)).status).toBe(401);
     for (const path of ["/auth/session", "/auth/login"]) {
       const limited = await attempt(path, 9);
       expect(limited.status, path).toBe(429);
@@ -146,7 +191,16 @@ describe("POST /auth/session", () => {
     const { fetch } = app();
     const username = "shared_target_user";
     for (let i = 0; i < 10; i++) {
-      expect((await signIn(fetch, { username, password: "guess-password" }, {}, i % 2 === 0 ? "/auth/login" : "/auth/session")).status).toBe(401);
+      expect(
+        (
+          await signIn(
+            fetch,
+            { username, password: "guess-password" },
+            {},
+            i % 2 === 0 ? "/auth/login" : "/auth/session",
+          )
+        ).status,
+      ).toBe(401);
     }
     const limited = await signIn(fetch, { username, password: "guess-password" });
     expect(limited.status).toBe(429);
@@ -180,8 +234,15 @@ describe("GET /auth/session", () => {
     const signed = await signedIn(fetch);
     const [header, payload, signature] = signed.value.split(".") as [string, string, string];
     const claims = JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/"))) as Record<string, unknown>;
-    const forged = btoa(JSON.stringify({ ...claims, tenant: "globex" })).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
-    for (const value of [`${header}.${forged}.${signature}`, `${header}.${payload}.${signature.slice(0, -2)}AA`, `${header}.${payload}.`]) {
+    const forged = btoa(JSON.stringify({ ...claims, tenant: "globex" }))
+      .replace(/=+$/, "")
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_");
+    for (const value of [
+      `${header}.${forged}.${signature}`,
+      `${header}.${payload}.${signature.slice(0, -2)}AA`,
+      `${header}.${payload}.`,
+    ]) {
       const response = await withSession(fetch, "/auth/session", { cookie: `__Host-sf-session=${value}` });
       expect(response.status, value).toBe(401);
     }
@@ -215,7 +276,9 @@ describe("the session cookie on authenticated reads", () => {
     const token = await issueToken({ sub: "globex_analyst", tenant: "globex" }, TOKENS);
     for (const path of ["/streams", "/metrics/overview?window=24h"]) {
       const viaCookie = await withSession(fetch, path, asPage(signed));
-      const viaToken = await fetch(path, { headers: { Authorization: `Bearer ${token}`, "CF-Connecting-IP": freshIp() } });
+      const viaToken = await fetch(path, {
+        headers: { Authorization: `Bearer ${token}`, "CF-Connecting-IP": freshIp() },
+      });
       expect(viaCookie.status, path).toBe(200);
       expect(await viaCookie.json()).toEqual(await viaToken.json());
     }
@@ -260,7 +323,9 @@ describe("the session cookie on authenticated reads", () => {
   it("accepts the cookie without an Origin header (a same-origin GET sends none)", async () => {
     const { fetch } = app();
     const signed = await signedIn(fetch);
-    const response = await fetch("/auth/me", { headers: { Cookie: signed.cookie, "X-CSRF-Token": signed.body.csrfToken, "CF-Connecting-IP": freshIp() } });
+    const response = await fetch("/auth/me", {
+      headers: { Cookie: signed.cookie, "X-CSRF-Token": signed.body.csrfToken, "CF-Connecting-IP": freshIp() },
+    });
     expect(response.status).toBe(200);
   });
 
@@ -268,10 +333,17 @@ describe("the session cookie on authenticated reads", () => {
     const { fetch } = app();
     const signed = await signedIn(fetch);
     const accessToken = await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS);
-    const tokenAsCookie = await withSession(fetch, "/auth/me", { cookie: `__Host-sf-session=${accessToken}`, csrf: signed.body.csrfToken });
+    const tokenAsCookie = await withSession(fetch, "/auth/me", {
+      cookie: `__Host-sf-session=${accessToken}`,
+      csrf: signed.body.csrfToken,
+    });
     expect(tokenAsCookie.status).toBe(401);
-    expect((await withSession(fetch, "/auth/session", { cookie: `__Host-sf-session=${accessToken}` })).status).toBe(401);
-    const cookieAsBearer = await fetch("/auth/me", { headers: { Authorization: `Bearer ${signed.value}`, "CF-Connecting-IP": freshIp() } });
+    expect((await withSession(fetch, "/auth/session", { cookie: `__Host-sf-session=${accessToken}` })).status).toBe(
+      401,
+    );
+    const cookieAsBearer = await fetch("/auth/me", {
+      headers: { Authorization: `Bearer ${signed.value}`, "CF-Connecting-IP": freshIp() },
+    });
     expect(cookieAsBearer.status).toBe(401);
     expect(cookieAsBearer.headers.get("www-authenticate")).toBe('Bearer realm="streamforge", error="invalid_token"');
   });
@@ -280,7 +352,10 @@ describe("the session cookie on authenticated reads", () => {
     const { fetch } = app();
     const signed = await signedIn(fetch);
     const accessToken = await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS);
-    const extras: Record<string, string>[] = [{ Authorization: `Bearer ${accessToken}` }, { "X-API-Key": TEST_API_KEYS.acmeCurrent.key }];
+    const extras: Record<string, string>[] = [
+      { Authorization: `Bearer ${accessToken}` },
+      { "X-API-Key": TEST_API_KEYS.acmeCurrent.key },
+    ];
     for (const extra of extras) {
       const response = await withSession(fetch, "/auth/me", asPage(signed), { headers: extra });
       expect(response.status).toBe(400);
@@ -309,7 +384,9 @@ describe("POST /auth/session/refresh", () => {
     const renewed = { cookie: next.cookie, csrf: body.csrfToken };
     expect((await withSession(fetch, "/auth/me", renewed)).status).toBe(200);
     // The old CSRF token does not go with the new session.
-    expect((await withSession(fetch, "/auth/me", { cookie: next.cookie, csrf: first.body.csrfToken })).status).toBe(403);
+    expect((await withSession(fetch, "/auth/me", { cookie: next.cookie, csrf: first.body.csrfToken })).status).toBe(
+      403,
+    );
   });
 
   it("needs the CSRF token, and leaves the session alone without it", async () => {
@@ -388,7 +465,9 @@ describe("POST /auth/logout", () => {
     const { fetch, clock } = app({}, Date.now() - 3_600_000);
     const signed = await signedIn(fetch, "initech_analyst");
     clock.advance(1_000);
-    expect((await adminRequest(fetch, "POST", "/admin/revocations", { kind: "user", subject: "initech_analyst" })).status).toBe(201);
+    expect(
+      (await adminRequest(fetch, "POST", "/admin/revocations", { kind: "user", subject: "initech_analyst" })).status,
+    ).toBe(201);
     clock.advance(45_000);
     expect((await withSession(fetch, "/auth/me", asPage(signed))).status).toBe(401);
     clock.advance(1_000);
@@ -399,8 +478,14 @@ describe("POST /auth/logout", () => {
 
 describe("session rotation", () => {
   const refresh = (fetch: IsolateFetch, session: { cookie: string; csrf: string }, ip?: string) =>
-    withSession(fetch, "/auth/session/refresh", session, { method: "POST", headers: ip === undefined ? {} : { "CF-Connecting-IP": ip } });
-  const renewedFrom = async (response: Response) => ({ cookie: sessionCookieOf(response).cookie, csrf: ((await response.json()) as SessionBody).csrfToken });
+    withSession(fetch, "/auth/session/refresh", session, {
+      method: "POST",
+      headers: ip === undefined ? {} : { "CF-Connecting-IP": ip },
+    });
+  const renewedFrom = async (response: Response) => ({
+    cookie: sessionCookieOf(response).cookie,
+    csrf: ((await response.json()) as SessionBody).csrfToken,
+  });
 
   it("refuses a refresh, on an isolate whose copy is 40 s old, of a cookie signed out on another", async () => {
     const clock = testClock();
@@ -422,7 +507,9 @@ describe("session rotation", () => {
     const answers = await Promise.all(isolates.map((fetch) => refresh(fetch, asPage(signed))));
     const renewed = await Promise.all(answers.filter((answer) => answer.status === 200).map(renewedFrom));
     const fresh = isolateApp(clock);
-    const live = (await Promise.all(renewed.map((session) => withSession(fresh, "/auth/me", session)))).filter((answer) => answer.status === 200);
+    const live = (await Promise.all(renewed.map((session) => withSession(fresh, "/auth/me", session)))).filter(
+      (answer) => answer.status === 200,
+    );
     expect(live.length).toBeLessThanOrEqual(1);
   });
 
@@ -440,7 +527,9 @@ describe("session rotation", () => {
     expect((await refresh(isolateApp(clock), victim)).status).toBe(401);
   });
 
-  it("a user refreshing from 1,000 /64s for 10 minutes adds at most 1 KB of registry state and costs tenant B nothing", { timeout: 120_000 }, async () => {
+  it("a user refreshing from 1,000 /64s for 10 minutes adds at most 1 KB of registry state and costs tenant B nothing", {
+    timeout: 120_000,
+  }, async () => {
     const clock = testClock();
     const attacker = isolateApp(clock);
     const registry = keyRegistry(env.KEY_REGISTRY);
@@ -476,7 +565,8 @@ describe("two tabs refreshing at once", () => {
     const clock = testClock();
     const fetch = isolateApp(clock);
     const shared = asPage(await signedIn(fetch));
-    const refresh = (session: { cookie: string; csrf: string }) => withSession(fetch, "/auth/session/refresh", session, { method: "POST" });
+    const refresh = (session: { cookie: string; csrf: string }) =>
+      withSession(fetch, "/auth/session/refresh", session, { method: "POST" });
     const won = await refresh(shared);
     expect(won.status).toBe(200);
     clock.advance(2_000);
@@ -490,15 +580,26 @@ describe("two tabs refreshing at once", () => {
 });
 
 describe("principals re-read on refresh", () => {
-  const settings = { signingKey: TEST_JWT_SIGNING_KEY, issuer: TOKENS.issuer, ttlSeconds: 3600, maxLifetimeSeconds: 43200 };
+  const settings = {
+    signingKey: TEST_JWT_SIGNING_KEY,
+    issuer: TOKENS.issuer,
+    ttlSeconds: 3600,
+    maxLifetimeSeconds: 43200,
+  };
 
   /** A session signed in while the database said `principal`, recorded by its owner as a sign-in would. */
   async function signedInAs(clock: TestClock, principal: { subject: string; tenant: string }) {
     const tokens = sessionTokens(settings);
     const { token, session } = await tokens.issue(principal, clock.now());
     const endsAtSeconds = session.authTimeSeconds + settings.maxLifetimeSeconds;
-    await sessionFamilies(env.SESSION_FAMILIES, principal.subject).start({ id: session.familyId, tenant: principal.tenant, authTimeSeconds: session.authTimeSeconds, endsAtSeconds }, Math.floor(clock.now() / 1000));
-    return { page: { cookie: `__Host-sf-session=${token}`, csrf: await tokens.csrfToken(session.id) }, familyId: session.familyId };
+    await sessionFamilies(env.SESSION_FAMILIES, principal.subject).start(
+      { id: session.familyId, tenant: principal.tenant, authTimeSeconds: session.authTimeSeconds, endsAtSeconds },
+      Math.floor(clock.now() / 1000),
+    );
+    return {
+      page: { cookie: `__Host-sf-session=${token}`, csrf: await tokens.csrfToken(session.id) },
+      familyId: session.familyId,
+    };
   }
 
   it.each([
@@ -545,8 +646,12 @@ describe("session audit lines", () => {
     await withSession(fetch, "/auth/logout", { cookie: next.cookie, csrf: nextCsrf }, { method: "POST" });
     await withSession(fetch, "/auth/me", { cookie: next.cookie, csrf: nextCsrf });
     const joined = lines.join("\n");
-    const audited = lines.filter((line) => line.includes('"event":"audit"')).map((line) => JSON.parse(line) as Record<string, string>);
-    const decisions = audited.filter((event) => event.action!.startsWith("auth.session") || event.action === "auth.logout").map(({ action, outcome, reason }) => ({ action, outcome, reason }));
+    const audited = lines
+      .filter((line) => line.includes('"event":"audit"'))
+      .map((line) => JSON.parse(line) as Record<string, string>);
+    const decisions = audited
+      .filter((event) => event.action!.startsWith("auth.session") || event.action === "auth.logout")
+      .map(({ action, outcome, reason }) => ({ action, outcome, reason }));
     expect(decisions).toEqual([
       { action: "auth.session", outcome: "refused", reason: "csrf-token-invalid" },
       { action: "auth.session", outcome: "refused", reason: "origin-not-allowed" },
@@ -556,7 +661,16 @@ describe("session audit lines", () => {
       { action: "auth.session", outcome: "refused", reason: "revoked" },
     ]);
     expect(audited.filter((event) => event.action === "auth.logout")[0]).toMatchObject({ subject: "acme_analyst" });
-    for (const secret of [DEMO_PASSWORD, "secret-wrong-pass", signed.value, signed.body.csrfToken, next.value, nextCsrf, "B".repeat(43)]) expect(joined).not.toContain(secret);
+    for (const secret of [
+      DEMO_PASSWORD,
+      "secret-wrong-pass",
+      signed.value,
+      signed.body.csrfToken,
+      next.value,
+      nextCsrf,
+      "B".repeat(43),
+    ])
+      expect(joined).not.toContain(secret);
     // The signature alone is what makes a cookie a credential.
     expect(joined).not.toContain(signed.value.split(".")[2]!);
   });

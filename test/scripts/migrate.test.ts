@@ -3,7 +3,7 @@ import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate, PROJECT_ROOT } from "../../scripts/lib/migrate.ts";
-import { startPostgres, type PostgresPreference, type RunningPostgres } from "../../scripts/lib/postgres.ts";
+import { type PostgresPreference, type RunningPostgres, startPostgres } from "../../scripts/lib/postgres.ts";
 
 /** Everything that defines the schema, in a stable order, so two snapshots compare as strings. */
 const SCHEMA_SNAPSHOT_SQL = `
@@ -56,7 +56,12 @@ describe("migrations", () => {
   }
 
   it("applies every migration once, records it, and leaves the schema unchanged when run again", async () => {
-    expect(MIGRATIONS.slice(0, 4)).toEqual(["0001_schema", "0002_roles_and_rls", "0003_tenant_scope_mac", "0004_schema_version"]);
+    expect(MIGRATIONS.slice(0, 4)).toEqual([
+      "0001_schema",
+      "0002_roles_and_rls",
+      "0003_tenant_scope_mac",
+      "0004_schema_version",
+    ]);
     expect(await migrate(postgres.databaseUrl)).toEqual(MIGRATIONS);
     const afterFirst = await snapshot();
     expect(afterFirst).toEqual(

@@ -1,7 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { sendOne, type LoadContext } from "../../scripts/soak/load.ts";
+import { type LoadContext, sendOne } from "../../scripts/soak/load.ts";
 
 let server: http.Server | undefined;
 

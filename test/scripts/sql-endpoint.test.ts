@@ -7,12 +7,19 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import net from "node:net";
 import os from "node:os";
-import { neon, neonConfig, NeonDbError } from "@neondatabase/serverless";
+import { NeonDbError, neon, neonConfig } from "@neondatabase/serverless";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../../scripts/lib/migrate.ts";
-import { roleUrls, startPostgres, type RoleUrls, type RunningPostgres } from "../../scripts/lib/postgres.ts";
-import { InjectedAnswer, InjectedHangUp, simulatedRoundTrip, startSqlEndpoint, type SqlEndpoint, type SqlRequest } from "../../scripts/lib/sql-endpoint.ts";
+import { type RoleUrls, type RunningPostgres, roleUrls, startPostgres } from "../../scripts/lib/postgres.ts";
+import {
+  InjectedAnswer,
+  InjectedHangUp,
+  type SqlEndpoint,
+  type SqlRequest,
+  simulatedRoundTrip,
+  startSqlEndpoint,
+} from "../../scripts/lib/sql-endpoint.ts";
 
 const SECRET = randomBytes(32).toString("base64url");
 let postgres: RunningPostgres;
@@ -57,12 +64,21 @@ interface RawAnswer {
 function rawPost(body: unknown, headers: Record<string, string>, method = "POST"): Promise<RawAnswer> {
   const text = typeof body === "string" ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const request = http.request(endpoint.url, { method, headers: { "Content-Type": "application/json", ...headers } }, (response) => {
-      let received = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => (received += chunk));
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body: received === "" ? {} : (JSON.parse(received) as Record<string, unknown>) }));
-    });
+    const request = http.request(
+      endpoint.url,
+      { method, headers: { "Content-Type": "application/json", ...headers } },
+      (response) => {
+        let received = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => (received += chunk));
+        response.on("end", () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            body: received === "" ? {} : (JSON.parse(received) as Record<string, unknown>),
+          }),
+        );
+      },
+    );
     request.on("error", reject);
     request.end(text);
   });
@@ -100,11 +116,20 @@ afterAll(async () => {
 describe("local SQL endpoint: Neon's protocol", () => {
   it("answers one query with fields and every value as Postgres text", async () => {
     const answer = await rawPost(
-      { query: "select $1::int4 as i, 9007199254740993::int8 as big, true as t, null::text as n, '{1,2}'::int[] as a, '2026-11-29'::date as d, $2::jsonb as j", params: ["41", '{"k":1}'] },
+      {
+        query:
+          "select $1::int4 as i, 9007199254740993::int8 as big, true as t, null::text as n, '{1,2}'::int[] as a, '2026-11-29'::date as d, $2::jsonb as j",
+        params: ["41", '{"k":1}'],
+      },
       neonHeaders(roles.metricsUrl),
     );
     expect(answer.status).toBe(200);
-    expect(answer.body).toMatchObject({ command: "SELECT", rowCount: 1, rowAsArray: true, rows: [["41", "9007199254740993", "t", null, "{1,2}", "2026-11-29", '{"k": 1}']] });
+    expect(answer.body).toMatchObject({
+      command: "SELECT",
+      rowCount: 1,
+      rowAsArray: true,
+      rows: [["41", "9007199254740993", "t", null, "{1,2}", "2026-11-29", '{"k": 1}']],
+    });
     const fields = answer.body.fields as { name: string; dataTypeID: number; format: string }[];
     expect(fields.map((field) => [field.name, field.dataTypeID, field.format])).toEqual([
       ["i", 23, "text"],
@@ -119,14 +144,24 @@ describe("local SQL endpoint: Neon's protocol", () => {
 
   it("lets the driver's own type parsers read the text, by dataTypeID", async () => {
     const sql = driver(roles.metricsUrl);
-    const rows = await sql.query("select $1::int4 as i, 2::int8 as big, true as t, null::text as n, '{1,2}'::int[] as a, '2026-11-29T00:00:00Z'::timestamptz as at, '{\"k\":1}'::jsonb as j", [41]);
-    expect(rows).toEqual([{ i: 41, big: "2", t: true, n: null, a: [1, 2], at: new Date("2026-11-29T00:00:00Z"), j: { k: 1 } }]);
+    const rows = await sql.query(
+      "select $1::int4 as i, 2::int8 as big, true as t, null::text as n, '{1,2}'::int[] as a, '2026-11-29T00:00:00Z'::timestamptz as at, '{\"k\":1}'::jsonb as j",
+      [41],
+    );
+    expect(rows).toEqual([
+      { i: 41, big: "2", t: true, n: null, a: [1, 2], at: new Date("2026-11-29T00:00:00Z"), j: { k: 1 } },
+    ]);
   });
 
   it("answers rows as objects without Neon-Array-Mode, and as arrays to the driver's arrayMode", async () => {
-    const objects = await rawPost({ query: "select 1 as one", params: [] }, neonHeaders(roles.metricsUrl, { "Neon-Array-Mode": "false" }));
+    const objects = await rawPost(
+      { query: "select 1 as one", params: [] },
+      neonHeaders(roles.metricsUrl, { "Neon-Array-Mode": "false" }),
+    );
     expect(objects.body).toMatchObject({ rows: [{ one: "1" }], rowAsArray: false });
-    expect(await neon(roles.metricsUrl, { authToken: SECRET, arrayMode: true }).query("select 1 as one, 'x' as two")).toEqual([[1, "x"]]);
+    expect(
+      await neon(roles.metricsUrl, { authToken: SECRET, arrayMode: true }).query("select 1 as one, 'x' as two"),
+    ).toEqual([[1, "x"]]);
   });
 
   it("binds parameters as values, never as SQL", async () => {
@@ -137,14 +172,24 @@ describe("local SQL endpoint: Neon's protocol", () => {
   it("runs a batch between BEGIN with the requested isolation, read-only and deferrable options, and COMMIT", async () => {
     // As the owner: the metrics role is read-only by default, which would hide the option.
     const sql = driver(postgres.databaseUrl);
-    const settings = ["transaction_isolation", "transaction_read_only", "transaction_deferrable"].map((name) => sql.query("select current_setting($1) as v", [name]));
-    const strict = await sql.transaction(settings, { isolationLevel: "Serializable", readOnly: true, deferrable: true });
+    const settings = ["transaction_isolation", "transaction_read_only", "transaction_deferrable"].map((name) =>
+      sql.query("select current_setting($1) as v", [name]),
+    );
+    const strict = await sql.transaction(settings, {
+      isolationLevel: "Serializable",
+      readOnly: true,
+      deferrable: true,
+    });
     expect(strict.map((rows) => (rows as { v: string }[])[0]!.v)).toEqual(["serializable", "on", "on"]);
-    const plain = await sql.transaction(["transaction_isolation", "transaction_read_only"].map((name) => sql.query("select current_setting($1) as v", [name])));
+    const plain = await sql.transaction(
+      ["transaction_isolation", "transaction_read_only"].map((name) =>
+        sql.query("select current_setting($1) as v", [name]),
+      ),
+    );
     expect(plain.map((rows) => (rows as { v: string }[])[0]!.v)).toEqual(["read committed", "off"]);
   });
 
-  it("honours Neon-Batch-Read-Only only for exactly \"true\", and refuses an unknown isolation level with 400", async () => {
+  it('honours Neon-Batch-Read-Only only for exactly "true", and refuses an unknown isolation level with 400', async () => {
     const batch = { queries: [{ query: "select current_setting('transaction_read_only') as v", params: [] }] };
     const loose = await rawPost(batch, neonHeaders(postgres.databaseUrl, { "Neon-Batch-Read-Only": "TRUE" }));
     expect(loose.body).toMatchObject({ results: [{ rows: [["off"]] }] });
@@ -166,7 +211,12 @@ describe("local SQL endpoint: Neon's protocol", () => {
   it("answers a Postgres error with HTTP 400 and its fields, which the driver turns into a NeonDbError", async () => {
     const raw = await rawPost({ query: "select * from no_such_table", params: [] }, neonHeaders(roles.metricsUrl));
     expect(raw.status).toBe(400);
-    expect(raw.body).toMatchObject({ code: "42P01", severity: "ERROR", position: "15", message: 'relation "no_such_table" does not exist' });
+    expect(raw.body).toMatchObject({
+      code: "42P01",
+      severity: "ERROR",
+      position: "15",
+      message: 'relation "no_such_table" does not exist',
+    });
     const error = await driver(roles.metricsUrl)
       .query("select * from no_such_table")
       .catch((failure: unknown) => failure);
@@ -176,15 +226,20 @@ describe("local SQL endpoint: Neon's protocol", () => {
 
   it("scopes set_config(…, true) to its transaction: the next request on the pooled connection does not see it", async () => {
     const sql = driver(roles.metricsUrl);
-    const [, scoped] = await sql.transaction([sql.query("select set_config('app.tenant', $1, true)", ["acme"]), sql.query("select current_setting('app.tenant', true) as v")]);
+    const [, scoped] = await sql.transaction([
+      sql.query("select set_config('app.tenant', $1, true)", ["acme"]),
+      sql.query("select current_setting('app.tenant', true) as v"),
+    ]);
     expect(scoped).toEqual([{ v: "acme" }]);
-    for (let i = 0; i < 6; i++) expect(await sql.query("select coalesce(current_setting('app.tenant', true), '') as v")).toEqual([{ v: "" }]);
+    for (let i = 0; i < 6; i++)
+      expect(await sql.query("select coalesce(current_setting('app.tenant', true), '') as v")).toEqual([{ v: "" }]);
   });
 
   it("pools connections per role: requests reuse backends instead of starting one each", async () => {
     const sql = driver(roles.metricsUrl);
     const pids = new Set<number>();
-    for (let i = 0; i < 10; i++) pids.add(((await sql.query("select pg_backend_pid() as pid")) as { pid: number }[])[0]!.pid);
+    for (let i = 0; i < 10; i++)
+      pids.add(((await sql.query("select pg_backend_pid() as pid")) as { pid: number }[])[0]!.pid);
     expect(pids.size).toBeLessThanOrEqual(2);
     expect(await driver(roles.authUrl).query("select current_user as role")).toEqual([{ role: "streamforge_auth" }]);
   });
@@ -203,7 +258,10 @@ describe("local SQL endpoint: locks", () => {
 
   it("refuses a request that carries an Origin header, even with the right secret", async () => {
     const before = endpoint.executedRequests;
-    const answer = await rawPost({ query: "select 1", params: [] }, neonHeaders(roles.metricsUrl, { Origin: "http://localhost:5173" }));
+    const answer = await rawPost(
+      { query: "select 1", params: [] },
+      neonHeaders(roles.metricsUrl, { Origin: "http://localhost:5173" }),
+    );
     expect(answer.status).toBe(403);
     expect(endpoint.executedRequests).toBe(before);
   });
@@ -211,7 +269,14 @@ describe("local SQL endpoint: locks", () => {
   it("refuses a request without the per-run secret or with another one", async () => {
     const { Authorization: _omitted, ...withoutSecret } = neonHeaders(roles.metricsUrl);
     expect((await rawPost({ query: "select 1", params: [] }, withoutSecret)).status).toBe(401);
-    expect((await rawPost({ query: "select 1", params: [] }, neonHeaders(roles.metricsUrl, { Authorization: `Bearer ${SECRET.slice(1)}x` }))).status).toBe(401);
+    expect(
+      (
+        await rawPost(
+          { query: "select 1", params: [] },
+          neonHeaders(roles.metricsUrl, { Authorization: `Bearer ${SECRET.slice(1)}x` }),
+        )
+      ).status,
+    ).toBe(401);
     const error = await driver(roles.metricsUrl, "x".repeat(43))
       .query("select 1")
       .catch((failure: unknown) => failure);
@@ -219,7 +284,14 @@ describe("local SQL endpoint: locks", () => {
   });
 
   it("refuses a foreign Host, so a rebound DNS name cannot reach it", async () => {
-    expect((await rawPost({ query: "select 1", params: [] }, neonHeaders(roles.metricsUrl, { Host: `attacker.example:${endpoint.port}` }))).status).toBe(421);
+    expect(
+      (
+        await rawPost(
+          { query: "select 1", params: [] },
+          neonHeaders(roles.metricsUrl, { Host: `attacker.example:${endpoint.port}` }),
+        )
+      ).status,
+    ).toBe(421);
   });
 
   it("reaches only its configured databases: another password, database or server is refused before any query", async () => {
@@ -244,7 +316,9 @@ describe("local SQL endpoint: locks", () => {
   it("keeps a role's own statement timeout: startup options in the connection string never reach the server", async () => {
     const url = new URL(roles.authUrl);
     url.searchParams.set("options", "-c statement_timeout=5000");
-    expect(await driver(url.toString()).query("select current_setting('statement_timeout') as v")).toEqual([{ v: "2s" }]);
+    expect(await driver(url.toString()).query("select current_setting('statement_timeout') as v")).toEqual([
+      { v: "2s" },
+    ]);
   });
 
   it("answers only POST /sql and refuses bodies over Neon's 10 MiB", async () => {
@@ -253,8 +327,12 @@ describe("local SQL endpoint: locks", () => {
     // an HTTP client would not read the answer before it had sent the body.
     const statusLine = await new Promise<string>((resolve, reject) => {
       const socket = net.connect(endpoint.port, "127.0.0.1", () => {
-        const headers = Object.entries(neonHeaders(roles.metricsUrl)).map(([name, value]) => `${name}: ${value}\r\n`).join("");
-        socket.write(`POST /sql HTTP/1.1\r\nHost: 127.0.0.1:${endpoint.port}\r\n${headers}Content-Length: ${11 * 1024 * 1024}\r\n\r\n`);
+        const headers = Object.entries(neonHeaders(roles.metricsUrl))
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join("");
+        socket.write(
+          `POST /sql HTTP/1.1\r\nHost: 127.0.0.1:${endpoint.port}\r\n${headers}Content-Length: ${11 * 1024 * 1024}\r\n\r\n`,
+        );
       });
       socket.once("data", (chunk) => {
         resolve(chunk.toString("latin1").split("\r\n")[0]!);
@@ -306,7 +384,10 @@ describe("local SQL endpoint: latency and fault injection", () => {
       const [row] = await driver(named.toString()).query("select current_user as role");
       await driver(roles.metricsUrl).query("select 1");
       // Without one, the driver names itself: no fault name reaches a hook by accident.
-      expect({ row, seen }).toEqual({ row: { role: "streamforge_metrics" }, seen: ["fault-x", expect.stringMatching(/^pkg:npm\/%40neondatabase\/serverless@/)] });
+      expect({ row, seen }).toEqual({
+        row: { role: "streamforge_metrics" },
+        seen: ["fault-x", expect.stringMatching(/^pkg:npm\/%40neondatabase\/serverless@/)],
+      });
     } finally {
       hook = undefined;
     }
@@ -317,11 +398,15 @@ describe("local SQL endpoint: latency and fault injection", () => {
     try {
       const before = endpoint.executedRequests;
       const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const request = http.request(endpoint.url, { method: "POST", headers: { "Content-Type": "application/json", ...neonHeaders(roles.metricsUrl) } }, (response) => {
-          let text = "";
-          response.on("data", (chunk: Buffer) => (text += chunk.toString()));
-          response.on("end", () => resolve({ status: response.statusCode ?? 0, text }));
-        });
+        const request = http.request(
+          endpoint.url,
+          { method: "POST", headers: { "Content-Type": "application/json", ...neonHeaders(roles.metricsUrl) } },
+          (response) => {
+            let text = "";
+            response.on("data", (chunk: Buffer) => (text += chunk.toString()));
+            response.on("end", () => resolve({ status: response.statusCode ?? 0, text }));
+          },
+        );
         request.on("error", reject);
         request.end(JSON.stringify({ query: "select 1", params: [] }));
       });

@@ -20,6 +20,8 @@ describe("zod without locales (the bundle's alias for zod)", () => {
     expect(lean.ZodType).toBe(zod.ZodType);
     expect(lean.core.$ZodType).toBe(zod.core.$ZodType);
     expect(lean.globalRegistry).toBe(zod.globalRegistry);
-    expect(lean.z.string().safeParse(1).error?.issues[0]?.message).toBe("Invalid input: expected string, received number");
+    expect(lean.z.string().safeParse(1).error?.issues[0]?.message).toBe(
+      "Invalid input: expected string, received number",
+    );
   });
 });

@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../../scripts/lib/migrate.ts";
-import { roleUrls, startPostgres, type RoleUrls, type RunningPostgres } from "../../scripts/lib/postgres.ts";
+import { type RoleUrls, type RunningPostgres, roleUrls, startPostgres } from "../../scripts/lib/postgres.ts";
 import { seed } from "../../scripts/lib/seed.ts";
 import { installTenantScopeKey, SET_TENANT_SCOPE_SQL, tenantScopeParams } from "../../scripts/lib/tenant-scope-key.ts";
 
@@ -11,7 +11,8 @@ let roles: RoleUrls;
 const SCOPE_KEY = "roles-test-tenant-scope-key-0123456789abcdef";
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 /** What the worker sends to open a transaction to `tenant`, valid for a minute. */
-const scopeParams = (tenant: string, key = SCOPE_KEY, expiresAt = nowSeconds() + 60) => tenantScopeParams(key, tenant, expiresAt);
+const scopeParams = (tenant: string, key = SCOPE_KEY, expiresAt = nowSeconds() + 60) =>
+  tenantScopeParams(key, tenant, expiresAt);
 
 async function as<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
@@ -94,7 +95,9 @@ describe("authentication role", () => {
     expect(await failureOf(roles.authUrl, "select count(*) from metric_buckets")).toMatch(/permission denied/);
     expect(await failureOf(roles.authUrl, "select count(*) from streams")).toMatch(/permission denied/);
     expect(await failureOf(roles.authUrl, "select name from tenants")).toMatch(/permission denied/);
-    expect(await failureOf(roles.authUrl, "update users set password_hash = 'x'")).toMatch(/read-only transaction|permission denied/);
+    expect(await failureOf(roles.authUrl, "update users set password_hash = 'x'")).toMatch(
+      /read-only transaction|permission denied/,
+    );
   });
 });
 
@@ -165,15 +168,21 @@ describe("tenant scope against the metrics role itself (a leaked DATABASE_URL or
   }
 
   it("opens a tenant to a token made with the installed key", async () => {
-    expect(await bucketsSeenAfter((client) => client.query(SET_TENANT_SCOPE_SQL, scopeParams("globex")))).toBeGreaterThan(0);
+    expect(
+      await bucketsSeenAfter((client) => client.query(SET_TENANT_SCOPE_SQL, scopeParams("globex"))),
+    ).toBeGreaterThan(0);
   });
 
   it("reads nothing after setting the tenant directly, the old way or with a made-up token", async () => {
     const forgedMac = "0".repeat(64);
     const forgeries = [
       (client: pg.Client) => client.query("select set_config('app.tenant', 'acme', true)"),
-      (client: pg.Client) => client.query("select set_config('app.tenant_scope', $1, true)", [`${nowSeconds() + 60}:${forgedMac}:acme`]),
-      (client: pg.Client) => client.query("select set_config('app.tenant_scope', $1, true)", [`${nowSeconds() + 60}:${scopeParams("acme", "an-attacker-guessed-key-0123456789abcdef")[2]}:acme`]),
+      (client: pg.Client) =>
+        client.query("select set_config('app.tenant_scope', $1, true)", [`${nowSeconds() + 60}:${forgedMac}:acme`]),
+      (client: pg.Client) =>
+        client.query("select set_config('app.tenant_scope', $1, true)", [
+          `${nowSeconds() + 60}:${scopeParams("acme", "an-attacker-guessed-key-0123456789abcdef")[2]}:acme`,
+        ]),
     ];
     for (const forge of forgeries) expect(await bucketsSeenAfter(forge)).toBe(0);
   });
@@ -195,21 +204,29 @@ describe("tenant scope against the metrics role itself (a leaked DATABASE_URL or
   it("cannot replay a token captured from another transaction once it has expired", async () => {
     const captured = scopeParams("acme", SCOPE_KEY, nowSeconds() + 1);
     const stored = `${captured[1]}:${captured[2]}:acme`;
-    expect(await bucketsSeenAfter((client) => client.query("select set_config('app.tenant_scope', $1, true)", [stored]))).toBeGreaterThan(0);
+    expect(
+      await bucketsSeenAfter((client) => client.query("select set_config('app.tenant_scope', $1, true)", [stored])),
+    ).toBeGreaterThan(0);
     await new Promise((resolve) => setTimeout(resolve, 2100));
-    expect(await bucketsSeenAfter((client) => client.query("select set_config('app.tenant_scope', $1, true)", [stored]))).toBe(0);
+    expect(
+      await bucketsSeenAfter((client) => client.query("select set_config('app.tenant_scope', $1, true)", [stored])),
+    ).toBe(0);
     expect(await refusalOf(captured)).toBe("tenant scope refused");
   });
 
   it("cannot read the key, call the verifier, or replace the key", async () => {
     expect(await failureOf(roles.metricsUrl, "select key from tenant_scope_key")).toMatch(/permission denied/);
-    expect(await failureOf(roles.metricsUrl, "select app_tenant_scope_valid('acme', 0, '')")).toMatch(/permission denied/);
+    expect(await failureOf(roles.metricsUrl, "select app_tenant_scope_valid('acme', 0, '')")).toMatch(
+      /permission denied/,
+    );
     const replaced = await as(roles.metricsUrl, async (client) => {
       await client.query("set default_transaction_read_only = off");
-      return client.query("update tenant_scope_key set key = convert_to($1, 'UTF8')", ["an-attacker-chosen-key-0123456789abcdef"]).then(
-        () => "succeeded",
-        (error: Error) => error.message,
-      );
+      return client
+        .query("update tenant_scope_key set key = convert_to($1, 'UTF8')", ["an-attacker-chosen-key-0123456789abcdef"])
+        .then(
+          () => "succeeded",
+          (error: Error) => error.message,
+        );
     });
     expect(replaced).toMatch(/permission denied/);
     expect(await failureOf(roles.authUrl, "select key from tenant_scope_key")).toMatch(/permission denied/);

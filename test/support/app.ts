@@ -14,10 +14,18 @@ export function fetchWorker(path: string, init?: RequestInit): Promise<Response>
 }
 
 /** `path` may be a full URL, to test other schemes and hosts. */
-export async function requestWith(overrides: Record<string, unknown>, path: string, init?: RequestInit): Promise<Response> {
+export async function requestWith(
+  overrides: Record<string, unknown>,
+  path: string,
+  init?: RequestInit,
+): Promise<Response> {
   const ctx = createExecutionContext();
   const url = path.startsWith("/") ? ORIGIN + path : path;
-  const response = await worker.fetch(new Request(url, init) as Request<unknown, IncomingRequestCfProperties>, { ...env, ...overrides } as Env, ctx);
+  const response = await worker.fetch(
+    new Request(url, init) as Request<unknown, IncomingRequestCfProperties>,
+    { ...env, ...overrides } as Env,
+    ctx,
+  );
   await waitOnExecutionContext(ctx);
   return response;
 }

@@ -33,20 +33,61 @@ const KNOWN_PATHS = [
   "/admin",
 ];
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
-const QUERY_KEYS = ["window", "stream", "from", "to", "step", "name", "tenant", "debug", "__proto__", "constructor", "prototype", "toString"];
-const VALID_QUERY_VALUES = ["15m", "1h", "24h", "7d", "5m", "1m", "1d", "orders.created", "clickstream", "2026-11-29T00:00:00Z", "2026-11-29T12:00:00+00:00"];
+const QUERY_KEYS = [
+  "window",
+  "stream",
+  "from",
+  "to",
+  "step",
+  "name",
+  "tenant",
+  "debug",
+  "__proto__",
+  "constructor",
+  "prototype",
+  "toString",
+];
+const VALID_QUERY_VALUES = [
+  "15m",
+  "1h",
+  "24h",
+  "7d",
+  "5m",
+  "1m",
+  "1d",
+  "orders.created",
+  "clickstream",
+  "2026-11-29T00:00:00Z",
+  "2026-11-29T12:00:00+00:00",
+];
 const ALLOWED_ORIGINS = ["https://app.streamforge.test", "http://localhost:5173"];
-const HOSTILE_ORIGINS = ["https://app.streamforge.test.evil.net", "null", "http://localhost:5174", "https://APP.streamforge.test", "https://app.streamforge.test/"];
-const CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/problem+json", "application/json;;", ""];
+const HOSTILE_ORIGINS = [
+  "https://app.streamforge.test.evil.net",
+  "null",
+  "http://localhost:5174",
+  "https://APP.streamforge.test",
+  "https://app.streamforge.test/",
+];
+const CONTENT_TYPES = [
+  "application/json",
+  "application/json; charset=utf-8",
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=x",
+  "application/problem+json",
+  "application/json;;",
+  "",
+];
 const INJECTIONS = [
   "' OR 1=1 --",
   "'; DROP TABLE metric_buckets; --",
-  "\" OR \"\"=\"",
+  '" OR ""="',
   "$1",
   "1h) OR (1=1",
   "x'::text); select pg_sleep(5); --",
   "<script>alert(1)</script>",
-  "\"><img src=x onerror=alert(1)>",
+  '"><img src=x onerror=alert(1)>',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a template-injection probe, sent as text.
   "${7*7}{{7*7}}",
   "../../etc/passwd",
   "%00%0d%0a",
@@ -91,12 +132,24 @@ export interface RequestShape {
 }
 
 type Hostile = { before: string; after: string; repeat: number };
-type PathShape = { kind: "known"; path: string; suffix: "" | "/" | "//" | "/x" } | { kind: "hostile"; prefix: string; segment: Hostile };
+type PathShape =
+  | { kind: "known"; path: string; suffix: "" | "/" | "//" | "/x" }
+  | { kind: "hostile"; prefix: string; segment: Hostile };
 type QueryShape = { kind: "pairs"; pairs: [KeyShape, ValueShape][] } | { kind: "raw"; text: string };
 type KeyShape = { kind: "known"; key: string } | { kind: "hostile"; text: Hostile };
 type ValueShape = { kind: "valid"; value: string } | { kind: "hostile"; text: Hostile };
 type HeaderShape =
-  | { name: "authorization"; value: "valid-token" | "expired-token" | "foreign-token" | "alg-none" | "basic" | "empty-bearer" | { hostile: Hostile } }
+  | {
+      name: "authorization";
+      value:
+        | "valid-token"
+        | "expired-token"
+        | "foreign-token"
+        | "alg-none"
+        | "basic"
+        | "empty-bearer"
+        | { hostile: Hostile };
+    }
   | { name: "x-api-key"; value: "acme" | "limited" | "wrong-secret" | SignedKeyKind | { hostile: Hostile } }
   | { name: "x-admin-key"; value: "valid" | "wrong" | "other-secret" | { hostile: Hostile } }
   | { name: "session"; value: { index: number; csrf: "valid" | "missing" | "other-session" } }
@@ -148,8 +201,25 @@ export function hostileText(shape: Hostile, marker: string): string {
 }
 
 const pathShape: fc.Arbitrary<PathShape> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant("known" as const), path: fc.constantFrom(...KNOWN_PATHS), suffix: fc.oneof({ weight: 6, arbitrary: fc.constant("" as const) }, { weight: 1, arbitrary: fc.constantFrom("/" as const, "//" as const, "/x" as const) }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("hostile" as const), prefix: fc.constantFrom("", "/metrics", "/auth", "/docs", "/health"), segment: hostile }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant("known" as const),
+      path: fc.constantFrom(...KNOWN_PATHS),
+      suffix: fc.oneof(
+        { weight: 6, arbitrary: fc.constant("" as const) },
+        { weight: 1, arbitrary: fc.constantFrom("/" as const, "//" as const, "/x" as const) },
+      ),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("hostile" as const),
+      prefix: fc.constantFrom("", "/metrics", "/auth", "/docs", "/health"),
+      segment: hostile,
+    }),
+  },
 );
 
 const keyShape: fc.Arbitrary<KeyShape> = fc.oneof(
@@ -157,13 +227,37 @@ const keyShape: fc.Arbitrary<KeyShape> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("hostile" as const), text: hostile }) },
 );
 const valueShape: fc.Arbitrary<ValueShape> = fc.oneof(
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("valid" as const), value: fc.constantFrom(...VALID_QUERY_VALUES) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant("valid" as const), value: fc.constantFrom(...VALID_QUERY_VALUES) }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("hostile" as const), text: hostile }) },
 );
 const queryShape: fc.Arbitrary<QueryShape> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant("pairs" as const), pairs: fc.array(fc.tuple(keyShape, valueShape), { maxLength: 5 }) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant("pairs" as const),
+      pairs: fc.array(fc.tuple(keyShape, valueShape), { maxLength: 5 }),
+    }),
+  },
   // Unencoded text: bad escapes, bare separators, duplicate keys as the client typed them.
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("raw" as const), text: fc.constantFrom("%zz", "a=%E0%A4%A", "&&==&", "window=1h&window=7d", "window", "%00=%00", "=x", "a[b]=c&a[]=d") }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("raw" as const),
+      text: fc.constantFrom(
+        "%zz",
+        "a=%E0%A4%A",
+        "&&==&",
+        "window=1h&window=7d",
+        "window",
+        "%00=%00",
+        "=x",
+        "a[b]=c&a[]=d",
+      ),
+    }),
+  },
 );
 
 const ADMIN_KEY_KINDS = ["valid", "wrong", "other-secret"] as const;
@@ -179,7 +273,14 @@ const headerShape: fc.Arbitrary<HeaderShape> = fc.oneof(
   fc.record({
     name: fc.constant("authorization" as const),
     value: fc.oneof(
-      fc.constantFrom("valid-token" as const, "expired-token" as const, "foreign-token" as const, "alg-none" as const, "basic" as const, "empty-bearer" as const),
+      fc.constantFrom(
+        "valid-token" as const,
+        "expired-token" as const,
+        "foreign-token" as const,
+        "alg-none" as const,
+        "basic" as const,
+        "empty-bearer" as const,
+      ),
       fc.record({ hostile }),
     ),
   }),
@@ -197,8 +298,21 @@ const headerShape: fc.Arbitrary<HeaderShape> = fc.oneof(
   fc.record({ name: fc.constant("session" as const), value: sessionChoice }),
   fc.record({ name: fc.constant("origin" as const), value: fc.constantFrom(...ALLOWED_ORIGINS, ...HOSTILE_ORIGINS) }),
   fc.record({ name: fc.constant("content-type" as const), value: fc.constantFrom(...CONTENT_TYPES) }),
-  fc.record({ name: fc.constant("access-control-request-method" as const), value: fc.constantFrom("GET", "POST", "DELETE", "PUT") }),
-  fc.record({ name: fc.constantFrom("x-forwarded-for" as const, "x-request-id" as const, "accept" as const, "x-real-ip" as const, "cookie" as const, "x-csrf-token" as const), value: hostile }),
+  fc.record({
+    name: fc.constant("access-control-request-method" as const),
+    value: fc.constantFrom("GET", "POST", "DELETE", "PUT"),
+  }),
+  fc.record({
+    name: fc.constantFrom(
+      "x-forwarded-for" as const,
+      "x-request-id" as const,
+      "accept" as const,
+      "x-real-ip" as const,
+      "cookie" as const,
+      "x-csrf-token" as const,
+    ),
+    value: hostile,
+  }),
 );
 
 /** JSON with prototype keys, wrong types and nesting; keys and strings are hostile. */
@@ -210,7 +324,14 @@ const jsonValue: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown }>((tie) => 
     fc.double(),
     freeText,
     fc.array(tie("value"), { maxLength: 4 }),
-    fc.dictionary(fc.oneof(fc.constantFrom("username", "password", "__proto__", "constructor", "prototype", "role", "tenant"), freeText), tie("value"), { maxKeys: 4 }),
+    fc.dictionary(
+      fc.oneof(
+        fc.constantFrom("username", "password", "__proto__", "constructor", "prototype", "role", "tenant"),
+        freeText,
+      ),
+      tie("value"),
+      { maxKeys: 4 },
+    ),
   ),
 })).value;
 
@@ -227,8 +348,14 @@ const bodyShape: fc.Arbitrary<BodyShape> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("json" as const), value: jsonValue }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("text" as const), text: hostile }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("bytes" as const), bytes: fc.uint8Array({ maxLength: 64 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("deep" as const), depth: fc.constantFrom(100, 5_000, 100_000) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("huge" as const), size: fc.constantFrom(4_097, 70_000, 1_100_000) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("deep" as const), depth: fc.constantFrom(100, 5_000, 100_000) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("huge" as const), size: fc.constantFrom(4_097, 70_000, 1_100_000) }),
+  },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -239,10 +366,16 @@ const bodyShape: fc.Arbitrary<BodyShape> = fc.oneof(
 );
 
 const anyRequestShape: fc.Arbitrary<RequestShape> = fc.record({
-  host: fc.oneof({ weight: 12, arbitrary: fc.constant("localhost") }, { weight: 1, arbitrary: fc.constantFrom("evil.example", "localhost.evil.net", "127.0.0.1") }),
+  host: fc.oneof(
+    { weight: 12, arbitrary: fc.constant("localhost") },
+    { weight: 1, arbitrary: fc.constantFrom("evil.example", "localhost.evil.net", "127.0.0.1") },
+  ),
   path: pathShape,
   // Mostly the methods the routes take, so requests get past the 405 to the handlers.
-  method: fc.oneof({ weight: 3, arbitrary: fc.constantFrom("GET", "POST") }, { weight: 2, arbitrary: fc.constantFrom(...METHODS) }),
+  method: fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom("GET", "POST") },
+    { weight: 2, arbitrary: fc.constantFrom(...METHODS) },
+  ),
   query: queryShape,
   headers: fc.uniqueArray(headerShape, { maxLength: 5, selector: (header) => header.name }),
   body: bodyShape,
@@ -311,7 +444,11 @@ export const requestShape: fc.Arbitrary<RequestShape> = fc.oneof(
   { weight: 1, arbitrary: readRequestShape },
 );
 
-function authorizationValue(value: Extract<HeaderShape, { name: "authorization" }>["value"], credentials: Credentials, marker: string): string {
+function authorizationValue(
+  value: Extract<HeaderShape, { name: "authorization" }>["value"],
+  credentials: Credentials,
+  marker: string,
+): string {
   if (typeof value === "object") return headerSafe(`Bearer ${hostileText(value.hostile, marker)}`);
   switch (value) {
     case "valid-token":
@@ -323,7 +460,7 @@ function authorizationValue(value: Extract<HeaderShape, { name: "authorization" 
     case "alg-none":
       return `Bearer ${btoa('{"alg":"none","typ":"JWT"}').replace(/=+$/, "")}.${btoa('{"sub":"acme_analyst","tenant":"globex"}').replace(/=+$/, "")}.`;
     case "basic":
-      return `Basic ${btoa("acme_analyst:" + DEMO_PASSWORD)}`;
+      return `Basic ${btoa(`acme_analyst:${DEMO_PASSWORD}`)}`;
     case "empty-bearer":
       return "Bearer ";
   }
@@ -368,7 +505,10 @@ function bodyOf(shape: BodyShape, marker: string): BodyInit | undefined {
     case "none":
       return undefined;
     case "login":
-      return JSON.stringify({ username: shape.username, password: shape.password === "demo" ? DEMO_PASSWORD : hostileText(shape.password, marker) });
+      return JSON.stringify({
+        username: shape.username,
+        password: shape.password === "demo" ? DEMO_PASSWORD : hostileText(shape.password, marker),
+      });
     case "json":
       return JSON.stringify(shape.value);
     case "text":
@@ -379,13 +519,14 @@ function bodyOf(shape: BodyShape, marker: string): BodyInit | undefined {
       return `${"[".repeat(shape.depth)}"${marker}"${"]".repeat(shape.depth)}`;
     case "huge":
       return JSON.stringify({ username: "acme_analyst", password: `${marker}${"p".repeat(shape.size)}` });
-    case "admin":
+    case "admin": {
       // Subjects only the campaign uses: its own credentials stay valid for the rest of the run.
       const subject = adminSubject(marker);
       if (shape.request === "issue") return JSON.stringify({ id: subject, tenant: "acme", scopes: ["metrics:read"] });
       if (shape.request === "revoke-key") return JSON.stringify({ kind: "key", subject });
       if (shape.request === "revoke-user") return JSON.stringify({ kind: "user", subject: `u_${subject}` });
       return JSON.stringify({ kind: "tenant-tokens", subject });
+    }
   }
 }
 
@@ -394,14 +535,19 @@ const JSON_BODIES = new Set<BodyShape["kind"]>(["login", "json", "deep", "huge",
 /** The Request a shape describes, with `marker` in every hostile part of it. */
 export function build(shape: RequestShape, marker: string, credentials: Credentials): Request {
   const path =
-    shape.path.kind === "known" ? `${shape.path.path}${shape.path.suffix}` : `${shape.path.prefix}/${pathSegment(hostileText(shape.path.segment, marker))}`;
+    shape.path.kind === "known"
+      ? `${shape.path.path}${shape.path.suffix}`
+      : `${shape.path.prefix}/${pathSegment(hostileText(shape.path.segment, marker))}`;
   let query = "";
   if (shape.query.kind === "raw") {
     query = `${shape.query.text}&${marker}`;
   } else if (shape.query.pairs.length > 0) {
     const params = new URLSearchParams();
     for (const [key, value] of shape.query.pairs) {
-      params.append(key.kind === "known" ? key.key : hostileText(key.text, marker), value.kind === "valid" ? value.value : hostileText(value.text, marker));
+      params.append(
+        key.kind === "known" ? key.key : hostileText(key.text, marker),
+        value.kind === "valid" ? value.value : hostileText(value.text, marker),
+      );
     }
     query = params.toString();
   }
@@ -410,7 +556,8 @@ export function build(shape: RequestShape, marker: string, credentials: Credenti
   // refuse with 415 before parsing it tests nothing about the parser, the schemas or the password check.
   if (JSON_BODIES.has(shape.body.kind)) headers.set("content-type", "application/json");
   for (const header of shape.headers) {
-    if (header.name === "authorization") headers.set(header.name, authorizationValue(header.value, credentials, marker));
+    if (header.name === "authorization")
+      headers.set(header.name, authorizationValue(header.value, credentials, marker));
     else if (header.name === "x-api-key") headers.set(header.name, apiKeyValue(header.value, credentials, marker));
     else if (header.name === "x-admin-key") headers.set(header.name, adminKeyValue(header.value, credentials, marker));
     else if (header.name === "session") {
@@ -419,13 +566,17 @@ export function build(shape: RequestShape, marker: string, credentials: Credenti
       headers.set("cookie", `__Host-sf-session=${session.cookie}`);
       const csrfOf = csrf === "valid" ? session : credentials.sessions[(index + 1) % SESSIONS]!;
       if (csrf !== "missing") headers.set("x-csrf-token", csrfOf.csrfToken);
-    }
-    else if (typeof header.value === "string") headers.set(header.name, header.value);
+    } else if (typeof header.value === "string") headers.set(header.name, header.value);
     // A hostile session cookie, so the value reaches the session's verification.
-    else if (header.name === "cookie") headers.set(header.name, `__Host-sf-session=${headerSafe(hostileText(header.value, marker))}`);
+    else if (header.name === "cookie")
+      headers.set(header.name, `__Host-sf-session=${headerSafe(hostileText(header.value, marker))}`);
     else headers.set(header.name, headerSafe(hostileText(header.value, marker)));
   }
   const canHaveBody = shape.method !== "GET" && shape.method !== "HEAD";
   const body = canHaveBody ? bodyOf(shape.body, marker) : undefined;
-  return new Request(`http://${shape.host}${path}${query === "" ? "" : `?${query}`}`, { method: shape.method, headers, body });
+  return new Request(`http://${shape.host}${path}${query === "" ? "" : `?${query}`}`, {
+    method: shape.method,
+    headers,
+    body,
+  });
 }

@@ -5,13 +5,25 @@ export const TEST_TENANT_SCOPE_KEY = "test-tenant-scope-key-0123456789abcdef0123
 
 /** API keys in the production format; the suite's API_KEYS secret holds only their digests. */
 export const TEST_API_KEYS = {
-  acmeCurrent: { id: "acme-ci-2026", tenant: "acme", key: "sfk_acme-ci-2026_GatgiEtqI1gt2alOoNnwMAVhFOhujdQfsbTXa0WwVco" },
+  acmeCurrent: {
+    id: "acme-ci-2026",
+    tenant: "acme",
+    key: "sfk_acme-ci-2026_GatgiEtqI1gt2alOoNnwMAVhFOhujdQfsbTXa0WwVco",
+  },
   acmeNext: { id: "acme-ci-2027", tenant: "acme", key: "sfk_acme-ci-2027_ECwS2qLG7qnRGKpT9YiQVl2kGusNfY-rDf5R0S6ysoc" },
-  globexLimited: { id: "globex-etl", tenant: "globex", key: "sfk_globex-etl_PyC4Y9MhxxLavaGh10FOyUQ_JgrfTi-5heWnvIAXPvo", rateLimit: "3/minute" },
+  globexLimited: {
+    id: "globex-etl",
+    tenant: "globex",
+    key: "sfk_globex-etl_PyC4Y9MhxxLavaGh10FOyUQ_JgrfTi-5heWnvIAXPvo",
+    rateLimit: "3/minute",
+  },
 } as const;
 
 /** The API_KEYS secret for the suite: digests only, as in production. */
-export function apiKeysSecret(keys: readonly { id: string; tenant: string; key: string; rateLimit?: string }[], sha256Hex: (text: string) => string): string {
+export function apiKeysSecret(
+  keys: readonly { id: string; tenant: string; key: string; rateLimit?: string }[],
+  sha256Hex: (text: string) => string,
+): string {
   return JSON.stringify(
     keys.map((entry) => ({
       id: entry.id,

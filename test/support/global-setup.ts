@@ -7,12 +7,12 @@
 import { randomBytes } from "node:crypto";
 import type { TestProject } from "vitest/node";
 import { migrate } from "../../scripts/lib/migrate.ts";
-import { roleUrls, startPostgres, type PostgresPreference } from "../../scripts/lib/postgres.ts";
+import { type PostgresPreference, type RoleUrls, roleUrls, startPostgres } from "../../scripts/lib/postgres.ts";
 import { seed } from "../../scripts/lib/seed.ts";
-import { startSqlEndpoint, type SqlEndpoint } from "../../scripts/lib/sql-endpoint.ts";
+import { type SqlEndpoint, startSqlEndpoint } from "../../scripts/lib/sql-endpoint.ts";
 import { installTenantScopeKey } from "../../scripts/lib/tenant-scope-key.ts";
-import { injectSqlFault } from "./sql-faults.ts";
 import { TEST_PEPPER, TEST_TENANT_SCOPE_KEY } from "./constants.ts";
+import { injectSqlFault } from "./sql-faults.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -30,7 +30,7 @@ export default async function setup(project: TestProject) {
   const preference = (process.env.TEST_POSTGRES ?? "auto") as PostgresPreference;
   const postgres = await startPostgres(preference);
   const sqlSecret = randomBytes(32).toString("base64url");
-  let roles;
+  let roles: RoleUrls;
   let endpoint: SqlEndpoint;
   try {
     await migrate(postgres.databaseUrl);

@@ -16,7 +16,12 @@ export interface TestClock {
 
 export function testClock(startMs = Date.now()): TestClock {
   let nowMs = startMs;
-  return { now: () => nowMs, advance: (ms) => void (nowMs += ms) };
+  return {
+    now: () => nowMs,
+    advance: (ms) => {
+      nowMs += ms;
+    },
+  };
 }
 
 export type IsolateFetch = (path: string, init?: RequestInit) => Promise<Response>;
@@ -38,7 +43,12 @@ export function isolateApp(clock: TestClock, overrides: Record<string, unknown> 
 let adminClient = 0;
 
 /** An admin call with the suite's admin credential, from an address of its own (admin routes are limited per IP). */
-export function adminRequest(fetch: IsolateFetch, method: "GET" | "POST", path: string, body?: unknown): Promise<Response> {
+export function adminRequest(
+  fetch: IsolateFetch,
+  method: "GET" | "POST",
+  path: string,
+  body?: unknown,
+): Promise<Response> {
   adminClient++;
   return fetch(path, {
     method,
@@ -52,7 +62,10 @@ export function adminRequest(fetch: IsolateFetch, method: "GET" | "POST", path: 
 }
 
 /** Issues a signed key through the admin route and returns it. */
-export async function issueKey(fetch: IsolateFetch, request: { id: string; tenant: string; scopes?: string[]; rate_limit?: string }): Promise<string> {
+export async function issueKey(
+  fetch: IsolateFetch,
+  request: { id: string; tenant: string; scopes?: string[]; rate_limit?: string },
+): Promise<string> {
   const response = await adminRequest(fetch, "POST", "/admin/keys", { scopes: ["metrics:read"], ...request });
   if (response.status !== 201) throw new Error(`issuing ${request.id}: ${response.status} ${await response.text()}`);
   return ((await response.json()) as { key: string }).key;

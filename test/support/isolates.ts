@@ -8,11 +8,11 @@
  * copy, and whatever its leases held is lost with it, as in production.
  */
 import { env } from "cloudflare:test";
+import { seededRandom } from "../../scripts/lib/seeded-random.ts";
 import { createApp } from "../../src/app.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
-import { loadConfig, type AppConfig } from "../../src/env.ts";
+import { type AppConfig, loadConfig } from "../../src/env.ts";
 import type { RateLimiter } from "../../src/rate-limit/durable-object.ts";
-import { seededRandom } from "../../scripts/lib/seeded-random.ts";
 
 type Namespace = DurableObjectNamespace<RateLimiter>;
 
@@ -118,7 +118,13 @@ export function router(pattern: Pattern, isolates: number, random: () => number)
 }
 
 /** Sends `requests` requests of one client one after another; returns how many were admitted. */
-export async function runSequential(world: World, ip: string, requests: number, route: (i: number) => number, onRequest?: (i: number) => void): Promise<number> {
+export async function runSequential(
+  world: World,
+  ip: string,
+  requests: number,
+  route: (i: number) => number,
+  onRequest?: (i: number) => void,
+): Promise<number> {
   let admitted = 0;
   for (let i = 0; i < requests; i++) {
     onRequest?.(i);

@@ -15,9 +15,12 @@ export const EXPECTED_SECURITY_HEADERS: Record<string, string> = {
 };
 
 export function expectSecurityHeaders(response: Response): void {
-  const actual = Object.fromEntries(Object.keys(EXPECTED_SECURITY_HEADERS).map((name) => [name, response.headers.get(name)]));
+  const actual = Object.fromEntries(
+    Object.keys(EXPECTED_SECURITY_HEADERS).map((name) => [name, response.headers.get(name)]),
+  );
   expect(actual).toEqual(EXPECTED_SECURITY_HEADERS);
   const permissions = response.headers.get("permissions-policy") ?? "";
-  for (const feature of ["camera", "microphone", "geolocation", "payment", "usb"]) expect(permissions).toContain(`${feature}=()`);
+  for (const feature of ["camera", "microphone", "geolocation", "payment", "usb"])
+    expect(permissions).toContain(`${feature}=()`);
   expect(permissions).not.toMatch(/=\*/);
 }

@@ -12,10 +12,16 @@ export default class SlowestFiles implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
     const timed = testModules.map((module) => {
       const { collectDuration, duration } = module.diagnostic();
-      return { file: path.relative(process.cwd(), module.moduleId), project: module.project.name, ms: collectDuration + duration };
+      return {
+        file: path.relative(process.cwd(), module.moduleId),
+        project: module.project.name,
+        ms: collectDuration + duration,
+      };
     });
     timed.sort((a, b) => b.ms - a.ms);
-    const lines = timed.slice(0, SHOWN).map(({ file, project, ms }) => `  ${(ms / 1000).toFixed(1).padStart(6)} s  ${project.padEnd(8)} ${file}`);
+    const lines = timed
+      .slice(0, SHOWN)
+      .map(({ file, project, ms }) => `  ${(ms / 1000).toFixed(1).padStart(6)} s  ${project.padEnd(8)} ${file}`);
     console.log(`\nSlowest test files (import + tests):\n${lines.join("\n")}`);
   }
 }

@@ -9,7 +9,15 @@ import { InjectedAnswer, InjectedHangUp, type SqlRequest } from "../../scripts/l
 import { SQL_FAULT_MARKER, SQL_FAULTS } from "./constants.ts";
 
 const neonError = (code: string, severity: string) =>
-  new InjectedAnswer(400, JSON.stringify({ message: `${SQL_FAULT_MARKER}: ${code}`, code, severity, where: `${SQL_FAULT_MARKER} at select password_hash` }));
+  new InjectedAnswer(
+    400,
+    JSON.stringify({
+      message: `${SQL_FAULT_MARKER}: ${code}`,
+      code,
+      severity,
+      where: `${SQL_FAULT_MARKER} at select password_hash`,
+    }),
+  );
 
 export async function injectSqlFault({ applicationName }: SqlRequest): Promise<void> {
   switch (applicationName) {

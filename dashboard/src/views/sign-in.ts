@@ -5,12 +5,15 @@
  */
 import { ApiError } from "../api.ts";
 import { countdown, h } from "../dom.ts";
-import { signIn, type Session } from "../session.ts";
+import { type Session, signIn } from "../session.ts";
 
 const FIELDS = ["username", "password"] as const;
 type Field = (typeof FIELDS)[number];
 
-export function signInView(options: { notice?: string; onSignedIn: (session: Session) => void }): { element: HTMLElement; dispose(): void } {
+export function signInView(options: { notice?: string; onSignedIn: (session: Session) => void }): {
+  element: HTMLElement;
+  dispose(): void;
+} {
   let cancelCountdown: () => void = () => undefined;
   const inputs = {} as Record<Field, HTMLInputElement>;
   const fieldErrors = {} as Record<Field, HTMLElement>;
@@ -26,7 +29,13 @@ export function signInView(options: { notice?: string; onSignedIn: (session: Ses
       required: true,
       "aria-describedby": `${field}-error`,
     });
-    return h("div", { class: "field" }, h("label", { for: field }, field === "username" ? "Username" : "Password"), inputs[field], fieldErrors[field]);
+    return h(
+      "div",
+      { class: "field" },
+      h("label", { for: field }, field === "username" ? "Username" : "Password"),
+      inputs[field],
+      fieldErrors[field],
+    );
   });
   const formError = h("div", { class: "form-error", id: "form-error", role: "alert" });
   const submit = h("button", { type: "submit" }, "Sign in");
@@ -35,7 +44,9 @@ export function signInView(options: { notice?: string; onSignedIn: (session: Ses
     "main",
     { id: "main", class: "sign-in", tabindex: "-1" },
     h("h1", { id: "sign-in-title" }, "Sign in to StreamForge"),
-    options.notice === undefined ? null : h("p", { class: "notice", role: "status", "data-notice": "" }, options.notice),
+    options.notice === undefined
+      ? null
+      : h("p", { class: "notice", role: "status", "data-notice": "" }, options.notice),
     form,
   );
 
@@ -60,7 +71,8 @@ export function signInView(options: { notice?: string; onSignedIn: (session: Ses
           inputs[field].setAttribute("aria-invalid", "true");
         }
       }
-      if (unmatched.length > 0 || (error.problem.errors ?? []).length === 0) formError.textContent = unmatched.join("; ") || (error.problem.detail ?? "Check the form.");
+      if (unmatched.length > 0 || (error.problem.errors ?? []).length === 0)
+        formError.textContent = unmatched.join("; ") || (error.problem.detail ?? "Check the form.");
       formError.dataset.state = "invalid";
       inputs[FIELDS.find((field) => inputs[field].hasAttribute("aria-invalid")) ?? "username"].focus();
     } else if (error.status === 401) {

@@ -4,8 +4,9 @@
  * simplest Durable Object counter — one storage get and one put per request, one object per client
  * address, called over RPC as the real worker calls its limiter.
  */
-import type { DurableObjectNamespace } from "@cloudflare/workers-types";
+
 import { DurableObject } from "cloudflare:workers";
+import type { DurableObjectNamespace } from "@cloudflare/workers-types";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";

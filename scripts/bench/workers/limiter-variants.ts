@@ -7,7 +7,7 @@
  * - `withInIsolateLimiter`: no Durable Object call at all; the namespace is replaced, once per
  *   isolate, by limiter objects in the worker's own memory — the difference is the whole RPC round trip.
  */
-import { RateLimiter, type PolicyWindow } from "../../../src/rate-limit/durable-object.ts";
+import { type PolicyWindow, RateLimiter } from "../../../src/rate-limit/durable-object.ts";
 
 export class RateLimiterWithoutStorage extends RateLimiter {
   protected override store(_policy: string, _window: PolicyWindow): void {}

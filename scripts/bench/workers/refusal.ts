@@ -50,7 +50,8 @@ app.get("/refusal-pairs", () => {
 });
 app.get("/refusal-headers", () => {
   const requestId = crypto.randomUUID();
-  const response = new Response(problemBody(requestId), { status: 429, headers: (prebuilt ??= new Headers(HEADERS)) });
+  prebuilt ??= new Headers(HEADERS);
+  const response = new Response(problemBody(requestId), { status: 429, headers: prebuilt });
   response.headers.set("x-request-id", requestId);
   response.headers.set("X-RateLimit-Reset", resetSeconds());
   return response;

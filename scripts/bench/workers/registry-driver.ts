@@ -17,13 +17,19 @@ const encoder = new TextEncoder();
 async function run(op: RegistryOp, env: Env): Promise<unknown> {
   switch (op.op) {
     case "start":
-      return sessionFamilies(env.SESSION_FAMILIES, op.user).start({ id: op.family, tenant: op.tenant, authTimeSeconds: op.authSeconds, endsAtSeconds: op.endsSeconds }, op.nowSeconds);
+      return sessionFamilies(env.SESSION_FAMILIES, op.user).start(
+        { id: op.family, tenant: op.tenant, authTimeSeconds: op.authSeconds, endsAtSeconds: op.endsSeconds },
+        op.nowSeconds,
+      );
     case "rotate":
       return sessionFamilies(env.SESSION_FAMILIES, op.user).rotate(op.family, op.generation, op.nowSeconds);
     case "end":
       return sessionFamilies(env.SESSION_FAMILIES, op.user).end(op.family);
     case "live":
-      return (await sessionFamilies(env.SESSION_FAMILIES, op.user).live(op.nowSeconds)).map((family) => [family.id, family.generation]);
+      return (await sessionFamilies(env.SESSION_FAMILIES, op.user).live(op.nowSeconds)).map((family) => [
+        family.id,
+        family.generation,
+      ]);
     case "revoke":
       return keyRegistry(env.KEY_REGISTRY).revoke(op.kind, op.subject, op.atMs);
     case "since":

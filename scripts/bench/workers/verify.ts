@@ -4,7 +4,12 @@
  * and API_KEY_SIGNING_SECRETS). What it adds to `bare` is the verification's CPU per request.
  */
 import { Hono } from "hono";
-import { apiKeysSchema, createApiKeyVerifier, signingSecretsSchema, type ApiKeyVerifier } from "../../../src/auth/api-keys.ts";
+import {
+  type ApiKeyVerifier,
+  apiKeysSchema,
+  createApiKeyVerifier,
+  signingSecretsSchema,
+} from "../../../src/auth/api-keys.ts";
 
 interface VerifyEnv {
   API_KEYS: string;
