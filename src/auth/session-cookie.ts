@@ -25,7 +25,7 @@ import { AppError } from "../errors.ts";
 import type { RevocationCache } from "../keys/revocations.ts";
 import type { Rotation, SessionFamilies } from "../keys/session-families.ts";
 import type { SessionStates } from "../keys/session-states.ts";
-import { withTimeout } from "../keys/timeout.ts";
+import { stateUnavailable, withTimeout } from "../keys/timeout.ts";
 import type { Session, SessionTokens } from "./session-token.ts";
 
 const COOKIE_NAME = "sf-session";
@@ -111,20 +111,12 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
     try {
       return await withTimeout(call, ownerTimeoutMs);
     } catch (error) {
-      console.error(
-        JSON.stringify({
-          level: "error",
-          event: "session_owner_unavailable",
-          reason: error instanceof Error ? error.name : "error",
-          request_id: c.get("requestId"),
-        }),
-      );
-      throw new AppError({
-        status: 503,
+      throw stateUnavailable({
+        event: "session_owner_unavailable",
         code: "session-registry-unavailable",
-        title: "Service temporarily unavailable",
         detail: "The session cannot be changed right now. Try again shortly.",
-        headers: { "Retry-After": "5" },
+        error,
+        requestId: c.get("requestId"),
       });
     }
   };

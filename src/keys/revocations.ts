@@ -15,8 +15,7 @@
  * and users, never with requests. Dashboard sessions are not on this list: their families live in
  * one object per user (session-families.ts).
  */
-import { AppError } from "../errors.ts";
-import { withTimeout } from "./timeout.ts";
+import { stateUnavailable, withTimeout } from "./timeout.ts";
 
 /** Entries per page of a sync: subjects are at most 64 characters, so a page stays under 64 KB. */
 export const REVOCATION_PAGE_ENTRIES = 300;
@@ -125,19 +124,11 @@ export class RevocationCache {
     try {
       await this.sync();
     } catch (error) {
-      console.error(
-        JSON.stringify({
-          level: "error",
-          event: "revocation_list_unavailable",
-          reason: error instanceof Error ? error.name : "error",
-        }),
-      );
-      throw new AppError({
-        status: 503,
+      throw stateUnavailable({
+        event: "revocation_list_unavailable",
         code: "revocation-list-unavailable",
-        title: "Service temporarily unavailable",
         detail: "Credentials cannot be checked right now. Try again shortly.",
-        headers: { "Retry-After": "5" },
+        error,
       });
     }
     return this.set;

@@ -11,8 +11,7 @@
  * Reads may act on a copy up to `maxAgeMs` old, as API keys and tokens do; a refresh never does:
  * it asks the owner (session-cookie.ts), so a signed-out or rotated cookie cannot be renewed.
  */
-import { AppError } from "../errors.ts";
-import { withTimeout } from "./timeout.ts";
+import { stateUnavailable, withTimeout } from "./timeout.ts";
 
 /** `[family id, current generation]` of every live family of a user. */
 export type FamilySource = (subject: string) => Promise<[string, number][]>;
@@ -121,19 +120,11 @@ export class SessionStates {
     try {
       await this.sync(subject, copy);
     } catch (error) {
-      console.error(
-        JSON.stringify({
-          level: "error",
-          event: "session_state_unavailable",
-          reason: error instanceof Error ? error.name : "error",
-        }),
-      );
-      throw new AppError({
-        status: 503,
+      throw stateUnavailable({
+        event: "session_state_unavailable",
         code: "session-state-unavailable",
-        title: "Service temporarily unavailable",
         detail: "The session cannot be checked right now. Try again shortly.",
-        headers: { "Retry-After": "5" },
+        error,
       });
     }
   }
