@@ -49,7 +49,10 @@ const DOCS_PATH = "/docs";
 
 export interface AppDeps {
   config: AppConfig;
-  /** Epoch ms: the rate limiters', the revocation cache's and the metrics windows' notion of now. Default `Date.now`. */
+  /**
+   * Epoch ms: the rate limiters', the revocation cache's and the metrics windows' notion of now.
+   * Default `Date.now`.
+   */
   clock?: () => number;
 }
 
@@ -59,7 +62,10 @@ export interface AppDeps {
  * principal from all its addresses together, and per key by the key's own policy.
  */
 const AUTHENTICATED_PATHS = ["/auth/me", "/metrics/*", "/streams"];
-/** Session routes that take the cookie (sign-in, POST /auth/session, has the login limits): limited per IP like the reads. */
+/**
+ * Session routes that take the cookie (sign-in, POST /auth/session, has the login limits): limited
+ * per IP like the reads.
+ */
 const SESSION_COOKIE_PATHS = ["/auth/session/refresh", "/auth/logout"];
 /**
  * Usage batches per isolate: with USAGE_SHARDS objects, every 5 min is about 42 calls/s per object at
