@@ -27,9 +27,11 @@ import { adminCredential } from "./middleware/admin-credential.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
 import { floodGate } from "./middleware/flood-gate.ts";
+import { networkRateLimit } from "./middleware/network-rate-limit.ts";
 import { apiKeyRateLimit, clientIpKey, createRateLimiter, principalKey, rateLimit } from "./middleware/rate-limit.ts";
 import { requireScope } from "./middleware/require-scope.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
+import { tenantBudget } from "./middleware/tenant-budget.ts";
 import { transportSecurity } from "./middleware/transport-security.ts";
 import { trustedHost } from "./middleware/trusted-host.ts";
 import { createRouter, OPENAPI_INFO } from "./openapi.ts";
@@ -240,13 +242,15 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       legacyHeaders,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
-  const limitByIp = rateLimit({
-    namespace,
-    policy: config.RATE_LIMIT_API,
-    clock,
-    denyCache,
-    legacyHeaders,
-    timeoutMs: API_LIMITER_TIMEOUT_MS,
+  const networkKey = (prefix: NetworkPrefix) => (c: Context<AppEnv>) =>
+    networkKeysFromIp(c.req.header("cf-connecting-ip"))[prefix];
+  // Per client, then per IPv6 /56 and /48, narrowest first (network-rate-limit.ts says why).
+  const limitByIp = networkRateLimit({
+    tiers: [
+      { limiter: limiterFor(config.RATE_LIMIT_API, API_LIMITER_TIMEOUT_MS), keyOf: clientIpKey },
+      { limiter: limiterFor(config.RATE_LIMIT_API_IPV6_56, API_LIMITER_TIMEOUT_MS), keyOf: networkKey("ipv6-56") },
+      { limiter: limiterFor(config.RATE_LIMIT_API_IPV6_48, API_LIMITER_TIMEOUT_MS), keyOf: networkKey("ipv6-48") },
+    ],
   });
   const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage, sessions });
   const limitByPrincipal = rateLimit({
@@ -272,6 +276,14 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   // Least privilege for keys, per route; users keep their account's read rights.
   app.use("/metrics/*", requireScope({ anyOf: ["metrics:read"] }));
   app.use("/streams", requireScope({ anyOf: ["metrics:read", "streams:read"] }));
+  // After authentication, the limits and the scope check: a request any of them refuses spends none
+  // of its tenant's database budget.
+  const limitByTenant = tenantBudget({
+    limiter: limiterFor(config.RATE_LIMIT_TENANT_QUERIES, API_LIMITER_TIMEOUT_MS),
+    maxInFlight: config.TENANT_QUERY_CONCURRENCY,
+    clock,
+  });
+  for (const path of ["/metrics/*", "/streams"]) app.use(path, limitByTenant);
 
   // One query runner per role for the isolate: the HTTP path holds no connection between requests.
   const localEndpoint =
@@ -291,8 +303,6 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       checkReadiness: readinessCheck({ database: metricsDatabase, ttlMs: READINESS_TTL_MS, clock }),
     }),
   );
-  const networkKey = (prefix: NetworkPrefix) => (c: Context<AppEnv>) =>
-    networkKeysFromIp(c.req.header("cf-connecting-ip"))[prefix];
   const passwordChecks = config.RATE_LIMIT_LOGIN_ISOLATE;
   // One sign-in for both routes: /auth/login and /auth/session spend the same counters.
   const signIn = createSignIn({

@@ -135,6 +135,13 @@ const envSchema = z
     // Per principal (a user, whatever session or token it calls with, or an API key), wherever it
     // calls from: one account spread over many addresses gets no more than this.
     RATE_LIMIT_PRINCIPAL: rateLimitPolicy("principal", "open"),
+    // Per IPv6 /56 and /48 on the same reads, all their /64s together: a free /48 holds 65,536 /64s.
+    RATE_LIMIT_API_IPV6_56: rateLimitPolicy("api-ipv6-56", "open"),
+    RATE_LIMIT_API_IPV6_48: rateLimitPolicy("api-ipv6-48", "open"),
+    // Database reads per tenant, whoever of it asks: one tenant's flood must not starve the others.
+    RATE_LIMIT_TENANT_QUERIES: rateLimitPolicy("tenant-queries", "open"),
+    // A tenant's database reads in flight at once in one isolate: spreads a burst of its rate.
+    TENANT_QUERY_CONCURRENCY: z.coerce.number().int().min(1).max(1_000),
     RATE_LIMIT_LOGIN_IP: rateLimitPolicy("login-ip", "closed"),
     RATE_LIMIT_LOGIN_IPV4_24: rateLimitPolicy("login-ipv4-24", "closed"),
     RATE_LIMIT_LOGIN_IPV6_56: rateLimitPolicy("login-ipv6-56", "closed"),

@@ -121,6 +121,11 @@ export function mainWorkerBindings(
     RATE_LIMIT_API: rateLimitApi,
     // One key calls from every client address here: its own budget must never be what refuses.
     RATE_LIMIT_PRINCIPAL: UNREFUSED_API_LIMIT,
+    RATE_LIMIT_API_IPV6_56: UNREFUSED_API_LIMIT,
+    RATE_LIMIT_API_IPV6_48: UNREFUSED_API_LIMIT,
+    // The database scenarios read as one tenant at hundreds a second: its budget must not be what refuses.
+    RATE_LIMIT_TENANT_QUERIES: UNREFUSED_API_LIMIT,
+    TENANT_QUERY_CONCURRENCY: "1000",
     RATE_LIMIT_LOGIN_IP: rateLimitLogin.ip,
     RATE_LIMIT_LOGIN_IPV4_24: rateLimitLogin.network,
     RATE_LIMIT_LOGIN_IPV6_56: rateLimitLogin.network,

@@ -59,6 +59,11 @@ export interface RateLimiterHandle {
   enforce(c: Context<AppEnv>, key: string): Promise<Permit | undefined>;
   /** Hands a permit back, so that the request it admitted does not count (a successful login). */
   refund(c: Context<AppEnv>, key: string, permit: Permit): void;
+  /**
+   * Throws the 429 problem when this isolate already knows `key` is exhausted and holds no permit
+   * for it; spends nothing and calls no object either way.
+   */
+  refuseIfKnownExhausted(key: string): void;
 }
 
 /** Per-IP key from `CF-Connecting-IP` only (IPv6 grouped by /64). */
@@ -360,6 +365,13 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
       afterResponse(c, () =>
         withTimeout(stubFor(key).release(policy.name, { windowStartMs: permit.windowStartMs, permits: 1 })),
       );
+    },
+    refuseIfKnownExhausted(key) {
+      const nowMs = clock();
+      const leaseKey = `${policy.name}:${key}`;
+      if (leases.holds(leaseKey, nowMs)) return;
+      const blockedUntil = denyCache.blockedUntil(leaseKey, nowMs);
+      if (blockedUntil !== undefined) refuse(blockedUntil, nowMs);
     },
   };
 }

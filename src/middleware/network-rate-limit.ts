@@ -1,0 +1,52 @@
+/**
+ * Read limits per client and per wider network. A client is an IPv4 address or an IPv6 /64, and
+ * a free tunnel-broker /48 holds 65,536 /64s: limited per client alone, one holder of a /48 could
+ * send 65,536 times the per-client allowance. So the /56 and /48 the client belongs to have an
+ * allowance each as well. The tiers run narrowest first, so a wider network's permit is spent only
+ * by a request every narrower tier admitted, and a request a wider tier refuses hands back what the
+ * narrower ones spent: a client refused by its own limit costs its neighbours nothing (the rule of
+ * the login tiers, src/auth/sign-in.ts). Before anything is spent, a tier this isolate already
+ * knows to be exhausted refuses from memory, so a flood from a refused network costs no object
+ * call per request, not even for its new /64s.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import type { AppEnv } from "../env.ts";
+import type { Permit, RateLimiterHandle } from "./rate-limit.ts";
+
+export interface RateLimitTier {
+  limiter: RateLimiterHandle;
+  /** The tier's key for the request's client, or undefined when the tier does not apply (an IPv6 tier for IPv4). */
+  keyOf: (c: Context<AppEnv>) => string | undefined;
+}
+
+export interface NetworkRateLimitOptions {
+  /** Narrowest first: the client's own limit, then each wider network. At least one. */
+  tiers: readonly RateLimitTier[];
+}
+
+/**
+ * @example app.use("/metrics/*", networkRateLimit({ tiers: [{ limiter: perClient, keyOf: clientIpKey }, { limiter: per48, keyOf: ipv6Network48 }] }))
+ */
+export function networkRateLimit({ tiers }: NetworkRateLimitOptions): MiddlewareHandler<AppEnv> {
+  if (tiers.length === 0) throw new Error("networkRateLimit needs at least one tier");
+  return async function networkRateLimit(c, next) {
+    const keys = tiers.map((tier) => tier.keyOf(c));
+    for (const [index, tier] of tiers.entries()) {
+      const key = keys[index];
+      if (key !== undefined) tier.limiter.refuseIfKnownExhausted(key);
+    }
+    const spent: { limiter: RateLimiterHandle; key: string; permit: Permit }[] = [];
+    for (const [index, { limiter }] of tiers.entries()) {
+      const key = keys[index];
+      if (key === undefined) continue;
+      try {
+        const permit = await limiter.enforce(c, key);
+        if (permit !== undefined) spent.push({ limiter, key, permit });
+      } catch (error) {
+        for (const narrower of spent) narrower.limiter.refund(c, narrower.key, narrower.permit);
+        throw error;
+      }
+    }
+    await next();
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * Work in flight per key in one isolate's memory, with a cap: how many of one tenant's database
+ * reads this isolate runs at once. A slot is held from `take` to its `release`. A request that the
+ * runtime cancels mid-read (its client went away) may never reach its `release`, so a slot also
+ * lapses `maxHoldMs` after it was taken: a lost release cannot shut a key out for the life of the
+ * isolate. Only keys with work in flight are kept, so the table's size is bounded by the work in
+ * flight, not by the number of keys ever seen.
+ */
+export interface Slot {
+  readonly key: string;
+  readonly takenAtMs: number;
+}
+
+export class InFlightLimit {
+  private readonly slots = new Map<string, Slot[]>();
+
+  constructor(
+    private readonly maxInFlight: number,
+    private readonly maxHoldMs: number,
+  ) {
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new Error("maxInFlight must be a positive integer");
+    if (!Number.isInteger(maxHoldMs) || maxHoldMs < 1) throw new Error("maxHoldMs must be a positive integer");
+  }
+
+  /** A slot for `key`, or undefined when `maxInFlight` are already held. */
+  take(key: string, nowMs: number): Slot | undefined {
+    const held = (this.slots.get(key) ?? []).filter((slot) => nowMs - slot.takenAtMs < this.maxHoldMs);
+    if (held.length >= this.maxInFlight) {
+      this.slots.set(key, held);
+      return undefined;
+    }
+    const slot = { key, takenAtMs: nowMs };
+    held.push(slot);
+    this.slots.set(key, held);
+    return slot;
+  }
+
+  release(slot: Slot): void {
+    const held = this.slots.get(slot.key);
+    if (held === undefined) return;
+    const rest = held.filter((other) => other !== slot);
+    if (rest.length === 0) this.slots.delete(slot.key);
+    else this.slots.set(slot.key, rest);
+  }
+
+}
