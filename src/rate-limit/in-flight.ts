@@ -42,5 +42,4 @@ export class InFlightLimit {
     if (rest.length === 0) this.slots.delete(slot.key);
     else this.slots.set(slot.key, rest);
   }
-
 }

@@ -45,7 +45,9 @@ describe("GET /metrics/overview", () => {
     const response = await asAcme("/metrics/overview");
     expect(response.status).toBe(200);
     expect(response.headers.get("cache-control")).toBe("no-store");
-    expect(response.headers.get("ratelimit")).toMatch(/^"api";r=\d+;t=\d+, "principal";r=\d+;t=\d+$/);
+    expect(response.headers.get("ratelimit")).toMatch(
+      /^"api";r=\d+;t=\d+, "principal";r=\d+;t=\d+, "tenant-queries";r=\d+;t=\d+$/,
+    );
     const overview = (await response.json()) as Overview;
     expect(overview).toMatchObject({ tenant: "acme", window: "1h", active_streams: ACME_STREAMS.length });
     expect(overview.events).toBeGreaterThan(0);
