@@ -59,11 +59,13 @@ describe("requests without a valid credential", () => {
     expect(Object.keys(statuses).every((status) => status === "401" || status === "403")).toBe(true);
     expect(limiterObjects()).toBe(0);
 
-    // The victim, a real client, is still limited as before: by its own address and as a principal.
+    // The victim, a real client, is still limited as before: by its own /64, its /56 and /48, and as a principal.
     const token = await issueToken({ sub: "globex_analyst", tenant: "globex" }, TOKENS);
     const victim = await fetch("/auth/me", "2001:db8:ffff::1", { Authorization: `Bearer ${token}` });
     expect(victim.status).toBe(200);
-    expect(victim.headers.get("ratelimit")).toMatch(/^"api";r=99;t=60, "principal";r=\d+;t=60$/);
-    expect(limiterObjects()).toBe(2);
+    expect(victim.headers.get("ratelimit")).toMatch(
+      /^"api";r=99;t=60, "api-ipv6-56";r=\d+;t=\d+, "api-ipv6-48";r=\d+;t=\d+, "principal";r=\d+;t=60$/,
+    );
+    expect(limiterObjects()).toBe(4);
   });
 });
