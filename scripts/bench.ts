@@ -67,6 +67,7 @@ import {
   withRatios,
 } from "./bench/report.ts";
 import { BASELINE, COMPARISONS, EXACTNESS, SCENARIOS, type Scenario } from "./bench/scenarios.ts";
+import { runTenantFlood, TENANT_FLOOD_INSTANCE, type TenantFloodResult } from "./bench/tenant-flood.ts";
 import { DEMO_TENANTS } from "./lib/demo-data.ts";
 import { PROJECT_ROOT } from "./lib/migrate.ts";
 
@@ -90,6 +91,7 @@ const { values: options } = parseArgs({
     "state-dir": { type: "string" },
     "exactness-requests": { type: "string", default: "1000" },
     "db-rtt": { type: "string", default: "0" },
+    "flood-seconds": { type: "string", default: "55" },
   },
 });
 const positiveInteger = (name: string, text: string) => {
@@ -113,6 +115,9 @@ const settings = {
 const basePort = positiveInteger("base-port", options["base-port"]);
 const exactnessRequests = positiveInteger("exactness-requests", options["exactness-requests"]);
 const keyCount = positiveInteger("key-count", options["key-count"]);
+const floodSeconds = positiveInteger("flood-seconds", options["flood-seconds"]);
+// The flood must open tenant A's budget window and end inside it (tenant-flood.ts).
+if (floodSeconds > 58) throw new Error("--flood-seconds must be at most 58: one budget window of a minute");
 
 const wanted = options.scenarios?.split(",").map((name) => name.trim());
 const unknown = wanted?.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name)) ?? [];
@@ -128,7 +133,11 @@ const scenarios = SCENARIOS.filter(
     wanted?.includes(scenario.name) ||
     (scenario.group === undefined ? wanted === undefined : groupsAskedFor[scenario.group]),
 );
-const instanceNames = new Set<InstanceName>([...scenarios.map((scenario) => scenario.instance), EXACTNESS.instance]);
+const instanceNames = new Set<InstanceName>([
+  ...scenarios.map((scenario) => scenario.instance),
+  EXACTNESS.instance,
+  ...(options.metrics ? [TENANT_FLOOD_INSTANCE] : []),
+]);
 const instanceSpecs = INSTANCES.filter((spec) => instanceNames.has(spec.name));
 const databaseNames = [
   ...new Set(instanceSpecs.flatMap((spec): BenchDatabaseName[] => ("database" in spec ? [spec.database] : []))),
@@ -364,6 +373,25 @@ async function main(): Promise<number> {
       `exactness: admitted ${exactness.admitted} of ${exactness.requests}, expected exactly ${exactness.limit} (${JSON.stringify(exactness.statuses)})`,
     );
 
+  let tenantFlood: TenantFloodResult | undefined;
+  if (options.metrics) {
+    const flooded = instanceOf(TENANT_FLOOD_INSTANCE);
+    tenantFlood = await runTenantFlood({
+      url: flooded.instance.url,
+      databaseRequests: () => databases!.endpoint.executedRequests,
+      floodSeconds,
+      log,
+    });
+    const { readerAlone, readerFlooded } = tenantFlood;
+    if (readerAlone.failures + readerFlooded.failures > 0)
+      failures.push(
+        `tenant flood: tenant B got ${readerAlone.failures} answers other than 200 alone and ${readerFlooded.failures} during the flood`,
+      );
+    const logged = flooded.instance.takeErrors();
+    if (logged.count > 0)
+      failures.push(`tenant flood: the worker logged ${logged.count} errors, e.g. ${logged.first.join(" | ")}`);
+  }
+
   let databasesReport: BenchReport["databases"];
   if (databases !== undefined) {
     log("explaining the overview's totals query in each database…");
@@ -411,6 +439,7 @@ async function main(): Promise<number> {
     ...(databasesReport === undefined ? {} : { databases: databasesReport }),
     ...(signedKeys === undefined ? {} : { keys: { count: signedKeys.count, startup } }),
     exactness,
+    ...(tenantFlood === undefined ? {} : { tenantFlood }),
     failures,
   };
   console.log(formatReport(report));

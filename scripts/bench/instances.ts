@@ -5,6 +5,9 @@
  * database (scripts/bench/databases.ts) — so adding one is one more entry here, plus whatever it
  * needs in BindingContext.
  */
+import path from "node:path";
+import { readJsonc } from "../lib/jsonc.ts";
+import { PROJECT_ROOT } from "../lib/migrate.ts";
 import { type BundleSpec, benchWorker, PROJECT_WORKER, projectVariant } from "./build.ts";
 import type { BenchDatabaseName, DatabaseConnection } from "./databases.ts";
 import { BENCH_SIGNING_SECRET, type SignedKeys } from "./keys.ts";
@@ -141,6 +144,21 @@ export function mainWorkerBindings(
   };
 }
 
+/** The limits the flood meets, as wrangler.jsonc ships them. */
+export const SHIPPED_BUDGET_VARS = [
+  "RATE_LIMIT_API_IPV6_56",
+  "RATE_LIMIT_API_IPV6_48",
+  "RATE_LIMIT_TENANT_QUERIES",
+  "TENANT_QUERY_CONCURRENCY",
+] as const;
+
+export type ShippedBudget = Record<(typeof SHIPPED_BUDGET_VARS)[number], string>;
+
+export function shippedBudget(): ShippedBudget {
+  const { vars } = readJsonc(path.join(PROJECT_ROOT, "wrangler.jsonc")) as { vars: Record<string, string> };
+  return Object.fromEntries(SHIPPED_BUDGET_VARS.map((name) => [name, vars[name]!])) as ShippedBudget;
+}
+
 /** The project worker's Durable Objects, as wrangler.jsonc binds them. */
 export const MAIN_DURABLE_OBJECTS = {
   RATE_LIMITER: "RateLimiter",
@@ -230,6 +248,14 @@ export const INSTANCES = [
       RATE_LIMIT_LEGACY_HEADERS: "false",
     }),
     durableObjects: MAIN_DURABLE_OBJECTS,
+  },
+  // The tenant flood (tenant-flood.ts): the shipped network and tenant limits on a small history.
+  {
+    name: "main-tenant-budget",
+    bundle: "main",
+    bindings: (context) => ({ ...mainWorkerBindings(context, "100/minute"), ...shippedBudget() }),
+    durableObjects: MAIN_DURABLE_OBJECTS,
+    database: "bench_10k",
   },
   // `npm run soak`: the production limits, so a mixed load meets real 429s, on a small history.
   {

@@ -13,6 +13,7 @@ import { DEMO_STREAM_COUNT } from "../lib/demo-data.ts";
 import type { OverviewPlan, SeededDatabase } from "./databases.ts";
 import type { ExactnessResult } from "./exactness.ts";
 import type { ResidentMemory, StartupFigures } from "./keys.ts";
+import { formatTenantFlood, type TenantFloodResult } from "./tenant-flood.ts";
 import type { WrkResult } from "./wrk.ts";
 
 export interface Machine {
@@ -94,6 +95,8 @@ export interface BenchReport {
   comparisons?: ComparisonResult[];
   databases?: DatabasesReport;
   exactness?: ExactnessResult;
+  /** With `--metrics`: tenant B's reads alone and under tenant A's flood, and A's queries against its budget. */
+  tenantFlood?: TenantFloodResult;
   /** With `--keys`: how many signed keys the load cycled through, and the start-up and memory of the instances compared. */
   keys?: { count: number; startup: StartupFigures[] };
   /** Everything that answered other than expected; any entry makes the bench exit non-zero. */
@@ -342,6 +345,7 @@ export function formatReport(report: BenchReport): string {
       `exactness: ${requests} concurrent requests from one new client, limit ${limit}: admitted=${admitted} ${others} ${ok ? "OK" : "FAILED"}`,
     );
   }
+  if (report.tenantFlood !== undefined) lines.push("", formatTenantFlood(report.tenantFlood));
   if (report.failures.length > 0) lines.push("", "FAILURES:", ...report.failures.map((failure) => `  ${failure}`));
   return lines.join("\n");
 }
