@@ -250,8 +250,17 @@ export const INSTANCES = [
     durableObjects: MAIN_DURABLE_OBJECTS,
   },
   // The tenant flood (tenant-flood.ts): the shipped network and tenant limits on a small history.
+  // Tenant B reads from the first; the second stands for the other isolates of the edge where
+  // tenant A's flood can land, reading the same database.
   {
     name: "main-tenant-budget",
+    bundle: "main",
+    bindings: (context) => ({ ...mainWorkerBindings(context, "100/minute"), ...shippedBudget() }),
+    durableObjects: MAIN_DURABLE_OBJECTS,
+    database: "bench_10k",
+  },
+  {
+    name: "main-tenant-budget-elsewhere",
     bundle: "main",
     bindings: (context) => ({ ...mainWorkerBindings(context, "100/minute"), ...shippedBudget() }),
     durableObjects: MAIN_DURABLE_OBJECTS,

@@ -1,13 +1,17 @@
 /**
- * Tenant flood (`npm run bench -- --metrics`, after the rounds): what one tenant's flood of the
- * database routes costs another tenant. Tenant B reads `GET /metrics/overview` once a second on its
- * own, then again while tenant A floods the same route from 10,000 /64s of one IPv6 /48 with wrk.
- * The worker runs the limits of wrangler.jsonc (per /64, /56, /48, and the tenant budget), except
- * the per-principal one: A stands for a tenant with many users and keys.
+ * Tenant flood (`npm run bench -- --metrics`, after the rounds; `--tenant-flood` alone): what one
+ * tenant's flood of the database routes costs another tenant. Tenant B reads
+ * `GET /metrics/overview` once a second on its own, then again while tenant A floods the same route
+ * from 10,000 /64s of one IPv6 /48 with wrk: first on another workerd (the other isolates of the
+ * edge where a flood from 10,000 addresses lands, reading the same PostgreSQL through the same SQL
+ * endpoint), then on B's own isolate. The workers run the limits of wrangler.jsonc (per /64, /56,
+ * /48, and the tenant budget), except the per-principal one: A stands for a tenant with many users
+ * and keys.
  *
- * Prints B's p50 and p99 alone and under the flood, and A's database queries against its budget:
- * the local SQL endpoint counts every query, B's are its 200s, and the rest are A's. The flood lasts
- * one budget window and is the first A sends, so it opens A's window and stays inside it.
+ * Prints B's p50 and p99 alone and under each flood, and A's database queries against its budget:
+ * the local SQL endpoint counts every query, B's are its 200s, and the rest are A's. Each flood
+ * lasts less than one budget window and is the first A sends to its worker, so it opens A's window
+ * there and stays inside it.
  */
 import { issueToken } from "../../src/auth/tokens.ts";
 import { parseRateNotation } from "../../src/rate-limit/policy.ts";
@@ -15,8 +19,11 @@ import { BENCH_ORIGIN, BENCH_TOKENS, type InstanceName, type ShippedBudget, ship
 import { median } from "./report.ts";
 import { LUA_DIR, runWrk } from "./wrk.ts";
 
-/** The worker instance the flood runs against (instances.ts). */
-export const TENANT_FLOOD_INSTANCE: InstanceName = "main-tenant-budget";
+/** The worker instances (instances.ts): B's, and the one standing for the rest of the edge. */
+export const TENANT_FLOOD_INSTANCES = {
+  reader: "main-tenant-budget",
+  elsewhere: "main-tenant-budget-elsewhere",
+} as const satisfies Record<string, InstanceName>;
 const FLOOD_PATH = "/metrics/overview?window=1h";
 /** A's /64s: 10,000 of the /48 2001:db8:fa::/48, 256 to a /56. */
 const FLOOD_ADDRESSES = Array.from({ length: 10_000 }, (_, n) => `2001:db8:fa:${n.toString(16)}::1`);
@@ -34,12 +41,9 @@ export interface ReaderFigures {
   maxMs: number;
 }
 
-export interface TenantFloodResult {
-  floodSeconds: number;
-  floodAddresses: number;
-  floodConnections: number;
-  budget: ShippedBudget;
-  readerAlone: ReaderFigures;
+export interface FloodFigures {
+  /** Where A's flood ran: on other isolates than B's, or on B's own. */
+  placement: "other isolates" | "B's isolate";
   readerFlooded: ReaderFigures;
   flooder: {
     requests: number;
@@ -51,6 +55,15 @@ export interface TenantFloodResult {
     /** All database queries (A's and B's) in the busiest second of the flood. */
     busiestSecondQueries: number;
   };
+}
+
+export interface TenantFloodResult {
+  floodSeconds: number;
+  floodAddresses: number;
+  floodConnections: number;
+  budget: ShippedBudget;
+  readerAlone: ReaderFigures;
+  floods: FloodFigures[];
 }
 
 /** The p-th percentile by nearest rank. */
@@ -85,30 +98,18 @@ async function readOncePerSecond(url: string, headers: Record<string, string>, s
   return { figures, queries: settled.filter((answer) => answer.status === 200).length };
 }
 
-export async function runTenantFlood(options: {
-  url: string;
-  /** Requests the local SQL endpoint has run so far. */
+/** A's flood against `floodUrl` while B reads from `readerUrl`. */
+async function flood(options: {
+  placement: FloodFigures["placement"];
+  readerUrl: string;
+  floodUrl: string;
+  reader: Record<string, string>;
+  flooder: Record<string, string>;
+  budget: ShippedBudget;
   databaseRequests: () => number;
   floodSeconds: number;
-  log: (message: string) => void;
-}): Promise<TenantFloodResult> {
-  const { url, databaseRequests, floodSeconds, log } = options;
-  const budget = shippedBudget();
-  const bearer = async (sub: string, tenant: string) =>
-    `Bearer ${await issueToken({ sub, tenant }, { ...BENCH_TOKENS })}`;
-  const reader = {
-    Authorization: await bearer("globex_bench_reader", "globex"),
-    Origin: BENCH_ORIGIN,
-    "CF-Connecting-IP": READER_IP,
-  };
-  const flooder = { Authorization: await bearer("acme_bench_flooder", "acme"), Origin: BENCH_ORIGIN };
-
-  log(`tenant flood: tenant B alone, one read a second for ${floodSeconds} s…`);
-  const alone = await readOncePerSecond(`${url}${FLOOD_PATH}`, reader, floodSeconds);
-
-  log(
-    `tenant flood: tenant A from ${FLOOD_ADDRESSES.length.toLocaleString("en")} /64s of one /48 (-c${FLOOD_CONNECTIONS}) while tenant B reads, ${floodSeconds} s…`,
-  );
+}): Promise<FloodFigures> {
+  const { readerUrl, floodUrl, reader, flooder, databaseRequests, floodSeconds } = options;
   const queriesBefore = databaseRequests();
   const perSecond: number[] = [];
   let lastCount = queriesBefore;
@@ -119,7 +120,7 @@ export async function runTenantFlood(options: {
   }, 1_000);
   const [wrk, flooded] = await Promise.all([
     runWrk({
-      url: `${url}${FLOOD_PATH}`,
+      url: `${floodUrl}${FLOOD_PATH}`,
       headers: flooder,
       lua: `${LUA_DIR}/client-ips.lua`,
       luaArgs: FLOOD_ADDRESSES,
@@ -131,18 +132,14 @@ export async function runTenantFlood(options: {
     // B starts a second into the flood and ends before it, so every read of B meets it.
     (async () => {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
-      return readOncePerSecond(`${url}${FLOOD_PATH}`, reader, floodSeconds - 3);
+      return readOncePerSecond(`${readerUrl}${FLOOD_PATH}`, reader, floodSeconds - 3);
     })(),
   ]);
   clearInterval(sampler);
   const queries = databaseRequests() - queriesBefore - flooded.queries;
-  const { limit, windowMs } = parseRateNotation(budget.RATE_LIMIT_TENANT_QUERIES);
+  const { limit, windowMs } = parseRateNotation(options.budget.RATE_LIMIT_TENANT_QUERIES);
   return {
-    floodSeconds,
-    floodAddresses: FLOOD_ADDRESSES.length,
-    floodConnections: FLOOD_CONNECTIONS,
-    budget,
-    readerAlone: alone.figures,
+    placement: options.placement,
     readerFlooded: flooded.figures,
     flooder: {
       requests: wrk.requests,
@@ -157,29 +154,88 @@ export async function runTenantFlood(options: {
   };
 }
 
+export async function runTenantFlood(options: {
+  /** B's worker, and another that stands for the rest of the edge. */
+  urls: { reader: string; elsewhere: string };
+  /** Requests the local SQL endpoint has run so far. */
+  databaseRequests: () => number;
+  floodSeconds: number;
+  log: (message: string) => void;
+}): Promise<TenantFloodResult> {
+  const { urls, databaseRequests, floodSeconds, log } = options;
+  const budget = shippedBudget();
+  const bearer = async (sub: string, tenant: string) =>
+    `Bearer ${await issueToken({ sub, tenant }, { ...BENCH_TOKENS })}`;
+  const reader = {
+    Authorization: await bearer("globex_bench_reader", "globex"),
+    Origin: BENCH_ORIGIN,
+    "CF-Connecting-IP": READER_IP,
+  };
+  const flooder = { Authorization: await bearer("acme_bench_flooder", "acme"), Origin: BENCH_ORIGIN };
+
+  log(`tenant flood: tenant B alone, one read a second for ${floodSeconds} s…`);
+  const alone = await readOncePerSecond(`${urls.reader}${FLOOD_PATH}`, reader, floodSeconds);
+  const floods: FloodFigures[] = [];
+  for (const [placement, floodUrl] of [
+    ["other isolates", urls.elsewhere],
+    ["B's isolate", urls.reader],
+  ] as const) {
+    log(
+      `tenant flood: tenant A from ${FLOOD_ADDRESSES.length.toLocaleString("en")} /64s of one /48 (-c${FLOOD_CONNECTIONS}) on ${placement} while tenant B reads, ${floodSeconds} s…`,
+    );
+    floods.push(
+      await flood({
+        placement,
+        readerUrl: urls.reader,
+        floodUrl,
+        reader,
+        flooder,
+        budget,
+        databaseRequests,
+        floodSeconds,
+      }),
+    );
+  }
+  return {
+    floodSeconds,
+    floodAddresses: FLOOD_ADDRESSES.length,
+    floodConnections: FLOOD_CONNECTIONS,
+    budget,
+    readerAlone: alone.figures,
+    floods,
+  };
+}
+
 const fixed = (value: number, digits: number) => value.toFixed(digits);
 
 /** The scenario's targets: B's p99 under the flood at most 1.5× alone; A's queries per second within its budget. */
-export function tenantFloodVerdicts(result: TenantFloodResult) {
-  const p99Ratio = result.readerFlooded.p99Ms / result.readerAlone.p99Ms;
+export function floodVerdicts(readerAlone: ReaderFigures, flood: FloodFigures) {
+  const p99Ratio = flood.readerFlooded.p99Ms / readerAlone.p99Ms;
   return {
     p99Ratio,
     readerWithinTarget: p99Ratio <= 1.5,
-    flooderWithinBudget: result.flooder.queriesPerSecond <= result.flooder.budgetPerSecond,
+    flooderWithinBudget: flood.flooder.queriesPerSecond <= flood.flooder.budgetPerSecond,
   };
 }
 
 export function formatTenantFlood(result: TenantFloodResult): string {
-  const { readerAlone, readerFlooded, flooder, budget } = result;
-  const { p99Ratio, readerWithinTarget, flooderWithinBudget } = tenantFloodVerdicts(result);
+  const { readerAlone, floods, budget } = result;
   const row = (label: string, figures: ReaderFigures) =>
     `  tenant B ${label}: ${figures.requests} reads, ${figures.failures} not 200; p50 ${fixed(figures.p50Ms, 1)} ms, p99 ${fixed(figures.p99Ms, 1)} ms, max ${fixed(figures.maxMs, 1)} ms`;
-  return [
+  const lines = [
     `tenant flood: tenant A floods ${FLOOD_PATH} from ${result.floodAddresses.toLocaleString("en")} /64s of one /48 (wrk -c${result.floodConnections}, ${result.floodSeconds} s) while tenant B reads it once a second`,
     `  limits: /56 ${budget.RATE_LIMIT_API_IPV6_56}, /48 ${budget.RATE_LIMIT_API_IPV6_48}, tenant queries ${budget.RATE_LIMIT_TENANT_QUERIES}, ${budget.TENANT_QUERY_CONCURRENCY} reads in flight per tenant and isolate`,
     row("alone", readerAlone),
-    row("during the flood", readerFlooded),
-    `  tenant B p99 during / alone: ${fixed(p99Ratio, 2)} (target ≤ 1.5) ${readerWithinTarget ? "met" : "MISSED"}`,
-    `  tenant A: ${flooder.requests.toLocaleString("en")} requests, ${flooder.admitted.toLocaleString("en")} admitted, ${flooder.queries.toLocaleString("en")} database queries in its budget window (budget ${flooder.budgetPerWindow.toLocaleString("en")}) = ${fixed(flooder.queriesPerSecond, 1)}/s (budget ${fixed(flooder.budgetPerSecond, 1)}/s) ${flooderWithinBudget ? "within" : "OVER"}; busiest second ${flooder.busiestSecondQueries} queries (A and B)`,
-  ].join("\n");
+  ];
+  for (const flood of floods) {
+    const { flooder } = flood;
+    const { p99Ratio, readerWithinTarget, flooderWithinBudget } = floodVerdicts(readerAlone, flood);
+    lines.push(
+      `  A's flood on ${flood.placement}:`,
+      row("  during it", flood.readerFlooded),
+      `    tenant B p99 during / alone: ${fixed(p99Ratio, 2)} (target ≤ 1.5) ${readerWithinTarget ? "met" : "MISSED"}`,
+      `    tenant A: ${flooder.requests.toLocaleString("en")} requests, ${flooder.admitted.toLocaleString("en")} admitted, ${flooder.queries.toLocaleString("en")} database queries in its budget window (budget ${flooder.budgetPerWindow.toLocaleString("en")}) = ${fixed(flooder.queriesPerSecond, 1)}/s (budget ${fixed(flooder.budgetPerSecond, 1)}/s) ${flooderWithinBudget ? "within" : "OVER"}; busiest second ${flooder.busiestSecondQueries} queries (A and B)`,
+    );
+  }
+  return lines.join("\n");
 }
