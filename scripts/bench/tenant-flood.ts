@@ -220,8 +220,8 @@ export function floodVerdicts(readerAlone: ReaderFigures, flood: FloodFigures) {
 
 export function formatTenantFlood(result: TenantFloodResult): string {
   const { readerAlone, floods, budget } = result;
-  const row = (label: string, figures: ReaderFigures) =>
-    `  tenant B ${label}: ${figures.requests} reads, ${figures.failures} not 200; p50 ${fixed(figures.p50Ms, 1)} ms, p99 ${fixed(figures.p99Ms, 1)} ms, max ${fixed(figures.maxMs, 1)} ms`;
+  const row = (label: string, figures: ReaderFigures, indent = "  ") =>
+    `${indent}tenant B ${label}: ${figures.requests} reads, ${figures.failures} not 200; p50 ${fixed(figures.p50Ms, 1)} ms, p99 ${fixed(figures.p99Ms, 1)} ms, max ${fixed(figures.maxMs, 1)} ms`;
   const lines = [
     `tenant flood: tenant A floods ${FLOOD_PATH} from ${result.floodAddresses.toLocaleString("en")} /64s of one /48 (wrk -c${result.floodConnections}, ${result.floodSeconds} s) while tenant B reads it once a second`,
     `  limits: /56 ${budget.RATE_LIMIT_API_IPV6_56}, /48 ${budget.RATE_LIMIT_API_IPV6_48}, tenant queries ${budget.RATE_LIMIT_TENANT_QUERIES}, ${budget.TENANT_QUERY_CONCURRENCY} reads in flight per tenant and isolate`,
@@ -232,7 +232,7 @@ export function formatTenantFlood(result: TenantFloodResult): string {
     const { p99Ratio, readerWithinTarget, flooderWithinBudget } = floodVerdicts(readerAlone, flood);
     lines.push(
       `  A's flood on ${flood.placement}:`,
-      row("  during it", flood.readerFlooded),
+      row("during it", flood.readerFlooded, "    "),
       `    tenant B p99 during / alone: ${fixed(p99Ratio, 2)} (target ≤ 1.5) ${readerWithinTarget ? "met" : "MISSED"}`,
       `    tenant A: ${flooder.requests.toLocaleString("en")} requests, ${flooder.admitted.toLocaleString("en")} admitted, ${flooder.queries.toLocaleString("en")} database queries in its budget window (budget ${flooder.budgetPerWindow.toLocaleString("en")}) = ${fixed(flooder.queriesPerSecond, 1)}/s (budget ${fixed(flooder.budgetPerSecond, 1)}/s) ${flooderWithinBudget ? "within" : "OVER"}; busiest second ${flooder.busiestSecondQueries} queries (A and B)`,
     );
