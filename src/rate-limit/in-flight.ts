@@ -3,8 +3,8 @@
  * reads this isolate runs at once. A slot is held from `take` to its `release`. A request that the
  * runtime cancels mid-read (its client went away) may never reach its `release`, so a slot also
  * lapses `maxHoldMs` after it was taken: a lost release cannot shut a key out for the life of the
- * isolate. Only keys with work in flight are kept, so the table's size is bounded by the work in
- * flight, not by the number of keys ever seen.
+ * isolate. A key is kept while it holds slots, and one whose slots were lost until its next take,
+ * so the table holds at most the tenants with reads in flight or lost, not every tenant ever seen.
  */
 export interface Slot {
   readonly key: string;
