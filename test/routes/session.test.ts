@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { sessionTokens } from "../../src/auth/session-token.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
-import { keyRegistry } from "../../src/keys/registry.ts";
+import { revocationShard } from "../../src/keys/registry.ts";
 import { sessionFamilies } from "../../src/keys/session-families.ts";
 import { TEST_API_KEYS, TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
 import { adminRequest, type IsolateFetch, isolateApp, type TestClock, testClock } from "../support/isolate.ts";
@@ -532,7 +532,8 @@ describe("session rotation", () => {
   }, async () => {
     const clock = testClock();
     const attacker = isolateApp(clock);
-    const registry = keyRegistry(env.KEY_REGISTRY);
+    // The attacker's tenant's list: the one its refreshes would grow if they added anything.
+    const registry = revocationShard(env.KEY_REGISTRY, "acme");
     const { seq: before } = await registry.revocationsSince(Number.MAX_SAFE_INTEGER);
     const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).length;
     const owner = sessionFamilies(env.SESSION_FAMILIES, "acme_analyst");
