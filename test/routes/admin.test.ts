@@ -1,6 +1,8 @@
+import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
+import { revocationShard } from "../../src/keys/registry.ts";
 import { TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_SIGNING_SECRETS } from "../support/constants.ts";
 import { adminRequest, type IsolateFetch, isolateApp, issueKey, testClock, uniqueName } from "../support/isolate.ts";
 
@@ -190,9 +192,13 @@ describe("admin routes", () => {
     });
     const legacyKey = `sfk_legacy-revoked_${"A".repeat(43)}`;
     expect((await legacy("/auth/me", { headers: { "X-API-Key": legacyKey } })).status).toBe(200);
-    expect(
-      (await adminRequest(legacy, "POST", "/admin/revocations", { kind: "key", subject: "legacy-revoked" })).status,
-    ).toBe(201);
+    const legacyRevoked = await adminRequest(legacy, "POST", "/admin/revocations", {
+      kind: "key",
+      subject: "legacy-revoked",
+    });
+    expect(legacyRevoked.status).toBe(201);
+    // The tenant comes from the key's API_KEYS entry.
+    expect(await legacyRevoked.json()).toMatchObject({ kind: "key", subject: "legacy-revoked", tenant: "acme" });
     // A new isolate may read its data center's cached page for up to 10 s (src/keys/colo-cache.ts).
     const fresh = isolateApp(testClock(Date.now() + 10_000), {
       API_KEYS: JSON.stringify([
@@ -208,6 +214,25 @@ describe("admin routes", () => {
       created_at: null,
       revoked: true,
     });
+  });
+
+  it("revoke a key by its id alone into the list of the tenant it was issued to, and no other", async () => {
+    const clock = testClock();
+    const isolate = isolateApp(clock);
+    const [tenant, neighbour] = [uniqueName("owner"), uniqueName("neighbour")];
+    const id = uniqueName("by-id");
+    const key = await issueKey(isolate, { id, tenant });
+    const revoked = await adminRequest(isolate, "POST", "/admin/revocations", { kind: "key", subject: id });
+    expect(revoked.status).toBe(201);
+    expect(await revoked.json()).toMatchObject({ kind: "key", subject: id, tenant });
+    expect((await revocationShard(env.KEY_REGISTRY, tenant).revocationsSince(0)).entries).toMatchObject([
+      { kind: "key", subject: id },
+    ]);
+    expect((await revocationShard(env.KEY_REGISTRY, neighbour).revocationsSince(0)).entries).toEqual([]);
+    // Another isolate, past the copies' bound, refuses it: the list it reads for that tenant holds it.
+    clock.advance(60_000);
+    const refused = await isolateApp(clock)("/auth/me", { headers: { "X-API-Key": key, "CF-Connecting-IP": "10.64.1.9" } });
+    expect(refused.status).toBe(403);
   });
 
   it("list every key with id, tenant, scopes, created, last used and revoked", async () => {
@@ -332,7 +357,12 @@ describe("admin routes for users", () => {
     const isolate = isolateApp(testClock(Date.now() - 7_200_000));
     const revoked = await admin(isolate, "POST", "/admin/revocations", { kind: "user", subject: "INITECH_Analyst" });
     expect(revoked.status).toBe(201);
-    expect(await revoked.json()).toMatchObject({ kind: "user", subject: "initech_analyst" });
+    // Into the list of the tenant the database has the user in: the one its tokens name.
+    expect(await revoked.json()).toMatchObject({ kind: "user", subject: "initech_analyst", tenant: "initech" });
+    const initechList = await revocationShard(env.KEY_REGISTRY, "initech").revocationsSince(0);
+    expect(initechList.entries.some((entry) => entry.kind === "user" && entry.subject === "initech_analyst")).toBe(
+      true,
+    );
     const unknown = await admin(isolate, "POST", "/admin/revocations", {
       kind: "user",
       subject: "nobody_by_that_name",
