@@ -188,7 +188,9 @@ export async function runRegistryBench(options: Options): Promise<RegistryRow[]>
     let maxPageBytes = 0;
     let pages = 0;
     for (let behind = [...tenantEntries.keys()]; behind.length > 0; ) {
-      const answers = await call(behind.map((tenant) => ({ op: "since", tenant: tenantName(tenant), seq: tenantSeq[tenant]! })));
+      const answers = await call(
+        behind.map((tenant) => ({ op: "since", tenant: tenantName(tenant), seq: tenantSeq[tenant]! })),
+      );
       const next: number[] = [];
       answers.forEach((answer, index) => {
         const tenant = behind[index]!;
@@ -341,7 +343,9 @@ export async function runRegistryBench(options: Options): Promise<RegistryRow[]>
             const revokedAt = random() * (WINDOW_SECONDS - 2 * (REFRESH_MIN_SECONDS + REFRESH_JITTER_SECONDS));
             const direct = syncs.find((at) => at >= revokedAt);
             if (direct !== undefined) directDelays.push(direct - revokedAt + callP99Seconds);
-            const seen = syncs.find((at) => at >= revokedAt && (calls.filter((callAt) => callAt <= at).at(-1) ?? -1) >= revokedAt);
+            const seen = syncs.find(
+              (at) => at >= revokedAt && (calls.filter((callAt) => callAt <= at).at(-1) ?? -1) >= revokedAt,
+            );
             fanOutDelays.push(seen === undefined ? Number.POSITIVE_INFINITY : seen - revokedAt + callP99Seconds);
           }
         }
@@ -396,7 +400,10 @@ export async function runRegistryBench(options: Options): Promise<RegistryRow[]>
           max: Math.max(...held) + usersPerIsolate * maxFamilies,
         },
         sessionRevocationDelayP99Seconds: percentile(sessionDelays, 0.99),
-        keyRevocationDelayP99Seconds: { fanOut: percentile(fanOutDelays, 0.99), direct: percentile(directDelays, 0.99) },
+        keyRevocationDelayP99Seconds: {
+          fanOut: percentile(fanOutDelays, 0.99),
+          direct: percentile(directDelays, 0.99),
+        },
         listObjectServedPerSecond,
       });
       options.log(

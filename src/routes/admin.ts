@@ -302,22 +302,22 @@ export function createAdminRoutes({
       return c.json(
         {
           keys: listed.map((key) => ({
+            id: key.id,
+            tenant: key.tenant,
+            scopes: key.scopes,
+            rate_limit: key.rateLimit ?? null,
+            format: key.format,
+            kid: key.kid ?? null,
+            created_at: iso(key.createdAtMs),
+            last_used_at: iso(lastUsedMs[key.id]),
+            // Refused because its signing secret was removed, not because it was revoked.
+            retired: key.kid !== undefined && !verifying.has(key.kid),
+            revoked: revokedIn.get(key.tenant)!.keyRevoked({
               id: key.id,
               tenant: key.tenant,
-              scopes: key.scopes,
-              rate_limit: key.rateLimit ?? null,
-              format: key.format,
-              kid: key.kid ?? null,
-              created_at: iso(key.createdAtMs),
-              last_used_at: iso(lastUsedMs[key.id]),
-              // Refused because its signing secret was removed, not because it was revoked.
-              retired: key.kid !== undefined && !verifying.has(key.kid),
-              revoked: revokedIn.get(key.tenant)!.keyRevoked({
-                id: key.id,
-                tenant: key.tenant,
-                ...(key.createdAtMs === undefined ? {} : { issuedAtSeconds: key.createdAtMs / 1000 }),
-              }),
-            })),
+              ...(key.createdAtMs === undefined ? {} : { issuedAtSeconds: key.createdAtMs / 1000 }),
+            }),
+          })),
         },
         200,
       );

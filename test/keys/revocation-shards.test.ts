@@ -46,7 +46,8 @@ function namespaceWithOneShardDown(downTenant: string, down: () => boolean, how:
             return async (...args: unknown[]) => {
               if (id.equals(downId) && down()) return FAILURES[how]();
               const answer = await (target[property] as (...rest: unknown[]) => Promise<unknown>)(...args);
-              if (property === "revocationsSince") pageBytes.push(new TextEncoder().encode(JSON.stringify(answer)).length);
+              if (property === "revocationsSince")
+                pageBytes.push(new TextEncoder().encode(JSON.stringify(answer)).length);
               return answer;
             };
           }
@@ -127,7 +128,11 @@ describe("revocation lists sharded by tenant", () => {
       }
       attackerAnswers.push(...(await attacked(cold)));
       expect(victimAnswers.filter((status) => status === 503)).toEqual([]);
-      expect(victimAnswers).toEqual(Array(victimAnswers.length / 4).fill([200, 200, 200, 403]).flat());
+      expect(victimAnswers).toEqual(
+        Array(victimAnswers.length / 4)
+          .fill([200, 200, 200, 403])
+          .flat(),
+      );
       expect(attackerAnswers).toEqual(Array(attackerAnswers.length).fill(503));
       expect(Math.max(...pageBytes)).toBeLessThanOrEqual(SYNC_BYTES_MAX);
 

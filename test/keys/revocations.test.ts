@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { seededRandom } from "../../scripts/lib/seeded-random.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { AppError } from "../../src/errors.ts";
 import { type Revocation, type RevocationBatch, RevocationCache } from "../../src/keys/revocations.ts";
-import { seededRandom } from "../../scripts/lib/seeded-random.ts";
 import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
 import { adminRequest, type IsolateFetch, isolateApp, issueKey, testClock, uniqueName } from "../support/isolate.ts";
 

@@ -231,7 +231,9 @@ describe("admin routes", () => {
     expect((await revocationShard(env.KEY_REGISTRY, neighbour).revocationsSince(0)).entries).toEqual([]);
     // Another isolate, past the copies' bound, refuses it: the list it reads for that tenant holds it.
     clock.advance(60_000);
-    const refused = await isolateApp(clock)("/auth/me", { headers: { "X-API-Key": key, "CF-Connecting-IP": "10.64.1.9" } });
+    const refused = await isolateApp(clock)("/auth/me", {
+      headers: { "X-API-Key": key, "CF-Connecting-IP": "10.64.1.9" },
+    });
     expect(refused.status).toBe(403);
   });
 
