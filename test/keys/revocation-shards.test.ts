@@ -1,19 +1,20 @@
 import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { type KeyRegistry, revocationShard } from "../../src/keys/registry.ts";
-import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
-import { adminRequest, type IsolateFetch, isolateApp, issueKey, testClock, uniqueName } from "../support/isolate.ts";
+import { TEST_TOKENS } from "../support/constants.ts";
+import {
+  adminRequest,
+  dashboardSession,
+  type IsolateFetch,
+  isolateApp,
+  issueKey,
+  testClock,
+  uniqueName,
+} from "../support/isolate.ts";
 
 type Namespace = DurableObjectNamespace<KeyRegistry>;
 
-const TOKENS = {
-  signingKey: TEST_JWT_SIGNING_KEY,
-  issuer: "https://api.streamforge.example",
-  audience: "streamforge-api",
-  ttlSeconds: 900,
-};
 const DASHBOARD = "http://localhost:5173";
 const SYNC_BYTES_MAX = 64 * 1024;
 
@@ -62,20 +63,6 @@ function namespaceWithOneShardDown(downTenant: string, down: () => boolean, how:
 const me = (fetch: IsolateFetch, headers: Record<string, string>) =>
   fetch("/auth/me", { headers: { "CF-Connecting-IP": freshIp(), ...headers } });
 
-async function signIn(fetch: IsolateFetch, username: string) {
-  const response = await fetch("/auth/session", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Origin: DASHBOARD, "CF-Connecting-IP": freshIp() },
-    body: JSON.stringify({ username, password: DEMO_PASSWORD }),
-  });
-  expect(response.status).toBe(200);
-  const cookie = response.headers
-    .getSetCookie()
-    .find((line) => line.startsWith("__Host-sf-session="))!
-    .split(";")[0]!;
-  return { cookie, csrf: ((await response.json()) as { csrfToken: string }).csrfToken };
-}
-
 describe("revocation lists sharded by tenant", () => {
   afterEach(() => vi.restoreAllMocks());
 
@@ -99,9 +86,12 @@ describe("revocation lists sharded by tenant", () => {
       expect(
         (await adminRequest(isolate, "POST", "/admin/revocations", { kind: "key", subject: revokedId })).status,
       ).toBe(201);
-      const tokenA = await issueToken({ sub: "a_user", tenant: tenantA }, TOKENS, clock.now());
-      const tokenB = await issueToken({ sub: "b_user", tenant: tenantB }, TOKENS, clock.now());
-      const sessionB = await signIn(isolate, "globex_analyst");
+      const tokenA = await issueToken({ sub: "a_user", tenant: tenantA }, TEST_TOKENS, clock.now());
+      const tokenB = await issueToken({ sub: "b_user", tenant: tenantB }, TEST_TOKENS, clock.now());
+      const sessionB = await dashboardSession(isolate, "globex_analyst", {
+        Origin: DASHBOARD,
+        "CF-Connecting-IP": freshIp(),
+      });
 
       const victim = async (fetch: IsolateFetch) => [
         (await me(fetch, { "X-API-Key": keyB })).status,

@@ -3,15 +3,8 @@ import { seededRandom } from "../../scripts/lib/seeded-random.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { AppError } from "../../src/errors.ts";
 import { type Revocation, type RevocationBatch, RevocationCache } from "../../src/keys/revocations.ts";
-import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
+import { TEST_TOKENS } from "../support/constants.ts";
 import { adminRequest, type IsolateFetch, isolateApp, issueKey, testClock, uniqueName } from "../support/isolate.ts";
-
-const TOKENS = {
-  signingKey: TEST_JWT_SIGNING_KEY,
-  issuer: "https://api.streamforge.example",
-  audience: "streamforge-api",
-  ttlSeconds: 900,
-};
 
 const me = (fetch: IsolateFetch, headers: Record<string, string>) =>
   fetch("/auth/me", { headers: { "CF-Connecting-IP": "10.66.0.1", ...headers } });
@@ -279,8 +272,8 @@ describe("revocation, end to end on two isolates", () => {
     // before this test's past clock are refused, and no other test issues those.
     const user = "globex_analyst";
     const tenant = uniqueName("tenant");
-    const userToken = await issueToken({ sub: user, tenant: "globex" }, TOKENS, clock.now());
-    const tenantToken = await issueToken({ sub: "someone_else", tenant }, TOKENS, clock.now());
+    const userToken = await issueToken({ sub: user, tenant: "globex" }, TEST_TOKENS, clock.now());
+    const tenantToken = await issueToken({ sub: "someone_else", tenant }, TEST_TOKENS, clock.now());
     expect((await withToken(isolate, userToken)).status).toBe(200);
     expect((await withToken(isolate, tenantToken)).status).toBe(200);
 
@@ -299,10 +292,11 @@ describe("revocation, end to end on two isolates", () => {
 
     // A login after the revocation gets a token that works again.
     expect(
-      (await withToken(isolate, await issueToken({ sub: user, tenant: "globex" }, TOKENS, clock.now()))).status,
+      (await withToken(isolate, await issueToken({ sub: user, tenant: "globex" }, TEST_TOKENS, clock.now()))).status,
     ).toBe(200);
     expect(
-      (await withToken(isolate, await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS, clock.now()))).status,
+      (await withToken(isolate, await issueToken({ sub: "acme_analyst", tenant: "acme" }, TEST_TOKENS, clock.now())))
+        .status,
     ).toBe(200);
   });
 });

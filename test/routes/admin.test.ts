@@ -1,17 +1,18 @@
 import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { revocationShard } from "../../src/keys/registry.ts";
-import { TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_SIGNING_SECRETS } from "../support/constants.ts";
-import { adminRequest, type IsolateFetch, isolateApp, issueKey, testClock, uniqueName } from "../support/isolate.ts";
+import { TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_SIGNING_SECRETS, TEST_TOKENS } from "../support/constants.ts";
+import {
+  adminRequest,
+  dashboardSession,
+  type IsolateFetch,
+  isolateApp,
+  issueKey,
+  testClock,
+  uniqueName,
+} from "../support/isolate.ts";
 
-const TOKENS = {
-  signingKey: TEST_JWT_SIGNING_KEY,
-  issuer: "https://api.streamforge.example",
-  audience: "streamforge-api",
-  ttlSeconds: 900,
-};
 const ALLOWED_ORIGIN = "https://app.streamforge.test";
 
 /** Every console line the worker writes during the test, as text. */
@@ -57,7 +58,7 @@ describe("admin routes", () => {
 
   it("refuse an API key or a user token with 403, even next to the admin credential", async () => {
     const isolate = isolateApp(testClock());
-    const token = await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS);
+    const token = await issueToken({ sub: "acme_analyst", tenant: "acme" }, TEST_TOKENS);
     const credentials: Record<string, string>[] = [
       { "X-API-Key": TEST_API_KEYS.acmeCurrent.key },
       { Authorization: `Bearer ${token}` },
@@ -421,19 +422,7 @@ describe("admin routes for users", () => {
   it("list a user's live sessions and end them all: refused at once here and on a new isolate, and no isolate refreshes them", async () => {
     const clock = testClock();
     const isolate = isolateApp(clock);
-    const signIn = async (ip: string) => {
-      const response = await isolate("/auth/session", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "CF-Connecting-IP": ip },
-        body: JSON.stringify({ username: "globex_analyst", password: DEMO_PASSWORD }),
-      });
-      expect(response.status).toBe(200);
-      const cookie = response.headers
-        .getSetCookie()
-        .find((line) => line.startsWith("__Host-sf-session="))!
-        .split(";")[0]!;
-      return { cookie, csrf: ((await response.json()) as { csrfToken: string }).csrfToken };
-    };
+    const signIn = (ip: string) => dashboardSession(isolate, "globex_analyst", { "CF-Connecting-IP": ip });
     const sessions = [await signIn("10.64.1.1"), await signIn("10.64.2.1")];
     const listed = await admin(isolate, "GET", "/admin/users/Globex_Analyst/sessions");
     expect(listed.status).toBe(200);
