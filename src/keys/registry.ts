@@ -46,6 +46,9 @@ interface KeyRow extends Record<string, SqlStorageValue> {
   created_ms: number;
 }
 
+/** Entries moved per admin call: each is one call to its tenant's object and at most one database read. */
+const LEGACY_PAGE_ENTRIES = 100;
+
 interface RevocationRow extends Record<string, SqlStorageValue> {
   seq: number;
   kind: string;
@@ -136,6 +139,25 @@ export class KeyRegistry extends DurableObject<Env> {
       this.ctx.storage.sql.exec<{ seq: number | null }>("select max(seq) as seq from revocations").one().seq ??
       0;
     return { seq, entries, more: rows.length > REVOCATION_PAGE_ENTRIES };
+  }
+
+  /**
+   * One page of the entries this object holds after `afterSeq`, each with the tenant its key was
+   * issued to when this object issued it. Read on the `global` object, whose own list is the single
+   * one every tenant shared before lists were per tenant; the admin route moves it (admin.ts).
+   */
+  legacyRevocations(afterSeq: number): { entries: (Revocation & { keyTenant: string | null })[]; more: boolean } {
+    const rows = this.ctx.storage.sql
+      .exec<RevocationRow & { key_tenant: string | null }>(
+        "select r.seq, r.kind, r.subject, r.revoked_ms, k.tenant as key_tenant from revocations r left join issued_keys k on r.kind = 'key' and k.id = r.subject where r.seq > ? order by r.seq limit ?",
+        afterSeq,
+        LEGACY_PAGE_ENTRIES + 1,
+      )
+      .toArray();
+    return {
+      entries: rows.slice(0, LEGACY_PAGE_ENTRIES).map((row) => ({ ...toRevocation(row), keyTenant: row.key_tenant })),
+      more: rows.length > LEGACY_PAGE_ENTRIES,
+    };
   }
 
   /** Key id → epoch ms of the minute it was last used, as this object holds it (a usage shard, or the global one). */

@@ -8,6 +8,8 @@
  *   GET  /admin/keys         ?tenant= → every key: id, tenant, scopes, created, last used, revoked, retired
  *   POST /admin/revocations  {"kind","subject"} → 201 naming the tenant whose list holds it; takes
  *                            effect everywhere within 60 s
+ *   POST /admin/revocations/migrate?after=  → moves up to 100 entries of the single list kept before
+ *                            lists were per tenant into their tenants' lists; `next` for the rest
  *   GET  /admin/users/{user}/sessions     → the user's live dashboard sessions (OWASP ASVS V7.4)
  *   DELETE /admin/users/{user}/sessions   → ends them all at once
  *
@@ -82,6 +84,14 @@ const revoke = createRoute({
     404: problem("Unknown key id or user"),
     409: problem("User name ambiguous"),
   },
+});
+
+const migrateRevocations = createRoute({
+  method: "post",
+  path: "/admin/revocations/migrate",
+  hide: true,
+  request: { query: z.object({ after: z.coerce.number().int().nonnegative().default(0) }).strict() },
+  responses: { 200: { description: "A page of the single list moved into the tenants' lists" } },
 });
 
 const userParams = z.object({ user: z.string().regex(USERNAME) }).strict();
@@ -332,6 +342,28 @@ export function createAdminRoutes({
         { kind: revocation.kind, subject: revocation.subject, tenant, revoked_at: iso(revocation.revokedAtMs) },
         201,
       );
+    })
+    .openapi(migrateRevocations, async (c) => {
+      // Each entry keeps its original time: a tenant-wide or user revocation compares issue times with it.
+      const { after } = c.req.valid("query");
+      const page = await registry(c).legacyRevocations(after);
+      let moved = 0;
+      const unresolved: { kind: string; subject: string }[] = [];
+      for (const entry of page.entries) {
+        const tenant =
+          entry.kind === "tenant-keys" || entry.kind === "tenant-tokens"
+            ? entry.subject
+            : entry.kind === "key"
+              ? (legacyTenants.get(entry.subject) ?? entry.keyTenant ?? undefined)
+              : (await findUsers(entry.subject)).find((user) => user.username === entry.subject)?.tenant;
+        if (tenant === undefined) unresolved.push({ kind: entry.kind, subject: entry.subject });
+        else {
+          await revocationShard(tenant).revoke(entry.kind, entry.subject, entry.revokedAtMs);
+          moved++;
+        }
+      }
+      audited(c, "admin.revoke.migrate", String(after));
+      return c.json({ moved, unresolved, next: page.more ? page.entries.at(-1)!.seq : null }, 200);
     })
     .openapi(listSessions, async (c) => {
       const user = await resolveUser(c.req.valid("param").user);

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { issueToken } from "../../src/auth/tokens.ts";
-import { revocationShard } from "../../src/keys/registry.ts";
+import { keyRegistry, revocationShard } from "../../src/keys/registry.ts";
 import { TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_SIGNING_SECRETS, TEST_TOKENS } from "../support/constants.ts";
 import {
   adminRequest,
@@ -236,6 +236,42 @@ describe("admin routes", () => {
       headers: { "X-API-Key": key, "CF-Connecting-IP": "10.64.1.9" },
     });
     expect(refused.status).toBe(403);
+  });
+
+  it("move the single list kept before lists were per tenant into each tenant's list, each entry at its own time", async () => {
+    const isolate = isolateApp(testClock());
+    const tenant = uniqueName("moved");
+    const id = uniqueName("old-revoked");
+    const key = await issueKey(isolate, { id, tenant });
+    // As the previous version wrote them: into the one list of the global object.
+    const global = keyRegistry(env.KEY_REGISTRY);
+    await global.revoke("key", id, 1_000);
+    await global.revoke("tenant-tokens", tenant, 2_000);
+    await global.revoke("user", "initech_analyst", 3_000);
+    await global.revoke("user", "nobody_any_more", 4_000);
+    const presented = (fetch: IsolateFetch) =>
+      fetch("/auth/me", { headers: { "X-API-Key": key, "CF-Connecting-IP": "10.64.3.9" } });
+    // Nothing reads the old list: until it is moved, the revoked key works.
+    expect((await presented(isolateApp(testClock()))).status).toBe(200);
+
+    const unresolved: unknown[] = [];
+    for (let after: number | null = 0; after !== null; ) {
+      const page = await adminRequest(isolate, "POST", `/admin/revocations/migrate?after=${after}`);
+      expect(page.status).toBe(200);
+      const body = (await page.json()) as { moved: number; unresolved: unknown[]; next: number | null };
+      unresolved.push(...body.unresolved);
+      after = body.next;
+    }
+    expect((await revocationShard(env.KEY_REGISTRY, tenant).revocationsSince(0)).entries).toMatchObject([
+      { kind: "key", subject: id, revokedAtMs: 1_000 },
+      { kind: "tenant-tokens", subject: tenant, revokedAtMs: 2_000 },
+    ]);
+    const initech = await revocationShard(env.KEY_REGISTRY, "initech").revocationsSince(0);
+    expect(initech.entries.some((entry) => entry.kind === "user" && entry.subject === "initech_analyst")).toBe(true);
+    // A user the database no longer holds has no tenant to go to: named, not dropped silently.
+    expect(unresolved).toContainEqual({ kind: "user", subject: "nobody_any_more" });
+    // Past the 10 s a data center's cached page serves (src/keys/colo-cache.ts).
+    expect((await presented(isolateApp(testClock(Date.now() + 10_000)))).status).toBe(403);
   });
 
   it("list every key with id, tenant, scopes, created, last used and revoked", async () => {
