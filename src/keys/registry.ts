@@ -1,8 +1,9 @@
 /**
  * KeyRegistry: one Durable Object class in three roles, each an object of its own name.
  * - `global`: which signed keys were issued (id, tenant, scopes, rate limit, when; never the key or
- *   its MAC), so an id is issued once and a key id alone leads to its tenant. Only admin routes
- *   call it; no request's credential check does.
+ *   its MAC), so an id is issued once and a key id alone leads to its tenant, and the single
+ *   revocation list of earlier versions until an operator moves it (`legacyRevocations`). Only
+ *   admin routes call it; no request's credential check does.
  * - `revocations:<tenant>`, one per tenant: that tenant's revoked credentials (one entry per key
  *   id, user or the tenant itself: bounded by keys and users, not by requests). Isolates ask it for
  *   new entries through their data center's cache (colo-cache.ts) when a credential of that tenant
