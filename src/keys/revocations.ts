@@ -12,7 +12,9 @@
  * every other tenant's copy, and its object, are untouched. A sync reads pages of at most
  * REVOCATION_PAGE_ENTRIES entries (under 64 KB per call), each within `timeoutMs`, until it has
  * caught up. At most `maxTenants` copies are kept (the least recently used go first), so an
- * isolate's memory follows the tenants it serves and their revoked keys and users.
+ * isolate's memory follows the tenants it serves and their revoked keys and users; a tenant is only
+ * ever named by a credential that verified (signed key claims, API_KEYS, a signed token), so no
+ * stranger can make an isolate fetch lists or evict copies with made-up tenants.
  *
  * What can be revoked, always within one tenant: one API key id, for good; everything a tenant's
  * API keys, a user's tokens or a tenant's tokens were issued before a point in time, so that
@@ -95,7 +97,7 @@ export interface RevocationCacheOptions {
   random?: () => number;
   /** Least age after which a request starts a background refresh. Default 20,000. */
   refreshAfterMs?: number;
-  /** Most that is added to `refreshAfterMs`, drawn per sync. Default 10,000. */
+  /** Most that is added to `refreshAfterMs`, drawn per sync. Default 10,000, or `maxAgeMs - refreshAfterMs` when less. */
   refreshJitterMs?: number;
   /** Age after which a request waits for a fresh copy; at most 60,000. Default 45,000. */
   maxAgeMs?: number;
