@@ -3,14 +3,7 @@ import { describe, expect, it } from "vitest";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { worker } from "../../src/worker.ts";
 import { ORIGIN } from "../support/app.ts";
-import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
-
-const TOKENS = {
-  signingKey: TEST_JWT_SIGNING_KEY,
-  issuer: "https://api.streamforge.example",
-  audience: "streamforge-api",
-  ttlSeconds: 900,
-};
+import { TEST_TOKENS } from "../support/constants.ts";
 
 /** Per /64, /56 and /48 small enough to reach; the per-principal limit out of the way. */
 const TIERS = {
@@ -56,7 +49,7 @@ const network48 = (n: number) => `3fff:${(0xb480 + n).toString(16)}:${RUN}`;
 
 /** A user of this file's own, so no other file spends its per-principal allowance. */
 const bearer = async (name: string) => ({
-  Authorization: `Bearer ${await issueToken({ sub: `${name}-${RUN}`, tenant: "acme" }, TOKENS)}`,
+  Authorization: `Bearer ${await issueToken({ sub: `${name}-${RUN}`, tenant: "acme" }, TEST_TOKENS)}`,
 });
 
 /** The /64 `sixtyFour` of the /56 `fiftySix` of the /48 `prefix` (three hextets), as one address in it. */

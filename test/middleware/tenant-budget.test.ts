@@ -10,14 +10,7 @@ import { tenantBudget } from "../../src/middleware/tenant-budget.ts";
 import { ratePolicy } from "../../src/rate-limit/policy.ts";
 import { worker } from "../../src/worker.ts";
 import { ORIGIN } from "../support/app.ts";
-import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
-
-const TOKENS = {
-  signingKey: TEST_JWT_SIGNING_KEY,
-  issuer: "https://api.streamforge.example",
-  audience: "streamforge-api",
-  ttlSeconds: 900,
-};
+import { TEST_TOKENS } from "../support/constants.ts";
 
 /** Tenants of this file alone and of this run: their budgets start whole whatever ran before. */
 const RUN = crypto.randomUUID().slice(0, 8);
@@ -129,7 +122,7 @@ describe("per-tenant database budget", () => {
     });
     const [flooder, reader] = [tenantName("flood-a"), tenantName("reader-b")];
     const bearer = async (sub: string, tenant: string) => ({
-      Authorization: `Bearer ${await issueToken({ sub, tenant }, TOKENS)}`,
+      Authorization: `Bearer ${await issueToken({ sub, tenant }, TEST_TOKENS)}`,
     });
     const attackers = await Promise.all(
       Array.from({ length: 10 }, (_, n) => bearer(`flood-user-${n}-${RUN}`, flooder)),
