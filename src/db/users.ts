@@ -1,20 +1,22 @@
+import { roleOf, type UserRole } from "../auth/roles.ts";
 import type { Query } from "./client.ts";
 
 export interface LoginRecord {
   username: string;
   passwordHash: string;
   tenant: string;
+  role: UserRole;
 }
 
 export function findLoginRecord(username: string): Query<LoginRecord | undefined> {
   return {
-    text: "select u.username, u.password_hash, t.slug as tenant from users u join tenants t on t.id = u.tenant_id where u.username = $1",
+    text: "select u.username, u.password_hash, u.role, t.slug as tenant from users u join tenants t on t.id = u.tenant_id where u.username = $1",
     params: [username],
     decode: (rows) => {
-      const row = rows[0] as { username: string; password_hash: string; tenant: string } | undefined;
+      const row = rows[0] as { username: string; password_hash: string; role: string; tenant: string } | undefined;
       return row === undefined
         ? undefined
-        : { username: row.username, passwordHash: row.password_hash, tenant: row.tenant };
+        : { username: row.username, passwordHash: row.password_hash, tenant: row.tenant, role: roleOf(row.role) };
     },
   };
 }

@@ -153,7 +153,7 @@ async function sessions(): Promise<Credentials["sessions"]> {
   const made: { cookie: string; csrfToken: string }[] = [];
   for (let index = 0; index < SESSIONS; index++) {
     const nowMs = Date.now();
-    const { token, session } = await tokens.issue({ subject: "acme_analyst", tenant: "acme" }, nowMs);
+    const { token, session } = await tokens.issue({ subject: "acme_analyst", tenant: "acme", role: "analyst" }, nowMs);
     const endsAtSeconds = session.authTimeSeconds + maxLifetimeSeconds;
     const family = {
       id: session.familyId,

@@ -1,7 +1,12 @@
+import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { signApiKey } from "../../src/auth/api-keys.ts";
 import { fromBase64Url, toBase64Url } from "../../src/auth/base64url.ts";
+import type { Principal } from "../../src/auth/principal.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
+import type { AppEnv } from "../../src/env.ts";
+import { onError } from "../../src/errors.ts";
+import { requireScope } from "../../src/middleware/require-scope.ts";
 import { fetchWorker } from "../support/app.ts";
 import { TEST_JWT_SIGNING_KEY, TEST_SIGNING_SECRETS } from "../support/constants.ts";
 
@@ -67,5 +72,55 @@ describe("per-route scopes of API keys", () => {
     const token = await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS);
     expect((await get("/metrics/overview", { Authorization: `Bearer ${token}` })).status).toBe(200);
     expect((await get("/streams", { Authorization: `Bearer ${token}` })).status).toBe(200);
+  });
+});
+
+describe("scopes of users, by role", () => {
+  /** A route that needs keys:manage, called as `principal`. */
+  function keyManagementAs(principal: Principal): Promise<Response> {
+    const app = new Hono<AppEnv>();
+    app.use(async (c, next) => {
+      c.set("principal", principal);
+      await next();
+    });
+    app.get("/manage", requireScope({ anyOf: ["keys:manage"] }), (c) => c.text("managed"));
+    app.onError(onError);
+    return Promise.resolve(app.request("/manage"));
+  }
+
+  it("admit a tenant admin to a keys:manage route", async () => {
+    const response = await keyManagementAs({
+      kind: "user",
+      subject: "scope_admin",
+      tenant: "acme",
+      role: "tenant_admin",
+    });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("managed");
+  });
+
+  it("refuse an analyst on a keys:manage route", async () => {
+    const response = await keyManagementAs({ kind: "user", subject: "scope_analyst", tenant: "acme", role: "analyst" });
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({
+      status: 403,
+      code: "insufficient-scope",
+      detail: "Your role does not grant the scope this route needs (one of: keys:manage).",
+    });
+  });
+
+  it("refuse an API key on a keys:manage route, whatever scopes it carries", async () => {
+    const response = await keyManagementAs({
+      kind: "api-key",
+      subject: "scope-every-key-scope",
+      tenant: "acme",
+      scopes: ["metrics:read", "streams:read"],
+    });
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ code: "insufficient-scope" });
+  });
+
+  it("refuse, at start-up, a scope nobody knows", () => {
+    expect(() => requireScope({ anyOf: ["keys:everything" as "keys:manage"] })).toThrow(/known scopes/);
   });
 });
