@@ -135,6 +135,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   const apiKeys = createApiKeyVerifier({
     signingSecrets: config.API_KEY_SIGNING_SECRETS,
     legacyEntries: config.API_KEYS,
+    clock,
   });
   // One registry call per data center and 10 s for the isolates that are caught up (colo-cache.ts).
   const revocationSource = coloCachedSource({
