@@ -13,14 +13,16 @@ import { createSignIn } from "./auth/sign-in.ts";
 import { createDatabase } from "./db/client.ts";
 import { readinessCheck } from "./db/health.ts";
 import { tenantScope } from "./db/tenant-scope.ts";
-import { findLoginRecord, findUsersByName } from "./db/users.ts";
+import { findKeyManager, findLoginRecord, findUsersByName } from "./db/users.ts";
 import type { AppConfig, AppEnv, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
 import { coloCachedSource } from "./keys/colo-cache.ts";
 import { keyRegistry, USAGE_SHARDS, usageShard } from "./keys/registry.ts";
 import { RevocationCache } from "./keys/revocations.ts";
+import { revokeKeyId } from "./keys/revoke-key.ts";
 import { sessionFamilies } from "./keys/session-families.ts";
 import { SessionStates } from "./keys/session-states.ts";
+import { tenantKeys } from "./keys/tenant-keys.ts";
 import { UsageRecorder } from "./keys/usage.ts";
 import { adminAudit } from "./middleware/admin-audit.ts";
 import { adminCredential } from "./middleware/admin-credential.ts";
@@ -44,6 +46,7 @@ import { createHealthRoutes } from "./routes/health.ts";
 import { createMetricsRoutes } from "./routes/metrics.ts";
 import { createSessionRoutes } from "./routes/session.ts";
 import { createStreamRoutes } from "./routes/streams.ts";
+import { createTenantKeyRoutes } from "./routes/tenant-keys.ts";
 
 const DOCS_PATH = "/docs";
 
@@ -316,6 +319,31 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.route("/", createAuthRoutes({ signIn, tokens }));
   const findUser = async (subject: string) => (await authDatabase.read([findLoginRecord(subject)]))[0];
   app.route("/", createSessionRoutes({ signIn, sessions, findUser }));
+  // Key management: the session's own checks (origin, CSRF, role) run in the routes, after this limit.
+  app.use("/tenant/*", limitByIp);
+  app.route(
+    "/",
+    createTenantKeyRoutes({
+      sessions,
+      apiKeys,
+      findManager: async (subject) => (await authDatabase.read([findKeyManager(subject)]))[0],
+      catalog: (tenant) => tenantKeys(config.TENANT_KEYS, tenant),
+      registry: () => keyRegistry(config.KEY_REGISTRY),
+      revoke: (tenant, keyId, revokedAtMs) => revokeKeyId(config.KEY_REGISTRY, tenant, keyId, revokedAtMs),
+      revocations,
+      lastUsed: async () => {
+        const maps = await Promise.all([
+          keyRegistry(config.KEY_REGISTRY).lastUsed(),
+          ...Array.from({ length: USAGE_SHARDS }, (_, shard) => usageShard(config.KEY_REGISTRY, shard).lastUsed()),
+        ]);
+        const merged: Record<string, number> = {};
+        for (const map of maps)
+          for (const [id, minuteMs] of Object.entries(map)) merged[id] = Math.max(minuteMs, merged[id] ?? 0);
+        return merged;
+      },
+      clock,
+    }),
+  );
 
   app.route("/", createMetricsRoutes({ database: metricsDatabase, clock }));
   app.route("/", createStreamRoutes({ database: metricsDatabase }));
