@@ -63,7 +63,7 @@ const CreateKeyRequest = z
       .string()
       .min(1)
       .max(64)
-      .regex(/^[\p{L}\p{N} ._:/()-]+$/u, "letters, digits, spaces and . _ : / ( ) - only")
+      .regex(/^[A-Za-z0-9 ._:/()-]+$/, "letters, digits, spaces and . _ : / ( ) - only")
       .openapi({ example: "CI deploys" }),
     scopes: z
       .array(z.enum(API_KEY_SCOPES))
