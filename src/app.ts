@@ -23,7 +23,7 @@ import { revokeKeyId } from "./keys/revoke-key.ts";
 import { sessionFamilies } from "./keys/session-families.ts";
 import { SessionStates } from "./keys/session-states.ts";
 import { tenantKeys } from "./keys/tenant-keys.ts";
-import { UsageRecorder } from "./keys/usage.ts";
+import { mergeLastUsed, UsageRecorder } from "./keys/usage.ts";
 import { adminAudit } from "./middleware/admin-audit.ts";
 import { adminCredential } from "./middleware/admin-credential.ts";
 import { authenticate } from "./middleware/authenticate.ts";
@@ -331,16 +331,13 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       registry: () => keyRegistry(config.KEY_REGISTRY),
       revoke: (tenant, keyId, revokedAtMs) => revokeKeyId(config.KEY_REGISTRY, tenant, keyId, revokedAtMs),
       revocations,
-      lastUsed: async () => {
-        const maps = await Promise.all([
-          keyRegistry(config.KEY_REGISTRY).lastUsed(),
-          ...Array.from({ length: USAGE_SHARDS }, (_, shard) => usageShard(config.KEY_REGISTRY, shard).lastUsed()),
-        ]);
-        const merged: Record<string, number> = {};
-        for (const map of maps)
-          for (const [id, minuteMs] of Object.entries(map)) merged[id] = Math.max(minuteMs, merged[id] ?? 0);
-        return merged;
-      },
+      lastUsed: async () =>
+        mergeLastUsed(
+          await Promise.all([
+            keyRegistry(config.KEY_REGISTRY).lastUsed(),
+            ...Array.from({ length: USAGE_SHARDS }, (_, shard) => usageShard(config.KEY_REGISTRY, shard).lastUsed()),
+          ]),
+        ),
       clock,
     }),
   );

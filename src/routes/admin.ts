@@ -28,6 +28,7 @@ import type { IssuedKey, KeyRegistry } from "../keys/registry.ts";
 import { REVOCATION_KINDS, type RevocationCache, RevocationSet } from "../keys/revocations.ts";
 import type { SessionFamilies } from "../keys/session-families.ts";
 import type { SessionStates } from "../keys/session-states.ts";
+import { mergeLastUsed } from "../keys/usage.ts";
 import { jsonBody } from "../middleware/json-body.ts";
 import { createRouter, problem } from "../openapi.ts";
 
@@ -231,9 +232,7 @@ export function createAdminRoutes({
         registry(c).snapshot(),
         ...usageShards.map((shard) => shard(c).lastUsed()),
       ]);
-      const lastUsedMs: Record<string, number> = { ...snapshot.lastUsedMs };
-      for (const shard of shards)
-        for (const [id, minuteMs] of Object.entries(shard)) lastUsedMs[id] = Math.max(minuteMs, lastUsedMs[id] ?? 0);
+      const lastUsedMs = mergeLastUsed([snapshot.lastUsedMs, ...shards]);
       const revoked = new RevocationSet();
       revoked.apply(snapshot.revocations);
       const keys = [

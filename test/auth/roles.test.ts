@@ -4,18 +4,12 @@ import { fromBase64Url } from "../../src/auth/base64url.ts";
 import { sessionTokens } from "../../src/auth/session-token.ts";
 import { issueToken, verifyToken } from "../../src/auth/tokens.ts";
 import { fetchWorker } from "../support/app.ts";
-import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
+import { TEST_TOKENS as TOKENS } from "../support/constants.ts";
 import { createTenant } from "../support/owner-db.ts";
 
 const TENANT = "roles-file";
 const ADMIN = "roles_file_admin";
 const ANALYST = "roles_file_analyst";
-const TOKENS = {
-  signingKey: TEST_JWT_SIGNING_KEY,
-  issuer: "https://api.streamforge.example",
-  audience: "streamforge-api",
-  ttlSeconds: 900,
-};
 
 let client = 0;
 function signIn(path: "/auth/login" | "/auth/session", username: string): Promise<Response> {

@@ -4,7 +4,7 @@ import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { SCANNABLE_KEY_PATTERN } from "../../src/auth/api-keys.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { tenantKeys } from "../../src/keys/tenant-keys.ts";
-import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
+import { TEST_TOKENS as TOKENS } from "../support/constants.ts";
 import { type IsolateFetch, isolateApp, type TestClock, testClock } from "../support/isolate.ts";
 import { createTenant, setRole } from "../support/owner-db.ts";
 
@@ -18,12 +18,6 @@ const A_ANALYST = "tkeys_a_analyst";
 const B_ADMIN = "tkeys_b_admin";
 const NARROW_ADMIN = "tkeys_narrow_admin";
 const KEY = new RegExp(`^${SCANNABLE_KEY_PATTERN}$`);
-const TOKENS = {
-  signingKey: TEST_JWT_SIGNING_KEY,
-  issuer: "https://api.streamforge.example",
-  audience: "streamforge-api",
-  ttlSeconds: 900,
-};
 
 let ipCounter = 0;
 /** A client address in a /24 of its own: the login and read limits never couple tests. */
@@ -164,7 +158,12 @@ describe("tenant key management: create and list", () => {
     expect(metrics.status).toBe(403);
 
     const keys = await listed(fetch, admin);
-    expect(keys.find((key) => key.id === made.id)).toMatchObject({ name: "CI deploys", state: "active" });
+    // A key's first use in an isolate is sent to a usage object at once: "last used" is its minute.
+    expect(keys.find((key) => key.id === made.id)).toMatchObject({
+      name: "CI deploys",
+      state: "active",
+      last_used_at: new Date(Math.floor(clock.now() / 60_000) * 60_000).toISOString(),
+    });
     expect(JSON.stringify(keys)).not.toContain(made.key.slice(-50, -7));
   });
 

@@ -72,3 +72,11 @@ export const SQL_FAULTS = {
 
 /** Text every injected fault carries, so a test can prove none of it reaches a client. */
 export const SQL_FAULT_MARKER = "injected-fault-text";
+
+/** The access token settings of the suite's worker (wrangler.jsonc vars, the suite's signing key). */
+export const TEST_TOKENS = {
+  signingKey: TEST_JWT_SIGNING_KEY,
+  issuer: "https://api.streamforge.example",
+  audience: "streamforge-api",
+  ttlSeconds: 900,
+} as const;
