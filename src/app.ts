@@ -7,6 +7,7 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { createApiKeyVerifier } from "./auth/api-keys.ts";
 import { deviceCookies } from "./auth/device-cookie.ts";
+import { partnerSignatures } from "./auth/partner-signature.ts";
 import { sessionCookie } from "./auth/session-cookie.ts";
 import { sessionTokens } from "./auth/session-token.ts";
 import { createSignIn } from "./auth/sign-in.ts";
@@ -43,6 +44,7 @@ import { createAdminRoutes } from "./routes/admin.ts";
 import { createAuthRoutes } from "./routes/auth.ts";
 import { createDocsRoutes } from "./routes/docs.ts";
 import { createHealthRoutes } from "./routes/health.ts";
+import { createLeakedKeyRoutes } from "./routes/leaked-keys.ts";
 import { createMetricsRoutes } from "./routes/metrics.ts";
 import { createSessionRoutes } from "./routes/session.ts";
 import { createStreamRoutes } from "./routes/streams.ts";
@@ -319,6 +321,8 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.route("/", createAuthRoutes({ signIn, tokens }));
   const findUser = async (subject: string) => (await authDatabase.read([findLoginRecord(subject)]))[0];
   app.route("/", createSessionRoutes({ signIn, sessions, findUser }));
+  const revokeTenantKeyId = (tenant: string, keyId: string, revokedAtMs: number) =>
+    revokeKeyId(config.KEY_REGISTRY, tenant, keyId, revokedAtMs);
   // Key management: the session's own checks (origin, CSRF, role) run in the routes, after this limit.
   app.use("/tenant/*", limitByIp);
   app.route(
@@ -329,7 +333,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       findManager: async (subject) => (await authDatabase.read([findKeyManager(subject)]))[0],
       catalog: (tenant) => tenantKeys(config.TENANT_KEYS, tenant),
       registry: () => keyRegistry(config.KEY_REGISTRY),
-      revoke: (tenant, keyId, revokedAtMs) => revokeKeyId(config.KEY_REGISTRY, tenant, keyId, revokedAtMs),
+      revoke: revokeTenantKeyId,
       revocations,
       lastUsed: async () =>
         mergeLastUsed(
@@ -338,6 +342,20 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
             ...Array.from({ length: USAGE_SHARDS }, (_, shard) => usageShard(config.KEY_REGISTRY, shard).lastUsed()),
           ]),
         ),
+      clock,
+    }),
+  );
+
+  // Leak reports come from the partner's servers, not a browser: limited per IP, signed, no credential.
+  app.use("/security/*", limitByIp);
+  app.route(
+    "/",
+    createLeakedKeyRoutes({
+      signatures: partnerSignatures(config.SECRET_SCANNING_PUBLIC_KEYS),
+      apiKeys,
+      revoke: revokeTenantKeyId,
+      revocations,
+      catalog: (tenant) => tenantKeys(config.TENANT_KEYS, tenant),
       clock,
     }),
   );

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { apiKeysSchema, signingSecretsSchema } from "./auth/api-keys.ts";
+import { partnerKeysSchema } from "./auth/partner-signature.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { KeyRegistry } from "./keys/registry.ts";
 import type { SessionFamilies } from "./keys/session-families.ts";
@@ -167,6 +168,9 @@ const envSchema = z
     KEY_REGISTRY: durableObjectNamespace<KeyRegistry>(),
     SESSION_FAMILIES: durableObjectNamespace<SessionFamilies>(),
     TENANT_KEYS: durableObjectNamespace<TenantKeys>(),
+    // Public keys that sign secret-scanning reports (GitHub's, `[{"key_identifier","key"}]`).
+    // Absent: every report to POST /security/leaked-keys is refused (401).
+    SECRET_SCANNING_PUBLIC_KEYS: optional(jsonText(partnerKeysSchema)).transform((keys) => keys ?? []),
     // Absent: the admin routes do not exist (404).
     ADMIN_SECRET: optional(secret(32)),
     // Admin routes fail closed: the limit is what slows a guess of the admin secret.
