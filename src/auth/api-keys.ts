@@ -58,7 +58,7 @@ const SCANNABLE_KEY_FORMAT =
   /^sfk3_([a-z0-9][a-z0-9-]{0,15})_([A-Za-z0-9_-]{16,320})_([A-Za-z0-9_-]{43})_([0-9A-Za-z]{6})$/;
 const MAC_LENGTH = 43;
 
-const rateNotation = z.string().refine((notation) => {
+export const rateNotation = z.string().refine((notation) => {
   try {
     parseRateNotation(notation);
     return true;
@@ -67,7 +67,7 @@ const rateNotation = z.string().refine((notation) => {
   }
 }, 'rate_limit must look like "1000/hour"');
 
-const scopeList = z
+export const scopeList = z
   .array(z.enum(API_KEY_SCOPES))
   .min(1)
   .refine((scopes) => new Set(scopes).size === scopes.length, "scopes must be unique");

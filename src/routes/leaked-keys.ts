@@ -10,7 +10,6 @@
  * per revoked key, one per report.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { bodyLimit } from "hono/body-limit";
 import { audit, auditClient } from "../audit.ts";
 import type { ApiKeyVerifier } from "../auth/api-keys.ts";
 import { sha256, toHex } from "../auth/digest.ts";
@@ -18,6 +17,7 @@ import type { PartnerSignatureVerifier } from "../auth/partner-signature.ts";
 import { AppError } from "../errors.ts";
 import type { Revocation, RevocationCache } from "../keys/revocations.ts";
 import type { TenantKeys } from "../keys/tenant-keys.ts";
+import { jsonBody } from "../middleware/json-body.ts";
 import { createRouter, PUBLIC, problem } from "../openapi.ts";
 
 const REPORT_MAX_BYTES = 256 * 1024;
@@ -76,8 +76,6 @@ export interface LeakedKeyRoutesDeps {
   clock: () => number;
 }
 
-const JSON_MEDIA_TYPE = /^application\/json\s*(;\s*charset=utf-8\s*)?$/i;
-
 export function createLeakedKeyRoutes({
   signatures,
   apiKeys,
@@ -87,20 +85,7 @@ export function createLeakedKeyRoutes({
   clock,
 }: LeakedKeyRoutesDeps) {
   const router = createRouter();
-  router.post(
-    "/security/leaked-keys",
-    bodyLimit({
-      maxSize: REPORT_MAX_BYTES,
-      onError: () => {
-        throw new AppError({
-          status: 413,
-          code: "payload-too-large",
-          title: "Payload too large",
-          detail: `The request body exceeds ${REPORT_MAX_BYTES} bytes.`,
-        });
-      },
-    }),
-  );
+  router.post("/security/leaked-keys", jsonBody({ maxBytes: REPORT_MAX_BYTES, parse: false }));
 
   return router.openapi(report, async (c) => {
     const refuse = (reason: string) => {
@@ -112,15 +97,6 @@ export function createLeakedKeyRoutes({
         ...auditClient(c),
       });
     };
-    if (!JSON_MEDIA_TYPE.test(c.req.header("content-type") ?? "")) {
-      refuse("unsupported-media-type");
-      throw new AppError({
-        status: 415,
-        code: "unsupported-media-type",
-        title: "Unsupported media type",
-        detail: "Send the body as application/json.",
-      });
-    }
     // The raw bytes, as signed: a parsed and re-serialised body would not verify.
     const body = new Uint8Array(await c.req.arrayBuffer());
     const signed = await signatures.verify(

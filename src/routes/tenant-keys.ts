@@ -19,7 +19,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { audit, auditClient } from "../audit.ts";
-import { API_KEY_SCOPES, type ApiKeyScope, type ApiKeyVerifier } from "../auth/api-keys.ts";
+import { API_KEY_SCOPES, type ApiKeyScope, type ApiKeyVerifier, rateNotation, scopeList } from "../auth/api-keys.ts";
 import { toHex } from "../auth/digest.ts";
 import type { SessionCookie } from "../auth/session-cookie.ts";
 import type { KeyManager } from "../db/users.ts";
@@ -44,19 +44,6 @@ const TENANT_KEY_ID = /^tk-[0-9a-f]{16}$/;
 
 const SESSION_AND_CSRF: { [scheme: string]: string[] }[] = [{ session: [], csrfToken: [] }];
 
-const rateNotation = z
-  .string()
-  .max(20)
-  .refine((notation) => {
-    try {
-      parseRateNotation(notation);
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'must look like "1000/hour"')
-  .openapi({ example: "1000/hour" });
-
 const CreateKeyRequest = z
   .object({
     name: z
@@ -77,12 +64,7 @@ const CreateKeyRequest = z
 
 const RollKeyRequest = z
   .object({
-    grace_seconds: z
-      .number()
-      .int()
-      .min(0)
-      .max(MAX_GRACE_SECONDS)
-      .openapi({ description: "How long the old key keeps working: 0 to 86,400 s." }),
+    grace_seconds: z.number().int().min(0).max(MAX_GRACE_SECONDS),
   })
   .strict()
   .openapi("RollTenantKey");
@@ -100,17 +82,14 @@ const TenantKeyView = z
       .nullable()
       .openapi({ format: "date-time", description: "To the minute; lags up to 5 min." }),
     state: z.enum(["active", "rolling", "expired", "revoked"]),
-    refused_from: z
-      .string()
-      .nullable()
-      .openapi({ format: "date-time", description: "A rolled key's end of grace: refused within 60 s after it." }),
+    refused_from: z.string().nullable().openapi({ format: "date-time" }),
     rolled_from: z.string().nullable(),
-    revoked_reason: z.string().nullable().openapi({ example: "reported leaked at https://github.com/o/r/blob/x" }),
+    revoked_reason: z.string().nullable(),
   })
   .openapi("TenantKey");
 
 const NewTenantKey = TenantKeyView.extend({
-  key: z.string().openapi({ description: "The key itself: shown in this answer only, never again." }),
+  key: z.string().openapi({ description: "Shown in this answer only" }),
 }).openapi("NewTenantKey");
 
 const idParams = z.object({ id: z.string().regex(TENANT_KEY_ID, "not a key id") }).strict();
