@@ -29,6 +29,25 @@ const TIMING_SENSITIVE_FILES = [
   "test/routes/database-faults.test.ts",
 ];
 
+/**
+ * Worker files that assert on what Durable Objects hold (limiter counts for a fixed client, user or
+ * key; registry entries; session families): each gets a runtime, and so storage, of its own.
+ */
+const STATEFUL_FILES = [
+  "test/keys/*.test.ts",
+  "test/fuzz/*.test.ts",
+  "test/audit.test.ts",
+  "test/middleware/authenticate.test.ts",
+  "test/middleware/rate-limit.test.ts",
+  "test/rate-limit/anonymous.test.ts",
+  "test/rate-limit/durable-object.test.ts",
+  "test/rate-limit/principal.test.ts",
+  "test/routes/admin.test.ts",
+  "test/routes/auth.test.ts",
+  "test/routes/metrics.test.ts",
+  "test/routes/session.test.ts",
+];
+
 /** A project of test files that run inside workerd, on the suite's Postgres and SQL endpoint. */
 function workerProject(options: {
   name: string;
@@ -36,6 +55,8 @@ function workerProject(options: {
   exclude: string[];
   groupOrder?: number;
   fileParallelism: boolean;
+  /** One runtime for the project's files in a row (test/support/fresh-runtime.ts), not one per file. */
+  sharedRuntime: boolean;
 }) {
   return {
     plugins: [
@@ -76,6 +97,7 @@ function workerProject(options: {
       exclude: options.exclude,
       globalSetup: ["test/support/global-setup.ts"],
       fileParallelism: options.fileParallelism,
+      ...(options.sharedRuntime ? { isolate: false, setupFiles: ["test/support/fresh-runtime.ts"] } : {}),
       testTimeout: 15_000,
       ...(options.groupOrder === undefined ? {} : { sequence: { groupOrder: options.groupOrder } }),
     },
@@ -92,21 +114,25 @@ export default defineConfig({
       workerProject({
         name: "worker",
         include: ["test/**/*.test.ts"],
-        exclude: [...NOT_WORKER_FILES, ...TIMING_SENSITIVE_FILES],
+        exclude: [...NOT_WORKER_FILES, ...TIMING_SENSITIVE_FILES, ...STATEFUL_FILES],
+        fileParallelism: true,
+        sharedRuntime: true,
+      }),
+      workerProject({
+        name: "worker-isolated",
+        include: STATEFUL_FILES,
+        exclude: [],
         // Each file starts a runtime of its own (the plugin has no reuse), most of a file's time.
         fileParallelism: true,
+        sharedRuntime: false,
       }),
-      // Last and alone: these files measure how many of many concurrent requests a limiter admits, or
-      // how soon a fault is answered, and a browser starting beside them on two cores once made the
-      // multi-isolate test admit 101 of 100 (a limiter call past its timeout fails open).
-      // The multi-isolate and login-limit files each create hundreds of objects: one file at a time
-      // keeps every object call's latency honest.
       workerProject({
         name: "worker-timing",
         include: TIMING_SENSITIVE_FILES,
         exclude: [],
         groupOrder: 1,
         fileParallelism: false,
+        sharedRuntime: false,
       }),
       {
         test: {

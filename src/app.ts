@@ -18,9 +18,9 @@ import { findKeyManager, findLoginRecord, findUsersByName } from "./db/users.ts"
 import type { AppConfig, AppEnv, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
 import { coloCachedSource } from "./keys/colo-cache.ts";
-import { keyRegistry, USAGE_SHARDS, usageShard } from "./keys/registry.ts";
+import { keyRegistry, revocationShard, USAGE_SHARDS, usageShard } from "./keys/registry.ts";
 import { RevocationCache } from "./keys/revocations.ts";
-import { revokeKeyId } from "./keys/revoke-key.ts";
+import { createRevoker } from "./keys/revoke.ts";
 import { sessionFamilies } from "./keys/session-families.ts";
 import { SessionStates } from "./keys/session-states.ts";
 import { tenantKeys } from "./keys/tenant-keys.ts";
@@ -136,19 +136,22 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.use(gate.middleware);
   useOuterLayers(app);
   // Per isolate, like the app: keys verify without a lookup; revocations and usage reach the
-  // registry object at most every few seconds, never per request.
+  // registry objects at most every few seconds, never per request.
   const apiKeys = createApiKeyVerifier({
     signingSecrets: config.API_KEY_SIGNING_SECRETS,
     legacyEntries: config.API_KEYS,
     clock,
   });
-  // One registry call per data center and 10 s for the isolates that are caught up (colo-cache.ts).
+  // Each tenant's list from its own object, one call per data center and 10 s for the isolates
+  // that are caught up (colo-cache.ts), so no object is on every tenant's path.
+  const shardOf = (tenant: string) => revocationShard(config.KEY_REGISTRY, tenant);
   const revocationSource = coloCachedSource({
-    source: (afterSeq) => keyRegistry(config.KEY_REGISTRY).revocationsSince(afterSeq),
+    source: (tenant, afterSeq) => shardOf(tenant).revocationsSince(afterSeq),
     cache: caches.default,
     clock,
   });
   const revocations = new RevocationCache({ source: revocationSource, clock });
+  const revoker = createRevoker({ shard: shardOf, revocations, clock });
   const families = (subject: string) => sessionFamilies(config.SESSION_FAMILIES, subject);
   const nowSeconds = () => Math.floor(clock() / 1000);
   const states = new SessionStates({
@@ -207,9 +210,10 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
         verifyingKids: config.API_KEY_SIGNING_SECRETS.map((entry) => entry.kid),
         legacyEntries: config.API_KEYS,
         registry: () => keyRegistry(config.KEY_REGISTRY),
+        revocationShard: shardOf,
+        revoker,
         usageShards: Array.from({ length: USAGE_SHARDS }, (_, shard) => () => usageShard(config.KEY_REGISTRY, shard)),
         findUsers,
-        revocations,
         families,
         states,
         clock,
@@ -321,8 +325,6 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.route("/", createAuthRoutes({ signIn, tokens }));
   const findUser = async (subject: string) => (await authDatabase.read([findLoginRecord(subject)]))[0];
   app.route("/", createSessionRoutes({ signIn, sessions, findUser }));
-  const revokeTenantKeyId = (tenant: string, keyId: string, revokedAtMs: number) =>
-    revokeKeyId(config.KEY_REGISTRY, tenant, keyId, revokedAtMs);
   // Key management: the session's own checks (origin, CSRF, role) run in the routes, after this limit.
   app.use("/tenant/*", limitByIp);
   app.route(
@@ -333,8 +335,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       findManager: async (subject) => (await authDatabase.read([findKeyManager(subject)]))[0],
       catalog: (tenant) => tenantKeys(config.TENANT_KEYS, tenant),
       registry: () => keyRegistry(config.KEY_REGISTRY),
-      revoke: revokeTenantKeyId,
-      revocations,
+      revoke: revoker.revokeKey,
       lastUsed: async () =>
         mergeLastUsed(
           await Promise.all([
@@ -353,8 +354,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
     createLeakedKeyRoutes({
       signatures: partnerSignatures(config.SECRET_SCANNING_PUBLIC_KEYS),
       apiKeys,
-      revoke: revokeTenantKeyId,
-      revocations,
+      revoke: revoker.revokeKey,
       catalog: (tenant) => tenantKeys(config.TENANT_KEYS, tenant),
       clock,
     }),

@@ -12,5 +12,5 @@ export type RegistryOp =
   | { op: "rotate"; user: string; family: string; generation: number; nowSeconds: number }
   | { op: "end"; user: string; family: string }
   | { op: "live"; user: string; nowSeconds: number }
-  | { op: "revoke"; kind: "key" | "user"; subject: string; atMs: number }
-  | { op: "since"; seq: number };
+  | { op: "revoke"; tenant: string; kind: "key" | "user"; subject: string; atMs: number }
+  | { op: "since"; tenant: string; seq: number };

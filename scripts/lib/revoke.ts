@@ -9,11 +9,11 @@ const MEANING: Record<string, string> = {
 };
 
 export async function revoke(client: AdminClient, request: { kind: string; subject: string }): Promise<void> {
-  const done = await client.call<{ kind: string; subject: string; revoked_at: string }>(
+  const done = await client.call<{ kind: string; subject: string; tenant: string; revoked_at: string }>(
     "POST",
     "/admin/revocations",
     request,
   );
-  console.log(`Revoked (${done.kind}) ${done.subject} at ${done.revoked_at}: ${MEANING[done.kind] ?? done.kind}.
+  console.log(`Revoked (${done.kind}) ${done.subject} of tenant ${done.tenant} at ${done.revoked_at}: ${MEANING[done.kind] ?? done.kind}.
 Every isolate refuses it within 60 s; no deploy needed.`);
 }

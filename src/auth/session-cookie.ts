@@ -166,7 +166,7 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
       let refused = session === undefined ? "invalid" : undefined;
       if (session !== undefined) {
         const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
-        const revoked = await revocations.current(waitUntil);
+        const revoked = await revocations.current(session.tenant, waitUntil);
         if (
           revoked.tokenRevoked({
             subject: session.subject,

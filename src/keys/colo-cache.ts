@@ -1,12 +1,14 @@
 /**
- * The revocation list's fan-out: one registry call per data center, not one per isolate. Every
- * isolate of a data center that is caught up asks for the same page (`since/<seq>`), so the first
- * to ask calls the KeyRegistry object and puts the answer in the data center's cache (the Cache
- * API); the others read it there for `ttlMs`. The object's load then follows the number of data
- * centers, not of isolates. What it costs: an answer up to `ttlMs` old. The answer carries when it
- * was produced, and the revocation cache counts a copy's age from then (revocations.ts), so no
- * request acts on a list older than its bound, whoever fetched it. A cache that fails or is absent
- * (workers.dev hosts have none) only sends every call to the object, as without this layer.
+ * The revocation lists' fan-out: one call to a tenant's registry object per data center, not one
+ * per isolate. Every isolate of a data center that is caught up on a tenant asks for the same page
+ * (`<tenant>/since/<seq>`), so the first to ask calls that tenant's object and puts the answer in
+ * the data center's cache (the Cache API); the others read it there for `ttlMs`. An object's load
+ * then follows the number of data centers serving its tenant, not of isolates. What it costs: an
+ * answer up to `ttlMs` old. The answer carries when it was produced, and the revocation cache
+ * counts a copy's age from then (revocations.ts), so no request acts on a list older than its
+ * bound, whoever fetched it. A cache that fails, or has no effect (a `workers.dev` host: `put` is
+ * accepted and nothing is kept), only sends every call to the object, as without this layer; the
+ * refresh jitter in revocations.ts then is what keeps the isolates of a tenant from calling in step.
  */
 import type { RevocationBatch, RevocationSource } from "./revocations.ts";
 
@@ -28,9 +30,9 @@ export interface ColoCachedSourceOptions {
 }
 
 /** Not a host anyone can reach: the cache key of a page, never fetched. */
-const CACHE_KEY_BASE = "https://revocation-list.streamforge.internal/since/";
+const CACHE_KEY_BASE = "https://revocation-list.streamforge.internal/";
 
-/** @example const source = coloCachedSource({ source: (seq) => registry.revocationsSince(seq), cache: caches.default }) */
+/** @example const source = coloCachedSource({ source: (tenant, seq) => revocationShard(ns, tenant).revocationsSince(seq), cache: caches.default }) */
 export function coloCachedSource(options: ColoCachedSourceOptions): RevocationSource {
   const { source, cache } = options;
   const clock = options.clock ?? Date.now;
@@ -38,8 +40,8 @@ export function coloCachedSource(options: ColoCachedSourceOptions): RevocationSo
   if (!(ttlMs > 0 && ttlMs <= 20_000)) throw new Error("colo cache: need 0 < ttlMs <= 20000");
   if (cache === undefined) return source;
 
-  return async function coloCachedSource(afterSeq) {
-    const key = `${CACHE_KEY_BASE}${afterSeq}`;
+  return async function coloCachedSource(tenant, afterSeq) {
+    const key = `${CACHE_KEY_BASE}${encodeURIComponent(tenant)}/since/${afterSeq}`;
     const nowMs = clock();
     try {
       const hit = await cache.match(key);
@@ -52,7 +54,7 @@ export function coloCachedSource(options: ColoCachedSourceOptions): RevocationSo
     } catch {
       // The object answers instead.
     }
-    const batch: RevocationBatch = { ...(await source(afterSeq)), producedAtMs: nowMs };
+    const batch: RevocationBatch = { ...(await source(tenant, afterSeq)), producedAtMs: nowMs };
     const maxAgeSeconds = Math.ceil(ttlMs / 1000);
     await cache
       .put(key, Response.json(batch, { headers: { "Cache-Control": `max-age=${maxAgeSeconds}` } }))

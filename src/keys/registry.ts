@@ -1,11 +1,21 @@
 /**
- * KeyRegistry: one Durable Object (`idFromName("global")`) that knows which signed keys were
- * issued (id, tenant, scopes, rate limit, when; never the key or its MAC), which credentials are
- * revoked (one entry per key id, user or tenant: bounded by keys and users, not by requests), and
- * the minute each key id was last used. Dashboard sessions live elsewhere (session-families.ts).
- * Workers verify keys without it. Isolates ask it for new revocations through their data center's
- * cache (colo-cache.ts), so its load follows data centers, not isolates or requests; usage batches
- * go to USAGE_SHARDS other objects of this class. SQLite-backed: the list and the usage survive
+ * KeyRegistry: one Durable Object class in three roles, each an object of its own name.
+ * - `global`: which signed keys were issued (id, tenant, scopes, rate limit, when; never the key or
+ *   its MAC), so an id is issued once and a key id alone leads to its tenant, and the single
+ *   revocation list of earlier versions until an operator moves it (`legacyRevocations`). Only
+ *   admin routes call it; no request's credential check does.
+ * - `revocations:<tenant>`, one per tenant: that tenant's revoked credentials (one entry per key
+ *   id, user or the tenant itself: bounded by keys and users, not by requests). Isolates ask it for
+ *   new entries through their data center's cache (colo-cache.ts) when a credential of that tenant
+ *   is checked (revocations.ts).
+ * - `usage:<n>`, USAGE_SHARDS of them: the minute each key id was last used.
+ * Dashboard sessions live elsewhere (session-families.ts). Workers verify keys without any of these.
+ *
+ * Why one revocation object per tenant rather than a fixed number of shards keyed by tenant: an
+ * unreachable object then refuses exactly one tenant's credentials, never a slice of unrelated
+ * tenants, and an object's load and size follow one tenant's keys, users and isolates; a tenant
+ * nobody uses costs nothing (an object that is never called is never created). A fixed count would
+ * bound the number of objects, which nothing here needs. SQLite-backed: lists and usage survive
  * eviction and redeploys.
  */
 import { DurableObject } from "cloudflare:workers";
@@ -26,7 +36,6 @@ export interface RegistrySnapshot {
   keys: IssuedKey[];
   /** Key id → epoch ms of the minute it was last used. */
   lastUsedMs: Record<string, number>;
-  revocations: Revocation[];
 }
 
 interface KeyRow extends Record<string, SqlStorageValue> {
@@ -37,6 +46,9 @@ interface KeyRow extends Record<string, SqlStorageValue> {
   kid: string;
   created_ms: number;
 }
+
+/** Entries moved per admin call: each is one call to its tenant's object and at most one database read. */
+const LEGACY_PAGE_ENTRIES = 100;
 
 interface RevocationRow extends Record<string, SqlStorageValue> {
   seq: number;
@@ -80,7 +92,15 @@ export class KeyRegistry extends DurableObject<Env> {
   }
 
   hasKey(id: string): boolean {
-    return this.ctx.storage.sql.exec("select 1 from issued_keys where id = ?", id).toArray().length > 0;
+    return this.tenantOfKey(id) !== null;
+  }
+
+  /** The tenant an issued key belongs to; null when the id was never issued. */
+  tenantOfKey(id: string): string | null {
+    return (
+      this.ctx.storage.sql.exec<{ tenant: string }>("select tenant from issued_keys where id = ?", id).toArray()[0]
+        ?.tenant ?? null
+    );
   }
 
   /** A newer revocation of the same subject replaces the older one: later is stricter for every kind. */
@@ -122,6 +142,25 @@ export class KeyRegistry extends DurableObject<Env> {
     return { seq, entries, more: rows.length > REVOCATION_PAGE_ENTRIES };
   }
 
+  /**
+   * One page of the entries this object holds after `afterSeq`, each with the tenant its key was
+   * issued to when this object issued it. Read on the `global` object, whose own list is the single
+   * one every tenant shared before lists were per tenant; the admin route moves it (admin.ts).
+   */
+  legacyRevocations(afterSeq: number): { entries: (Revocation & { keyTenant: string | null })[]; more: boolean } {
+    const rows = this.ctx.storage.sql
+      .exec<RevocationRow & { key_tenant: string | null }>(
+        "select r.seq, r.kind, r.subject, r.revoked_ms, k.tenant as key_tenant from revocations r left join issued_keys k on r.kind = 'key' and k.id = r.subject where r.seq > ? order by r.seq limit ?",
+        afterSeq,
+        LEGACY_PAGE_ENTRIES + 1,
+      )
+      .toArray();
+    return {
+      entries: rows.slice(0, LEGACY_PAGE_ENTRIES).map((row) => ({ ...toRevocation(row), keyTenant: row.key_tenant })),
+      more: rows.length > LEGACY_PAGE_ENTRIES,
+    };
+  }
+
   /** Key id → epoch ms of the minute it was last used, as this object holds it (a usage shard, or the global one). */
   lastUsed(): Record<string, number> {
     const usage = this.ctx.storage.sql
@@ -155,17 +194,21 @@ export class KeyRegistry extends DurableObject<Env> {
         createdAtMs: row.created_ms,
       })),
       lastUsedMs: Object.fromEntries(usage.map((row) => [row.id, row.last_used_ms])),
-      revocations: this.ctx.storage.sql
-        .exec<RevocationRow>("select seq, kind, subject, revoked_ms from revocations order by seq")
-        .toArray()
-        .map(toRevocation),
     };
   }
 }
 
-/** The one registry every isolate talks to. */
+/** The issued keys: admin routes only. */
 export function keyRegistry(namespace: DurableObjectNamespace<KeyRegistry>): DurableObjectStub<KeyRegistry> {
   return namespace.get(namespace.idFromName("global"));
+}
+
+/** The object holding one tenant's revocations (tenant slugs never contain ":"). */
+export function revocationShard(
+  namespace: DurableObjectNamespace<KeyRegistry>,
+  tenant: string,
+): DurableObjectStub<KeyRegistry> {
+  return namespace.get(namespace.idFromName(`revocations:${tenant}`));
 }
 
 /**

@@ -5,7 +5,7 @@
  * session → 401 (`error="invalid_token"`, RFC 6750); a wrong API key → 403, as the seed does; a
  * session without its CSRF token, or from a refused origin → 403; two at once → 400, so no request
  * is judged by the weaker of two credentials. A credential that
- * verifies is then checked against the isolate's copy of the revocation list (src/keys/
+ * verifies is then checked against the isolate's copy of its tenant's revocation list (src/keys/
  * revocations.ts; a revoked key → 403, a revoked token → 401), and a key's use is counted for its
  * last-used minute (src/keys/usage.ts); neither costs a lookup per request. Credentials are never
  * logged.
@@ -76,7 +76,7 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
       const claims = token === undefined ? undefined : await verifyToken(token, options.tokens);
       if (
         claims === undefined ||
-        (await options.revocations.current(waitUntil)).tokenRevoked({
+        (await options.revocations.current(claims.tenant, waitUntil)).tokenRevoked({
           subject: claims.sub,
           tenant: claims.tenant,
           issuedAtSeconds: claims.issuedAtSeconds,
@@ -96,7 +96,7 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
     } else if (apiKey !== undefined) {
       const key = await options.apiKeys.verify(apiKey);
       // A revoked key gets the same answer as a wrong one: the caller learns nothing about which it holds.
-      if (key === undefined || (await options.revocations.current(waitUntil)).keyRevoked(key)) {
+      if (key === undefined || (await options.revocations.current(key.tenant, waitUntil)).keyRevoked(key)) {
         // Only the verified id is named: the presented text may be a real key with one character wrong.
         audit({
           action: "auth.api_key",

@@ -6,12 +6,17 @@
  *
  *   POST /admin/keys         {"id","tenant","scopes","rate_limit"?} → 201 with the key, shown once
  *   GET  /admin/keys         ?tenant= → every key: id, tenant, scopes, created, last used, revoked, retired
- *   POST /admin/revocations  {"kind","subject"} → 201; takes effect everywhere within 60 s
+ *   POST /admin/revocations  {"kind","subject"} → 201 naming the tenant whose list holds it; takes
+ *                            effect everywhere within 60 s
+ *   POST /admin/revocations/migrate?after=  → moves up to 100 entries of the single list kept before
+ *                            lists were per tenant into their tenants' lists; `next` for the rest
  *   GET  /admin/users/{user}/sessions     → the user's live dashboard sessions (OWASP ASVS V7.4)
  *   DELETE /admin/users/{user}/sessions   → ends them all at once
  *
  * A user is named as the operator types it and resolved as the database spells it (404 when no
  * user matches, 409 when two differ only in case), so a revocation never silently matches nobody.
+ * Each revocation goes into its tenant's list (src/keys/revoke.ts): a key id's tenant is the one it
+ * was issued to (or its API_KEYS entry's), a user's the one the database holds.
  * Every success is an audit event naming the id, tenant or user acted on; every refusal is one too
  * (src/middleware/admin-audit.ts). The key itself is in the one response that creates it and
  * nowhere else.
@@ -25,7 +30,8 @@ import type { UserRecord } from "../db/users.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import type { IssuedKey, KeyRegistry } from "../keys/registry.ts";
-import { REVOCATION_KINDS, type RevocationCache, RevocationSet } from "../keys/revocations.ts";
+import { REVOCATION_KINDS, type RevocationKind, RevocationSet } from "../keys/revocations.ts";
+import type { Revoker } from "../keys/revoke.ts";
 import type { SessionFamilies } from "../keys/session-families.ts";
 import type { SessionStates } from "../keys/session-states.ts";
 import { mergeLastUsed } from "../keys/usage.ts";
@@ -81,6 +87,14 @@ const revoke = createRoute({
   },
 });
 
+const migrateRevocations = createRoute({
+  method: "post",
+  path: "/admin/revocations/migrate",
+  hide: true,
+  request: { query: z.object({ after: z.coerce.number().int().nonnegative().default(0) }).strict() },
+  responses: { 200: { description: "A page of the single list moved into the tenants' lists" } },
+});
+
 const userParams = z.object({ user: z.string().regex(USERNAME) }).strict();
 
 const listSessions = createRoute({
@@ -113,13 +127,16 @@ export interface AdminRoutesDeps {
   verifyingKids: readonly string[];
   /** The legacy API_KEYS entries: listed with the issued keys, and their ids are never issued again. */
   legacyEntries: readonly ApiKeyEntry[];
+  /** The issued keys (src/keys/registry.ts `keyRegistry`). */
   registry: (c: Context<AppEnv>) => DurableObjectStub<KeyRegistry>;
+  /** The object holding a tenant's revocations, read whole for the key listing. */
+  revocationShard: (tenant: string) => DurableObjectStub<KeyRegistry>;
+  /** Writes a revocation into its tenant's list and this isolate's copy of it. */
+  revoker: Revoker;
   /** The objects usage batches go to (src/keys/registry.ts, USAGE_SHARDS); the global one is read too. */
   usageShards: readonly ((c: Context<AppEnv>) => DurableObjectStub<KeyRegistry>)[];
   /** Users whose name matches ignoring case, the exact spelling first (src/db/users.ts). */
   findUsers: (name: string) => Promise<UserRecord[]>;
-  /** This isolate's copy of the revocation list, told at once of a revocation made here. */
-  revocations: RevocationCache;
   /** The object that owns a user's dashboard sessions. */
   families: (subject: string) => DurableObjectStub<SessionFamilies>;
   /** This isolate's copy of the families, told at once when an admin ends them. */
@@ -129,6 +146,18 @@ export interface AdminRoutesDeps {
   clientIp: (c: Context<AppEnv>) => string;
 }
 
+/** A tenant's whole list, page by page, for the listing (an operator's call, not a request's). */
+async function wholeList(shard: DurableObjectStub<KeyRegistry>): Promise<RevocationSet> {
+  const set = new RevocationSet();
+  for (let seq = 0, more = true; more; ) {
+    const batch = await shard.revocationsSince(seq);
+    set.apply(batch.entries);
+    seq = batch.seq;
+    more = batch.more;
+  }
+  return set;
+}
+
 const iso = (epochMs: number | undefined) => (epochMs === undefined ? null : new Date(epochMs).toISOString());
 
 export function createAdminRoutes({
@@ -136,15 +165,16 @@ export function createAdminRoutes({
   verifyingKids,
   legacyEntries,
   registry,
+  revocationShard,
+  revoker,
   usageShards,
   findUsers,
-  revocations,
   families,
   states,
   clock,
   clientIp,
 }: AdminRoutesDeps) {
-  const legacyIds = new Set(legacyEntries.map((entry) => entry.id));
+  const legacyTenants = new Map(legacyEntries.map((entry) => [entry.id, entry.tenant]));
   const verifying = new Set(verifyingKids);
   const audited = (c: Context<AppEnv>, action: string, subject: string) =>
     audit({ action, outcome: "success", subject, requestId: c.get("requestId"), clientIp: clientIp(c) });
@@ -167,6 +197,30 @@ export function createAdminRoutes({
       });
     }
     return first;
+  };
+
+  /** Which tenant's list a revocation goes into, and the subject as credentials carry it. */
+  const revocationTarget = async (
+    c: Context<AppEnv>,
+    kind: RevocationKind,
+    named: string,
+  ): Promise<{ tenant: string; subject: string }> => {
+    if (kind === "tenant-keys" || kind === "tenant-tokens") return { tenant: named, subject: named };
+    if (kind === "user") {
+      // Tokens carry the name as the database spells it: revoking another spelling would match nothing.
+      const user = await resolveUser(named);
+      return { tenant: user.tenant, subject: user.username };
+    }
+    const tenant = legacyTenants.get(named) ?? (await registry(c).tenantOfKey(named));
+    if (tenant === null) {
+      throw new AppError({
+        status: 404,
+        code: "unknown-key",
+        title: "Unknown key",
+        detail: "No key with this id was ever issued.",
+      });
+    }
+    return { tenant, subject: named };
   };
 
   const router = createRouter();
@@ -195,7 +249,7 @@ export function createAdminRoutes({
         createdAtMs: issuedAtSeconds * 1000,
       };
       // Registered first: an id is issued once, ever, so a revoked id can never come back.
-      if (legacyIds.has(request.id) || !(await registry(c).register(record))) {
+      if (legacyTenants.has(request.id) || !(await registry(c).register(record))) {
         throw new AppError({
           status: 409,
           code: "key-id-taken",
@@ -233,8 +287,6 @@ export function createAdminRoutes({
         ...usageShards.map((shard) => shard(c).lastUsed()),
       ]);
       const lastUsedMs = mergeLastUsed([snapshot.lastUsedMs, ...shards]);
-      const revoked = new RevocationSet();
-      revoked.apply(snapshot.revocations);
       const keys = [
         ...legacyEntries.map((entry) => ({
           id: entry.id,
@@ -247,28 +299,34 @@ export function createAdminRoutes({
         })),
         ...snapshot.keys.map((key) => ({ ...key, format: "signed" as const })),
       ];
+      const listed = keys.filter((key) => tenant === undefined || key.tenant === tenant);
+      const revokedIn = new Map(
+        await Promise.all(
+          [...new Set(listed.map((key) => key.tenant))].map(
+            async (slug) => [slug, await wholeList(revocationShard(slug))] as const,
+          ),
+        ),
+      );
       audited(c, "admin.keys.list", tenant ?? "*");
       return c.json(
         {
-          keys: keys
-            .filter((key) => tenant === undefined || key.tenant === tenant)
-            .map((key) => ({
+          keys: listed.map((key) => ({
+            id: key.id,
+            tenant: key.tenant,
+            scopes: key.scopes,
+            rate_limit: key.rateLimit ?? null,
+            format: key.format,
+            kid: key.kid ?? null,
+            created_at: iso(key.createdAtMs),
+            last_used_at: iso(lastUsedMs[key.id]),
+            // Refused because its signing secret was removed, not because it was revoked.
+            retired: key.kid !== undefined && !verifying.has(key.kid),
+            revoked: revokedIn.get(key.tenant)!.keyRevoked({
               id: key.id,
               tenant: key.tenant,
-              scopes: key.scopes,
-              rate_limit: key.rateLimit ?? null,
-              format: key.format,
-              kid: key.kid ?? null,
-              created_at: iso(key.createdAtMs),
-              last_used_at: iso(lastUsedMs[key.id]),
-              // Refused because its signing secret was removed, not because it was revoked.
-              retired: key.kid !== undefined && !verifying.has(key.kid),
-              revoked: revoked.keyRevoked({
-                id: key.id,
-                tenant: key.tenant,
-                ...(key.createdAtMs === undefined ? {} : { issuedAtSeconds: key.createdAtMs / 1000 }),
-              }),
-            })),
+              ...(key.createdAtMs === undefined ? {} : { issuedAtSeconds: key.createdAtMs / 1000 }),
+            }),
+          })),
         },
         200,
       );
@@ -276,24 +334,35 @@ export function createAdminRoutes({
     .openapi(revoke, async (c) => {
       const request = c.req.valid("json");
       const { kind } = request;
-      const stub = registry(c);
-      if (kind === "key" && !legacyIds.has(request.subject) && !(await stub.hasKey(request.subject))) {
-        throw new AppError({
-          status: 404,
-          code: "unknown-key",
-          title: "Unknown key",
-          detail: "No key with this id was ever issued.",
-        });
-      }
-      // Tokens carry the name as the database spells it: revoking another spelling would match nothing.
-      const subject = kind === "user" ? (await resolveUser(request.subject)).username : request.subject;
-      const revocation = await stub.revoke(kind, subject, clock());
-      revocations.applyLocally(revocation);
+      const { tenant, subject } = await revocationTarget(c, kind, request.subject);
+      const revocation = await revoker.revoke(tenant, kind, subject);
       audited(c, `admin.revoke.${kind}`, subject);
       return c.json(
-        { kind: revocation.kind, subject: revocation.subject, revoked_at: iso(revocation.revokedAtMs) },
+        { kind: revocation.kind, subject: revocation.subject, tenant, revoked_at: iso(revocation.revokedAtMs) },
         201,
       );
+    })
+    .openapi(migrateRevocations, async (c) => {
+      // Each entry keeps its original time: a tenant-wide or user revocation compares issue times with it.
+      const { after } = c.req.valid("query");
+      const page = await registry(c).legacyRevocations(after);
+      let moved = 0;
+      const unresolved: { kind: string; subject: string }[] = [];
+      for (const entry of page.entries) {
+        const tenant =
+          entry.kind === "tenant-keys" || entry.kind === "tenant-tokens"
+            ? entry.subject
+            : entry.kind === "key"
+              ? (legacyTenants.get(entry.subject) ?? entry.keyTenant ?? undefined)
+              : (await findUsers(entry.subject)).find((user) => user.username === entry.subject)?.tenant;
+        if (tenant === undefined) unresolved.push({ kind: entry.kind, subject: entry.subject });
+        else {
+          await revocationShard(tenant).revoke(entry.kind, entry.subject, entry.revokedAtMs);
+          moved++;
+        }
+      }
+      audited(c, "admin.revoke.migrate", String(after));
+      return c.json({ moved, unresolved, next: page.more ? page.entries.at(-1)!.seq : null }, 200);
     })
     .openapi(listSessions, async (c) => {
       const user = await resolveUser(c.req.valid("param").user);

@@ -15,7 +15,7 @@ import type { ApiKeyVerifier } from "../auth/api-keys.ts";
 import { sha256, toHex } from "../auth/digest.ts";
 import type { PartnerSignatureVerifier } from "../auth/partner-signature.ts";
 import { AppError } from "../errors.ts";
-import type { Revocation, RevocationCache } from "../keys/revocations.ts";
+import type { Revocation } from "../keys/revocations.ts";
 import type { TenantKeys } from "../keys/tenant-keys.ts";
 import { jsonBody } from "../middleware/json-body.ts";
 import { createRouter, PUBLIC, problem } from "../openapi.ts";
@@ -67,23 +67,15 @@ const report = createRoute({
 export interface LeakedKeyRoutesDeps {
   signatures: PartnerSignatureVerifier;
   apiKeys: ApiKeyVerifier;
-  /** Puts a key id on the revocation list (src/keys/revoke-key.ts). */
-  revoke: (tenant: string, keyId: string, revokedAtMs: number) => Promise<Revocation>;
-  revocations: RevocationCache;
+  /** Puts a key id on its tenant's revocation list and this isolate's copy (src/keys/revoke.ts). */
+  revoke: (tenant: string, keyId: string) => Promise<Revocation>;
   /** The tenant's own TenantKeys object, where the reason is shown to the tenant. */
   catalog: (tenant: string) => DurableObjectStub<TenantKeys>;
   /** Epoch ms. */
   clock: () => number;
 }
 
-export function createLeakedKeyRoutes({
-  signatures,
-  apiKeys,
-  revoke,
-  revocations,
-  catalog,
-  clock,
-}: LeakedKeyRoutesDeps) {
+export function createLeakedKeyRoutes({ signatures, apiKeys, revoke, catalog, clock }: LeakedKeyRoutesDeps) {
   const router = createRouter();
   router.post("/security/leaked-keys", jsonBody({ maxBytes: REPORT_MAX_BYTES, parse: false }));
 
@@ -130,7 +122,7 @@ export function createLeakedKeyRoutes({
     for (const reported of parsed) {
       const key = await apiKeys.verify(reported.token);
       if (key !== undefined) {
-        revocations.applyLocally(await revoke(key.tenant, key.id, nowMs));
+        await revoke(key.tenant, key.id);
         await catalog(key.tenant).noteRevoked(key.id, nowMs, `reported leaked at ${reported.url}`);
         audit({
           action: "security.leaked_key.revoke",

@@ -26,7 +26,7 @@ import type { KeyManager } from "../db/users.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import type { KeyRegistry } from "../keys/registry.ts";
-import type { Revocation, RevocationCache } from "../keys/revocations.ts";
+import type { Revocation } from "../keys/revocations.ts";
 import type { TenantKey, TenantKeys } from "../keys/tenant-keys.ts";
 import { jsonBody } from "../middleware/json-body.ts";
 import { requireScope } from "../middleware/require-scope.ts";
@@ -184,10 +184,8 @@ export interface TenantKeyRoutesDeps {
   catalog: (tenant: string) => DurableObjectStub<TenantKeys>;
   /** Where every issued id is registered, so ids stay unique across tenants and operators. */
   registry: () => DurableObjectStub<KeyRegistry>;
-  /** Puts a key id on the revocation list (src/keys/revoke-key.ts). */
-  revoke: (tenant: string, keyId: string, revokedAtMs: number) => Promise<Revocation>;
-  /** This isolate's copy of the list, told at once of a revocation made here. */
-  revocations: RevocationCache;
+  /** Puts a key id on its tenant's revocation list and this isolate's copy (src/keys/revoke.ts). */
+  revoke: (tenant: string, keyId: string) => Promise<Revocation>;
   /** Key id → epoch ms of the minute it was last used, merged over the usage objects. */
   lastUsed: () => Promise<Record<string, number>>;
   /** Epoch ms. */
@@ -226,7 +224,7 @@ function view(key: TenantKey, nowMs: number, lastUsedMs: number | undefined) {
 }
 
 export function createTenantKeyRoutes(deps: TenantKeyRoutesDeps) {
-  const { sessions, apiKeys, findManager, catalog, registry, revoke, revocations, lastUsed, clock } = deps;
+  const { sessions, apiKeys, findManager, catalog, registry, revoke, lastUsed, clock } = deps;
   const record = (
     c: Context<AppEnv>,
     action: string,
@@ -409,7 +407,7 @@ export function createTenantKeyRoutes(deps: TenantKeyRoutesDeps) {
         });
       }
       if (graceSeconds === 0) {
-        revocations.applyLocally(await revoke(manager.tenant, id, nowMs));
+        await revoke(manager.tenant, id);
         await tenantCatalog.noteRevoked(id, nowMs, "rolled");
       }
       // The successor inherits what the predecessor was given, and as long a life from now.
@@ -431,7 +429,7 @@ export function createTenantKeyRoutes(deps: TenantKeyRoutesDeps) {
       if (held === undefined) throw unknownKey(c, "revoke", `${manager.tenant}/${id}`);
       const nowMs = clock();
       if (held.revokedAtMs === undefined) {
-        revocations.applyLocally(await revoke(manager.tenant, id, nowMs));
+        await revoke(manager.tenant, id);
         await tenantCatalog.noteRevoked(id, nowMs, `revoked by ${manager.username}`);
       }
       record(c, "revoke", "success", `${manager.tenant}/${id}`);

@@ -185,6 +185,27 @@ async function declaredStatuses(): Promise<Map<string, Set<number>>> {
   return declared;
 }
 
+/**
+ * An admin decision's audit line names what the operator acted on (a tenant, key id or user) once it
+ * has passed its pattern: that is the audit trail, not an echo. Anything else in the line holding the
+ * marker still counts.
+ */
+function namesAdminSubject(line: string, marker: string): boolean {
+  try {
+    const { event, action, subject, ...rest } = JSON.parse(line) as Record<string, unknown>;
+    return (
+      event === "audit" &&
+      typeof action === "string" &&
+      action.startsWith("admin.") &&
+      typeof subject === "string" &&
+      /^[A-Za-z0-9_-]{1,64}$/.test(subject) &&
+      !JSON.stringify(rest).includes(marker)
+    );
+  } catch {
+    return false;
+  }
+}
+
 /** Where the marker appears beyond an escaped, bounded field name in `errors[].path`. */
 function echoes(body: string, marker: string): string[] {
   if (!body.includes(marker)) return [];
@@ -338,7 +359,8 @@ describe("generated attacks on the whole API", () => {
         }
         for (const line of logLines.splice(0)) {
           violations.push(...leaks(line, secretValues).map((leak) => `log line holds ${leak}: ${line.slice(0, 200)}`));
-          if (line.includes(marker)) violations.push(`log line echoes input: ${line.slice(0, 200)}`);
+          if (line.includes(marker) && !namesAdminSubject(line, marker))
+            violations.push(`log line echoes input: ${line.slice(0, 200)}`);
         }
         if (violations.length > 0)
           throw new Error(

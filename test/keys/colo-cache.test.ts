@@ -15,7 +15,7 @@ describe("revocation list fan-out through the data center's cache", () => {
     const clock = testClock(NOW_MS);
     const cache = await dataCenterCache();
     let calls = 0;
-    const registry = async (afterSeq: number): Promise<RevocationBatch> => {
+    const registry = async (_tenant: string, afterSeq: number): Promise<RevocationBatch> => {
       calls++;
       return {
         seq: 3,
@@ -32,13 +32,13 @@ describe("revocation list fan-out through the data center's cache", () => {
         }),
     );
     for (const isolate of isolates)
-      expect((await isolate.current(() => {})).keyRevoked({ id: "leaked", tenant: "acme" })).toBe(true);
+      expect((await isolate.current("acme", () => {})).keyRevoked({ id: "leaked", tenant: "acme" })).toBe(true);
     expect(calls).toBe(1);
     clock.advance(10_000);
-    for (const isolate of isolates.slice(0, 100)) await isolate.current(() => {});
+    for (const isolate of isolates.slice(0, 100)) await isolate.current("acme", () => {});
     expect(calls).toBe(1);
     clock.advance(50_000);
-    for (const isolate of isolates) await isolate.current(() => {});
+    for (const isolate of isolates) await isolate.current("acme", () => {});
     // The copies were 60 s old: one more call for the page after seq 3, then the cache again.
     expect(calls).toBe(2);
   });
@@ -54,14 +54,14 @@ describe("revocation list fan-out through the data center's cache", () => {
     });
     const source = coloCachedSource({ source: registry, cache, clock: clock.now });
     // One isolate fills the cache; another reads that answer 9 s later.
-    await new RevocationCache({ source, clock: clock.now }).current(() => {});
+    await new RevocationCache({ source, clock: clock.now }).current("acme", () => {});
     clock.advance(9_000);
     const late = new RevocationCache({ source, clock: clock.now });
-    expect((await late.current(() => {})).keyRevoked({ id: "k", tenant: "acme" })).toBe(false);
+    expect((await late.current("acme", () => {})).keyRevoked({ id: "k", tenant: "acme" })).toBe(false);
     revoked = true;
     // 45 s after the answer was produced (36 s after this isolate read it), the copy is too old: it must ask.
     clock.advance(36_000);
-    expect((await late.current(() => {})).keyRevoked({ id: "k", tenant: "acme" })).toBe(true);
+    expect((await late.current("acme", () => {})).keyRevoked({ id: "k", tenant: "acme" })).toBe(true);
   });
 
   it("ignores a cached answer made by a clock ahead of this one, and one older than 10 s", async () => {
@@ -71,10 +71,10 @@ describe("revocation list fan-out through the data center's cache", () => {
       calls++;
       return { seq: 0, entries: [], more: false };
     };
-    await coloCachedSource({ source: registry, cache, clock: () => NOW_MS + 60_000 })(0);
-    await coloCachedSource({ source: registry, cache, clock: () => NOW_MS })(0);
+    await coloCachedSource({ source: registry, cache, clock: () => NOW_MS + 60_000 })("acme", 0);
+    await coloCachedSource({ source: registry, cache, clock: () => NOW_MS })("acme", 0);
     expect(calls).toBe(2);
-    await coloCachedSource({ source: registry, cache, clock: () => NOW_MS + 10_000 })(0);
+    await coloCachedSource({ source: registry, cache, clock: () => NOW_MS + 10_000 })("acme", 0);
     expect(calls).toBe(3);
   });
 
@@ -89,6 +89,7 @@ describe("revocation list fan-out through the data center's cache", () => {
       more: false,
     });
     const set = await new RevocationCache({ source: coloCachedSource({ source: registry, cache: broken }) }).current(
+      "acme",
       () => {},
     );
     expect(set.keyRevoked({ id: "k", tenant: "acme" })).toBe(true);

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { keyRegistry } from "../../src/keys/registry.ts";
+import { keyRegistry, revocationShard } from "../../src/keys/registry.ts";
 import { uniqueName } from "../support/isolate.ts";
 
 describe("key registry object", () => {
@@ -18,7 +18,7 @@ describe("key registry object", () => {
   });
 
   it("hands out revocations by sequence number, only those after the one asked for", async () => {
-    const registry = keyRegistry(env.KEY_REGISTRY);
+    const registry = revocationShard(env.KEY_REGISTRY, uniqueName("tenant"));
     const { seq: before } = await registry.revocationsSince(Number.MAX_SAFE_INTEGER);
     const first = await registry.revoke("key", uniqueName("seq-one"), 1_000);
     const second = await registry.revoke("tenant-keys", uniqueName("seq-two"), 2_000);
@@ -40,10 +40,23 @@ describe("key registry object", () => {
     expect(await registry.register(key)).toBe(true);
     expect(await registry.register({ ...key, tenant: "globex" })).toBe(false);
     expect((await registry.snapshot()).keys.filter((listed) => listed.id === key.id)).toEqual([key]);
+    // A key id alone leads to the tenant whose list a revocation of it belongs in.
+    expect(await registry.tenantOfKey(key.id)).toBe("acme");
+    expect(await registry.tenantOfKey(uniqueName("never-issued"))).toBeNull();
+  });
+
+  it("keeps each tenant's revocations in an object of its own, so one tenant's list never reaches another's", async () => {
+    const [tenantA, tenantB] = [uniqueName("tenant-a"), uniqueName("tenant-b")];
+    const [listA, listB] = [revocationShard(env.KEY_REGISTRY, tenantA), revocationShard(env.KEY_REGISTRY, tenantB)];
+    expect(listA.id.equals(listB.id)).toBe(false);
+    expect(listA.id.equals(keyRegistry(env.KEY_REGISTRY).id)).toBe(false);
+    const revoked = await listA.revoke("key", uniqueName("a-key"), 1_000);
+    expect((await listA.revocationsSince(0)).entries).toEqual([revoked]);
+    expect((await listB.revocationsSince(0)).entries).toEqual([]);
   });
 
   it("keeps one entry per revoked user however often it is revoked, so the list grows with users, not requests", async () => {
-    const registry = keyRegistry(env.KEY_REGISTRY);
+    const registry = revocationShard(env.KEY_REGISTRY, uniqueName("tenant"));
     const user = uniqueName("often_revoked").replace(/-/g, "_");
     const { seq: before } = await registry.revocationsSince(Number.MAX_SAFE_INTEGER);
     for (let i = 1; i <= 50; i++) await registry.revoke("user", user, i * 1_000);
@@ -54,7 +67,7 @@ describe("key registry object", () => {
   });
 
   it("hands out the list in pages of at most 300 entries and under 64 KB, saying when more follow", async () => {
-    const registry = keyRegistry(env.KEY_REGISTRY);
+    const registry = revocationShard(env.KEY_REGISTRY, uniqueName("tenant"));
     const { seq: before } = await registry.revocationsSince(Number.MAX_SAFE_INTEGER);
     for (let i = 0; i < 310; i++)
       await registry.revoke("key", `${"k".repeat(50)}-${uniqueName("page")}`.slice(0, 64), 1_000);

@@ -1,15 +1,18 @@
+import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
-import { TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_SIGNING_SECRETS } from "../support/constants.ts";
-import { adminRequest, type IsolateFetch, isolateApp, issueKey, testClock, uniqueName } from "../support/isolate.ts";
+import { keyRegistry, revocationShard } from "../../src/keys/registry.ts";
+import { TEST_ADMIN_SECRET, TEST_API_KEYS, TEST_SIGNING_SECRETS, TEST_TOKENS } from "../support/constants.ts";
+import {
+  adminRequest,
+  dashboardSession,
+  type IsolateFetch,
+  isolateApp,
+  issueKey,
+  testClock,
+  uniqueName,
+} from "../support/isolate.ts";
 
-const TOKENS = {
-  signingKey: TEST_JWT_SIGNING_KEY,
-  issuer: "https://api.streamforge.example",
-  audience: "streamforge-api",
-  ttlSeconds: 900,
-};
 const ALLOWED_ORIGIN = "https://app.streamforge.test";
 
 /** Every console line the worker writes during the test, as text. */
@@ -55,7 +58,7 @@ describe("admin routes", () => {
 
   it("refuse an API key or a user token with 403, even next to the admin credential", async () => {
     const isolate = isolateApp(testClock());
-    const token = await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS);
+    const token = await issueToken({ sub: "acme_analyst", tenant: "acme" }, TEST_TOKENS);
     const credentials: Record<string, string>[] = [
       { "X-API-Key": TEST_API_KEYS.acmeCurrent.key },
       { Authorization: `Bearer ${token}` },
@@ -190,9 +193,13 @@ describe("admin routes", () => {
     });
     const legacyKey = `sfk_legacy-revoked_${"A".repeat(43)}`;
     expect((await legacy("/auth/me", { headers: { "X-API-Key": legacyKey } })).status).toBe(200);
-    expect(
-      (await adminRequest(legacy, "POST", "/admin/revocations", { kind: "key", subject: "legacy-revoked" })).status,
-    ).toBe(201);
+    const legacyRevoked = await adminRequest(legacy, "POST", "/admin/revocations", {
+      kind: "key",
+      subject: "legacy-revoked",
+    });
+    expect(legacyRevoked.status).toBe(201);
+    // The tenant comes from the key's API_KEYS entry.
+    expect(await legacyRevoked.json()).toMatchObject({ kind: "key", subject: "legacy-revoked", tenant: "acme" });
     // A new isolate may read its data center's cached page for up to 10 s (src/keys/colo-cache.ts).
     const fresh = isolateApp(testClock(Date.now() + 10_000), {
       API_KEYS: JSON.stringify([
@@ -208,6 +215,63 @@ describe("admin routes", () => {
       created_at: null,
       revoked: true,
     });
+  });
+
+  it("revoke a key by its id alone into the list of the tenant it was issued to, and no other", async () => {
+    const clock = testClock();
+    const isolate = isolateApp(clock);
+    const [tenant, neighbour] = [uniqueName("owner"), uniqueName("neighbour")];
+    const id = uniqueName("by-id");
+    const key = await issueKey(isolate, { id, tenant });
+    const revoked = await adminRequest(isolate, "POST", "/admin/revocations", { kind: "key", subject: id });
+    expect(revoked.status).toBe(201);
+    expect(await revoked.json()).toMatchObject({ kind: "key", subject: id, tenant });
+    expect((await revocationShard(env.KEY_REGISTRY, tenant).revocationsSince(0)).entries).toMatchObject([
+      { kind: "key", subject: id },
+    ]);
+    expect((await revocationShard(env.KEY_REGISTRY, neighbour).revocationsSince(0)).entries).toEqual([]);
+    // Another isolate, past the copies' bound, refuses it: the list it reads for that tenant holds it.
+    clock.advance(60_000);
+    const refused = await isolateApp(clock)("/auth/me", {
+      headers: { "X-API-Key": key, "CF-Connecting-IP": "10.64.1.9" },
+    });
+    expect(refused.status).toBe(403);
+  });
+
+  it("move the single list kept before lists were per tenant into each tenant's list, each entry at its own time", async () => {
+    const isolate = isolateApp(testClock());
+    const tenant = uniqueName("moved");
+    const id = uniqueName("old-revoked");
+    const key = await issueKey(isolate, { id, tenant });
+    // As the previous version wrote them: into the one list of the global object.
+    const global = keyRegistry(env.KEY_REGISTRY);
+    await global.revoke("key", id, 1_000);
+    await global.revoke("tenant-tokens", tenant, 2_000);
+    await global.revoke("user", "initech_analyst", 3_000);
+    await global.revoke("user", "nobody_any_more", 4_000);
+    const presented = (fetch: IsolateFetch) =>
+      fetch("/auth/me", { headers: { "X-API-Key": key, "CF-Connecting-IP": "10.64.3.9" } });
+    // Nothing reads the old list: until it is moved, the revoked key works.
+    expect((await presented(isolateApp(testClock()))).status).toBe(200);
+
+    const unresolved: unknown[] = [];
+    for (let after: number | null = 0; after !== null; ) {
+      const page = await adminRequest(isolate, "POST", `/admin/revocations/migrate?after=${after}`);
+      expect(page.status).toBe(200);
+      const body = (await page.json()) as { moved: number; unresolved: unknown[]; next: number | null };
+      unresolved.push(...body.unresolved);
+      after = body.next;
+    }
+    expect((await revocationShard(env.KEY_REGISTRY, tenant).revocationsSince(0)).entries).toMatchObject([
+      { kind: "key", subject: id, revokedAtMs: 1_000 },
+      { kind: "tenant-tokens", subject: tenant, revokedAtMs: 2_000 },
+    ]);
+    const initech = await revocationShard(env.KEY_REGISTRY, "initech").revocationsSince(0);
+    expect(initech.entries.some((entry) => entry.kind === "user" && entry.subject === "initech_analyst")).toBe(true);
+    // A user the database no longer holds has no tenant to go to: named, not dropped silently.
+    expect(unresolved).toContainEqual({ kind: "user", subject: "nobody_any_more" });
+    // Past the 10 s a data center's cached page serves (src/keys/colo-cache.ts).
+    expect((await presented(isolateApp(testClock(Date.now() + 10_000)))).status).toBe(403);
   });
 
   it("list every key with id, tenant, scopes, created, last used and revoked", async () => {
@@ -332,7 +396,12 @@ describe("admin routes for users", () => {
     const isolate = isolateApp(testClock(Date.now() - 7_200_000));
     const revoked = await admin(isolate, "POST", "/admin/revocations", { kind: "user", subject: "INITECH_Analyst" });
     expect(revoked.status).toBe(201);
-    expect(await revoked.json()).toMatchObject({ kind: "user", subject: "initech_analyst" });
+    // Into the list of the tenant the database has the user in: the one its tokens name.
+    expect(await revoked.json()).toMatchObject({ kind: "user", subject: "initech_analyst", tenant: "initech" });
+    const initechList = await revocationShard(env.KEY_REGISTRY, "initech").revocationsSince(0);
+    expect(initechList.entries.some((entry) => entry.kind === "user" && entry.subject === "initech_analyst")).toBe(
+      true,
+    );
     const unknown = await admin(isolate, "POST", "/admin/revocations", {
       kind: "user",
       subject: "nobody_by_that_name",
@@ -389,19 +458,7 @@ describe("admin routes for users", () => {
   it("list a user's live sessions and end them all: refused at once here and on a new isolate, and no isolate refreshes them", async () => {
     const clock = testClock();
     const isolate = isolateApp(clock);
-    const signIn = async (ip: string) => {
-      const response = await isolate("/auth/session", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "CF-Connecting-IP": ip },
-        body: JSON.stringify({ username: "globex_analyst", password: DEMO_PASSWORD }),
-      });
-      expect(response.status).toBe(200);
-      const cookie = response.headers
-        .getSetCookie()
-        .find((line) => line.startsWith("__Host-sf-session="))!
-        .split(";")[0]!;
-      return { cookie, csrf: ((await response.json()) as { csrfToken: string }).csrfToken };
-    };
+    const signIn = (ip: string) => dashboardSession(isolate, "globex_analyst", { "CF-Connecting-IP": ip });
     const sessions = [await signIn("10.64.1.1"), await signIn("10.64.2.1")];
     const listed = await admin(isolate, "GET", "/admin/users/Globex_Analyst/sessions");
     expect(listed.status).toBe(200);

@@ -4,17 +4,11 @@ import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import type { UserRole } from "../../src/auth/roles.ts";
 import { sessionTokens } from "../../src/auth/session-token.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
-import { keyRegistry } from "../../src/keys/registry.ts";
+import { revocationShard } from "../../src/keys/registry.ts";
 import { sessionFamilies } from "../../src/keys/session-families.ts";
-import { TEST_API_KEYS, TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
+import { TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_TOKENS } from "../support/constants.ts";
 import { adminRequest, type IsolateFetch, isolateApp, type TestClock, testClock } from "../support/isolate.ts";
 
-const TOKENS = {
-  signingKey: TEST_JWT_SIGNING_KEY,
-  issuer: "https://api.streamforge.example",
-  audience: "streamforge-api",
-  ttlSeconds: 900,
-};
 const DASHBOARD = "http://localhost:5173";
 const COOKIE_ATTRIBUTES = "Path=/; HttpOnly; Secure; SameSite=Strict";
 
@@ -274,7 +268,7 @@ describe("the session cookie on authenticated reads", () => {
   it("scopes data to the session's tenant exactly as the user's bearer token does", async () => {
     const { fetch } = app();
     const signed = await signedIn(fetch, "globex_analyst");
-    const token = await issueToken({ sub: "globex_analyst", tenant: "globex" }, TOKENS);
+    const token = await issueToken({ sub: "globex_analyst", tenant: "globex" }, TEST_TOKENS);
     for (const path of ["/streams", "/metrics/overview?window=24h"]) {
       const viaCookie = await withSession(fetch, path, asPage(signed));
       const viaToken = await fetch(path, {
@@ -333,7 +327,7 @@ describe("the session cookie on authenticated reads", () => {
   it("refuses an access token presented as the session cookie, and the session cookie's value presented as a bearer token", async () => {
     const { fetch } = app();
     const signed = await signedIn(fetch);
-    const accessToken = await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS);
+    const accessToken = await issueToken({ sub: "acme_analyst", tenant: "acme" }, TEST_TOKENS);
     const tokenAsCookie = await withSession(fetch, "/auth/me", {
       cookie: `__Host-sf-session=${accessToken}`,
       csrf: signed.body.csrfToken,
@@ -352,7 +346,7 @@ describe("the session cookie on authenticated reads", () => {
   it("answers the cookie together with a bearer token or an API key with 400", async () => {
     const { fetch } = app();
     const signed = await signedIn(fetch);
-    const accessToken = await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS);
+    const accessToken = await issueToken({ sub: "acme_analyst", tenant: "acme" }, TEST_TOKENS);
     const extras: Record<string, string>[] = [
       { Authorization: `Bearer ${accessToken}` },
       { "X-API-Key": TEST_API_KEYS.acmeCurrent.key },
@@ -533,7 +527,8 @@ describe("session rotation", () => {
   }, async () => {
     const clock = testClock();
     const attacker = isolateApp(clock);
-    const registry = keyRegistry(env.KEY_REGISTRY);
+    // The attacker's tenant's list: the one its refreshes would grow if they added anything.
+    const registry = revocationShard(env.KEY_REGISTRY, "acme");
     const { seq: before } = await registry.revocationsSince(Number.MAX_SAFE_INTEGER);
     const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).length;
     const owner = sessionFamilies(env.SESSION_FAMILIES, "acme_analyst");
@@ -583,7 +578,7 @@ describe("two tabs refreshing at once", () => {
 describe("principals re-read on refresh", () => {
   const settings = {
     signingKey: TEST_JWT_SIGNING_KEY,
-    issuer: TOKENS.issuer,
+    issuer: TEST_TOKENS.issuer,
     ttlSeconds: 3600,
     maxLifetimeSeconds: 43200,
   };

@@ -2,6 +2,13 @@
 export const TEST_PEPPER = "test-pepper-0123456789abcdef0123456789abcdef";
 export const TEST_JWT_SIGNING_KEY = "test-jwt-signing-key-0123456789abcdef0123456789";
 export const TEST_TENANT_SCOPE_KEY = "test-tenant-scope-key-0123456789abcdef0123456789";
+/** The suite's access-token settings (wrangler.jsonc's vars), to issue tokens the worker accepts. */
+export const TEST_TOKENS = {
+  signingKey: TEST_JWT_SIGNING_KEY,
+  issuer: "https://api.streamforge.example",
+  audience: "streamforge-api",
+  ttlSeconds: 900,
+};
 
 /** API keys in the production format; the suite's API_KEYS secret holds only their digests. */
 export const TEST_API_KEYS = {
@@ -72,11 +79,3 @@ export const SQL_FAULTS = {
 
 /** Text every injected fault carries, so a test can prove none of it reaches a client. */
 export const SQL_FAULT_MARKER = "injected-fault-text";
-
-/** The access token settings of the suite's worker (wrangler.jsonc vars, the suite's signing key). */
-export const TEST_TOKENS = {
-  signingKey: TEST_JWT_SIGNING_KEY,
-  issuer: "https://api.streamforge.example",
-  audience: "streamforge-api",
-  ttlSeconds: 900,
-} as const;

@@ -4,6 +4,8 @@
  * share the suite's Durable Objects, as isolates share them in production.
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { expect } from "vitest";
+import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/env.ts";
 import { ORIGIN } from "./app.ts";
@@ -73,3 +75,22 @@ export async function issueKey(
 
 /** A fresh id or slug, so tests sharing the registry object never see each other's keys. */
 export const uniqueName = (prefix: string) => `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+
+/** Signs a seeded user in for a dashboard session: the cookie as the browser sends it back, and its CSRF token. */
+export async function dashboardSession(
+  fetch: IsolateFetch,
+  username: string,
+  headers: Record<string, string>,
+): Promise<{ cookie: string; csrf: string }> {
+  const response = await fetch("/auth/session", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...headers },
+    body: JSON.stringify({ username, password: DEMO_PASSWORD }),
+  });
+  expect(response.status).toBe(200);
+  const cookie = response.headers
+    .getSetCookie()
+    .find((line) => line.startsWith("__Host-sf-session="))!
+    .split(";")[0]!;
+  return { cookie, csrf: ((await response.json()) as { csrfToken: string }).csrfToken };
+}

@@ -1,9 +1,10 @@
 /**
  * For `npm run bench -- --registry`: runs a batch of calls against the project's own registry
- * objects (KeyRegistry, SessionFamilies), as the simulated isolates and users of the bench make
- * them, and answers each call's outcome and the size of what the object returned.
+ * objects (each tenant's revocation list, each user's SessionFamilies), as the simulated isolates
+ * and users of the bench make them, and answers each call's outcome and the size of what the
+ * object returned.
  */
-import { keyRegistry } from "../../../src/keys/registry.ts";
+import { revocationShard } from "../../../src/keys/registry.ts";
 import { sessionFamilies } from "../../../src/keys/session-families.ts";
 import type { RegistryOp } from "../registry-ops.ts";
 
@@ -31,9 +32,9 @@ async function run(op: RegistryOp, env: Env): Promise<unknown> {
         family.generation,
       ]);
     case "revoke":
-      return keyRegistry(env.KEY_REGISTRY).revoke(op.kind, op.subject, op.atMs);
+      return revocationShard(env.KEY_REGISTRY, op.tenant).revoke(op.kind, op.subject, op.atMs);
     case "since":
-      return keyRegistry(env.KEY_REGISTRY).revocationsSince(op.seq);
+      return revocationShard(env.KEY_REGISTRY, op.tenant).revocationsSince(op.seq);
   }
 }
 
