@@ -52,10 +52,7 @@ const CreateKeyRequest = z
       .max(64)
       .regex(/^[A-Za-z0-9 ._:/()-]+$/, "letters, digits, spaces and . _ : / ( ) - only")
       .openapi({ example: "CI deploys" }),
-    scopes: z
-      .array(z.enum(API_KEY_SCOPES))
-      .min(1)
-      .refine((scopes) => new Set(scopes).size === scopes.length, "scopes must be unique"),
+    scopes: scopeList,
     rate_limit: rateNotation.optional().openapi({ description: "Default: the tenant's ceiling; never above it." }),
     expires_in_days: z.number().int().min(1).max(MAX_LIFETIME_DAYS).default(DEFAULT_LIFETIME_DAYS),
   })
