@@ -1,8 +1,15 @@
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { sha256, toHex } from "../../src/auth/digest.ts";
 import { derToRaw } from "../../src/auth/partner-signature.ts";
-import { type IsolateFetch, isolateApp, issueKey, type TestClock, testClock, uniqueName } from "../support/isolate.ts";
+import {
+  dashboardSession,
+  type IsolateFetch,
+  isolateApp,
+  issueKey,
+  type TestClock,
+  testClock,
+  uniqueName,
+} from "../support/isolate.ts";
 import { createTenant } from "../support/owner-db.ts";
 
 const TENANT = "leaks-file";
@@ -63,16 +70,10 @@ const app = (clock: TestClock) => isolateApp(clock, { SECRET_SCANNING_PUBLIC_KEY
 
 /** A key the tenant's admin created in the dashboard, and the admin's page to list keys with. */
 async function tenantKey(fetch: IsolateFetch): Promise<{ id: string; key: string; list: () => Promise<Response> }> {
-  const signIn = await fetch("/auth/session", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Origin: DASHBOARD, "CF-Connecting-IP": freshIp() },
-    body: JSON.stringify({ username: ADMIN, password: DEMO_PASSWORD }),
+  const { cookie, csrf: csrfToken } = await dashboardSession(fetch, ADMIN, {
+    Origin: DASHBOARD,
+    "CF-Connecting-IP": freshIp(),
   });
-  const cookie = signIn.headers
-    .getSetCookie()
-    .find((line) => line.startsWith("__Host-sf-session="))!
-    .split(";")[0]!;
-  const { csrfToken } = (await signIn.json()) as { csrfToken: string };
   const headers = { Origin: DASHBOARD, Cookie: cookie, "X-CSRF-Token": csrfToken, "CF-Connecting-IP": freshIp() };
   const made = await fetch("/tenant/keys", {
     method: "POST",

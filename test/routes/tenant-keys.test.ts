@@ -1,11 +1,10 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { SCANNABLE_KEY_PATTERN } from "../../src/auth/api-keys.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { tenantKeys } from "../../src/keys/tenant-keys.ts";
 import { TEST_TOKENS as TOKENS } from "../support/constants.ts";
-import { type IsolateFetch, isolateApp, type TestClock, testClock } from "../support/isolate.ts";
+import { dashboardSession, type IsolateFetch, isolateApp, type TestClock, testClock } from "../support/isolate.ts";
 import { createTenant, setRole } from "../support/owner-db.ts";
 
 const DASHBOARD = "http://localhost:5173";
@@ -31,19 +30,8 @@ interface Page {
   csrf: string;
 }
 
-async function signedIn(fetch: IsolateFetch, username: string): Promise<Page> {
-  const response = await fetch("/auth/session", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Origin: DASHBOARD, "CF-Connecting-IP": freshIp() },
-    body: JSON.stringify({ username, password: DEMO_PASSWORD }),
-  });
-  expect(response.status).toBe(200);
-  const cookie = response.headers
-    .getSetCookie()
-    .find((line) => line.startsWith("__Host-sf-session="))!
-    .split(";")[0]!;
-  return { cookie, csrf: ((await response.json()) as { csrfToken: string }).csrfToken };
-}
+const signedIn = (fetch: IsolateFetch, username: string): Promise<Page> =>
+  dashboardSession(fetch, username, { Origin: DASHBOARD, "CF-Connecting-IP": freshIp() });
 
 /** A call as the dashboard's page makes it, or with one part changed by `headers`. */
 function asPage(
