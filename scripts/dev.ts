@@ -134,6 +134,7 @@ StreamForge Edge is ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   Health:    ${apiOrigin}/health/ready
   API docs:  ${apiOrigin}/docs
   Demo users (password "${DEMO_PASSWORD}"): ${DEMO_TENANTS.map((tenant) => tenant.username).join(", ")}
+  Tenant admins (also manage API keys): ${DEMO_TENANTS.map((tenant) => tenant.adminUsername).join(", ")}
 Press Ctrl-C to stop everything.`);
 } catch (error) {
   console.error(error instanceof Error ? error.message : String(error));

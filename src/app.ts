@@ -7,13 +7,14 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { createApiKeyVerifier } from "./auth/api-keys.ts";
 import { deviceCookies } from "./auth/device-cookie.ts";
+import { partnerSignatures } from "./auth/partner-signature.ts";
 import { sessionCookie } from "./auth/session-cookie.ts";
 import { sessionTokens } from "./auth/session-token.ts";
 import { createSignIn } from "./auth/sign-in.ts";
 import { createDatabase } from "./db/client.ts";
 import { readinessCheck } from "./db/health.ts";
 import { tenantScope } from "./db/tenant-scope.ts";
-import { findLoginRecord, findUsersByName } from "./db/users.ts";
+import { findKeyManager, findLoginRecord, findUsersByName } from "./db/users.ts";
 import type { AppConfig, AppEnv, ConfigProblem } from "./env.ts";
 import { AppError, notFound, onError, problemResponse } from "./errors.ts";
 import { coloCachedSource } from "./keys/colo-cache.ts";
@@ -22,7 +23,8 @@ import { RevocationCache } from "./keys/revocations.ts";
 import { createRevoker } from "./keys/revoke.ts";
 import { sessionFamilies } from "./keys/session-families.ts";
 import { SessionStates } from "./keys/session-states.ts";
-import { UsageRecorder } from "./keys/usage.ts";
+import { tenantKeys } from "./keys/tenant-keys.ts";
+import { mergeLastUsed, UsageRecorder } from "./keys/usage.ts";
 import { adminAudit } from "./middleware/admin-audit.ts";
 import { adminCredential } from "./middleware/admin-credential.ts";
 import { authenticate } from "./middleware/authenticate.ts";
@@ -44,9 +46,11 @@ import { createAdminRoutes } from "./routes/admin.ts";
 import { createAuthRoutes } from "./routes/auth.ts";
 import { createDocsRoutes } from "./routes/docs.ts";
 import { createHealthRoutes } from "./routes/health.ts";
+import { createLeakedKeyRoutes } from "./routes/leaked-keys.ts";
 import { createMetricsRoutes } from "./routes/metrics.ts";
 import { createSessionRoutes } from "./routes/session.ts";
 import { createStreamRoutes } from "./routes/streams.ts";
+import { createTenantKeyRoutes } from "./routes/tenant-keys.ts";
 
 const DOCS_PATH = "/docs";
 
@@ -138,6 +142,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   const apiKeys = createApiKeyVerifier({
     signingSecrets: config.API_KEY_SIGNING_SECRETS,
     legacyEntries: config.API_KEYS,
+    clock,
   });
   // Each tenant's list from its own object, one call per data center and 10 s for the isolates
   // that are caught up (colo-cache.ts), so no object is on every tenant's path.
@@ -330,6 +335,40 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.route("/", createAuthRoutes({ signIn, tokens }));
   const findUser = async (subject: string) => (await authDatabase.read([findLoginRecord(subject)]))[0];
   app.route("/", createSessionRoutes({ signIn, sessions, findUser }));
+  // Key management: the session's own checks (origin, CSRF, role) run in the routes, after this limit.
+  app.use("/tenant/*", limitByIp);
+  app.route(
+    "/",
+    createTenantKeyRoutes({
+      sessions,
+      apiKeys,
+      findManager: async (subject) => (await authDatabase.read([findKeyManager(subject)]))[0],
+      catalog: (tenant) => tenantKeys(config.TENANT_KEYS, tenant),
+      registry: () => keyRegistry(config.KEY_REGISTRY),
+      revoke: revoker.revokeKey,
+      lastUsed: async () =>
+        mergeLastUsed(
+          await Promise.all([
+            keyRegistry(config.KEY_REGISTRY).lastUsed(),
+            ...Array.from({ length: USAGE_SHARDS }, (_, shard) => usageShard(config.KEY_REGISTRY, shard).lastUsed()),
+          ]),
+        ),
+      clock,
+    }),
+  );
+
+  // Leak reports come from the partner's servers, not a browser: limited per IP, signed, no credential.
+  app.use("/security/*", limitByIp);
+  app.route(
+    "/",
+    createLeakedKeyRoutes({
+      signatures: partnerSignatures(config.SECRET_SCANNING_PUBLIC_KEYS),
+      apiKeys,
+      revoke: revoker.revokeKey,
+      catalog: (tenant) => tenantKeys(config.TENANT_KEYS, tenant),
+      clock,
+    }),
+  );
 
   app.route("/", createMetricsRoutes({ database: metricsDatabase, clock }));
   app.route("/", createStreamRoutes({ database: metricsDatabase }));

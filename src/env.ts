@@ -5,9 +5,11 @@
  */
 import { z } from "zod";
 import { apiKeysSchema, signingSecretsSchema } from "./auth/api-keys.ts";
+import { partnerKeysSchema } from "./auth/partner-signature.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { KeyRegistry } from "./keys/registry.ts";
 import type { SessionFamilies } from "./keys/session-families.ts";
+import type { TenantKeys } from "./keys/tenant-keys.ts";
 import { parseAllowedOrigin } from "./middleware/cors.ts";
 import { parseHostPattern } from "./middleware/trusted-host.ts";
 import type { RateLimiter } from "./rate-limit/durable-object.ts";
@@ -75,7 +77,7 @@ function rateLimitPolicy(name: string, failMode: FailMode) {
   });
 }
 
-const durableObjectNamespace = <T extends RateLimiter | KeyRegistry | SessionFamilies>() =>
+const durableObjectNamespace = <T extends RateLimiter | KeyRegistry | SessionFamilies | TenantKeys>() =>
   z.custom<DurableObjectNamespace<T>>(
     (value) => typeof value === "object" && value !== null && "idFromName" in value,
     "Durable Object binding missing",
@@ -172,6 +174,10 @@ const envSchema = z
     API_KEY_SIGNING_SECRETS: optional(jsonText(signingSecretsSchema)).transform((secrets) => secrets ?? []),
     KEY_REGISTRY: durableObjectNamespace<KeyRegistry>(),
     SESSION_FAMILIES: durableObjectNamespace<SessionFamilies>(),
+    TENANT_KEYS: durableObjectNamespace<TenantKeys>(),
+    // Public keys that sign secret-scanning reports (GitHub's, `[{"key_identifier","key"}]`).
+    // Absent: every report to POST /security/leaked-keys is refused (401).
+    SECRET_SCANNING_PUBLIC_KEYS: optional(jsonText(partnerKeysSchema)).transform((keys) => keys ?? []),
     // Absent: the admin routes do not exist (404).
     ADMIN_SECRET: optional(secret(32)),
     // Admin routes fail closed: the limit is what slows a guess of the admin secret.

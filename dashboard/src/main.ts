@@ -8,6 +8,7 @@ import { ApiError } from "./api.ts";
 import { h } from "./dom.ts";
 import { currentSession, forget, restoreSession, type Session, signOut, whenSessionExpires } from "./session.ts";
 import { errorPanel, loadingPanel } from "./states.ts";
+import { apiKeysView } from "./views/api-keys.ts";
 import { overviewView } from "./views/overview.ts";
 import { signInView } from "./views/sign-in.ts";
 import { timeseriesView } from "./views/timeseries.ts";
@@ -33,7 +34,10 @@ function showSignIn(notice?: string): void {
 const sessionEnded = () => showSignIn("Your session has ended. Sign in again.");
 whenSessionExpires(sessionEnded);
 
-function header(session: Session, active: "overview" | "timeseries"): HTMLElement {
+type Route = "overview" | "timeseries" | "keys";
+const TITLES: Record<Route, string> = { overview: "Overview", timeseries: "Time series", keys: "API keys" };
+
+function header(session: Session, active: Route): HTMLElement {
   const signOutButton = h("button", { type: "button", class: "secondary", id: "sign-out" }, "Sign out");
   const status = h("span", { class: "header-status", role: "status" });
   signOutButton.addEventListener("click", () => {
@@ -57,6 +61,7 @@ function header(session: Session, active: "overview" | "timeseries"): HTMLElemen
       { "aria-label": "Main" },
       link("#/overview", "overview", "Overview"),
       link("#/timeseries", "timeseries", "Time series"),
+      session.principal.role === "tenant_admin" ? link("#/keys", "keys", "API keys") : null,
     ),
     h(
       "span",
@@ -77,12 +82,23 @@ function showRoute(): void {
   disposeView();
   const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
   const params = new URLSearchParams(query);
-  const active = path === "/timeseries" ? "timeseries" : "overview";
+  // The keys page only for a tenant admin; the API refuses everyone else anyway.
+  const active: Route =
+    path === "/timeseries"
+      ? "timeseries"
+      : path === "/keys" && session.principal.role === "tenant_admin"
+        ? "keys"
+        : "overview";
   const context = { sessionEnded };
-  const view = active === "timeseries" ? timeseriesView(context, params) : overviewView(context, params);
+  const view =
+    active === "timeseries"
+      ? timeseriesView(context, params)
+      : active === "keys"
+        ? apiKeysView(context)
+        : overviewView(context, params);
   disposeView = view.dispose;
   mount(header(session, active), view.element);
-  document.title = `${active === "timeseries" ? "Time series" : "Overview"} · StreamForge`;
+  document.title = `${TITLES[active]} · StreamForge`;
 }
 
 async function boot(): Promise<void> {

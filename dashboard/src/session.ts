@@ -10,6 +10,8 @@ import { ApiError, apiRequest, setCsrfToken, setSessionRecovery, withExclusiveAc
 export interface Principal {
   subject: string;
   tenant: string;
+  /** A tenant_admin also manages the tenant's API keys. */
+  role: "analyst" | "tenant_admin";
 }
 
 export interface SessionBody {

@@ -1,7 +1,7 @@
 /**
- * Demo data: three tenants, a user each, twelve streams, and per-minute buckets generated inside
- * Postgres (one INSERT … SELECT per day of data, not a round trip per row), so ~10 M buckets for a
- * benchmark take minutes, not hours. The bulk load runs with the buckets' keys and indexes dropped
+ * Demo data: three tenants, an analyst and a tenant admin each, twelve streams, and per-minute
+ * buckets generated inside Postgres (one INSERT … SELECT per day of data, not a round trip per
+ * row), so ~10 M buckets for a benchmark take minutes, not hours. The bulk load runs with the buckets' keys and indexes dropped
  * and builds them once at the end: maintaining two B-trees and a foreign-key check row by row cost
  * more than generating the rows.
  */
@@ -42,11 +42,10 @@ export async function seed(client: pg.Client, options: SeedOptions): Promise<{ b
         [tenant.slug, tenant.name],
       );
       const tenantId = rows[0]!.id;
-      await client.query("insert into users (tenant_id, username, password_hash) values ($1, $2, $3)", [
-        tenantId,
-        tenant.username,
-        passwordHash,
-      ]);
+      await client.query(
+        "insert into users (tenant_id, username, password_hash, role) values ($1, $2, $4, 'analyst'), ($1, $3, $4, 'tenant_admin')",
+        [tenantId, tenant.username, tenant.adminUsername, passwordHash],
+      );
       await client.query("insert into streams (tenant_id, name) select $1, unnest($2::text[])", [
         tenantId,
         tenant.streams,

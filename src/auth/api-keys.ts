@@ -1,21 +1,28 @@
 /**
- * API keys for machine clients, in two formats.
+ * API keys for machine clients, in three formats.
  *
- * Signed keys, issued from now on: `sfk2.<kid>.<claims>.<mac>`. `<claims>` is the base64url of a
- * small JSON object `{"id","t" (tenant),"s" (scopes),"rl"? (rate limit),"iat"}`; `<mac>` is the
- * base64url of HMAC-SHA256 under the signing secret named `<kid>` over everything before it. The
- * worker verifies a key with one HMAC and no lookup, and any change to the tenant, scopes, rate
- * limit, id or kid makes the MAC fail. The secrets (`API_KEY_SIGNING_SECRETS`, a short JSON list of
- * `{"kid","secret"}`) stay the root of trust and `wrangler secret put` stays the way to rotate
- * them: the first signs new keys, every listed one verifies, so a rotation overlaps; removing a
- * kid retires every key signed under it at once.
+ * Keys issued from now on: `sfk3_<kid>_<claims>_<mac>_<checksum>`, which a secret scanner can
+ * recognise offline (SCANNABLE_KEY_PATTERN, published in the README, and the checksum of
+ * key-checksum.ts). `<claims>` is the base64url of a small JSON object `{"id","t" (tenant),"s"
+ * (scopes),"rl"? (rate limit),"iat","exp"? (expiry)}`; `<mac>` is the base64url of HMAC-SHA256
+ * under the signing secret named `<kid>` over `sfk3_<kid>_<claims>`; `<checksum>` is the CRC32 of
+ * everything before it in six base62 characters. The worker checks the shape and the checksum
+ * first, so a malformed, truncated or mistyped key costs no HMAC; then it verifies the MAC with no
+ * lookup, and any change to the tenant, scopes, rate limit, expiry, id or kid makes it fail. The
+ * secrets (`API_KEY_SIGNING_SECRETS`, a short JSON list of `{"kid","secret"}`) stay the root of
+ * trust and `wrangler secret put` stays the way to rotate them: the first signs new keys, every
+ * listed one verifies, so a rotation overlaps; removing a kid retires every key signed under it.
  *
- * Why this rather than digests sharded over several secrets: with a Worker secret capped at 5 KB
- * and 128 of them per Worker, digests (~150 bytes an entry) would top out near 3,800 keys, each new
- * key would be a secret put (a deploy), and every isolate would parse the whole list at start-up.
- * Here the worker stores nothing per key, so the number of keys has no limit in the platform and
- * start-up does not grow with it. What it gives up, deleting an entry to revoke, comes back as the
- * revocation list (src/keys/), which only has to hold the keys that were revoked.
+ * Keys issued before, `sfk2.<kid>.<claims>.<mac>` (the same claims and MAC over
+ * `sfk2.<kid>.<claims>`, no checksum), keep working: a scanner cannot verify them, which is why
+ * new keys are no longer issued so.
+ *
+ * Why signed claims rather than digests sharded over several secrets: with a Worker secret capped
+ * at 5 KB and 128 of them per Worker, digests (~150 bytes an entry) would top out near 3,800 keys,
+ * each new key would be a secret put (a deploy), and every isolate would parse the whole list at
+ * start-up. Here the worker stores nothing per key, so the number of keys has no limit in the
+ * platform and start-up does not grow with it. What it gives up, deleting an entry to revoke, comes
+ * back as the revocation list (src/keys/), which only has to hold the keys that were revoked.
  *
  * Legacy keys, `sfk_<id>_<43 base64url chars>`, keep working while their SHA-256 digests stay in
  * the `API_KEYS` secret; they are matched by id, then by digest in constant time. No key is ever
@@ -25,9 +32,11 @@ import { z } from "zod";
 import { parseRateNotation } from "../rate-limit/policy.ts";
 import { toBase64Url } from "./base64url.ts";
 import { fromHex, sha256, timingSafeEqualBytes } from "./digest.ts";
+import { CHECKSUM_LENGTH, keyChecksum } from "./key-checksum.ts";
 
 export const LEGACY_KEY_PREFIX = "sfk";
-export const SIGNED_KEY_PREFIX = "sfk2";
+const SIGNED_KEY_PREFIX = "sfk2.";
+export const SCANNABLE_KEY_PREFIX = "sfk3_";
 export const API_KEY_SCOPES = ["metrics:read", "streams:read"] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
@@ -38,9 +47,18 @@ const LEGACY_KEY_FORMAT = /^sfk_([a-z0-9][a-z0-9-]{2,31})_([A-Za-z0-9_-]{43})$/;
 // Claims of the largest key (32-character id, 40-character tenant, every scope, a rate limit) fit
 // in 300 characters; anything longer is refused before any work is done on it.
 const SIGNED_KEY_FORMAT = /^sfk2\.([a-z0-9][a-z0-9-]{0,15})\.([A-Za-z0-9_-]{16,300})\.([A-Za-z0-9_-]{43})$/;
+/**
+ * What a secret scanner matches (published in the README and docs/keys-and-sessions.md); a match
+ * is a real key when its last six characters are `keyChecksum` of everything before the `_` that
+ * precedes them. The widest key is about 420 characters.
+ */
+export const SCANNABLE_KEY_PATTERN =
+  "sfk3_[a-z0-9][a-z0-9-]{0,15}_[A-Za-z0-9_-]{16,320}_[A-Za-z0-9_-]{43}_[0-9A-Za-z]{6}";
+const SCANNABLE_KEY_FORMAT =
+  /^sfk3_([a-z0-9][a-z0-9-]{0,15})_([A-Za-z0-9_-]{16,320})_([A-Za-z0-9_-]{43})_([0-9A-Za-z]{6})$/;
 const MAC_LENGTH = 43;
 
-const rateNotation = z.string().refine((notation) => {
+export const rateNotation = z.string().refine((notation) => {
   try {
     parseRateNotation(notation);
     return true;
@@ -49,7 +67,7 @@ const rateNotation = z.string().refine((notation) => {
   }
 }, 'rate_limit must look like "1000/hour"');
 
-const scopeList = z
+export const scopeList = z
   .array(z.enum(API_KEY_SCOPES))
   .min(1)
   .refine((scopes) => new Set(scopes).size === scopes.length, "scopes must be unique");
@@ -62,6 +80,8 @@ export interface ApiKeyClaims {
   rateLimit?: string;
   /** Epoch seconds a signed key was issued at; a legacy key has none. */
   issuedAtSeconds?: number;
+  /** Epoch seconds from which the key is refused; absent: it does not expire. */
+  expiresAtSeconds?: number;
 }
 
 /** What `POST /admin/keys` is asked to issue. */
@@ -142,6 +162,7 @@ const signedClaimsSchema = z
     s: scopeList,
     rl: rateNotation.optional(),
     iat: z.number().int().nonnegative(),
+    exp: z.number().int().positive().optional(),
   })
   .strict();
 
@@ -160,7 +181,7 @@ function readClaims(claimsText: string): ApiKeyClaims | undefined {
     return undefined;
   }
   if (typeof parsed !== "object" || parsed === null) return undefined;
-  const { id, t, s, rl, iat } = parsed as Record<string, unknown>;
+  const { id, t, s, rl, iat, exp } = parsed as Record<string, unknown>;
   if (
     typeof id !== "string" ||
     typeof t !== "string" ||
@@ -170,8 +191,15 @@ function readClaims(claimsText: string): ApiKeyClaims | undefined {
     !s.every(isScope)
   )
     return undefined;
-  if (rl !== undefined && typeof rl !== "string") return undefined;
-  return { id, tenant: t, scopes: s, issuedAtSeconds: iat, ...(rl === undefined ? {} : { rateLimit: rl }) };
+  if ((rl !== undefined && typeof rl !== "string") || (exp !== undefined && typeof exp !== "number")) return undefined;
+  return {
+    id,
+    tenant: t,
+    scopes: s,
+    issuedAtSeconds: iat,
+    ...(rl === undefined ? {} : { rateLimit: rl }),
+    ...(exp === undefined ? {} : { expiresAtSeconds: exp }),
+  };
 }
 
 // Spelled through the function so it type-checks under both the Workers and the Node typings.
@@ -186,7 +214,7 @@ async function macText(key: HmacKey, signedPart: string): Promise<string> {
   return toBase64Url(new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(signedPart))));
 }
 
-/** A new signed key; `issuedAtSeconds` is the key's `iat`. */
+/** A new key in the scannable format; `issuedAtSeconds` is the key's `iat`. */
 export async function signApiKey(
   claims: Omit<ApiKeyClaims, "issuedAtSeconds">,
   issuedAtSeconds: number,
@@ -198,10 +226,12 @@ export async function signApiKey(
     s: [...claims.scopes],
     ...(claims.rateLimit === undefined ? {} : { rl: claims.rateLimit }),
     iat: issuedAtSeconds,
+    ...(claims.expiresAtSeconds === undefined ? {} : { exp: claims.expiresAtSeconds }),
   };
   signedClaimsSchema.parse(payload);
-  const signedPart = `${SIGNED_KEY_PREFIX}.${signing.kid}.${toBase64Url(encoder.encode(JSON.stringify(payload)))}`;
-  return `${signedPart}.${await macText(await importHmacKey(signing.secret), signedPart)}`;
+  const signedPart = `${SCANNABLE_KEY_PREFIX}${signing.kid}_${toBase64Url(encoder.encode(JSON.stringify(payload)))}`;
+  const body = `${signedPart}_${await macText(await importHmacKey(signing.secret), signedPart)}`;
+  return `${body}_${keyChecksum(body)}`;
 }
 
 export interface ApiKeyVerifierOptions {
@@ -211,6 +241,8 @@ export interface ApiKeyVerifierOptions {
   legacyEntries?: readonly ApiKeyEntry[];
   /** Constant-time equality of two byte strings. Default `timingSafeEqualBytes`. */
   timingSafeEqual?: (a: Uint8Array, b: Uint8Array) => boolean;
+  /** Epoch ms, against which a key's expiry is checked. Default `Date.now`. */
+  clock?: () => number;
 }
 
 export interface ApiKeyVerifier {
@@ -229,6 +261,7 @@ export function createApiKeyVerifier(options: ApiKeyVerifierOptions): ApiKeyVeri
   const signingSecrets = options.signingSecrets ?? [];
   const legacyEntries = options.legacyEntries ?? [];
   const timingSafeEqual = options.timingSafeEqual ?? timingSafeEqualBytes;
+  const clock = options.clock ?? Date.now;
   // Imported once per isolate, on first use: importKey costs as much as a verification.
   const keysByKid = new Map<string, Promise<HmacKey>>();
   const secretsByKid = new Map(signingSecrets.map((entry) => [entry.kid, entry.secret]));
@@ -241,23 +274,45 @@ export function createApiKeyVerifier(options: ApiKeyVerifierOptions): ApiKeyVeri
     return key;
   };
 
+  /** The claims once the MAC over `signedPart` verified, unless the key expired. */
+  async function verifyMac(
+    kid: string,
+    signedPart: string,
+    claimsText: string,
+    presentedMac: string,
+  ): Promise<ApiKeyClaims | undefined> {
+    const secret = secretsByKid.get(kid);
+    if (secret === undefined) return undefined;
+    const expectedMac = await macText(await hmacKey(kid, secret), signedPart);
+    // Compared as text, so a non-canonical encoding of the right bytes is refused too.
+    if (!timingSafeEqual(encoder.encode(expectedMac), encoder.encode(presentedMac))) return undefined;
+    const claims = readClaims(claimsText);
+    if (claims?.expiresAtSeconds !== undefined && claims.expiresAtSeconds * 1000 <= clock()) return undefined;
+    return claims;
+  }
+
+  async function verifyScannable(presented: string): Promise<ApiKeyClaims | undefined> {
+    const match = SCANNABLE_KEY_FORMAT.exec(presented);
+    if (!match) return undefined;
+    const [, kid, claimsText, presentedMac, checksum] = match as unknown as [string, string, string, string, string];
+    const body = presented.slice(0, presented.length - CHECKSUM_LENGTH - 1);
+    // Before any HMAC: a mistyped, truncated or made-up key is refused for the price of a CRC32.
+    if (keyChecksum(body) !== checksum) return undefined;
+    return verifyMac(kid, body.slice(0, body.length - MAC_LENGTH - 1), claimsText, presentedMac);
+  }
+
   async function verifySigned(presented: string): Promise<ApiKeyClaims | undefined> {
     const match = SIGNED_KEY_FORMAT.exec(presented);
     if (!match) return undefined;
     const [, kid, claimsText, presentedMac] = match as unknown as [string, string, string, string];
-    const secret = secretsByKid.get(kid);
-    if (secret === undefined) return undefined;
-    const signedPart = presented.slice(0, presented.length - MAC_LENGTH - 1);
-    const expectedMac = await macText(await hmacKey(kid, secret), signedPart);
-    // Compared as text, so a non-canonical encoding of the right bytes is refused too.
-    if (!timingSafeEqual(encoder.encode(expectedMac), encoder.encode(presentedMac))) return undefined;
-    return readClaims(claimsText);
+    return verifyMac(kid, presented.slice(0, presented.length - MAC_LENGTH - 1), claimsText, presentedMac);
   }
 
   return {
     signingKid: signingSecrets[0]?.kid,
     async verify(presented) {
-      if (presented.startsWith(`${SIGNED_KEY_PREFIX}.`)) return verifySigned(presented);
+      if (presented.startsWith(SCANNABLE_KEY_PREFIX)) return verifyScannable(presented);
+      if (presented.startsWith(SIGNED_KEY_PREFIX)) return verifySigned(presented);
       const entry = await matchApiKey(presented, legacyEntries);
       if (entry === undefined) return undefined;
       return {

@@ -26,6 +26,7 @@ import type { RevocationCache } from "../keys/revocations.ts";
 import type { Rotation, SessionFamilies } from "../keys/session-families.ts";
 import type { SessionStates } from "../keys/session-states.ts";
 import { stateUnavailable, withTimeout } from "../keys/timeout.ts";
+import type { UserRole } from "./roles.ts";
 import type { Session, SessionTokens } from "./session-token.ts";
 
 const COOKIE_NAME = "sf-session";
@@ -36,7 +37,7 @@ export const CSRF_HEADER = "X-CSRF-Token";
 export interface SessionView {
   csrfToken: string;
   expiresAt: string;
-  principal: { subject: string; tenant: string };
+  principal: { subject: string; tenant: string; role: UserRole };
 }
 
 export interface SessionCookieOptions {
@@ -70,7 +71,7 @@ export interface SessionCookie {
    */
   authenticate(c: Context<AppEnv>, options: { csrf: boolean; family?: boolean }): Promise<Session>;
   /** Starts a new family for a sign-in and sets its cookie; throws a 503 problem if the owner cannot record it. */
-  start(c: Context<AppEnv>, principal: { subject: string; tenant: string }): Promise<SessionView>;
+  start(c: Context<AppEnv>, principal: { subject: string; tenant: string; role: UserRole }): Promise<SessionView>;
   /** The family's next generation as a new cookie; a replayed generation ends the family (401). */
   rotate(c: Context<AppEnv>, session: Session): Promise<SessionView>;
   view(session: Session): Promise<SessionView>;
@@ -129,7 +130,7 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
   const view: SessionCookie["view"] = async (session) => ({
     csrfToken: await tokens.csrfToken(session.id),
     expiresAt: new Date(session.expiresAtSeconds * 1000).toISOString(),
-    principal: { subject: session.subject, tenant: session.tenant },
+    principal: { subject: session.subject, tenant: session.tenant, role: session.role },
   });
 
   const checkOrigin: SessionCookie["checkOrigin"] = (c) => {
@@ -232,7 +233,7 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
         generation: rotation.generation,
       };
       const { token, session } = await tokens.issue(
-        { subject: current.subject, tenant: current.tenant },
+        { subject: current.subject, tenant: current.tenant, role: current.role },
         nowMs,
         lineage,
       );

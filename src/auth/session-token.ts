@@ -14,6 +14,7 @@
  */
 import { fromBase64Url, toBase64Url } from "./base64url.ts";
 import { deriveKey } from "./derived-key.ts";
+import { roleOf, type UserRole } from "./roles.ts";
 import { isFiniteNumber, signClaims, verifyClaims } from "./tokens.ts";
 
 /** `aud` of every session; access tokens carry JWT_AUDIENCE. */
@@ -40,6 +41,7 @@ export interface Session {
   generation: number;
   subject: string;
   tenant: string;
+  role: UserRole;
   /** When the user typed their password; refreshes keep it. */
   authTimeSeconds: number;
   expiresAtSeconds: number;
@@ -55,7 +57,7 @@ export interface SessionLineage {
 export interface SessionTokens {
   /** A new family's first session for `principal`, or the next generation of `continuing` (a refresh). */
   issue(
-    principal: { subject: string; tenant: string },
+    principal: { subject: string; tenant: string; role: UserRole },
     nowMs: number,
     continuing?: SessionLineage,
   ): Promise<{ token: string; session: Session }>;
@@ -79,7 +81,7 @@ export function sessionTokens(settings: SessionSettings): SessionTokens {
   const encoder = new TextEncoder();
 
   return {
-    async issue({ subject, tenant }, nowMs, continuing) {
+    async issue({ subject, tenant, role }, nowMs, continuing) {
       const iat = Math.floor(nowMs / 1000);
       const authTime = continuing?.authTimeSeconds ?? iat;
       const exp = Math.min(iat + settings.ttlSeconds, authTime + settings.maxLifetimeSeconds);
@@ -90,6 +92,7 @@ export function sessionTokens(settings: SessionSettings): SessionTokens {
         {
           sub: subject,
           tenant,
+          role,
           iss: settings.issuer,
           aud: SESSION_AUDIENCE,
           iat,
@@ -104,7 +107,16 @@ export function sessionTokens(settings: SessionSettings): SessionTokens {
       );
       return {
         token,
-        session: { id, familyId, generation, subject, tenant, authTimeSeconds: authTime, expiresAtSeconds: exp },
+        session: {
+          id,
+          familyId,
+          generation,
+          subject,
+          tenant,
+          role,
+          authTimeSeconds: authTime,
+          expiresAtSeconds: exp,
+        },
       };
     },
 
@@ -127,6 +139,7 @@ export function sessionTokens(settings: SessionSettings): SessionTokens {
         generation: claims.gen as number,
         subject: claims.sub,
         tenant: claims.tenant,
+        role: roleOf(claims.role),
         authTimeSeconds: claims.auth_time,
         expiresAtSeconds: claims.exp,
       };

@@ -20,6 +20,7 @@ import type { Permit, RateLimiterHandle } from "../middleware/rate-limit.ts";
 import type { IsolateBudget } from "../rate-limit/isolate-budget.ts";
 import type { DeviceCookies } from "./device-cookie.ts";
 import { PBKDF2_ITERATIONS, verifyPassword } from "./password.ts";
+import type { UserRole } from "./roles.ts";
 
 export const LoginRequest = z
   .object({
@@ -68,7 +69,10 @@ export interface SignIn {
    */
   guard: MiddlewareHandler<AppEnv>;
   /** The user the credentials belong to; throws the 401, 429 or 503 problem otherwise. */
-  verify(c: Context<AppEnv>, credentials: z.infer<typeof LoginRequest>): Promise<{ username: string; tenant: string }>;
+  verify(
+    c: Context<AppEnv>,
+    credentials: z.infer<typeof LoginRequest>,
+  ): Promise<{ username: string; tenant: string; role: UserRole }>;
 }
 
 /**
@@ -153,7 +157,7 @@ export function createSignIn({ database, passwordPepper, limits }: SignInDeps): 
       if (permit !== undefined) attempts.refund(c, attemptKey, permit);
       loginEvent("success");
       await limits.devices.remember(c, record.username, deviceId);
-      return { username: record.username, tenant: record.tenant };
+      return { username: record.username, tenant: record.tenant, role: record.role };
     },
   };
 }

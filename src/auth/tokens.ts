@@ -8,6 +8,7 @@
 import { sign, verify } from "hono/jwt";
 import type { SignatureKey } from "hono/utils/jwt/jws";
 import type { JWTPayload } from "hono/utils/jwt/types";
+import { roleOf, type UserRole } from "./roles.ts";
 
 const ALGORITHM = "HS256";
 /** Clock skew tolerated on `nbf`/`iat`; expiry gets none, so a token never lives past its TTL. */
@@ -23,6 +24,8 @@ export interface TokenSettings {
 export interface TokenClaims {
   sub: string;
   tenant: string;
+  /** Absent: an analyst's token. */
+  role?: UserRole;
 }
 
 export async function issueToken(claims: TokenClaims, settings: TokenSettings, nowMs = Date.now()): Promise<string> {
@@ -42,6 +45,7 @@ export async function issueToken(claims: TokenClaims, settings: TokenSettings, n
 }
 
 export interface VerifiedToken extends TokenClaims {
+  role: UserRole;
   /** `iat`: revocations by user or tenant refuse tokens issued up to their time. */
   issuedAtSeconds: number;
 }
@@ -53,11 +57,13 @@ export async function verifyToken(
   nowMs = Date.now(),
 ): Promise<VerifiedToken | undefined> {
   const payload = await verifyClaims(token, settings, nowMs);
-  return payload === undefined ? undefined : { sub: payload.sub, tenant: payload.tenant, issuedAtSeconds: payload.iat };
+  return payload === undefined
+    ? undefined
+    : { sub: payload.sub, tenant: payload.tenant, role: roleOf(payload.role), issuedAtSeconds: payload.iat };
 }
 
 /** What every token of ours carries once verified; other claims are the caller's to check. */
-export type VerifiedClaims = JWTPayload & TokenClaims & { iat: number; exp: number };
+export type VerifiedClaims = JWTPayload & { sub: string; tenant: string; iat: number; exp: number };
 
 /** Signs `payload` as our tokens are signed: HS256. */
 export function signClaims(payload: JWTPayload, signingKey: SignatureKey): Promise<string> {

@@ -72,3 +72,11 @@ export class UsageRecorder {
     }
   }
 }
+
+/** Key id → the latest minute any of the usage objects holds for it (each holds what its isolates sent). */
+export function mergeLastUsed(maps: readonly Record<string, number>[]): Record<string, number> {
+  const merged: Record<string, number> = {};
+  for (const map of maps)
+    for (const [id, minuteMs] of Object.entries(map)) merged[id] = Math.max(minuteMs, merged[id] ?? 0);
+  return merged;
+}

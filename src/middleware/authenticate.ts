@@ -69,8 +69,8 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
       });
     }
     if (sessions !== undefined) {
-      const { subject, tenant } = await sessions.authenticate(c, { csrf: true });
-      principal = { kind: "user", subject, tenant };
+      const { subject, tenant, role } = await sessions.authenticate(c, { csrf: true });
+      principal = { kind: "user", subject, tenant, role };
     } else if (authorization !== undefined) {
       const token = BEARER.exec(authorization)?.[1];
       const claims = token === undefined ? undefined : await verifyToken(token, options.tokens);
@@ -92,7 +92,7 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
         });
         throw unauthorized("The bearer token is invalid or expired.", `${challenge}, error="invalid_token"`);
       }
-      principal = { kind: "user", subject: claims.sub, tenant: claims.tenant };
+      principal = { kind: "user", subject: claims.sub, tenant: claims.tenant, role: claims.role };
     } else if (apiKey !== undefined) {
       const key = await options.apiKeys.verify(apiKey);
       // A revoked key gets the same answer as a wrong one: the caller learns nothing about which it holds.

@@ -11,6 +11,8 @@ import { AppError } from "../errors.ts";
 export interface JsonBodyOptions {
   /** Largest accepted body. Default 16 KiB. */
   maxBytes?: number;
+  /** Parse it here. Default true; false leaves the raw bytes to the route (a signed body). */
+  parse?: boolean;
 }
 
 const JSON_MEDIA_TYPE = /^application\/json\s*(;\s*charset=utf-8\s*)?$/i;
@@ -43,6 +45,7 @@ export function jsonBody(options: JsonBodyOptions = {}): MiddlewareHandler<AppEn
       });
     }
     await limit(c, async () => {
+      if (options.parse === false) return next();
       try {
         // Parsed once here; Hono caches it, so the route's validator reads the same value.
         await c.req.json();

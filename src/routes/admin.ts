@@ -34,6 +34,7 @@ import { REVOCATION_KINDS, type RevocationKind, RevocationSet } from "../keys/re
 import type { Revoker } from "../keys/revoke.ts";
 import type { SessionFamilies } from "../keys/session-families.ts";
 import type { SessionStates } from "../keys/session-states.ts";
+import { mergeLastUsed } from "../keys/usage.ts";
 import { jsonBody } from "../middleware/json-body.ts";
 import { createRouter, problem } from "../openapi.ts";
 
@@ -285,9 +286,7 @@ export function createAdminRoutes({
         registry(c).snapshot(),
         ...usageShards.map((shard) => shard(c).lastUsed()),
       ]);
-      const lastUsedMs: Record<string, number> = { ...snapshot.lastUsedMs };
-      for (const shard of shards)
-        for (const [id, minuteMs] of Object.entries(shard)) lastUsedMs[id] = Math.max(minuteMs, lastUsedMs[id] ?? 0);
+      const lastUsedMs = mergeLastUsed([snapshot.lastUsedMs, ...shards]);
       const keys = [
         ...legacyEntries.map((entry) => ({
           id: entry.id,

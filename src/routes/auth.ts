@@ -72,7 +72,7 @@ export function createAuthRoutes({ signIn, tokens }: AuthRoutesDeps) {
   return router
     .openapi(login, async (c) => {
       const user = await signIn.verify(c, c.req.valid("json"));
-      const accessToken = await issueToken({ sub: user.username, tenant: user.tenant }, tokens);
+      const accessToken = await issueToken({ sub: user.username, tenant: user.tenant, role: user.role }, tokens);
       return c.json({ access_token: accessToken, token_type: "Bearer" as const, expires_in: tokens.ttlSeconds }, 200);
     })
     .openapi(me, (c) => {

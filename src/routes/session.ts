@@ -4,12 +4,14 @@
  * returning a token; `GET /auth/session` tells a reloaded page whether it is signed in and gives
  * the CSRF token back; `POST /auth/session/refresh` rotates the session (the family's next
  * generation, a new CSRF token, the old cookie refused) without moving its absolute end, after
- * reading the user again: a user deleted or moved to another tenant has the family ended instead;
+ * reading the user again: a user deleted, moved to another tenant or given another role has the
+ * family ended instead;
  * `POST /auth/logout` ends the family and clears the cookie. The cookie's rules are
  * src/auth/session-cookie.ts.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { audit, auditClient } from "../audit.ts";
+import { USER_ROLES, type UserRole } from "../auth/roles.ts";
 import { CSRF_HEADER, type SessionCookie } from "../auth/session-cookie.ts";
 import { LoginRequest, type SignIn } from "../auth/sign-in.ts";
 import { AppError } from "../errors.ts";
@@ -24,7 +26,11 @@ const SessionResponse = z
       format: "date-time",
       description: "When the session ends unless refreshed first; never after the absolute lifetime.",
     }),
-    principal: z.object({ subject: z.string(), tenant: z.string() }),
+    principal: z.object({
+      subject: z.string(),
+      tenant: z.string(),
+      role: z.enum(USER_ROLES).openapi({ description: "A tenant_admin also manages the tenant's API keys." }),
+    }),
   })
   .openapi("Session");
 
@@ -107,7 +113,7 @@ export interface SessionRoutesDeps {
   signIn: SignIn;
   sessions: SessionCookie;
   /** The user as the database holds it now, or undefined if deleted. */
-  findUser: (subject: string) => Promise<{ tenant: string } | undefined>;
+  findUser: (subject: string) => Promise<{ tenant: string; role: UserRole } | undefined>;
 }
 
 export function createSessionRoutes({ signIn, sessions, findUser }: SessionRoutesDeps) {
@@ -123,14 +129,14 @@ export function createSessionRoutes({ signIn, sessions, findUser }: SessionRoute
   return router
     .openapi(startSession, async (c) => {
       const user = await signIn.verify(c, c.req.valid("json"));
-      return c.json(await sessions.start(c, { subject: user.username, tenant: user.tenant }), 200);
+      return c.json(await sessions.start(c, { subject: user.username, tenant: user.tenant, role: user.role }), 200);
     })
     .openapi(getSession, async (c) => c.json(await sessions.view(await sessions.authenticate(c, { csrf: false })), 200))
     .openapi(refreshSession, async (c) => {
       // The family's owner, not this isolate's copy, decides whether this generation may rotate.
       const current = await sessions.authenticate(c, { csrf: true, family: false });
       const user = await findUser(current.subject);
-      if (user?.tenant !== current.tenant) {
+      if (user?.tenant !== current.tenant || user.role !== current.role) {
         await sessions.revoke(c, current);
         audit({
           action: "auth.session.refresh",

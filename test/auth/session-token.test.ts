@@ -10,7 +10,7 @@ const SETTINGS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: ISSUER, ttlSeconds:
 const ACCESS = { signingKey: TEST_JWT_SIGNING_KEY, issuer: ISSUER, audience: "streamforge-api", ttlSeconds: 900 };
 const NOW_MS = 1_800_000_000_000;
 const NOW = NOW_MS / 1000;
-const ACME = { subject: "acme_analyst", tenant: "acme" };
+const ACME = { subject: "acme_analyst", tenant: "acme", role: "analyst" } as const;
 
 /** Signs claims with the session key itself, to reach the checks behind the signature. */
 async function signAsSession(claims: Record<string, unknown>): Promise<string> {

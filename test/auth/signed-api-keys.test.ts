@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { type ApiKeyClaims, createApiKeyVerifier, signApiKey } from "../../src/auth/api-keys.ts";
+import { type ApiKeyClaims, createApiKeyVerifier } from "../../src/auth/api-keys.ts";
 import { fromBase64Url, toBase64Url } from "../../src/auth/base64url.ts";
 import { timingSafeEqualBytes } from "../../src/auth/digest.ts";
 import { TEST_SIGNING_SECRETS } from "../support/constants.ts";
+import { signSfk2Key } from "../support/sfk2-keys.ts";
 
 const { current, previous, retired } = TEST_SIGNING_SECRETS;
 const verifier = createApiKeyVerifier({ signingSecrets: [current, previous] });
@@ -18,23 +19,17 @@ function withClaims(key: string, change: (claims: Record<string, unknown>) => vo
   return [prefix, kid, toBase64Url(new TextEncoder().encode(JSON.stringify(claims))), mac].join(".");
 }
 
-describe("signed API keys", () => {
+describe("signed API keys issued before the scannable format (sfk2)", () => {
   it("verify without a lookup and carry their tenant, scopes, rate limit and issue time", async () => {
-    const key = await signApiKey(CLAIMS, ISSUED_AT, current);
+    const key = await signSfk2Key(CLAIMS, ISSUED_AT, current);
     expect(key).toMatch(/^sfk2\.t2\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
     expect(await verifier.verify(key)).toEqual({ ...CLAIMS, issuedAtSeconds: ISSUED_AT } satisfies ApiKeyClaims);
   });
 
   it("keep working under the previous signing secret while it is listed (rotation overlap)", async () => {
-    const key = await signApiKey(CLAIMS, ISSUED_AT, previous);
+    const key = await signSfk2Key(CLAIMS, ISSUED_AT, previous);
     expect((await verifier.verify(key))?.id).toBe("acme-etl");
     expect(await createApiKeyVerifier({ signingSecrets: [current] }).verify(key)).toBeUndefined();
-  });
-
-  it("issues under the first listed secret", async () => {
-    const key = await verifier.issue(CLAIMS, ISSUED_AT);
-    expect(key.split(".")[1]).toBe("t2");
-    expect(verifier.signingKid).toBe("t2");
   });
 
   it.each([
@@ -70,19 +65,19 @@ describe("signed API keys", () => {
       },
     ],
   ])("refuse a key with %s", async (_label, change) => {
-    const key = await signApiKey(CLAIMS, ISSUED_AT, current);
+    const key = await signSfk2Key(CLAIMS, ISSUED_AT, current);
     expect(await verifier.verify(withClaims(key, change))).toBeUndefined();
   });
 
   it("refuse a key signed under a retired secret, or under a listed kid with another secret", async () => {
-    expect(await verifier.verify(await signApiKey(CLAIMS, ISSUED_AT, retired))).toBeUndefined();
+    expect(await verifier.verify(await signSfk2Key(CLAIMS, ISSUED_AT, retired))).toBeUndefined();
     expect(
-      await verifier.verify(await signApiKey(CLAIMS, ISSUED_AT, { kid: current.kid, secret: retired.secret })),
+      await verifier.verify(await signSfk2Key(CLAIMS, ISSUED_AT, { kid: current.kid, secret: retired.secret })),
     ).toBeUndefined();
   });
 
   it("refuse a key moved to another kid", async () => {
-    const key = await signApiKey(CLAIMS, ISSUED_AT, previous);
+    const key = await signSfk2Key(CLAIMS, ISSUED_AT, previous);
     expect(await verifier.verify(key.replace(".t1.", ".t2."))).toBeUndefined();
   });
 
@@ -99,7 +94,7 @@ describe("signed API keys", () => {
     ["with trailing whitespace", (key: string) => `${key} `],
     ["in the legacy prefix", (key: string) => key.replace(/^sfk2\./, "sfk_")],
   ])("refuse a key %s", async (_label, mangle) => {
-    const key = await signApiKey(CLAIMS, ISSUED_AT, current);
+    const key = await signSfk2Key(CLAIMS, ISSUED_AT, current);
     expect(await verifier.verify(mangle(key))).toBeUndefined();
   });
 
@@ -112,7 +107,7 @@ describe("signed API keys", () => {
         return timingSafeEqualBytes(a, b);
       },
     });
-    const key = await signApiKey(CLAIMS, ISSUED_AT, current);
+    const key = await signSfk2Key(CLAIMS, ISSUED_AT, current);
     const flip = (index: number) => key.slice(0, index) + (key[index] === "A" ? "B" : "A") + key.slice(index + 1);
     const macStart = key.length - 43;
     expect(await spying.verify(key)).toBeDefined();

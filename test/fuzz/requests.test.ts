@@ -15,6 +15,7 @@ import { exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { signApiKey } from "../../src/auth/api-keys.ts";
+import { keyChecksum } from "../../src/auth/key-checksum.ts";
 import { sessionTokens } from "../../src/auth/session-token.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { sessionFamilies } from "../../src/keys/session-families.ts";
@@ -114,7 +115,8 @@ function secrets(credentials: Credentials): string[] {
     ...Object.values(TEST_SIGNING_SECRETS).map((entry) => entry.secret),
     fuzzEnv.LOCAL_SQL_SECRET,
     ...Object.values(TEST_API_KEYS).map((entry) => entry.key.split("_").at(-1)!),
-    ...Object.values(credentials.signedKeys).map((key) => key.split(".").at(-1)!),
+    // The MAC: the 43 characters before `_<checksum>`.
+    ...Object.values(credentials.signedKeys).map((key) => key.slice(-50, -7)),
     fuzzEnv.DATABASE_URL,
     fuzzEnv.AUTH_DATABASE_URL,
     passwordOf(fuzzEnv.DATABASE_URL),
@@ -127,7 +129,9 @@ async function signedKeys(): Promise<Credentials["signedKeys"]> {
   const nowSeconds = Math.floor(Date.now() / 1000);
   const claims = { id: "fuzz-signed", tenant: "acme", scopes: ["metrics:read" as const] };
   const current = await signApiKey(claims, nowSeconds, TEST_SIGNING_SECRETS.current);
-  const lastChar = current.at(-1) === "A" ? "B" : "A";
+  // One MAC character changed and the checksum made to match: only the MAC can refuse it.
+  const body = current.slice(0, -7);
+  const tamperedBody = `${body.slice(0, -1)}${body.at(-1) === "A" ? "B" : "A"}`;
   return {
     signed: current,
     "signed-previous": await signApiKey({ ...claims, id: "fuzz-old" }, nowSeconds, TEST_SIGNING_SECRETS.previous),
@@ -137,7 +141,7 @@ async function signedKeys(): Promise<Credentials["signedKeys"]> {
       TEST_SIGNING_SECRETS.current,
     ),
     "signed-retired": await signApiKey({ ...claims, id: "fuzz-signed-gone" }, nowSeconds, TEST_SIGNING_SECRETS.retired),
-    "signed-tampered": `${current.slice(0, -1)}${lastChar}`,
+    "signed-tampered": `${tamperedBody}_${keyChecksum(tamperedBody)}`,
   };
 }
 
@@ -153,7 +157,7 @@ async function sessions(): Promise<Credentials["sessions"]> {
   const made: { cookie: string; csrfToken: string }[] = [];
   for (let index = 0; index < SESSIONS; index++) {
     const nowMs = Date.now();
-    const { token, session } = await tokens.issue({ subject: "acme_analyst", tenant: "acme" }, nowMs);
+    const { token, session } = await tokens.issue({ subject: "acme_analyst", tenant: "acme", role: "analyst" }, nowMs);
     const endsAtSeconds = session.authTimeSeconds + maxLifetimeSeconds;
     const family = {
       id: session.familyId,

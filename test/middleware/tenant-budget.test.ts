@@ -29,7 +29,7 @@ function budgetedApp(options: { maxInFlight: number; queriesPerMinute?: number; 
   const app = new Hono<AppEnv>();
   app.use(requestId());
   app.use(async (c, next) => {
-    c.set("principal", { kind: "user", subject: "someone", tenant: c.req.header("x-tenant") ?? "" });
+    c.set("principal", { kind: "user", subject: "someone", tenant: c.req.header("x-tenant") ?? "", role: "analyst" });
     await next();
   });
   app.use(

@@ -43,7 +43,7 @@ describe("POST /auth/login", () => {
       string,
       number
     >;
-    expect(claims).toEqual({ sub: "acme_analyst", tenant: "acme", issuedAtSeconds: payload.iat });
+    expect(claims).toEqual({ sub: "acme_analyst", tenant: "acme", role: "analyst", issuedAtSeconds: payload.iat });
     expect(payload.exp! - payload.iat!).toBe(900);
     expect(JSON.parse(atob(body.access_token.split(".")[0]!))).toMatchObject({ alg: "HS256" });
   });

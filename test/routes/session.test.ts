@@ -1,6 +1,7 @@
 import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
+import type { UserRole } from "../../src/auth/roles.ts";
 import { sessionTokens } from "../../src/auth/session-token.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { revocationShard } from "../../src/keys/registry.ts";
@@ -21,7 +22,7 @@ function freshIp(): string {
 interface SessionBody {
   csrfToken: string;
   expiresAt: string;
-  principal: { subject: string; tenant: string };
+  principal: { subject: string; tenant: string; role: string };
 }
 
 interface Signed {
@@ -110,7 +111,7 @@ describe("POST /auth/session", () => {
     expect(body).toEqual({
       csrfToken: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
       expiresAt: new Date((Math.floor(clock.now() / 1000) + 3600) * 1000).toISOString(),
-      principal: { subject: "acme_analyst", tenant: "acme" },
+      principal: { subject: "acme_analyst", tenant: "acme", role: "analyst" },
     });
     expect(JSON.stringify(body)).not.toContain(sessionCookieOf(response).value);
   });
@@ -583,7 +584,7 @@ describe("principals re-read on refresh", () => {
   };
 
   /** A session signed in while the database said `principal`, recorded by its owner as a sign-in would. */
-  async function signedInAs(clock: TestClock, principal: { subject: string; tenant: string }) {
+  async function signedInAs(clock: TestClock, principal: { subject: string; tenant: string; role: UserRole }) {
     const tokens = sessionTokens(settings);
     const { token, session } = await tokens.issue(principal, clock.now());
     const endsAtSeconds = session.authTimeSeconds + settings.maxLifetimeSeconds;
@@ -598,9 +599,10 @@ describe("principals re-read on refresh", () => {
   }
 
   it.each([
-    ["deleted since sign-in", { subject: "deleted_since_signin", tenant: "acme" }],
-    ["moved to another tenant since sign-in", { subject: "globex_analyst", tenant: "acme" }],
-  ])("ends the family of a user %s at the next refresh", async (_label, principal) => {
+    ["deleted since sign-in", { subject: "deleted_since_signin", tenant: "acme", role: "analyst" }],
+    ["moved to another tenant since sign-in", { subject: "globex_analyst", tenant: "acme", role: "analyst" }],
+    ["given another role since sign-in", { subject: "globex_analyst", tenant: "globex", role: "tenant_admin" }],
+  ] as const)("ends the family of a user %s at the next refresh", async (_label, principal) => {
     const clock = testClock();
     const fetch = isolateApp(clock);
     const { page, familyId } = await signedInAs(clock, principal);
@@ -615,7 +617,7 @@ describe("principals re-read on refresh", () => {
 
   it("still refreshes a user who is where the session says", async () => {
     const clock = testClock();
-    const { page } = await signedInAs(clock, { subject: "initech_analyst", tenant: "initech" });
+    const { page } = await signedInAs(clock, { subject: "initech_analyst", tenant: "initech", role: "analyst" });
     expect((await withSession(isolateApp(clock), "/auth/session/refresh", page, { method: "POST" })).status).toBe(200);
   });
 });

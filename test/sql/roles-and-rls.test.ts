@@ -91,11 +91,37 @@ describe("authentication role", () => {
     expect(rows).toEqual([{ username: "acme_analyst", slug: "acme" }]);
   });
 
+  it("reads a user's role and the tenant's key ceiling, to decide who manages keys", async () => {
+    const rows = await as(roles.authUrl, async (client) => {
+      const result = await client.query(
+        "select u.username, u.role, t.api_key_scopes, t.api_key_rate_ceiling from users u join tenants t on t.id = u.tenant_id where u.tenant_id = (select id from tenants where slug = 'acme') order by u.username",
+      );
+      return result.rows;
+    });
+    expect(rows).toEqual([
+      {
+        username: "acme_admin",
+        role: "tenant_admin",
+        api_key_scopes: ["metrics:read", "streams:read"],
+        api_key_rate_ceiling: "1000/minute",
+      },
+      {
+        username: "acme_analyst",
+        role: "analyst",
+        api_key_scopes: ["metrics:read", "streams:read"],
+        api_key_rate_ceiling: "1000/minute",
+      },
+    ]);
+  });
+
   it("cannot read metrics, streams or other tenant columns, nor write users", async () => {
     expect(await failureOf(roles.authUrl, "select count(*) from metric_buckets")).toMatch(/permission denied/);
     expect(await failureOf(roles.authUrl, "select count(*) from streams")).toMatch(/permission denied/);
     expect(await failureOf(roles.authUrl, "select name from tenants")).toMatch(/permission denied/);
     expect(await failureOf(roles.authUrl, "update users set password_hash = 'x'")).toMatch(
+      /read-only transaction|permission denied/,
+    );
+    expect(await failureOf(roles.authUrl, "update users set role = 'tenant_admin'")).toMatch(
       /read-only transaction|permission denied/,
     );
   });

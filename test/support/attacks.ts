@@ -100,7 +100,7 @@ export interface Credentials {
   validToken: string;
   expiredToken: string;
   foreignToken: string;
-  /** Signed `sfk2` keys: under the current and the previous secret, a retired one, one with its MAC altered. */
+  /** Signed `sfk3` keys: under the current and the previous secret, a retired one, one with its MAC altered. */
   signedKeys: Record<SignedKeyKind, string>;
   /** Current dashboard sessions: the cookie value and its CSRF token. */
   sessions: readonly { cookie: string; csrfToken: string }[];

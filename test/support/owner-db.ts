@@ -1,5 +1,10 @@
 /** Fixture access as the database owner, through the worker's own driver path and local endpoint. */
+import { neon } from "@neondatabase/serverless";
+import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
+import { hashPassword } from "../../src/auth/password.ts";
+import type { UserRole } from "../../src/auth/roles.ts";
 import { createDatabase, type Row } from "../../src/db/client.ts";
+import { TEST_PEPPER } from "./constants.ts";
 import { testEnv } from "./test-env.ts";
 
 const ownerDatabase = createDatabase({
@@ -20,4 +25,36 @@ export async function tableFingerprint(): Promise<Record<string, string>> {
     },
   ]);
   return fingerprint;
+}
+
+const ownerSql = neon(testEnv.TEST_OWNER_DATABASE_URL, { authToken: testEnv.LOCAL_SQL_SECRET });
+
+/**
+ * A tenant and its users that only the calling file uses (the suite's files share one database
+ * and, soon, one runtime): the names must be unique to that file. Their password is DEMO_PASSWORD.
+ */
+export async function createTenant(tenant: {
+  slug: string;
+  users: readonly { username: string; role: UserRole }[];
+  keyScopes?: readonly string[];
+  keyRateCeiling?: string;
+}): Promise<void> {
+  const passwordHash = await hashPassword(DEMO_PASSWORD, TEST_PEPPER);
+  await ownerSql.transaction([
+    ownerSql.query(
+      "insert into tenants (slug, name, api_key_scopes, api_key_rate_ceiling) values ($1, $1, $2, $3) on conflict (slug) do nothing",
+      [tenant.slug, tenant.keyScopes ?? ["metrics:read", "streams:read"], tenant.keyRateCeiling ?? "1000/minute"],
+    ),
+    ...tenant.users.map((user) =>
+      ownerSql.query(
+        "insert into users (tenant_id, username, password_hash, role) select id, $2, $3, $4 from tenants where slug = $1 on conflict (username) do nothing",
+        [tenant.slug, user.username, passwordHash, user.role],
+      ),
+    ),
+  ]);
+}
+
+/** Changes a user's role, as an operator would in the database. */
+export async function setRole(username: string, role: UserRole): Promise<void> {
+  await ownerSql.query("update users set role = $2 where username = $1", [username, role]);
 }
