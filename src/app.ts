@@ -10,6 +10,7 @@ import { deviceCookies } from "./auth/device-cookie.ts";
 import { sessionCookie } from "./auth/session-cookie.ts";
 import { sessionTokens } from "./auth/session-token.ts";
 import { createSignIn } from "./auth/sign-in.ts";
+import { usernameTurns } from "./auth/username-turns.ts";
 import { createDatabase } from "./db/client.ts";
 import { readinessCheck } from "./db/health.ts";
 import { tenantScope } from "./db/tenant-scope.ts";
@@ -305,7 +306,12 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
         { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV6_56), keyOf: networkKey("ipv6-56") },
         { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV6_48), keyOf: networkKey("ipv6-48") },
       ],
-      byUsername: limiterFor(config.RATE_LIMIT_LOGIN_USERNAME),
+      byUsername: usernameTurns({
+        namespace: config.SIGN_IN_TURNS,
+        policy: config.RATE_LIMIT_LOGIN_USERNAME,
+        clock,
+        legacyHeaders,
+      }),
       byDevice: limiterFor(config.RATE_LIMIT_LOGIN_DEVICE),
       passwordChecks: new IsolateBudget(passwordChecks.limit, passwordChecks.windowMs),
       devices: deviceCookies({ signingKey: config.JWT_SIGNING_KEY }),

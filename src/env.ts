@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { apiKeysSchema, signingSecretsSchema } from "./auth/api-keys.ts";
 import type { Principal } from "./auth/principal.ts";
+import type { SignInTurns } from "./auth/sign-in-turns-object.ts";
 import type { KeyRegistry } from "./keys/registry.ts";
 import type { SessionFamilies } from "./keys/session-families.ts";
 import { parseAllowedOrigin } from "./middleware/cors.ts";
@@ -75,7 +76,7 @@ function rateLimitPolicy(name: string, failMode: FailMode) {
   });
 }
 
-const durableObjectNamespace = <T extends RateLimiter | KeyRegistry | SessionFamilies>() =>
+const durableObjectNamespace = <T extends RateLimiter | KeyRegistry | SessionFamilies | SignInTurns>() =>
   z.custom<DurableObjectNamespace<T>>(
     (value) => typeof value === "object" && value !== null && "idFromName" in value,
     "Durable Object binding missing",
@@ -165,6 +166,7 @@ const envSchema = z
     API_KEY_SIGNING_SECRETS: optional(jsonText(signingSecretsSchema)).transform((secrets) => secrets ?? []),
     KEY_REGISTRY: durableObjectNamespace<KeyRegistry>(),
     SESSION_FAMILIES: durableObjectNamespace<SessionFamilies>(),
+    SIGN_IN_TURNS: durableObjectNamespace<SignInTurns>(),
     // Absent: the admin routes do not exist (404).
     ADMIN_SECRET: optional(secret(32)),
     // Admin routes fail closed: the limit is what slows a guess of the admin secret.
