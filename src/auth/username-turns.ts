@@ -38,6 +38,14 @@ export interface UsernameTurns {
   giveBack(c: Context<AppEnv>, username: string, turn: Turn): void;
 }
 
+/**
+ * The object keeping `username`'s lane under `policy`. A lane per policy: a configuration that
+ * changes the spacing starts lanes of its own rather than reading another spacing's state (a
+ * deploy that changes it gives each username at most one extra turn).
+ */
+export const turnsObjectName = (policy: RatePolicy, username: string): string =>
+  `${policy.limit}/${policy.windowMs}:${username}`;
+
 const clientNetwork = (c: Context<AppEnv>): string => {
   const networks = networkKeysFromIp(c.req.header("cf-connecting-ip"));
   return networks["ipv4-24"] ?? networks["ipv6-48"] ?? UNKNOWN_CLIENT;
@@ -52,7 +60,7 @@ export function usernameTurns(options: UsernameTurnsOptions): UsernameTurns {
   const legacyHeaders = options.legacyHeaders ?? true;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error("timeoutMs must be a positive integer");
   const settings = turnSettings(policy);
-  const stubFor = (username: string) => namespace.get(namespace.idFromName(username));
+  const stubFor = (username: string) => namespace.get(namespace.idFromName(turnsObjectName(policy, username)));
 
   async function withTimeout<T>(call: Promise<T>): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
