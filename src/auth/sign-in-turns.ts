@@ -32,6 +32,11 @@ export interface TurnSettings {
   memoryMs: number;
   /** How long an opening is held for networks that have had no turn, once one of them asked. */
   holdMs: number;
+  /**
+   * How long a check that began may still be handed back (its password right): a client refused in
+   * that time is told to look again then, not when the lane would next open.
+   */
+  settleMs: number;
 }
 
 export interface TurnState {
@@ -63,13 +68,16 @@ export const emptyTurnState = (): TurnState => ({
   heldUntilMs: Number.NEGATIVE_INFINITY,
 });
 
+/** A password check and the hand-back after it: PBKDF2 and one object call, with room to spare. */
+const CHECK_SETTLES_MS = 2000;
+
 /**
  * The settings for a policy of `limit` checks per `windowMs`: the opening is held for a tenth of
  * the spacing (36 s for 10/hour), long enough for a client that retries when told to.
  */
 export function turnSettings({ limit, windowMs }: { limit: number; windowMs: number }): TurnSettings {
   const spacingMs = windowMs / limit;
-  return { spacingMs, memoryMs: windowMs, holdMs: spacingMs / 10 };
+  return { spacingMs, memoryMs: windowMs, holdMs: spacingMs / 10, settleMs: CHECK_SETTLES_MS };
 }
 
 /** Decides whether a check for `network` may begin at `nowMs`, updating `state` when it may. */
@@ -81,7 +89,8 @@ export function takeTurn(state: TurnState, network: string, nowMs: number, setti
   const opensAtMs = state.lastCheckMs + settings.spacingMs;
   if (nowMs < opensAtMs) {
     if (!hadTurn) state.heldUntilMs = Math.max(state.heldUntilMs, opensAtMs + settings.holdMs);
-    return { retryAfterMs: opensAtMs - nowMs };
+    const settlesAtMs = Math.min(state.lastCheckMs + settings.settleMs, opensAtMs);
+    return { retryAfterMs: (nowMs < settlesAtMs ? settlesAtMs : opensAtMs) - nowMs };
   }
   if (hadTurn && nowMs < state.heldUntilMs) return { retryAfterMs: state.heldUntilMs - nowMs };
   const turn: Turn = {

@@ -119,15 +119,15 @@ export function createSignIn({ database, passwordPepper, limits }: SignInDeps): 
       // A client that signed in as this user before has its own allowance; everyone else takes turns
       // on the username's lane, keyed exactly as users.username is unique: ACME_analyst is another
       // account (or none), and guesses at it must not hold up acme_analyst.
-      let handBack: () => void;
+      let handBack: () => Promise<void>;
       try {
         if (deviceId === undefined) {
           const turn = await limits.byUsername.take(c, username);
-          handBack = () => limits.byUsername.giveBack(c, username, turn);
+          handBack = () => limits.byUsername.giveBack(username, turn);
         } else {
           const deviceKey = `device:${deviceId}`;
           const permit = await limits.byDevice.enforce(c, deviceKey);
-          handBack = () => {
+          handBack = async () => {
             if (permit !== undefined) limits.byDevice.refund(c, deviceKey, permit);
           };
         }
@@ -137,7 +137,7 @@ export function createSignIn({ database, passwordPepper, limits }: SignInDeps): 
       }
       const budget = limits.passwordChecks.take(limits.clock());
       if (!budget.ok) {
-        handBack();
+        await handBack();
         const retryAfter = String(Math.max(1, Math.ceil(budget.retryAfterMs / 1000)));
         throw new AppError({
           status: 503,
@@ -154,7 +154,7 @@ export function createSignIn({ database, passwordPepper, limits }: SignInDeps): 
         passwordOk = await verifyPassword(password, passwordPepper, record?.passwordHash ?? DUMMY_HASH);
       } catch (error) {
         // No password was checked (the database failed): the attempt must not cost the lane a turn.
-        handBack();
+        await handBack();
         throw error;
       }
       if (record === undefined || !passwordOk) {
@@ -167,7 +167,7 @@ export function createSignIn({ database, passwordPepper, limits }: SignInDeps): 
         });
       }
       // Only failures count against the username: a user signing in is not one of the attempts to bound.
-      handBack();
+      await handBack();
       loginEvent("success");
       await limits.devices.remember(c, record.username, deviceId);
       return { username: record.username, tenant: record.tenant };

@@ -91,8 +91,15 @@ describe("sign-in turns for clients without a device cookie", () => {
   it("lets a client that mistyped try again after one spacing when nobody else is waiting", () => {
     const state = emptyTurnState();
     expect(takeTurn(state, USER_NETWORK, 0, SETTINGS).turn).toBeDefined();
-    expect(takeTurn(state, USER_NETWORK, 1000, SETTINGS)).toEqual({ retryAfterMs: SIX_MINUTES_MS - 1000 });
+    expect(takeTurn(state, USER_NETWORK, 5000, SETTINGS)).toEqual({ retryAfterMs: SIX_MINUTES_MS - 5000 });
     expect(takeTurn(state, USER_NETWORK, SIX_MINUTES_MS, SETTINGS).turn).toBeDefined();
+  });
+
+  it("tells a client refused while a check may still be handed back to look again in 2 s, and then the full wait", () => {
+    const state = emptyTurnState();
+    takeTurn(state, USER_NETWORK, 0, SETTINGS);
+    expect(takeTurn(state, "ip:198.51.100.0/24", 500, SETTINGS)).toEqual({ retryAfterMs: 1500 });
+    expect(takeTurn(state, "ip:198.51.100.0/24", 2000, SETTINGS)).toEqual({ retryAfterMs: SIX_MINUTES_MS - 2000 });
   });
 
   it("hands a right password's turn back, so the next client does not wait for it", () => {
