@@ -28,6 +28,7 @@ import { adminCredential } from "./middleware/admin-credential.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
 import { floodGate } from "./middleware/flood-gate.ts";
+import { invalidCredentialBound } from "./middleware/invalid-credential-bound.ts";
 import { apiKeyRateLimit, clientIpKey, createRateLimiter, principalKey, rateLimit } from "./middleware/rate-limit.ts";
 import { requireScope } from "./middleware/require-scope.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
@@ -266,7 +267,10 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
     legacyHeaders,
     timeoutMs: API_LIMITER_TIMEOUT_MS,
   });
-  for (const path of AUTHENTICATED_PATHS) app.use(path, requirePrincipal, limitByIp, limitByPrincipal, limitByApiKey);
+  // Before authentication: a network that keeps presenting invalid credentials is refused from memory.
+  const boundInvalid = invalidCredentialBound({ clock, legacyHeaders });
+  for (const path of AUTHENTICATED_PATHS)
+    app.use(path, boundInvalid, requirePrincipal, limitByIp, limitByPrincipal, limitByApiKey);
   app.use(READINESS_PATH, limitByIp);
   for (const path of SESSION_COOKIE_PATHS) app.use(path, limitByIp);
   app.on("GET", "/auth/session", limitByIp);
