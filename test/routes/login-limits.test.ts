@@ -242,7 +242,7 @@ async function failedSignIns(ip: string, count: number, vars: Record<string, str
   for (let first = 0; first < count; first += 10) {
     const login = isolate(vars);
     const batch = await Promise.all(
-      Array.from({ length: Math.min(10, count - first) }, (_, i) =>
+      Array.from({ length: Math.min(10, count - first) }, () =>
         login({ username: `tier_probe_${probeCounter++}`, password: "wrong-password" }, { ip }),
       ),
     );
