@@ -1,7 +1,7 @@
 /**
  * SignInTurns: one Durable Object per username (exactly as users.username is unique, and per
- * policy: username-turns.ts) that keeps the lane of password checks for clients without a device cookie for it
- * (sign-in-turns.ts says why a lane). One object decides every turn, one call at a time, so two
+ * policy: username-turns.ts) that keeps the lane of password checks for clients without a device
+ * cookie for it (sign-in-turns.ts says why a lane). One object decides every turn, one call at a time, so two
  * isolates cannot both take the same opening. The state is a few numbers and at most one entry per
  * check in the window (ten for 10/hour), written through to the object's storage so that an evicted
  * object resumes where it was; an alarm deletes it once nothing in it matters any more.

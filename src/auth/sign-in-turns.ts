@@ -15,10 +15,10 @@
  *   says.
  *
  * Why this and not per-network buckets or a lockout: with no device cookie, an attacker's request
- * and the user's differ only in the network they come from. Any rule that gives a network it has
- * never seen a check within N minutes also gives that check to an attacker who brings a new network
- * each time; so no design bounds both the user's wait and the guesses against an attacker with
- * unlimited fresh networks. Per-network buckets give such an attacker one bucket per network;
+ * and the user's differ only in the network they come from. A rule that promises a check within N
+ * minutes to a network it has not seen makes the same promise to an attacker who brings a new
+ * network each time, so no design bounds both the user's wait and the guesses against an attacker
+ * with unlimited fresh networks. Per-network buckets give such an attacker one bucket per network;
  * this lane gives every attacker at most the policy's limit, and gives each of the attacker's
  * networks that has not had a turn in the window one chance to take an opening ahead of the user:
  * the wait is at most `spacingMs` × (1 + such networks). A client whose own network failed a check
