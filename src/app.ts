@@ -11,6 +11,7 @@ import { partnerSignatures } from "./auth/partner-signature.ts";
 import { sessionCookie } from "./auth/session-cookie.ts";
 import { sessionTokens } from "./auth/session-token.ts";
 import { createSignIn } from "./auth/sign-in.ts";
+import { usernameTurns } from "./auth/username-turns.ts";
 import { createDatabase } from "./db/client.ts";
 import { readinessCheck } from "./db/health.ts";
 import { tenantScope } from "./db/tenant-scope.ts";
@@ -30,6 +31,7 @@ import { adminCredential } from "./middleware/admin-credential.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
 import { floodGate } from "./middleware/flood-gate.ts";
+import { invalidCredentialBound } from "./middleware/invalid-credential-bound.ts";
 import { networkRateLimit } from "./middleware/network-rate-limit.ts";
 import { apiKeyRateLimit, clientIpKey, createRateLimiter, principalKey, rateLimit } from "./middleware/rate-limit.ts";
 import { requireScope } from "./middleware/require-scope.ts";
@@ -279,7 +281,10 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
     legacyHeaders,
     timeoutMs: API_LIMITER_TIMEOUT_MS,
   });
-  for (const path of AUTHENTICATED_PATHS) app.use(path, requirePrincipal, limitByIp, limitByPrincipal, limitByApiKey);
+  // Before authentication: a network that keeps presenting invalid credentials is refused from memory.
+  const boundInvalid = invalidCredentialBound({ clock, legacyHeaders });
+  for (const path of AUTHENTICATED_PATHS)
+    app.use(path, boundInvalid, requirePrincipal, limitByIp, limitByPrincipal, limitByApiKey);
   app.use(READINESS_PATH, limitByIp);
   for (const path of SESSION_COOKIE_PATHS) app.use(path, limitByIp);
   app.on("GET", "/auth/session", limitByIp);
@@ -325,7 +330,12 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
         { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV6_56), keyOf: networkKey("ipv6-56") },
         { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV6_48), keyOf: networkKey("ipv6-48") },
       ],
-      byUsername: limiterFor(config.RATE_LIMIT_LOGIN_USERNAME),
+      byUsername: usernameTurns({
+        namespace: config.SIGN_IN_TURNS,
+        policy: config.RATE_LIMIT_LOGIN_USERNAME,
+        clock,
+        legacyHeaders,
+      }),
       byDevice: limiterFor(config.RATE_LIMIT_LOGIN_DEVICE),
       passwordChecks: new IsolateBudget(passwordChecks.limit, passwordChecks.windowMs),
       devices: deviceCookies({ signingKey: config.JWT_SIGNING_KEY }),

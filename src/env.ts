@@ -7,6 +7,7 @@ import { z } from "zod";
 import { apiKeysSchema, signingSecretsSchema } from "./auth/api-keys.ts";
 import { partnerKeysSchema } from "./auth/partner-signature.ts";
 import type { Principal } from "./auth/principal.ts";
+import type { SignInTurns } from "./auth/sign-in-turns-object.ts";
 import type { KeyRegistry } from "./keys/registry.ts";
 import type { SessionFamilies } from "./keys/session-families.ts";
 import type { TenantKeys } from "./keys/tenant-keys.ts";
@@ -77,7 +78,7 @@ function rateLimitPolicy(name: string, failMode: FailMode) {
   });
 }
 
-const durableObjectNamespace = <T extends RateLimiter | KeyRegistry | SessionFamilies | TenantKeys>() =>
+const durableObjectNamespace = <T extends RateLimiter | KeyRegistry | SessionFamilies | TenantKeys | SignInTurns>() =>
   z.custom<DurableObjectNamespace<T>>(
     (value) => typeof value === "object" && value !== null && "idFromName" in value,
     "Durable Object binding missing",
@@ -175,6 +176,7 @@ const envSchema = z
     KEY_REGISTRY: durableObjectNamespace<KeyRegistry>(),
     SESSION_FAMILIES: durableObjectNamespace<SessionFamilies>(),
     TENANT_KEYS: durableObjectNamespace<TenantKeys>(),
+    SIGN_IN_TURNS: durableObjectNamespace<SignInTurns>(),
     // Public keys that sign secret-scanning reports (GitHub's, `[{"key_identifier","key"}]`).
     // Absent: every report to POST /security/leaked-keys is refused (401).
     SECRET_SCANNING_PUBLIC_KEYS: optional(jsonText(partnerKeysSchema)).transform((keys) => keys ?? []),

@@ -46,18 +46,18 @@ export const BUNDLES = {
   // Attribution only: the project's worker with its limiter's storage, or its whole Durable Object call, taken out.
   mainLimiterWithoutStorage: projectVariant(
     (from) =>
-      `export { default, KeyRegistry, SessionFamilies, TenantKeys } from ${from("src/index.ts")};\nexport { RateLimiterWithoutStorage as RateLimiter } from ${from(LIMITER_VARIANTS)};\n`,
+      `export { default, KeyRegistry, SessionFamilies, TenantKeys, SignInTurns } from ${from("src/index.ts")};\nexport { RateLimiterWithoutStorage as RateLimiter } from ${from(LIMITER_VARIANTS)};\n`,
   ),
   mainInIsolateLimiter: projectVariant(
     (from) =>
       `import worker from ${from("src/index.ts")};\nimport { withInIsolateLimiter } from ${from(LIMITER_VARIANTS)};\n` +
-      `export { KeyRegistry, RateLimiter, SessionFamilies, TenantKeys } from ${from("src/index.ts")};\nexport default withInIsolateLimiter(worker);\n`,
+      `export { KeyRegistry, RateLimiter, SessionFamilies, TenantKeys, SignInTurns } from ${from("src/index.ts")};\nexport default withInIsolateLimiter(worker);\n`,
   ),
   // For `--isolates`: the project's worker whose limiter objects count their calls.
   mainCountingLimiter: projectVariant(
     (from) =>
       `import worker from ${from("src/index.ts")};\nimport { withObjectCallCount } from ${from(LIMITER_VARIANTS)};\n` +
-      `export { KeyRegistry, SessionFamilies, TenantKeys } from ${from("src/index.ts")};\nexport { CountingRateLimiter as RateLimiter } from ${from(LIMITER_VARIANTS)};\nexport default withObjectCallCount(worker);\n`,
+      `export { KeyRegistry, SessionFamilies, TenantKeys, SignInTurns } from ${from("src/index.ts")};\nexport { CountingRateLimiter as RateLimiter } from ${from(LIMITER_VARIANTS)};\nexport default withObjectCallCount(worker);\n`,
   ),
 } satisfies Record<string, BundleSpec>;
 
@@ -165,6 +165,7 @@ export const MAIN_DURABLE_OBJECTS = {
   KEY_REGISTRY: "KeyRegistry",
   SESSION_FAMILIES: "SessionFamilies",
   TENANT_KEYS: "TenantKeys",
+  SIGN_IN_TURNS: "SignInTurns",
 };
 
 /** The limit of the `main-limited` instance: the exactness burst must admit exactly this many. */

@@ -30,6 +30,12 @@ const DASHBOARD_CLIENTS = Array.from({ length: 300 }, (_, index) => `198.18.${1 
 const LOGIN_CLIENTS = Array.from({ length: 20 }, (_, index) => `198.18.8.${index + 1}`);
 /** The client that does not back off: almost all of its requests get 429. */
 const GREEDY_CLIENT = "198.18.9.9";
+/**
+ * Forged tokens and wrong keys: clients of a /24 of their own, as an attacker's are. From the
+ * dashboards' /24s they would have the invalid-credential bound refuse those networks' reads too.
+ */
+const FORGING_CLIENTS = Array.from({ length: 50 }, (_, index) => `198.18.10.${index + 1}`);
+const FORGED_KINDS = new Set(["forged bearer token", "wrong API key"]);
 
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 const STREAMS = DEMO_TENANTS[0].streams as readonly string[];
@@ -157,6 +163,7 @@ export const REQUEST_KINDS: readonly RequestKind[] = [
 
 function clientFor(kind: RequestKind): string {
   if (kind.name === "greedy client") return GREEDY_CLIENT;
+  if (FORGED_KINDS.has(kind.name)) return pick(FORGING_CLIENTS);
   return kind.name.startsWith("login") ? pick(LOGIN_CLIENTS) : pick(DASHBOARD_CLIENTS);
 }
 

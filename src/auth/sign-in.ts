@@ -1,9 +1,10 @@
 /**
  * Signing in with a username and password: the one code path behind `POST /auth/login` (a bearer
  * token) and `POST /auth/session` (a dashboard session), so both spend the same counters. It is
- * limited per client, per wider network, per username (failures only, with device cookies so that
- * an attacker cannot lock a user out of their own client) and by a per-isolate budget of password
- * checks; it refuses anything but the exact JSON shape, and answers an unknown user and a wrong
+ * limited per client, per wider network, per username (failures only: a lane of evenly spaced
+ * checks that an attacker cannot close for longer than one spacing, username-turns.ts; a client
+ * with a device cookie for the user draws on its own allowance instead) and by a per-isolate budget
+ * of password checks; it refuses anything but the exact JSON shape, and answers an unknown user and a wrong
  * password identically — same status, same body, and the same PBKDF2 work (a dummy hash is
  * verified when the user does not exist), so neither the answer nor its timing tells which
  * usernames exist.
@@ -12,7 +13,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { audit, auditClient } from "../audit.ts";
 import type { Database } from "../db/client.ts";
-import { findLoginRecord } from "../db/users.ts";
+import { findLoginRecord, type LoginRecord } from "../db/users.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import { jsonBody } from "../middleware/json-body.ts";
@@ -21,6 +22,7 @@ import type { IsolateBudget } from "../rate-limit/isolate-budget.ts";
 import type { DeviceCookies } from "./device-cookie.ts";
 import { PBKDF2_ITERATIONS, verifyPassword } from "./password.ts";
 import type { UserRole } from "./roles.ts";
+import type { UsernameTurns } from "./username-turns.ts";
 
 export const LoginRequest = z
   .object({
@@ -46,7 +48,7 @@ export interface LoginLimits {
    */
   byNetwork: readonly { limiter: RateLimiterHandle; keyOf: (c: Context<AppEnv>) => string | undefined }[];
   /** Failed attempts per username from clients without a device cookie for it. */
-  byUsername: RateLimiterHandle;
+  byUsername: UsernameTurns;
   /** Failed attempts per device cookie. */
   byDevice: RateLimiterHandle;
   /** Password checks per isolate. */
@@ -109,11 +111,6 @@ export function createSignIn({ database, passwordPepper, limits }: SignInDeps): 
 
     async verify(c, { username, password }) {
       const deviceId = await limits.devices.deviceFor(c, username);
-      // A client that signed in as this user before has its own allowance; everyone else shares
-      // the username's, keyed exactly as users.username is unique: ACME_analyst is another account
-      // (or none), and guesses at it must not lock out acme_analyst.
-      const [attempts, attemptKey] =
-        deviceId === undefined ? [limits.byUsername, `user:${username}`] : [limits.byDevice, `device:${deviceId}`];
       const loginEvent = (outcome: "success" | "refused", reason?: string) =>
         audit({
           action: "auth.login",
@@ -123,16 +120,28 @@ export function createSignIn({ database, passwordPepper, limits }: SignInDeps): 
           requestId: c.get("requestId"),
           ...auditClient(c),
         });
-      let permit: Awaited<ReturnType<typeof attempts.enforce>>;
+      // A client that signed in as this user before has its own allowance; everyone else takes turns
+      // on the username's lane, keyed exactly as users.username is unique: ACME_analyst is another
+      // account (or none), and guesses at it must not hold up acme_analyst.
+      let handBack: () => Promise<void>;
       try {
-        permit = await attempts.enforce(c, attemptKey);
+        if (deviceId === undefined) {
+          const turn = await limits.byUsername.take(c, username);
+          handBack = () => limits.byUsername.giveBack(username, turn);
+        } else {
+          const deviceKey = `device:${deviceId}`;
+          const permit = await limits.byDevice.enforce(c, deviceKey);
+          handBack = async () => {
+            if (permit !== undefined) limits.byDevice.refund(c, deviceKey, permit);
+          };
+        }
       } catch (error) {
         loginEvent("refused", "rate-limited");
         throw error;
       }
       const budget = limits.passwordChecks.take(limits.clock());
       if (!budget.ok) {
-        if (permit !== undefined) attempts.refund(c, attemptKey, permit);
+        await handBack();
         const retryAfter = String(Math.max(1, Math.ceil(budget.retryAfterMs / 1000)));
         throw new AppError({
           status: 503,
@@ -142,8 +151,16 @@ export function createSignIn({ database, passwordPepper, limits }: SignInDeps): 
           headers: { "Retry-After": retryAfter },
         });
       }
-      const [record] = await database.read([findLoginRecord(username)]);
-      const passwordOk = await verifyPassword(password, passwordPepper, record?.passwordHash ?? DUMMY_HASH);
+      let record: LoginRecord | undefined;
+      let passwordOk: boolean;
+      try {
+        [record] = await database.read([findLoginRecord(username)]);
+        passwordOk = await verifyPassword(password, passwordPepper, record?.passwordHash ?? DUMMY_HASH);
+      } catch (error) {
+        // No password was checked (the database failed): the attempt must not cost the lane a turn.
+        await handBack();
+        throw error;
+      }
       if (record === undefined || !passwordOk) {
         loginEvent("refused", "invalid-credentials");
         throw new AppError({
@@ -154,7 +171,7 @@ export function createSignIn({ database, passwordPepper, limits }: SignInDeps): 
         });
       }
       // Only failures count against the username: a user signing in is not one of the attempts to bound.
-      if (permit !== undefined) attempts.refund(c, attemptKey, permit);
+      await handBack();
       loginEvent("success");
       await limits.devices.remember(c, record.username, deviceId);
       return { username: record.username, tenant: record.tenant, role: record.role };

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { verifyToken } from "../../src/auth/tokens.ts";
-import { fetchWorker, readProblem } from "../support/app.ts";
+import { fetchWorker, readProblem, requestWith } from "../support/app.ts";
 import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
 
 let ipCounter = 0;
@@ -16,6 +16,18 @@ function login(body: unknown, init: { ip?: string; contentType?: string; raw?: s
     method: "POST",
     headers: { "Content-Type": init.contentType ?? "application/json", "CF-Connecting-IP": init.ip ?? freshIp() },
     body: init.raw ?? JSON.stringify(body),
+  });
+}
+
+/**
+ * A sign-in on an app whose username lane is its own, spaced 3.6 ms (username-turns.ts keys lanes by
+ * policy): a wrong password for a demo user here must not shut that user's lane for other files.
+ */
+function loginInOwnLane(body: unknown): Promise<Response> {
+  return requestWith({ RATE_LIMIT_LOGIN_USERNAME: "1000000/hour" }, "/auth/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+    body: JSON.stringify(body),
   });
 }
 
@@ -50,7 +62,7 @@ describe("POST /auth/login", () => {
 
   it("answers an unknown user and a wrong password with the same status and body", async () => {
     const unknown = await login({ username: "no_such_user", password: "whatever-password" });
-    const wrong = await login({ username: "acme_analyst", password: "wrong-password-123" });
+    const wrong = await loginInOwnLane({ username: "acme_analyst", password: "wrong-password-123" });
     expect(unknown.status).toBe(401);
     expect(wrong.status).toBe(401);
     expect(withoutRequestId(await readProblem(unknown))).toEqual(withoutRequestId(await readProblem(wrong)));
@@ -59,7 +71,7 @@ describe("POST /auth/login", () => {
 
   it("treats hostile text in the password, the one free-text field that passes validation, as a wrong password", async () => {
     const wrong = withoutRequestId(
-      await readProblem(await login({ username: "initech_analyst", password: "wrong-password-123" })),
+      await readProblem(await loginInOwnLane({ username: "initech_analyst", password: "wrong-password-123" })),
     );
     for (const password of [
       "' OR '1'='1' --",
@@ -68,7 +80,7 @@ describe("POST /auth/login", () => {
       "\u0000".repeat(8),
       "<script>alert(1)</script>",
     ]) {
-      const response = await login({ username: "initech_analyst", password });
+      const response = await loginInOwnLane({ username: "initech_analyst", password });
       expect(response.status, password).toBe(401);
       expect(withoutRequestId(await readProblem(response))).toEqual(wrong);
     }
@@ -79,7 +91,7 @@ describe("POST /auth/login", () => {
     await login({ username: "no_such_user_2", password: "whatever-password" });
     const unknownCalls = derive.mock.calls.map((call) => (call[0] as { iterations: number }).iterations);
     derive.mockClear();
-    await login({ username: "globex_analyst", password: "wrong-password-123" });
+    await loginInOwnLane({ username: "globex_analyst", password: "wrong-password-123" });
     const wrongCalls = derive.mock.calls.map((call) => (call[0] as { iterations: number }).iterations);
     expect(unknownCalls).toEqual([100_000]);
     expect(wrongCalls).toEqual(unknownCalls);
@@ -158,12 +170,15 @@ describe("POST /auth/login", () => {
     expect((await login({ username: "probe_user_x", password: "guess-password" }, { ip })).status).toBe(401);
   });
 
-  it("returns 429 on the 11th attempt in an hour for one username, from any IPs", async () => {
+  it("answers a second guess at one username within 6 minutes, from any network, with 429 and when to retry", async () => {
     const username = "target_user";
-    for (let i = 0; i < 10; i++) expect((await login({ username, password: "guess-password" })).status).toBe(401);
+    expect((await login({ username, password: "guess-password" })).status).toBe(401);
     const limited = await login({ username, password: "guess-password" });
     expect(limited.status).toBe(429);
     expect(limited.headers.get("ratelimit-policy")).toBe('"login-username";q=10;w=3600');
+    const retryAfter = Number(limited.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(360);
   });
 
   it("never writes a password or token into the logs", async () => {
@@ -173,7 +188,7 @@ describe("POST /auth/login", () => {
     }
     const success = await login({ username: "initech_analyst", password: DEMO_PASSWORD });
     const { access_token: token } = (await success.json()) as { access_token: string };
-    await login({ username: "initech_analyst", password: "secret-wrong-pass" });
+    await loginInOwnLane({ username: "initech_analyst", password: "secret-wrong-pass" });
     await login({ username: "initech_analyst", password: "x" });
     const joined = lines.join("\n");
     for (const secret of [DEMO_PASSWORD, "secret-wrong-pass", token]) expect(joined).not.toContain(secret);

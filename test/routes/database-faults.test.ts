@@ -40,12 +40,14 @@ const ROUTES: Record<string, () => [string, RequestInit]> = {
       body: JSON.stringify({ username: "acme_analyst", password: DEMO_PASSWORD }),
     },
   ],
+  // Another user than /auth/login's: the routes are called at once, and a username's lane lets one
+  // check at a time through (src/auth/sign-in-turns.ts).
   "POST /auth/session": () => [
     "/auth/session",
     {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ username: "acme_analyst", password: DEMO_PASSWORD }),
+      body: JSON.stringify({ username: "globex_analyst", password: DEMO_PASSWORD }),
     },
   ],
   "GET /health/ready": () => ["/health/ready", {}],
@@ -92,7 +94,7 @@ async function callEveryRoute(env: Record<string, string>): Promise<{ outcomes: 
 }
 
 /**
- * Every test signs the demo user in twice (/auth/login and /auth/session, which share their limits)
+ * Every test signs two demo users in (/auth/login and /auth/session, which share their limits)
  * from addresses of one /24: neither the username's nor the network's limit may answer before the database.
  */
 const UNLIMITED_LOGINS = { RATE_LIMIT_LOGIN_USERNAME: "1000/hour", RATE_LIMIT_LOGIN_IPV4_24: "1000/minute" };
