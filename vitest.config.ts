@@ -31,12 +31,17 @@ const TIMING_SENSITIVE_FILES = [
 
 /**
  * Worker files that assert on what Durable Objects hold (limiter counts for a fixed client, user or
- * key; registry entries; session families): each gets a runtime, and so storage, of its own.
+ * key; registry entries; session families), or that write users the others read: each gets a
+ * runtime, and so storage, of its own, and they share this project's Postgres, not the `worker`
+ * project's, whose injection tests fingerprint whole tables.
  */
 const STATEFUL_FILES = [
   "test/keys/*.test.ts",
   "test/fuzz/*.test.ts",
   "test/audit.test.ts",
+  "test/auth/roles.test.ts",
+  "test/routes/leaked-keys.test.ts",
+  "test/routes/tenant-keys.test.ts",
   "test/middleware/authenticate.test.ts",
   "test/middleware/rate-limit.test.ts",
   "test/rate-limit/anonymous.test.ts",
