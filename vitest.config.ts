@@ -112,8 +112,9 @@ function workerProject(options: {
 export default defineConfig({
   test: {
     reporters: ["default", "./test/support/slowest-files.ts"],
-    // Node, browser and worker files run side by side (vitest's default on two cores is one file at
-    // a time): most of a browser or script file is waiting on a process it started.
+    // Node and worker files run side by side (vitest's default on two cores is one file at a time):
+    // most of a script file is waiting on a process it started. A project without file parallelism
+    // (worker-timing, browser) runs after the others in a group of its own, one file at a time.
     maxWorkers: 3,
     projects: [
       workerProject({
@@ -159,8 +160,9 @@ export default defineConfig({
           name: "browser",
           environment: "node",
           include: ["test/browser/**/*.test.ts"],
-          // One browser file at a time beside the worker and node files: each starts Postgres, two or
-          // three wrangler devs and Chromium, and its page timers assert on what the API answered.
+          // One browser file at a time, after the other projects: each starts Postgres, two or three
+          // wrangler devs and Chromium, and its page timers assert on what the API answered. Side by
+          // side they cut the suite to 235 s, but two wrangler devs then collided on a port.
           fileParallelism: false,
           // Starting Postgres, wrangler dev and Chromium takes tens of seconds on a shared machine.
           testTimeout: 120_000,
