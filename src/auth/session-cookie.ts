@@ -9,7 +9,7 @@
  *   later one (src/keys/session-states.ts: the isolate's copy of the user's SessionFamilies object),
  *   and the user's or tenant's tokens are not revoked (the original sign-in time is what those
  *   revocations compare);
- * - where asked, `X-CSRF-Token` holds the token bound to this session: a custom header makes any
+ * - where asked, `X-CSRF-Token` holds the token bound to the session cookie: a custom header makes any
  *   cross-origin request preflighted (refused origins fail the preflight), and its value is known
  *   only to a page that could read `GET /auth/session`'s answer under CORS.
  * A refresh is decided by the family's owner, never by a copy: `rotate` asks the user's
@@ -189,7 +189,7 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
             status: 403,
             code: "csrf-token-invalid",
             title: "CSRF token missing or wrong",
-            detail: `Send the ${CSRF_HEADER} header that GET /auth/session returns for this session.`,
+            detail: `Send the ${CSRF_HEADER} header that GET /auth/session returns for the session cookie.`,
           });
         }
       }

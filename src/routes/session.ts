@@ -21,7 +21,7 @@ const SessionResponse = z
   .object({
     csrfToken: z
       .string()
-      .openapi({ description: `Send it as ${CSRF_HEADER} with every request this session authenticates.` }),
+      .openapi({ description: `Send it as ${CSRF_HEADER} with every request the session cookie authenticates.` }),
     expiresAt: z.string().openapi({
       format: "date-time",
       description: "When the session ends unless refreshed first; never after the absolute lifetime.",
