@@ -27,7 +27,7 @@ import type { RegistryOp } from "./registry-ops.ts";
 /** The project's registry classes behind the driver's fetch handler. */
 export const REGISTRY_BUNDLE = projectVariant(
   (from) =>
-    `export { KeyRegistry, RateLimiter, SessionFamilies } from ${from("src/index.ts")};\nexport { default } from ${from("scripts/bench/workers/registry-driver.ts")};\n`,
+    `export { KeyRegistry, RateLimiter, SessionFamilies, SignInTurns, TenantKeys } from ${from("src/index.ts")};\nexport { default } from ${from("scripts/bench/workers/registry-driver.ts")};\n`,
 );
 
 export const REGISTRY_ISOLATE_COUNTS = [1_000, 10_000, 100_000];
