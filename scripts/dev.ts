@@ -113,7 +113,7 @@ try {
     vars.LOCAL_SQL_SECRET = secret;
   }
 
-  const worker = startWranglerDev({ port, vars, inheritOutput: true });
+  const worker = await startWranglerDev({ port, vars, inheritOutput: true });
   cleanups.push(() => worker.stop());
   worker.child.once("exit", (code) => {
     if (!stopping) void stopAll(code ?? 1);

@@ -41,7 +41,7 @@ export interface ServeDashboardOptions {
 
 /** `wrangler dev` of the assets site, ready when its page answers. */
 export async function serveDashboard(options: ServeDashboardOptions): Promise<RunningWorker> {
-  const site = startWranglerDev({
+  const site = await startWranglerDev({
     port: options.port,
     configPath: DASHBOARD_CONFIG,
     ...(options.assetsDirectory === undefined ? {} : { assetsDirectory: options.assetsDirectory }),

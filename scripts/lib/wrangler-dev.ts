@@ -6,12 +6,17 @@
  * file 0600), deleted when the worker stops: on a command line (`--var NAME:VALUE`) any local user
  * could read them with `ps`. wrangler 4.164 survives clients that hang up mid-request, so nothing
  * supervises it (test/scripts/wrangler-dev.test.ts probes it through such requests).
+ *
+ * The devtools inspector gets a free port of its own: wrangler's default (9229, or the next free one
+ * when it looks) is a race between two `wrangler dev`s starting at once, and the loser exits with
+ * "Address already in use".
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PROJECT_ROOT } from "./migrate.ts";
+import { freePort } from "./postgres.ts";
 
 export interface WranglerDevOptions {
   port: number;
@@ -80,7 +85,8 @@ function writePrivateEnvFile(vars: Record<string, string>): { file: string; remo
   return { file, remove: () => rmSync(directory, { recursive: true, force: true }) };
 }
 
-export function startWranglerDev(options: WranglerDevOptions): RunningWorker {
+export async function startWranglerDev(options: WranglerDevOptions): Promise<RunningWorker> {
+  const inspectorPort = await freePort();
   const { file: envFile, remove: removeEnvFile } = writePrivateEnvFile(options.vars);
   const args = [
     path.join(PROJECT_ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
@@ -89,6 +95,8 @@ export function startWranglerDev(options: WranglerDevOptions): RunningWorker {
     "127.0.0.1",
     "--port",
     String(options.port),
+    "--inspector-port",
+    String(inspectorPort),
     "--show-interactive-dev-session=false",
     "--log-level",
     options.logLevel ?? "info",

@@ -112,7 +112,7 @@ export async function startLocalWorker(options: {
     const persistTo = await mkdtemp(path.join(tmpdir(), "streamforge-wrangler-"));
     cleanups.push(() => rm(persistTo, { recursive: true, force: true }));
 
-    const worker = startWranglerDev({
+    const worker = await startWranglerDev({
       port: options.port,
       logLevel: "warn",
       persistTo,

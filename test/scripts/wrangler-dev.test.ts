@@ -59,7 +59,7 @@ describe("wrangler dev without a supervisor", () => {
   beforeAll(async () => {
     port = await freePort();
     persistTo = await mkdtemp(path.join(tmpdir(), "streamforge-wrangler-"));
-    worker = startWranglerDev({
+    worker = await startWranglerDev({
       port,
       logLevel: "error",
       persistTo,
