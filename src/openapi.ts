@@ -19,7 +19,7 @@ export const problemSchema = z
     request_id: z.string(),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   })
-  .openapi("Problem");
+  .meta({ id: "Problem" });
 
 /** A documented problem+json response. */
 export const problem = (description: string) => ({

@@ -21,8 +21,10 @@
  * (src/middleware/admin-audit.ts). The key itself is in the one response that creates it and
  * nowhere else.
  */
-import { createRoute, z } from "@hono/zod-openapi";
+
+import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { z } from "zod";
 import { audit } from "../audit.ts";
 import type { ApiKeyEntry, ApiKeyVerifier } from "../auth/api-keys.ts";
 import { KEY_ID, keyRequestSchema, TENANT_SLUG } from "../auth/api-keys.ts";

@@ -9,7 +9,8 @@
  * otherwise), naming each token by its SHA-256 so the answer never carries a key. One audit line
  * per revoked key, one per report.
  */
-import { createRoute, z } from "@hono/zod-openapi";
+import { createRoute } from "@hono/zod-openapi";
+import { z } from "zod";
 import { audit, auditClient } from "../audit.ts";
 import type { ApiKeyVerifier } from "../auth/api-keys.ts";
 import { sha256, toHex } from "../auth/digest.ts";
@@ -37,12 +38,12 @@ const reportSchema = z
 const LeakLabels = z
   .array(
     z.object({
-      token_hash: z.string().openapi({ description: "SHA-256 of the token, hex" }),
+      token_hash: z.string().meta({ description: "SHA-256 of the token, hex" }),
       token_type: z.string(),
       label: z.enum(["true_positive", "false_positive"]),
     }),
   )
-  .openapi("LeakLabels");
+  .meta({ id: "LeakLabels" });
 
 const report = createRoute({
   method: "post",
