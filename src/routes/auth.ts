@@ -3,12 +3,11 @@
  * in is src/auth/sign-in.ts, shared with the dashboard's `POST /auth/session`: the same limits,
  * device cookies, password-check budget and answers.
  */
-import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import { LoginRequest, type SignIn } from "../auth/sign-in.ts";
 import type { TokenSettings } from "../auth/tokens.ts";
 import { issueToken } from "../auth/tokens.ts";
-import { API_SECURITY, createRouter, PUBLIC, problem } from "../openapi.ts";
+import { API_SECURITY, createRoute, createRouter, PUBLIC, problem } from "../openapi.ts";
 
 const TokenResponse = z
   .object({

@@ -9,7 +9,6 @@
  * otherwise), naming each token by its SHA-256 so the answer never carries a key. One audit line
  * per revoked key, one per report.
  */
-import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import { audit, auditClient } from "../audit.ts";
 import type { ApiKeyVerifier } from "../auth/api-keys.ts";
@@ -19,7 +18,7 @@ import { AppError } from "../errors.ts";
 import type { Revocation } from "../keys/revocations.ts";
 import type { TenantKeys } from "../keys/tenant-keys.ts";
 import { jsonBody } from "../middleware/json-body.ts";
-import { createRouter, PUBLIC, problem } from "../openapi.ts";
+import { createRoute, createRouter, PUBLIC, problem } from "../openapi.ts";
 
 const REPORT_MAX_BYTES = 256 * 1024;
 const REPORT_MAX_TOKENS = 1000;

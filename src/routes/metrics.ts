@@ -3,12 +3,11 @@
  * is validated by the zod schema that also documents it; a query runs as the read-only metrics
  * role, inside a transaction scoped to the principal's tenant.
  */
-import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import type { Database } from "../db/client.ts";
 import { overviewTotals, streamExists, streamTimeseries, topStreams } from "../db/metrics.ts";
 import { AppError } from "../errors.ts";
-import { API_SECURITY, createRouter, problem } from "../openapi.ts";
+import { API_SECURITY, createRoute, createRouter, problem } from "../openapi.ts";
 
 const WINDOW_SECONDS = { "15m": 900, "1h": 3_600, "24h": 86_400, "7d": 604_800 } as const;
 const STEP_SECONDS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "6h": 21_600, "1d": 86_400 } as const;

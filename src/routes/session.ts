@@ -9,14 +9,13 @@
  * `POST /auth/logout` ends the family and clears the cookie. The cookie's rules are
  * src/auth/session-cookie.ts.
  */
-import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import { audit, auditClient } from "../audit.ts";
 import { USER_ROLES, type UserRole } from "../auth/roles.ts";
 import { CSRF_HEADER, type SessionCookie } from "../auth/session-cookie.ts";
 import { LoginRequest, type SignIn } from "../auth/sign-in.ts";
 import { AppError } from "../errors.ts";
-import { createRouter, PUBLIC, problem } from "../openapi.ts";
+import { createRoute, createRouter, PUBLIC, problem } from "../openapi.ts";
 
 const SessionResponse = z
   .object({

@@ -1,9 +1,8 @@
 /** `GET /streams`: the caller's tenant's streams and when each last reported. */
-import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import type { Database } from "../db/client.ts";
 import { listStreams } from "../db/metrics.ts";
-import { API_SECURITY, createRouter, problem } from "../openapi.ts";
+import { API_SECURITY, createRoute, createRouter, problem } from "../openapi.ts";
 
 const StreamList = z
   .object({

@@ -17,7 +17,6 @@
  * line naming the tenant and key id, never a key.
  */
 
-import { createRoute } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { audit, auditClient } from "../audit.ts";
@@ -32,7 +31,7 @@ import type { Revocation } from "../keys/revocations.ts";
 import type { TenantKey, TenantKeys } from "../keys/tenant-keys.ts";
 import { jsonBody } from "../middleware/json-body.ts";
 import { requireScope } from "../middleware/require-scope.ts";
-import { createRouter, problem } from "../openapi.ts";
+import { createRoute, createRouter, problem } from "../openapi.ts";
 import { parseRateNotation } from "../rate-limit/policy.ts";
 
 const KEY_BODY_MAX_BYTES = 1024;
