@@ -39,7 +39,7 @@ import { securityHeaders } from "./middleware/security-headers.ts";
 import { tenantBudget } from "./middleware/tenant-budget.ts";
 import { transportSecurity } from "./middleware/transport-security.ts";
 import { trustedHost } from "./middleware/trusted-host.ts";
-import { createRouter, OPENAPI_INFO } from "./openapi.ts";
+import { createRouter } from "./openapi.ts";
 import { clientKeyFromIp, type NetworkPrefix, networkKeysFromIp } from "./rate-limit/client-ip.ts";
 import { DenyCache } from "./rate-limit/deny-cache.ts";
 import { IsolateBudget } from "./rate-limit/isolate-budget.ts";
@@ -383,31 +383,8 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.route("/", createMetricsRoutes({ database: metricsDatabase, clock }));
   app.route("/", createStreamRoutes({ database: metricsDatabase }));
 
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
-    type: "http",
-    scheme: "bearer",
-    bearerFormat: "JWT",
-  });
-  app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
-    type: "apiKey",
-    in: "header",
-    name: "X-API-Key",
-  });
-  app.openAPIRegistry.registerComponent("securitySchemes", "session", {
-    type: "apiKey",
-    in: "cookie",
-    name: "__Host-sf-session",
-    description: "Set by POST /auth/session",
-  });
-  app.openAPIRegistry.registerComponent("securitySchemes", "csrfToken", {
-    type: "apiKey",
-    in: "header",
-    name: "X-CSRF-Token",
-    description: "The csrfToken of the session, required with the session cookie",
-  });
-
-  app.doc31("/openapi.json", OPENAPI_INFO);
-  // The switch for the docs is the `assets` binding in wrangler.jsonc: without it /docs is a 404.
+  // The switch for the docs is the `assets` binding in wrangler.jsonc: without it /docs and
+  // /openapi.json are a 404.
   if (config.ASSETS !== undefined) app.route("/", createDocsRoutes({ assets: config.ASSETS, docsPath: DOCS_PATH }));
 
   app.notFound(notFound);

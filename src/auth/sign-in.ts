@@ -9,8 +9,9 @@
  * verified when the user does not exist), so neither the answer nor its timing tells which
  * usernames exist.
  */
-import { z } from "@hono/zod-openapi";
+
 import type { Context, MiddlewareHandler } from "hono";
+import { z } from "zod";
 import { audit, auditClient } from "../audit.ts";
 import type { Database } from "../db/client.ts";
 import { findLoginRecord, type LoginRecord } from "../db/users.ts";
@@ -31,11 +32,11 @@ export const LoginRequest = z
       .min(3)
       .max(50)
       .regex(/^[A-Za-z0-9_]+$/, "only letters A-Z, digits and underscore")
-      .openapi({ example: "acme_analyst" }),
-    password: z.string().min(8).max(128).openapi({ example: "streamforge-demo", format: "password" }),
+      .meta({ example: "acme_analyst" }),
+    password: z.string().min(8).max(128).meta({ example: "streamforge-demo", format: "password" }),
   })
   .strict()
-  .openapi("LoginRequest");
+  .meta({ id: "LoginRequest" });
 
 /** Never matches: verified only so an unknown user costs the same PBKDF2 work as a known one. */
 const DUMMY_HASH = ["pbkdf2-sha256", String(PBKDF2_ITERATIONS), "A".repeat(22), "A".repeat(43)].join("$");

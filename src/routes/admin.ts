@@ -21,8 +21,9 @@
  * (src/middleware/admin-audit.ts). The key itself is in the one response that creates it and
  * nowhere else.
  */
-import { createRoute, z } from "@hono/zod-openapi";
+
 import type { Context } from "hono";
+import { z } from "zod";
 import { audit } from "../audit.ts";
 import type { ApiKeyEntry, ApiKeyVerifier } from "../auth/api-keys.ts";
 import { KEY_ID, keyRequestSchema, TENANT_SLUG } from "../auth/api-keys.ts";
@@ -36,7 +37,7 @@ import type { SessionFamilies } from "../keys/session-families.ts";
 import type { SessionStates } from "../keys/session-states.ts";
 import { mergeLastUsed } from "../keys/usage.ts";
 import { jsonBody } from "../middleware/json-body.ts";
-import { createRouter, problem } from "../openapi.ts";
+import { createRoute, createRouter, problem } from "../openapi.ts";
 
 const ADMIN_BODY_MAX_BYTES = 1024;
 const USERNAME = /^[A-Za-z0-9_]{3,50}$/;

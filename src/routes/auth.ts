@@ -3,11 +3,11 @@
  * in is src/auth/sign-in.ts, shared with the dashboard's `POST /auth/session`: the same limits,
  * device cookies, password-check budget and answers.
  */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "zod";
 import { LoginRequest, type SignIn } from "../auth/sign-in.ts";
 import type { TokenSettings } from "../auth/tokens.ts";
 import { issueToken } from "../auth/tokens.ts";
-import { API_SECURITY, createRouter, PUBLIC, problem } from "../openapi.ts";
+import { API_SECURITY, createRoute, createRouter, PUBLIC, problem } from "../openapi.ts";
 
 const TokenResponse = z
   .object({
@@ -15,7 +15,7 @@ const TokenResponse = z
     token_type: z.literal("Bearer"),
     expires_in: z.number().int(),
   })
-  .openapi("TokenResponse");
+  .meta({ id: "TokenResponse" });
 
 const PrincipalResponse = z
   .object({
@@ -23,7 +23,7 @@ const PrincipalResponse = z
     subject: z.string(),
     tenant: z.string(),
   })
-  .openapi("Principal");
+  .meta({ id: "Principal" });
 
 const login = createRoute({
   method: "post",

@@ -3,12 +3,12 @@
  * worker from a dead database; `/health/ready` proves a real round trip through the driver, shared
  * per isolate for a few seconds (src/db/health.ts) so that it cannot be used to flood the database.
  */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "zod";
 import type { ReadinessCheck } from "../db/health.ts";
-import { createRouter, GATEWAY_REFUSALS, PUBLIC, problem } from "../openapi.ts";
+import { createRoute, createRouter, GATEWAY_REFUSALS, PUBLIC, problem } from "../openapi.ts";
 
-const HealthSchema = z.object({ status: z.literal("ok") }).openapi("Health");
-const ReadySchema = z.object({ status: z.literal("ready"), database: z.literal("ok") }).openapi("Ready");
+const HealthSchema = z.object({ status: z.literal("ok") }).meta({ id: "Health" });
+const ReadySchema = z.object({ status: z.literal("ready"), database: z.literal("ok") }).meta({ id: "Ready" });
 
 const liveness = createRoute({
   method: "get",

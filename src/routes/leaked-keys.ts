@@ -9,7 +9,7 @@
  * otherwise), naming each token by its SHA-256 so the answer never carries a key. One audit line
  * per revoked key, one per report.
  */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "zod";
 import { audit, auditClient } from "../audit.ts";
 import type { ApiKeyVerifier } from "../auth/api-keys.ts";
 import { sha256, toHex } from "../auth/digest.ts";
@@ -18,7 +18,7 @@ import { AppError } from "../errors.ts";
 import type { Revocation } from "../keys/revocations.ts";
 import type { TenantKeys } from "../keys/tenant-keys.ts";
 import { jsonBody } from "../middleware/json-body.ts";
-import { createRouter, PUBLIC, problem } from "../openapi.ts";
+import { createRoute, createRouter, PUBLIC, problem } from "../openapi.ts";
 
 const REPORT_MAX_BYTES = 256 * 1024;
 const REPORT_MAX_TOKENS = 1000;
@@ -37,12 +37,12 @@ const reportSchema = z
 const LeakLabels = z
   .array(
     z.object({
-      token_hash: z.string().openapi({ description: "SHA-256 of the token, hex" }),
+      token_hash: z.string().meta({ description: "SHA-256 of the token, hex" }),
       token_type: z.string(),
       label: z.enum(["true_positive", "false_positive"]),
     }),
   )
-  .openapi("LeakLabels");
+  .meta({ id: "LeakLabels" });
 
 const report = createRoute({
   method: "post",

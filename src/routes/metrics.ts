@@ -3,11 +3,11 @@
  * is validated by the zod schema that also documents it; a query runs as the read-only metrics
  * role, inside a transaction scoped to the principal's tenant.
  */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "zod";
 import type { Database } from "../db/client.ts";
 import { overviewTotals, streamExists, streamTimeseries, topStreams } from "../db/metrics.ts";
 import { AppError } from "../errors.ts";
-import { API_SECURITY, createRouter, problem } from "../openapi.ts";
+import { API_SECURITY, createRoute, createRouter, problem } from "../openapi.ts";
 
 const WINDOW_SECONDS = { "15m": 900, "1h": 3_600, "24h": 86_400, "7d": 604_800 } as const;
 const STEP_SECONDS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "6h": 21_600, "1d": 86_400 } as const;
@@ -22,19 +22,19 @@ const TOP_STREAMS = 5;
 const STREAM_NAME = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, "a stream name: lower-case letters, digits, '.', '_' or '-'")
-  .openapi({ example: "orders.created" });
+  .meta({ example: "orders.created" });
 
 const OverviewQuery = z
   .object({
-    window: z.enum(["15m", "1h", "24h", "7d"]).default("1h").openapi({ description: "How far back from now" }),
+    window: z.enum(["15m", "1h", "24h", "7d"]).default("1h").meta({ description: "How far back from now" }),
   })
   .strict();
 
 const TimeseriesQuery = z
   .object({
     stream: STREAM_NAME,
-    from: z.iso.datetime({ offset: true }).openapi({ example: "2026-11-29T00:00:00Z" }),
-    to: z.iso.datetime({ offset: true }).openapi({ example: "2026-11-29T12:00:00Z" }),
+    from: z.iso.datetime({ offset: true }).meta({ example: "2026-11-29T00:00:00Z" }),
+    to: z.iso.datetime({ offset: true }).meta({ example: "2026-11-29T12:00:00Z" }),
     step: z.enum(["1m", "5m", "15m", "1h", "6h", "1d"]).default("5m"),
   })
   .strict()
@@ -68,12 +68,12 @@ const Overview = z
     events: z.number().int(),
     events_per_second: z.number(),
     bytes: z.number().int(),
-    error_rate: z.number().openapi({ description: "errors / events over the window; 0 when there were no events" }),
-    latency_p95_ms: z.number().nullable().openapi({ description: "95th percentile of the per-minute p95 latencies" }),
+    error_rate: z.number().meta({ description: "errors / events over the window; 0 when there were no events" }),
+    latency_p95_ms: z.number().nullable().meta({ description: "95th percentile of the per-minute p95 latencies" }),
     active_streams: z.number().int(),
     top_streams: z.array(StreamTotals),
   })
-  .openapi("Overview");
+  .meta({ id: "Overview" });
 
 const Timeseries = z
   .object({
@@ -94,7 +94,7 @@ const Timeseries = z
       }),
     ),
   })
-  .openapi("Timeseries");
+  .meta({ id: "Timeseries" });
 
 const AUTH_PROBLEMS = {
   400: problem("Invalid parameters"),

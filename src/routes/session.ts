@@ -9,30 +9,30 @@
  * `POST /auth/logout` ends the family and clears the cookie. The cookie's rules are
  * src/auth/session-cookie.ts.
  */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "zod";
 import { audit, auditClient } from "../audit.ts";
 import { USER_ROLES, type UserRole } from "../auth/roles.ts";
 import { CSRF_HEADER, type SessionCookie } from "../auth/session-cookie.ts";
 import { LoginRequest, type SignIn } from "../auth/sign-in.ts";
 import { AppError } from "../errors.ts";
-import { createRouter, PUBLIC, problem } from "../openapi.ts";
+import { createRoute, createRouter, PUBLIC, problem } from "../openapi.ts";
 
 const SessionResponse = z
   .object({
     csrfToken: z
       .string()
-      .openapi({ description: `Send it as ${CSRF_HEADER} with every request the session cookie authenticates.` }),
-    expiresAt: z.string().openapi({
+      .meta({ description: `Send it as ${CSRF_HEADER} with every request the session cookie authenticates.` }),
+    expiresAt: z.string().meta({
       format: "date-time",
       description: "When the session ends unless refreshed first; never after the absolute lifetime.",
     }),
     principal: z.object({
       subject: z.string(),
       tenant: z.string(),
-      role: z.enum(USER_ROLES).openapi({ description: "A tenant_admin also manages the tenant's API keys." }),
+      role: z.enum(USER_ROLES).meta({ description: "A tenant_admin also manages the tenant's API keys." }),
     }),
   })
-  .openapi("Session");
+  .meta({ id: "Session" });
 
 const SESSION_COOKIE: { [scheme: string]: string[] }[] = [{ session: [] }];
 const SESSION_COOKIE_AND_CSRF: { [scheme: string]: string[] }[] = [{ session: [], csrfToken: [] }];

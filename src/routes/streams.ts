@@ -1,14 +1,14 @@
 /** `GET /streams`: the caller's tenant's streams and when each last reported. */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "zod";
 import type { Database } from "../db/client.ts";
 import { listStreams } from "../db/metrics.ts";
-import { API_SECURITY, createRouter, problem } from "../openapi.ts";
+import { API_SECURITY, createRoute, createRouter, problem } from "../openapi.ts";
 
 const StreamList = z
   .object({
     streams: z.array(z.object({ name: z.string(), created_at: z.string(), last_bucket_at: z.string().nullable() })),
   })
-  .openapi("StreamList");
+  .meta({ id: "StreamList" });
 
 const list = createRoute({
   method: "get",

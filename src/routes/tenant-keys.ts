@@ -16,8 +16,9 @@
  * rate limit above its ceiling (sql/migrations/0005_tenant_roles.sql). Every decision is an audit
  * line naming the tenant and key id, never a key.
  */
-import { createRoute, z } from "@hono/zod-openapi";
+
 import type { Context, MiddlewareHandler } from "hono";
+import { z } from "zod";
 import { audit, auditClient } from "../audit.ts";
 import { API_KEY_SCOPES, type ApiKeyScope, type ApiKeyVerifier, rateNotation, scopeList } from "../auth/api-keys.ts";
 import { toHex } from "../auth/digest.ts";
@@ -30,7 +31,7 @@ import type { Revocation } from "../keys/revocations.ts";
 import type { TenantKey, TenantKeys } from "../keys/tenant-keys.ts";
 import { jsonBody } from "../middleware/json-body.ts";
 import { requireScope } from "../middleware/require-scope.ts";
-import { createRouter, problem } from "../openapi.ts";
+import { createRoute, createRouter, problem } from "../openapi.ts";
 import { parseRateNotation } from "../rate-limit/policy.ts";
 
 const KEY_BODY_MAX_BYTES = 1024;
@@ -51,20 +52,20 @@ const CreateKeyRequest = z
       .min(1)
       .max(64)
       .regex(/^[A-Za-z0-9 ._:/()-]+$/, "letters, digits, spaces and . _ : / ( ) - only")
-      .openapi({ example: "CI deploys" }),
+      .meta({ example: "CI deploys" }),
     scopes: scopeList,
-    rate_limit: rateNotation.optional().openapi({ description: "Default: the tenant's ceiling; never above it." }),
+    rate_limit: rateNotation.optional().meta({ description: "Default: the tenant's ceiling; never above it." }),
     expires_in_days: z.number().int().min(1).max(MAX_LIFETIME_DAYS).default(DEFAULT_LIFETIME_DAYS),
   })
   .strict()
-  .openapi("CreateTenantKey");
+  .meta({ id: "CreateTenantKey" });
 
 const RollKeyRequest = z
   .object({
     grace_seconds: z.number().int().min(0).max(MAX_GRACE_SECONDS),
   })
   .strict()
-  .openapi("RollTenantKey");
+  .meta({ id: "RollTenantKey" });
 
 const TenantKeyView = z
   .object({
@@ -72,22 +73,20 @@ const TenantKeyView = z
     name: z.string(),
     scopes: z.array(z.enum(API_KEY_SCOPES)),
     rate_limit: z.string(),
-    created_at: z.string().openapi({ format: "date-time" }),
-    expires_at: z.string().openapi({ format: "date-time" }),
-    last_used_at: z
-      .string()
-      .nullable()
-      .openapi({ format: "date-time", description: "To the minute; lags up to 5 min." }),
+    created_at: z.string().meta({ format: "date-time" }),
+    expires_at: z.string().meta({ format: "date-time" }),
+    last_used_at: z.string().nullable().meta({ format: "date-time", description: "To the minute; lags up to 5 min." }),
     state: z.enum(["active", "rolling", "expired", "revoked"]),
-    refused_from: z.string().nullable().openapi({ format: "date-time" }),
+    refused_from: z.string().nullable().meta({ format: "date-time" }),
     rolled_from: z.string().nullable(),
     revoked_reason: z.string().nullable(),
   })
-  .openapi("TenantKey");
+  .meta({ id: "TenantKey" });
 
-const NewTenantKey = TenantKeyView.extend({
-  key: z.string().openapi({ description: "Shown in this answer only" }),
-}).openapi("NewTenantKey");
+// An intersection, not .extend(): the document then shows a TenantKey plus the key, by reference.
+const NewTenantKey = z
+  .intersection(TenantKeyView, z.object({ key: z.string().meta({ description: "Shown in this answer only" }) }))
+  .meta({ id: "NewTenantKey" });
 
 const idParams = z.object({ id: z.string().regex(TENANT_KEY_ID, "not a key id") }).strict();
 

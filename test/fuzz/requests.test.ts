@@ -57,7 +57,12 @@ const FUZZ_LIMITS = {
 const campaignEnv = { ...env, ...FUZZ_LIMITS } as Env;
 const DOCS_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
-const DOCS_ASSETS = new Set(["/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js", "/docs/favicon-32x32.png"]);
+const STATIC_ASSETS = new Set([
+  "/docs/swagger-ui.css",
+  "/docs/swagger-ui-bundle.js",
+  "/docs/favicon-32x32.png",
+  "/openapi.json",
+]);
 const FIXED_HEADERS: Record<string, string> = {
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
@@ -237,9 +242,10 @@ function headerViolations(response: Response, pathname: string): string[] {
   const expected: Record<string, string> = {
     ...FIXED_HEADERS,
     "content-security-policy": pathname === "/docs" ? DOCS_CSP : API_CSP,
-    // The package's public files keep the assets service's revalidating cache; all else is per caller.
+    // The static assets (Swagger UI's files, the OpenAPI document) are public and keep the assets
+    // service's revalidating cache; all else is per caller.
     "cache-control":
-      DOCS_ASSETS.has(pathname) && response.status === 200 ? "public, max-age=0, must-revalidate" : "no-store",
+      STATIC_ASSETS.has(pathname) && response.status === 200 ? "public, max-age=0, must-revalidate" : "no-store",
   };
   const found = Object.entries(expected)
     .filter(([name, value]) => response.headers.get(name) !== value)

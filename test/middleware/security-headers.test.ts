@@ -22,7 +22,6 @@ const WITHOUT_HSTS = new Set(["400 untrusted host", "500 misconfigured"]);
 
 const RESPONSE_KINDS: [string, Record<string, unknown>, string, RequestInit, number][] = [
   ["2xx", PRODUCTION, `${API}/health`, {}, 200],
-  ["the OpenAPI document", PRODUCTION, `${API}/openapi.json`, {}, 200],
   ["400 untrusted host", PRODUCTION, "https://evil.example.net/health", {}, 400],
   [
     "403 refused preflight",
@@ -91,15 +90,15 @@ describe("security headers middleware", () => {
     expect(response.headers.get("x-frame-options")).toBe("DENY");
   });
 
-  it("serves the docs page's own files with the API's headers", async () => {
+  it("serves the docs page's own files and the OpenAPI document with the API's headers", async () => {
     const init = await requestWith(PRODUCTION, `${API}/docs/init.js`);
     expect(init.status).toBe(200);
     expectSecurityHeaders(init);
-    for (const file of ["swagger-ui.css", "swagger-ui-bundle.js"]) {
-      const response = await requestWith(PRODUCTION, `${API}/docs/${file}`);
+    for (const path of ["/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js", "/openapi.json"]) {
+      const response = await requestWith(PRODUCTION, `${API}${path}`);
       expect(response.status).toBe(200);
-      // The package's files are public and the same for everyone: they keep the assets
-      // service's revalidating cache header; every other header is the API's.
+      // Static assets, public and the same for everyone: they keep the assets service's
+      // revalidating cache header; every other header is the API's.
       expect(response.headers.get("cache-control")).toBe("public, max-age=0, must-revalidate");
       const headers = new Headers(response.headers);
       headers.set("cache-control", "no-store");

@@ -1,6 +1,6 @@
 // zod/v4/core/index.js (zod 4.6.7) without `locales` and without compile.js (`z.compile`, the
-// schema-to-parser compiler, ~31 KB minified, which nothing in the worker or @hono/zod-openapi
-// calls; parse.js only recognises its output by a shared symbol); see index.js.
+// schema-to-parser compiler, ~31 KB minified, which nothing in the worker calls; parse.js only
+// recognises its output by a shared symbol); see index.js.
 
 export * from "../../../node_modules/zod/v4/core/api.js";
 export * from "../../../node_modules/zod/v4/core/checks.js";

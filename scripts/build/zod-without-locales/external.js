@@ -1,6 +1,6 @@
 // zod/v4/classic/external.js (zod 4.6.7) without `locales`, `fromJSONSchema` (a JSON Schema →
 // zod converter, ~38 KB) and the compiler of core.js (`compile`, `withParser`, `INVALID` and its
-// two errors), which nothing in the worker or @hono/zod-openapi calls; see index.js.
+// two errors), which nothing in the worker calls; see index.js.
 
 export * from "../../../node_modules/zod/v4/classic/checks.js";
 export * as coerce from "../../../node_modules/zod/v4/classic/coerce.js";
