@@ -7,7 +7,7 @@
  * are routed to isolates by seeded patterns. An isolate can be evicted: it is replaced by a fresh
  * copy, and whatever its leases held is lost with it, as in production.
  */
-import { env } from "cloudflare:test";
+import { createExecutionContext, env } from "cloudflare:test";
 import { seededRandom } from "../../scripts/lib/seeded-random.ts";
 import { createApp } from "../../src/app.ts";
 import { issueToken } from "../../src/auth/tokens.ts";
@@ -90,7 +90,9 @@ export function createWorld(options: WorldOptions): World {
         tokenFor.set(ip, token);
       }
       const headers = { "CF-Connecting-IP": ip, Authorization: `Bearer ${await token}` };
-      const response = await apps[index]!.request("/auth/me", { headers }, env);
+      // A context as the runtime gives every request: work the app leaves to waitUntil (a copy
+      // refreshed in the background when an object is slow) runs on, as in production.
+      const response = await apps[index]!.request("/auth/me", { headers }, env, createExecutionContext());
       await response.arrayBuffer();
       return response.status;
     },
