@@ -22,13 +22,6 @@ const NOT_WORKER_FILES = [
   "test/dashboard/**",
   "test/docs/**",
 ];
-/** Worker files whose assertions are about timing or admission counts under concurrency. */
-const TIMING_SENSITIVE_FILES = [
-  "test/rate-limit/multi-isolate.test.ts",
-  "test/routes/login-limits.test.ts",
-  "test/routes/database-faults.test.ts",
-];
-
 /**
  * Worker files that assert on what Durable Objects hold (limiter counts for a fixed client, user or
  * key; registry entries; session families), or that write users the others read: each gets a
@@ -51,6 +44,12 @@ const STATEFUL_FILES = [
   "test/routes/auth.test.ts",
   "test/routes/metrics.test.ts",
   "test/routes/session.test.ts",
+  // Counts and bounds under concurrency (many isolates, skewed clocks, injected database faults):
+  // their clocks are simulated and their time bounds are the production ones, so they hold beside
+  // other files on a busy machine.
+  "test/rate-limit/multi-isolate.test.ts",
+  "test/routes/login-limits.test.ts",
+  "test/routes/database-faults.test.ts",
 ];
 
 /** A project of test files that run inside workerd, on the suite's Postgres and SQL endpoint. */
@@ -58,8 +57,6 @@ function workerProject(options: {
   name: string;
   include: string[];
   exclude: string[];
-  groupOrder?: number;
-  fileParallelism: boolean;
   /** One runtime for the project's files in a row (test/support/fresh-runtime.ts), not one per file. */
   sharedRuntime: boolean;
 }) {
@@ -101,10 +98,8 @@ function workerProject(options: {
       include: options.include,
       exclude: options.exclude,
       globalSetup: ["test/support/global-setup.ts"],
-      fileParallelism: options.fileParallelism,
       ...(options.sharedRuntime ? { isolate: false, setupFiles: ["test/support/fresh-runtime.ts"] } : {}),
       testTimeout: 15_000,
-      ...(options.groupOrder === undefined ? {} : { sequence: { groupOrder: options.groupOrder } }),
     },
   };
 }
@@ -112,16 +107,15 @@ function workerProject(options: {
 export default defineConfig({
   test: {
     reporters: ["default", "./test/support/slowest-files.ts"],
-    // Node and worker files run side by side (vitest's default on two cores is one file at a time):
-    // most of a script file is waiting on a process it started. A project without file parallelism
-    // (worker-timing, browser) runs after the others in a group of its own, one file at a time.
+    // Every project's files run side by side, three at a time (vitest's default on two cores is one):
+    // most of a script or browser file is waiting on a process it started. No project turns file
+    // parallelism off: vitest would run such a project after all the others, one file at a time.
     maxWorkers: 3,
     projects: [
       workerProject({
         name: "worker",
         include: ["test/**/*.test.ts"],
-        exclude: [...NOT_WORKER_FILES, ...TIMING_SENSITIVE_FILES, ...STATEFUL_FILES],
-        fileParallelism: true,
+        exclude: [...NOT_WORKER_FILES, ...STATEFUL_FILES],
         sharedRuntime: true,
       }),
       workerProject({
@@ -129,15 +123,6 @@ export default defineConfig({
         include: STATEFUL_FILES,
         exclude: [],
         // Each file starts a runtime of its own (the plugin has no reuse), most of a file's time.
-        fileParallelism: true,
-        sharedRuntime: false,
-      }),
-      workerProject({
-        name: "worker-timing",
-        include: TIMING_SENSITIVE_FILES,
-        exclude: [],
-        groupOrder: 1,
-        fileParallelism: false,
         sharedRuntime: false,
       }),
       {
@@ -160,10 +145,6 @@ export default defineConfig({
           name: "browser",
           environment: "node",
           include: ["test/browser/**/*.test.ts"],
-          // One browser file at a time, after the other projects: each starts Postgres, two or three
-          // wrangler devs and Chromium, and its page timers assert on what the API answered. Side by
-          // side they cut the suite to 235 s, but two wrangler devs then collided on a port.
-          fileParallelism: false,
           // Starting Postgres, wrangler dev and Chromium takes tens of seconds on a shared machine.
           testTimeout: 120_000,
           hookTimeout: 120_000,
