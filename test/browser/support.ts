@@ -10,18 +10,16 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import pg from "pg";
 import type { BrowserContext, Page } from "playwright-core";
+import { inject } from "vitest";
 
 export { CHROMIUM_PATH, type Chromium, launchChromium } from "../../scripts/lib/chromium.ts";
 
-import { migrate } from "../../scripts/lib/migrate.ts";
-import { type PostgresPreference, startPostgres } from "../../scripts/lib/postgres.ts";
-import { seed } from "../../scripts/lib/seed.ts";
+import { startPostgres } from "../../scripts/lib/postgres.ts";
 import { startSqlEndpoint } from "../../scripts/lib/sql-endpoint.ts";
-import { installTenantScopeKey } from "../../scripts/lib/tenant-scope-key.ts";
 import { startWranglerDev, waitForHttp } from "../../scripts/lib/wrangler-dev.ts";
 import { TEST_PEPPER, TEST_TENANT_SCOPE_KEY } from "../support/constants.ts";
+import { seedDatabase } from "./global-setup.ts";
 
 /** Test-only; the browser suite never checks a token, the worker just refuses to start without a key. */
 const BROWSER_TEST_JWT_SIGNING_KEY = "browser-test-jwt-signing-key-0123456789abcdef";
@@ -76,6 +74,24 @@ export interface LocalWorker {
   stop(): Promise<void>;
 }
 
+/** The project's shared server (test/browser/global-setup.ts), or with PGlite one of this file's own. */
+async function browserDatabase(): Promise<{
+  databaseUrl: string;
+  kind: "postgresql" | "pglite";
+  stop(): Promise<void>;
+}> {
+  const shared = inject("browserDatabaseUrl");
+  if (shared !== "") return { databaseUrl: shared, kind: "postgresql", stop: async () => undefined };
+  const postgres = await startPostgres("pglite");
+  try {
+    await seedDatabase(postgres.databaseUrl);
+  } catch (error) {
+    await postgres.stop();
+    throw error;
+  }
+  return postgres;
+}
+
 /**
  * `wrangler dev` in local mode on `port`, reaching a migrated and seeded Postgres through the local SQL endpoint,
  * answering for 127.0.0.1 and localhost on that port and allowing exactly `allowedOrigins`; `vars`
@@ -88,14 +104,8 @@ export async function startLocalWorker(options: {
 }): Promise<LocalWorker> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const postgres = await startPostgres((process.env.TEST_POSTGRES ?? "auto") as PostgresPreference);
+    const postgres = await browserDatabase();
     cleanups.push(() => postgres.stop());
-    await migrate(postgres.databaseUrl);
-    const client = new pg.Client({ connectionString: postgres.databaseUrl });
-    await client.connect();
-    await seed(client, { pepper: TEST_PEPPER, buckets: 1440 })
-      .then(() => installTenantScopeKey(client, TEST_TENANT_SCOPE_KEY))
-      .finally(() => client.end());
 
     const sqlSecret = randomBytes(32).toString("base64url");
     const sqlEndpoint = await startSqlEndpoint({
