@@ -11,6 +11,7 @@ import { AppError } from "../errors.ts";
 import { rateLimitedProblem } from "../middleware/rate-limit.ts";
 import { networkKeysFromIp, UNKNOWN_CLIENT } from "../rate-limit/client-ip.ts";
 import type { RatePolicy } from "../rate-limit/policy.ts";
+import { logLimiterUnavailable } from "../rate-limit/unavailable-log.ts";
 import { type Turn, type TurnDecision, turnSettings } from "./sign-in-turns.ts";
 import type { SignInTurns } from "./sign-in-turns-object.ts";
 
@@ -84,16 +85,7 @@ export function usernameTurns(options: UsernameTurnsOptions): UsernameTurns {
       try {
         decision = await withTimeout(stubFor(username).take(networkOf(c), settings));
       } catch (error) {
-        console.error(
-          JSON.stringify({
-            level: "error",
-            event: "rate_limiter_unavailable",
-            policy: policy.name,
-            fail_mode: "closed",
-            reason: error instanceof Error ? error.message : "error",
-            request_id: c.get("requestId"),
-          }),
-        );
+        logLimiterUnavailable(c, policy.name, "closed", error);
         throw new AppError({
           status: 503,
           code: "rate-limiter-unavailable",

@@ -20,6 +20,7 @@ import type { Grant, RateLimiter, Release } from "../rate-limit/durable-object.t
 import { FailOpenAllowance } from "../rate-limit/fail-open.ts";
 import { LeaseTable } from "../rate-limit/lease.ts";
 import { policyHeader, type RatePolicy, rateLimitHeader, ratePolicy } from "../rate-limit/policy.ts";
+import { logLimiterUnavailable } from "../rate-limit/unavailable-log.ts";
 import { secondsUntil } from "../rate-limit/window.ts";
 
 export interface RateLimitOptions {
@@ -324,16 +325,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
         try {
           grant = await askForLease(c, leaseKey, key, nowMs);
         } catch (error) {
-          console.error(
-            JSON.stringify({
-              level: "error",
-              event: "rate_limiter_unavailable",
-              policy: policy.name,
-              fail_mode: policy.failMode,
-              reason: (error as Error).message,
-              request_id: c.get("requestId"),
-            }),
-          );
+          logLimiterUnavailable(c, policy.name, policy.failMode, error);
           if (policy.failMode === "open") {
             // Waiters are this client's other requests: past the one admission they wait for the next interval.
             const { admitted, nextAdmitAtMs } = failOpen.take(leaseKey, nowMs);
