@@ -7,6 +7,7 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { createApiKeyVerifier } from "./auth/api-keys.ts";
 import { deviceCookies } from "./auth/device-cookie.ts";
+import { partnerKeySource, publishedKeysFetcher } from "./auth/partner-keys.ts";
 import { partnerSignatures } from "./auth/partner-signature.ts";
 import { sessionCookie } from "./auth/session-cookie.ts";
 import { sessionTokens } from "./auth/session-token.ts";
@@ -63,6 +64,8 @@ export interface AppDeps {
    * Default `Date.now`.
    */
   clock?: () => number;
+  /** Outbound fetch, for the secret-scanning partner's published keys. Default the runtime's `fetch`. */
+  fetch?: typeof fetch;
 }
 
 /**
@@ -116,7 +119,7 @@ export function createMisconfiguredApp(problems: ConfigProblem[]) {
   return app;
 }
 
-export function createApp({ config, clock = Date.now }: AppDeps) {
+export function createApp({ config, clock = Date.now, fetch: outboundFetch = fetch }: AppDeps) {
   const namespace = config.RATE_LIMITER;
   // One per isolate: refusals learned on any route short-circuit later requests of that key.
   const denyCache = new DenyCache();
@@ -372,7 +375,16 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.route(
     "/",
     createLeakedKeyRoutes({
-      signatures: partnerSignatures(config.SECRET_SCANNING_PUBLIC_KEYS),
+      signatures: partnerSignatures(
+        partnerKeySource({
+          configured: config.SECRET_SCANNING_PUBLIC_KEYS,
+          fetchPublished:
+            config.SECRET_SCANNING_KEYS_URL === undefined
+              ? undefined
+              : publishedKeysFetcher(config.SECRET_SCANNING_KEYS_URL, outboundFetch),
+          clock,
+        }),
+      ),
       apiKeys,
       revoke: revoker.revokeKey,
       catalog: (tenant) => tenantKeys(config.TENANT_KEYS, tenant),
