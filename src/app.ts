@@ -358,6 +358,7 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
       findManager: async (subject) => (await authDatabase.read([findKeyManager(subject)]))[0],
       catalog: (tenant) => tenantKeys(config.TENANT_KEYS, tenant),
       registry: () => keyRegistry(config.KEY_REGISTRY),
+      revocations: (c, tenant) => revocations.current(tenant, (promise) => c.executionCtx.waitUntil(promise)),
       revoke: revoker.revokeKey,
       lastUsed: async () =>
         mergeLastUsed(

@@ -167,6 +167,11 @@ describe("POST /security/leaked-keys", () => {
       state: "revoked",
       revoked_reason: `reported leaked at ${LEAK_URL}`,
     });
+    expect(listed.keys.find((key) => key.id === operatorId)).toMatchObject({
+      state: "revoked",
+      revoked_reason: `reported leaked at ${LEAK_URL}`,
+      issued_by: "operator",
+    });
     const audits = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(audits).toEqual(
       expect.arrayContaining([
