@@ -98,14 +98,18 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
       // A revoked key gets the same answer as a wrong one: the caller learns nothing about which it holds.
       if (key === undefined || (await options.revocations.current(key.tenant, waitUntil)).keyRevoked(key)) {
         // Only the verified id is named: the presented text may be a real key with one character wrong.
-        audit({
-          action: "auth.api_key",
-          outcome: "refused",
-          reason: key === undefined ? "invalid" : "revoked",
-          ...(key === undefined ? {} : { subject: key.id }),
-          requestId: c.get("requestId"),
-          ...auditClient(c),
-        });
+        // A value no key of ours could be (a wrong shape, a scannable key's checksum wrong) is noise,
+        // as a missing key is: no audit line, so junk costs what no credential costs (the bench's
+        // refused-malformed-key against refused-no-key); the invalid-credential bound still counts it.
+        if (key !== undefined || options.apiKeys.wellFormed(apiKey))
+          audit({
+            action: "auth.api_key",
+            outcome: "refused",
+            reason: key === undefined ? "invalid" : "revoked",
+            ...(key === undefined ? {} : { subject: key.id }),
+            requestId: c.get("requestId"),
+            ...auditClient(c),
+          });
         throw forbiddenKey();
       }
       options.usage.record(key.id, waitUntil);
