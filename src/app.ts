@@ -267,7 +267,7 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
       { limiter: limiterFor(config.RATE_LIMIT_API_IPV6_48, API_LIMITER_TIMEOUT_MS), keyOf: networkKey("ipv6-48") },
     ],
   });
-  const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage, sessions });
+  const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage, sessions, clock });
   const limitByPrincipal = rateLimit({
     namespace,
     policy: config.RATE_LIMIT_PRINCIPAL,
@@ -345,7 +345,7 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
       clock,
     },
   });
-  app.route("/", createAuthRoutes({ signIn, tokens }));
+  app.route("/", createAuthRoutes({ signIn, tokens, clock }));
   const findUser = async (subject: string) => (await authDatabase.read([findLoginRecord(subject)]))[0];
   app.route("/", createSessionRoutes({ signIn, sessions, findUser }));
   // Key management: the session's own checks (origin, CSRF, role) run in the routes, after this limit.

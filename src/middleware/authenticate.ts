@@ -30,6 +30,8 @@ export interface AuthenticateOptions {
   sessions?: SessionCookie;
   /** Realm named in WWW-Authenticate. Default `streamforge`. */
   realm?: string;
+  /** Epoch ms against which a bearer token's times are checked. Default `Date.now`. */
+  clock?: () => number;
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
@@ -40,6 +42,7 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 
 export function authenticate(options: AuthenticateOptions): MiddlewareHandler<AppEnv> {
   const realm = options.realm ?? "streamforge";
+  const clock = options.clock ?? Date.now;
   const challenge = `Bearer realm="${realm}"`;
   const unauthorized = (detail: string, header: string) =>
     new AppError({
@@ -73,7 +76,7 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
       principal = { kind: "user", subject, tenant, role };
     } else if (authorization !== undefined) {
       const token = BEARER.exec(authorization)?.[1];
-      const claims = token === undefined ? undefined : await verifyToken(token, options.tokens);
+      const claims = token === undefined ? undefined : await verifyToken(token, options.tokens, clock());
       if (
         claims === undefined ||
         (await options.revocations.current(claims.tenant, waitUntil)).tokenRevoked({
