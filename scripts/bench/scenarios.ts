@@ -194,7 +194,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: "refused-malformed-key",
-    summary: "the same with an sfk3_ key whose checksum is wrong: 403 before any HMAC, and its audit line",
+    summary: "the same with an sfk3_ key whose checksum is wrong: 403 before any HMAC, no audit line",
     instance: "main",
     path: "/auth/me",
     headers: () => ({ "X-API-Key": MALFORMED_SCANNABLE_KEY, Origin: BENCH_ORIGIN }),
