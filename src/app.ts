@@ -7,6 +7,7 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { createApiKeyVerifier } from "./auth/api-keys.ts";
 import { deviceCookies } from "./auth/device-cookie.ts";
+import { partnerKeySource, publishedKeysFetcher } from "./auth/partner-keys.ts";
 import { partnerSignatures } from "./auth/partner-signature.ts";
 import { sessionCookie } from "./auth/session-cookie.ts";
 import { sessionTokens } from "./auth/session-token.ts";
@@ -63,6 +64,8 @@ export interface AppDeps {
    * Default `Date.now`.
    */
   clock?: () => number;
+  /** Outbound fetch, for the secret-scanning partner's published keys. Default the runtime's `fetch`. */
+  fetch?: typeof fetch;
 }
 
 /**
@@ -116,7 +119,7 @@ export function createMisconfiguredApp(problems: ConfigProblem[]) {
   return app;
 }
 
-export function createApp({ config, clock = Date.now }: AppDeps) {
+export function createApp({ config, clock = Date.now, fetch: outboundFetch = fetch }: AppDeps) {
   const namespace = config.RATE_LIMITER;
   // One per isolate: refusals learned on any route short-circuit later requests of that key.
   const denyCache = new DenyCache();
@@ -264,7 +267,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       { limiter: limiterFor(config.RATE_LIMIT_API_IPV6_48, API_LIMITER_TIMEOUT_MS), keyOf: networkKey("ipv6-48") },
     ],
   });
-  const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage, sessions });
+  const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage, sessions, clock });
   const limitByPrincipal = rateLimit({
     namespace,
     policy: config.RATE_LIMIT_PRINCIPAL,
@@ -342,7 +345,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       clock,
     },
   });
-  app.route("/", createAuthRoutes({ signIn, tokens }));
+  app.route("/", createAuthRoutes({ signIn, tokens, clock }));
   const findUser = async (subject: string) => (await authDatabase.read([findLoginRecord(subject)]))[0];
   app.route("/", createSessionRoutes({ signIn, sessions, findUser }));
   // Key management: the session's own checks (origin, CSRF, role) run in the routes, after this limit.
@@ -355,6 +358,7 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
       findManager: async (subject) => (await authDatabase.read([findKeyManager(subject)]))[0],
       catalog: (tenant) => tenantKeys(config.TENANT_KEYS, tenant),
       registry: () => keyRegistry(config.KEY_REGISTRY),
+      revocations: (c, tenant) => revocations.current(tenant, (promise) => c.executionCtx.waitUntil(promise)),
       revoke: revoker.revokeKey,
       lastUsed: async () =>
         mergeLastUsed(
@@ -372,7 +376,16 @@ export function createApp({ config, clock = Date.now }: AppDeps) {
   app.route(
     "/",
     createLeakedKeyRoutes({
-      signatures: partnerSignatures(config.SECRET_SCANNING_PUBLIC_KEYS),
+      signatures: partnerSignatures(
+        partnerKeySource({
+          configured: config.SECRET_SCANNING_PUBLIC_KEYS,
+          fetchPublished:
+            config.SECRET_SCANNING_KEYS_URL === undefined
+              ? undefined
+              : publishedKeysFetcher(config.SECRET_SCANNING_KEYS_URL, outboundFetch),
+          clock,
+        }),
+      ),
       apiKeys,
       revoke: revoker.revokeKey,
       catalog: (tenant) => tenantKeys(config.TENANT_KEYS, tenant),

@@ -177,9 +177,13 @@ const envSchema = z
     SESSION_FAMILIES: durableObjectNamespace<SessionFamilies>(),
     TENANT_KEYS: durableObjectNamespace<TenantKeys>(),
     SIGN_IN_TURNS: durableObjectNamespace<SignInTurns>(),
-    // Public keys that sign secret-scanning reports (GitHub's, `[{"key_identifier","key"}]`).
-    // Absent: every report to POST /security/leaked-keys is refused (401).
+    // Public keys that sign secret-scanning reports, always trusted (`[{"key_identifier","key"}]`):
+    // pinned keys, or a test's own key pair. Absent: only the published keys below verify.
     SECRET_SCANNING_PUBLIC_KEYS: optional(jsonText(partnerKeysSchema)).transform((keys) => keys ?? []),
+    // Where the partner publishes its signing keys (GitHub's list), fetched and cached per isolate
+    // (src/auth/partner-keys.ts). https only: the list decides which reports revoke keys.
+    // Absent, with no configured keys: every report to POST /security/leaked-keys is refused (401).
+    SECRET_SCANNING_KEYS_URL: optional(z.url({ protocol: /^https$/, error: "must be an https:// URL" })),
     // Absent: the admin routes do not exist (404).
     ADMIN_SECRET: optional(secret(32)),
     // Admin routes fail closed: the limit is what slows a guess of the admin secret.

@@ -1,6 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEMO_PASSWORD } from "../scripts/lib/demo-data.ts";
+import { keyChecksum } from "../src/auth/key-checksum.ts";
 import { worker } from "../src/worker.ts";
 import { ORIGIN } from "./support/app.ts";
 import { TEST_API_KEYS } from "./support/constants.ts";
@@ -112,6 +113,34 @@ describe("security audit events", () => {
     ]);
     expect(lines.join("\n")).not.toContain("not.a.token");
     expect(lines.join("\n")).not.toContain(forgedKey.slice(-20));
+  });
+
+  it("records a scannable key whose checksum holds but whose MAC does not, and nothing for a value no key could be", async () => {
+    const { events } = capture();
+    const request = isolate();
+    const claims = btoa(JSON.stringify({ id: "forged-audit", t: "acme", s: ["metrics:read"], iat: 1_800_000_000 }))
+      .replaceAll("+", "-")
+      .replaceAll("/", "_")
+      .replaceAll("=", "");
+    const body = `sfk3_k1_${claims}_${"F".repeat(43)}`;
+    const checksum = keyChecksum(body);
+    const forged = `${body}_${checksum}`;
+    const mistyped = `${body}_${checksum.slice(0, -1)}${checksum.endsWith("0") ? "1" : "0"}`;
+    for (const [key, ip] of [
+      [mistyped, "192.0.2.207"],
+      ["not-a-key-at-all", "192.0.2.208"],
+      [forged, "192.0.2.209"],
+    ] as const) {
+      expect((await request("/auth/me", { headers: { "X-API-Key": key, "CF-Connecting-IP": ip } })).status).toBe(403);
+    }
+    expect(events()).toEqual([
+      expect.objectContaining({
+        action: "auth.api_key",
+        outcome: "refused",
+        reason: "invalid",
+        client_ip: "192.0.2.209",
+      }),
+    ]);
   });
 
   it("records a client's exhaustion once, not every 429 that follows", async () => {

@@ -128,6 +128,17 @@ describe("token lifetime", () => {
       });
     }
   });
+
+  it("fetches the secret-scanning partner's keys over https only, and accepts none at all", () => {
+    expect(loadConfig({ ...LOCAL_BASE, SECRET_SCANNING_KEYS_URL: "https://keys.partner.test/list" }).ok).toBe(true);
+    expect(loadConfig({ ...LOCAL_BASE, SECRET_SCANNING_KEYS_URL: "" }).ok).toBe(true);
+    for (const url of ["http://keys.partner.test/list", "keys.partner.test/list", "javascript:alert(1)"]) {
+      expect(loadConfig({ ...LOCAL_BASE, SECRET_SCANNING_KEYS_URL: url })).toMatchObject({
+        ok: false,
+        problems: [{ key: "SECRET_SCANNING_KEYS_URL" }],
+      });
+    }
+  });
 });
 
 describe("production TLS rule", () => {

@@ -7,6 +7,17 @@
 /** 64 clients, so an admitted load spreads over 64 limiter objects as real traffic would. */
 export const CLIENT_POOL: readonly string[] = Array.from({ length: 64 }, (_, index) => `198.18.0.${index + 1}`);
 
+/**
+ * 12,000 clients, each in an IPv6 /64 of its own: more networks than the invalid-credential bound
+ * remembers (10,000, the least recently counted forgotten first; src/middleware/invalid-credential-bound.ts),
+ * so cycling through them in turn no network ever reaches its 50 a minute, and every refusal is
+ * authentication's own, not the bound's 429 from memory. 2001:db8::/32 is the documentation range.
+ */
+export const SPREAD_CLIENT_POOL: readonly string[] = Array.from(
+  { length: 12_000 },
+  (_, index) => `2001:db8:${(index >> 16).toString(16)}:${(index & 0xffff).toString(16)}::1`,
+);
+
 let freshClients = 0;
 
 /** An address no earlier request of this run has used (198.19.0.0/16), so it starts with a whole allowance. */

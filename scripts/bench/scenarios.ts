@@ -7,8 +7,9 @@
  * unmeasured before each run. An instance that names a database (the `overview-*` scenarios) makes
  * the bench start PostgreSQL and the local SQL endpoint and seed that database first (scripts/bench/databases.ts).
  */
+import { keyChecksum } from "../../src/auth/key-checksum.ts";
 import { DEMO_PASSWORD, DEMO_TENANTS } from "../lib/demo-data.ts";
-import { CLIENT_POOL, exhaustAllowance, freshClientIp } from "./clients.ts";
+import { CLIENT_POOL, exhaustAllowance, freshClientIp, SPREAD_CLIENT_POOL } from "./clients.ts";
 import { BENCH_ORIGIN, type BindingContext, type InstanceName, LIMITED_API_LIMIT } from "./instances.ts";
 
 export interface Scenario {
@@ -80,6 +81,19 @@ const clientHeaders = ({ apiKey }: BindingContext) => ({ "X-API-Key": apiKey.key
 
 /** The first of the bench's signed keys; keys.lua swaps in the next one per request. */
 const signedKeyHeaders = ({ signedKeys }: BindingContext) => ({ "X-API-Key": signedKeys!.first, Origin: BENCH_ORIGIN });
+
+/**
+ * A key of the scannable format whose checksum is wrong by one character, as a mistyped or forged
+ * key is: the shape of a real one (kid, claims, 43-character MAC), so only the checksum refuses it.
+ */
+const MALFORMED_SCANNABLE_KEY = (() => {
+  const claims = Buffer.from(
+    JSON.stringify({ id: "bench-malformed", t: DEMO_TENANTS[0].slug, s: ["metrics:read"], iat: 1_800_000_000 }),
+  ).toString("base64url");
+  const body = `sfk3_k1_${claims}_${"M".repeat(43)}`;
+  const checksum = keyChecksum(body);
+  return `${body}_${checksum.slice(0, -1)}${checksum.endsWith("0") ? "1" : "0"}`;
+})();
 
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -165,6 +179,27 @@ export const SCENARIOS: readonly Scenario[] = [
     expectedStatus: 429,
     expectedHeader: "Retry-After",
     group: "attribution",
+  },
+  // What a request with a broken credential costs, against one with none: the scannable format's
+  // checksum must refuse a malformed key before any HMAC (COMPARISONS below).
+  {
+    name: "refused-no-key",
+    summary: "GET /auth/me with no credential: 401 from authentication, clients in 12,000 /64s",
+    instance: "main",
+    path: "/auth/me",
+    headers: () => ({ Origin: BENCH_ORIGIN }),
+    clientIps: SPREAD_CLIENT_POOL,
+    expectedStatus: 401,
+    expectedHeader: "WWW-Authenticate",
+  },
+  {
+    name: "refused-malformed-key",
+    summary: "the same with an sfk3_ key whose checksum is wrong: 403 before any HMAC, no audit line",
+    instance: "main",
+    path: "/auth/me",
+    headers: () => ({ "X-API-Key": MALFORMED_SCANNABLE_KEY, Origin: BENCH_ORIGIN }),
+    clientIps: SPREAD_CLIENT_POOL,
+    expectedStatus: 403,
   },
   // Attribution of full-admitted: each takes one more part away.
   {
@@ -308,6 +343,13 @@ export const COMPARISONS: readonly {
     // The claim is about the worker's work: CPU per request, not the load a busy machine lets wrk offer.
     judgedBy: "cpu",
     why: "a signed key verifies with one HMAC and Map lookups, whatever the number of keys (src/auth/api-keys.ts)",
+  },
+  {
+    numerator: "refused-malformed-key",
+    denominator: "refused-no-key",
+    claim: 1.1,
+    judgedBy: "cpu",
+    why: "the shape and the checksum refuse a malformed sfk3_ key before any HMAC (src/auth/api-keys.ts)",
   },
   {
     numerator: "overview-10m",

@@ -248,6 +248,11 @@ export interface ApiKeyVerifierOptions {
 export interface ApiKeyVerifier {
   /** The claims of a genuine key, or undefined for anything else; never throws. */
   verify(presented: string): Promise<ApiKeyClaims | undefined>;
+  /**
+   * Whether `presented` has the shape of one of our formats (and, in the scannable one, its
+   * checksum): a refused value without it cannot be a key of ours, mistyped or guessed.
+   */
+  wellFormed(presented: string): boolean;
   /** Signs a new key under the first secret; throws when there is none. */
   issue(claims: Omit<ApiKeyClaims, "issuedAtSeconds">, issuedAtSeconds: number): Promise<string>;
   /** The kid new keys are signed under; undefined when no signing secret is configured. */
@@ -291,13 +296,20 @@ export function createApiKeyVerifier(options: ApiKeyVerifierOptions): ApiKeyVeri
     return claims;
   }
 
-  async function verifyScannable(presented: string): Promise<ApiKeyClaims | undefined> {
+  /** The parts of a scannable key whose shape and checksum hold; undefined otherwise. */
+  function scannableParts(presented: string) {
     const match = SCANNABLE_KEY_FORMAT.exec(presented);
     if (!match) return undefined;
     const [, kid, claimsText, presentedMac, checksum] = match as unknown as [string, string, string, string, string];
     const body = presented.slice(0, presented.length - CHECKSUM_LENGTH - 1);
+    return keyChecksum(body) === checksum ? { kid, claimsText, presentedMac, body } : undefined;
+  }
+
+  async function verifyScannable(presented: string): Promise<ApiKeyClaims | undefined> {
     // Before any HMAC: a mistyped, truncated or made-up key is refused for the price of a CRC32.
-    if (keyChecksum(body) !== checksum) return undefined;
+    const parts = scannableParts(presented);
+    if (parts === undefined) return undefined;
+    const { kid, claimsText, presentedMac, body } = parts;
     return verifyMac(kid, body.slice(0, body.length - MAC_LENGTH - 1), claimsText, presentedMac);
   }
 
@@ -321,6 +333,11 @@ export function createApiKeyVerifier(options: ApiKeyVerifierOptions): ApiKeyVeri
         scopes: entry.scopes,
         ...(entry.rate_limit === undefined ? {} : { rateLimit: entry.rate_limit }),
       };
+    },
+    wellFormed(presented) {
+      if (presented.startsWith(SCANNABLE_KEY_PREFIX)) return scannableParts(presented) !== undefined;
+      if (presented.startsWith(SIGNED_KEY_PREFIX)) return SIGNED_KEY_FORMAT.test(presented);
+      return LEGACY_KEY_FORMAT.test(presented);
     },
     async issue(claims, issuedAtSeconds) {
       const signing = signingSecrets[0];

@@ -1,11 +1,12 @@
 /**
  * Signatures of secret-scanning partner reports (GitHub's programme): the report's raw body is
  * signed with ECDSA P-256 over SHA-256, the signature sent base64-encoded in ASN.1 DER, and the
- * signing key named by an identifier the programme publishes with its public keys. The public keys
- * come from configuration (SECRET_SCANNING_PUBLIC_KEYS: GitHub's published list, or in tests a key
- * pair the suite makes); a report that does not verify under the key it names is not a report.
+ * signing key named by an identifier the programme publishes with its public keys. Which public key
+ * an identifier names is partner-keys.ts's business (GitHub's published list, fetched and cached,
+ * and the configured keys); a report that does not verify under the key it names is not a report.
  */
 import { z } from "zod";
+import type { PartnerKeyLookup } from "./partner-keys.ts";
 
 export const partnerKeysSchema = z
   .array(
@@ -63,29 +64,31 @@ export interface PartnerSignatureVerifier {
   verify(identifier: string | undefined, signature: string | undefined, body: Uint8Array): Promise<boolean>;
 }
 
-/** @example const reports = partnerSignatures(config.SECRET_SCANNING_PUBLIC_KEYS) */
-export function partnerSignatures(keys: PartnerKeys): PartnerSignatureVerifier {
-  const pems = new Map(keys.map((entry) => [entry.key_identifier, entry.key]));
-  // Imported once per isolate, on first use.
+/** @example const reports = partnerSignatures(partnerKeySource({ configured, fetchPublished })) */
+export function partnerSignatures(keyFor: PartnerKeyLookup): PartnerSignatureVerifier {
+  // Imported once per isolate, on first use; by PEM, so a list that changes what an identifier
+  // names never verifies under the old key.
   const imported = new Map<string, Promise<VerifyKey>>();
-  const keyFor = (identifier: string, pem: string) => {
-    let key = imported.get(identifier);
+  const importPem = (pem: string) => {
+    let key = imported.get(pem);
     if (key === undefined) {
       const der = base64Bytes(pem.replace(/-----(BEGIN|END) PUBLIC KEY-----|\s/g, "")) ?? new Uint8Array();
       key = crypto.subtle.importKey("spki", der, ECDSA_P256, false, ["verify"]);
-      imported.set(identifier, key);
+      imported.set(pem, key);
     }
     return key;
   };
 
   return {
     async verify(identifier, signature, body) {
-      const pem = identifier === undefined ? undefined : pems.get(identifier);
       const der = signature === undefined || signature.length > 200 ? undefined : base64Bytes(signature);
       const raw = der === undefined ? undefined : derToRaw(der);
-      if (pem === undefined || raw === undefined || identifier === undefined) return false;
+      // A malformed signature is refused before its identifier can cause a fetch of the key list.
+      if (raw === undefined || identifier === undefined || identifier.length > 200) return false;
+      const pem = await keyFor(identifier);
+      if (pem === undefined) return false;
       try {
-        return await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, await keyFor(identifier, pem), raw, body);
+        return await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, await importPem(pem), raw, body);
       } catch {
         return false;
       }

@@ -69,6 +69,7 @@ export class KeyRegistry extends DurableObject<Env> {
     super(ctx, env);
     ctx.storage.sql.exec(`
       create table if not exists issued_keys (id text primary key, tenant text not null, scopes text not null, rate_limit text, kid text not null, created_ms integer not null);
+      create index if not exists issued_keys_by_tenant on issued_keys (tenant);
       create table if not exists revocations (seq integer primary key autoincrement, kind text not null, subject text not null, revoked_ms integer not null);
       create index if not exists revocations_by_kind_and_age on revocations (kind, revoked_ms);
       create table if not exists key_usage (id text primary key, last_used_ms integer not null);
@@ -185,18 +186,31 @@ export class KeyRegistry extends DurableObject<Env> {
       .exec<{ id: string; last_used_ms: number }>("select id, last_used_ms from key_usage")
       .toArray();
     return {
-      keys: keys.map((row) => ({
-        id: row.id,
-        tenant: row.tenant,
-        scopes: JSON.parse(row.scopes) as ApiKeyScope[],
-        ...(row.rate_limit === null ? {} : { rateLimit: row.rate_limit }),
-        kid: row.kid,
-        createdAtMs: row.created_ms,
-      })),
+      keys: keys.map(toIssuedKey),
       lastUsedMs: Object.fromEntries(usage.map((row) => [row.id, row.last_used_ms])),
     };
   }
+
+  /** Every key issued to one tenant, by an operator or its own admins: what its key list starts from. */
+  keysOf(tenant: string): IssuedKey[] {
+    return this.ctx.storage.sql
+      .exec<KeyRow>(
+        "select id, tenant, scopes, rate_limit, kid, created_ms from issued_keys where tenant = ? order by created_ms, id",
+        tenant,
+      )
+      .toArray()
+      .map(toIssuedKey);
+  }
 }
+
+const toIssuedKey = (row: KeyRow): IssuedKey => ({
+  id: row.id,
+  tenant: row.tenant,
+  scopes: JSON.parse(row.scopes) as ApiKeyScope[],
+  ...(row.rate_limit === null ? {} : { rateLimit: row.rate_limit }),
+  kid: row.kid,
+  createdAtMs: row.created_ms,
+});
 
 /** The issued keys: admin routes only. */
 export function keyRegistry(namespace: DurableObjectNamespace<KeyRegistry>): DurableObjectStub<KeyRegistry> {

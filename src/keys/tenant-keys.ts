@@ -1,7 +1,8 @@
 /**
  * TenantKeys: one Durable Object per tenant (`idFromName("tenant:" + slug)`) holding what the
  * tenant's admins need to manage the keys they create: name, scopes, rate limit, expiry, and what
- * happened to each key (rolled, revoked, reported leaked). Workers never ask it to verify a key
+ * happened to each key (rolled, revoked, reported leaked). Keys an operator issued to the tenant
+ * are the registry's (registry.ts); this object keeps only why one of them was revoked. Workers never ask it to verify a key
  * (keys verify by their MAC, refusals come from the revocation list); only the key management
  * routes, the leak reports and its own alarm do. One object per tenant means a tenant can only
  * ever look up its own ids: another tenant's id is simply not there (no object-level check to
@@ -65,6 +66,7 @@ export class TenantKeys extends DurableObject<Env> {
     super(ctx, env);
     ctx.storage.sql.exec(`
       create table if not exists tenant_keys (id text primary key, tenant text not null, name text not null, scopes text not null, rate_limit text not null, created_ms integer not null, expires_ms integer not null, rolled_from text, grace_ends_ms integer, revoked_ms integer, revoked_reason text);
+      create table if not exists revocation_notes (id text primary key, revoked_ms integer not null, reason text not null);
     `);
   }
 
@@ -111,7 +113,11 @@ export class TenantKeys extends DurableObject<Env> {
     return true;
   }
 
-  /** Records a revocation made through the list; the first reason stays (a leak report is not overwritten). */
+  /**
+   * Records a revocation made through the list; the first reason stays (a leak report is not
+   * overwritten). A key this object does not hold (an operator issued it) keeps only when and why,
+   * for the tenant's list, which reads the key itself from the registry.
+   */
   noteRevoked(id: string, revokedAtMs: number, reason: string): void {
     this.ctx.storage.sql.exec(
       "update tenant_keys set revoked_ms = ?, revoked_reason = ? where id = ? and revoked_ms is null",
@@ -119,6 +125,21 @@ export class TenantKeys extends DurableObject<Env> {
       reason,
       id,
     );
+    if (this.get(id) === undefined)
+      this.ctx.storage.sql.exec(
+        "insert into revocation_notes (id, revoked_ms, reason) values (?, ?, ?) on conflict (id) do nothing",
+        id,
+        revokedAtMs,
+        reason,
+      );
+  }
+
+  /** Key id → when and why it was revoked, for the keys of the tenant this object does not hold. */
+  revocationNotes(): Record<string, { revokedAtMs: number; reason: string }> {
+    const rows = this.ctx.storage.sql
+      .exec<{ id: string; revoked_ms: number; reason: string }>("select id, revoked_ms, reason from revocation_notes")
+      .toArray();
+    return Object.fromEntries(rows.map((row) => [row.id, { revokedAtMs: row.revoked_ms, reason: row.reason }]));
   }
 
   /** Revokes every predecessor whose grace period is over, then waits for the next one. */

@@ -30,6 +30,8 @@ export interface AuthenticateOptions {
   sessions?: SessionCookie;
   /** Realm named in WWW-Authenticate. Default `streamforge`. */
   realm?: string;
+  /** Epoch ms against which a bearer token's times are checked. Default `Date.now`. */
+  clock?: () => number;
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
@@ -40,6 +42,7 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 
 export function authenticate(options: AuthenticateOptions): MiddlewareHandler<AppEnv> {
   const realm = options.realm ?? "streamforge";
+  const clock = options.clock ?? Date.now;
   const challenge = `Bearer realm="${realm}"`;
   const unauthorized = (detail: string, header: string) =>
     new AppError({
@@ -73,7 +76,7 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
       principal = { kind: "user", subject, tenant, role };
     } else if (authorization !== undefined) {
       const token = BEARER.exec(authorization)?.[1];
-      const claims = token === undefined ? undefined : await verifyToken(token, options.tokens);
+      const claims = token === undefined ? undefined : await verifyToken(token, options.tokens, clock());
       if (
         claims === undefined ||
         (await options.revocations.current(claims.tenant, waitUntil)).tokenRevoked({
@@ -98,14 +101,18 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
       // A revoked key gets the same answer as a wrong one: the caller learns nothing about which it holds.
       if (key === undefined || (await options.revocations.current(key.tenant, waitUntil)).keyRevoked(key)) {
         // Only the verified id is named: the presented text may be a real key with one character wrong.
-        audit({
-          action: "auth.api_key",
-          outcome: "refused",
-          reason: key === undefined ? "invalid" : "revoked",
-          ...(key === undefined ? {} : { subject: key.id }),
-          requestId: c.get("requestId"),
-          ...auditClient(c),
-        });
+        // A value no key of ours could be (a wrong shape, a scannable key's checksum wrong) is noise,
+        // as a missing key is: no audit line, so junk costs what no credential costs (the bench's
+        // refused-malformed-key against refused-no-key); the invalid-credential bound still counts it.
+        if (key !== undefined || options.apiKeys.wellFormed(apiKey))
+          audit({
+            action: "auth.api_key",
+            outcome: "refused",
+            reason: key === undefined ? "invalid" : "revoked",
+            ...(key === undefined ? {} : { subject: key.id }),
+            requestId: c.get("requestId"),
+            ...auditClient(c),
+          });
         throw forbiddenKey();
       }
       options.usage.record(key.id, waitUntil);

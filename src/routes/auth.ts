@@ -62,9 +62,11 @@ const me = createRoute({
 export interface AuthRoutesDeps {
   signIn: SignIn;
   tokens: TokenSettings;
+  /** Epoch ms: a token's `iat`, `nbf` and `exp` count from it. */
+  clock: () => number;
 }
 
-export function createAuthRoutes({ signIn, tokens }: AuthRoutesDeps) {
+export function createAuthRoutes({ signIn, tokens, clock }: AuthRoutesDeps) {
   const router = createRouter();
   // POST only: another method is a 405 and must neither spend a login attempt nor wait on (or fail with) the limiter.
   router.on("POST", "/auth/login", signIn.guard);
@@ -72,7 +74,11 @@ export function createAuthRoutes({ signIn, tokens }: AuthRoutesDeps) {
   return router
     .openapi(login, async (c) => {
       const user = await signIn.verify(c, c.req.valid("json"));
-      const accessToken = await issueToken({ sub: user.username, tenant: user.tenant, role: user.role }, tokens);
+      const accessToken = await issueToken(
+        { sub: user.username, tenant: user.tenant, role: user.role },
+        tokens,
+        clock(),
+      );
       return c.json({ access_token: accessToken, token_type: "Bearer" as const, expires_in: tokens.ttlSeconds }, 200);
     })
     .openapi(me, (c) => {

@@ -15,19 +15,34 @@
  * exactly as an unknown one. A new key never carries a scope the tenant's plan does not list nor a
  * rate limit above its ceiling (sql/migrations/0005_tenant_roles.sql). Every decision is an audit
  * line naming the tenant and key id, never a key.
+ *
+ * Keys an operator issued to the tenant (`POST /admin/keys`, `npm run key:new`) are listed too,
+ * `issued_by: "operator"`, read from the registry that records every issued id with its tenant, so
+ * another tenant's operator key is as unknown here as its own keys. The tenant's admins may revoke
+ * one (a tenant must be able to stop a key that leaked without waiting for an operator), but not
+ * roll it: a successor would be the tenant's own key, and an operator may have granted scopes or a
+ * rate limit beyond the tenant's plan, which a roll would copy past the ceiling. Its state comes
+ * from the tenant's revocation list, so a revocation by the operator shows here as well.
  */
 
 import type { Context, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { audit, auditClient } from "../audit.ts";
-import { API_KEY_SCOPES, type ApiKeyScope, type ApiKeyVerifier, rateNotation, scopeList } from "../auth/api-keys.ts";
+import {
+  API_KEY_SCOPES,
+  type ApiKeyScope,
+  type ApiKeyVerifier,
+  KEY_ID,
+  rateNotation,
+  scopeList,
+} from "../auth/api-keys.ts";
 import { toHex } from "../auth/digest.ts";
 import type { SessionCookie } from "../auth/session-cookie.ts";
 import type { KeyManager } from "../db/users.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
-import type { KeyRegistry } from "../keys/registry.ts";
-import type { Revocation } from "../keys/revocations.ts";
+import type { IssuedKey, KeyRegistry } from "../keys/registry.ts";
+import type { Revocation, RevocationSet } from "../keys/revocations.ts";
 import type { TenantKey, TenantKeys } from "../keys/tenant-keys.ts";
 import { jsonBody } from "../middleware/json-body.ts";
 import { requireScope } from "../middleware/require-scope.ts";
@@ -40,8 +55,6 @@ const DAY_MS = 86_400_000;
 const MAX_GRACE_SECONDS = 86_400;
 const DEFAULT_LIFETIME_DAYS = 90;
 const MAX_LIFETIME_DAYS = 366;
-/** `tk-` and 16 hex characters: ids the tenant cannot choose, so none collides with an operator's. */
-const TENANT_KEY_ID = /^tk-[0-9a-f]{16}$/;
 
 const SESSION_AND_CSRF: { [scheme: string]: string[] }[] = [{ session: [], csrfToken: [] }];
 
@@ -72,14 +85,20 @@ const TenantKeyView = z
     id: z.string(),
     name: z.string(),
     scopes: z.array(z.enum(API_KEY_SCOPES)),
-    rate_limit: z.string(),
+    rate_limit: z
+      .string()
+      .nullable()
+      .meta({ description: "null: an operator's key with no limit of its own (the per-principal limit applies)" }),
     created_at: z.string().meta({ format: "date-time" }),
-    expires_at: z.string().meta({ format: "date-time" }),
+    expires_at: z.string().nullable().meta({ format: "date-time", description: "null: does not expire" }),
     last_used_at: z.string().nullable().meta({ format: "date-time", description: "To the minute; lags up to 5 min." }),
     state: z.enum(["active", "rolling", "expired", "revoked"]),
     refused_from: z.string().nullable().meta({ format: "date-time" }),
     rolled_from: z.string().nullable(),
     revoked_reason: z.string().nullable(),
+    issued_by: z
+      .enum(["tenant", "operator"])
+      .meta({ description: "operator: issued with POST /admin/keys; it can be revoked here, not rolled" }),
   })
   .meta({ id: "TenantKey" });
 
@@ -88,7 +107,7 @@ const NewTenantKey = z
   .intersection(TenantKeyView, z.object({ key: z.string().meta({ description: "Shown in this answer only" }) }))
   .meta({ id: "NewTenantKey" });
 
-const idParams = z.object({ id: z.string().regex(TENANT_KEY_ID, "not a key id") }).strict();
+const idParams = z.object({ id: z.string().regex(KEY_ID, "not a key id") }).strict();
 
 const refusals = {
   401: problem("No session, or an invalid, expired or revoked one"),
@@ -107,7 +126,7 @@ const listKeys = createRoute({
   request: { query: z.object({}).strict() },
   responses: {
     200: {
-      description: "Every key the tenant's admins created, newest first",
+      description: "Every key the tenant's admins created or an operator issued to it, newest first",
       content: { "application/json": { schema: z.object({ keys: z.array(TenantKeyView) }) } },
     },
     400: problem("Unknown parameters"),
@@ -148,7 +167,7 @@ const rollKey = createRoute({
     201: { description: "The successor, shown once", content: { "application/json": { schema: NewTenantKey } } },
     400: problem("Invalid body or id"),
     404: problem("No such key in this tenant"),
-    409: problem("The key is already rolled, revoked or expired"),
+    409: problem("The key is already rolled, revoked or expired, or an operator issued it"),
     413: problem("Body too large"),
     415: problem("Not JSON"),
     ...refusals,
@@ -178,8 +197,10 @@ export interface TenantKeyRoutesDeps {
   findManager: (subject: string) => Promise<KeyManager | undefined>;
   /** The tenant's own TenantKeys object. */
   catalog: (tenant: string) => DurableObjectStub<TenantKeys>;
-  /** Where every issued id is registered, so ids stay unique across tenants and operators. */
+  /** Where every issued id is registered, so ids stay unique across tenants and operators; lists an operator's keys. */
   registry: () => DurableObjectStub<KeyRegistry>;
+  /** The tenant's revocations in force, as this isolate holds them: whether an operator's key is revoked. */
+  revocations: (c: Context<AppEnv>, tenant: string) => Promise<RevocationSet>;
   /** Puts a key id on its tenant's revocation list and this isolate's copy (src/keys/revoke.ts). */
   revoke: (tenant: string, keyId: string) => Promise<Revocation>;
   /** Key id → epoch ms of the minute it was last used, merged over the usage objects. */
@@ -216,11 +237,38 @@ function view(key: TenantKey, nowMs: number, lastUsedMs: number | undefined) {
     refused_from: key.graceEndsAtMs === undefined ? null : iso(key.graceEndsAtMs),
     rolled_from: key.rolledFrom ?? null,
     revoked_reason: key.revokedReason ?? null,
+    issued_by: "tenant",
+  } as const;
+}
+
+/** An operator's key as the tenant sees it: named by its id, no expiry, revoked only through the list. */
+function operatorView(
+  key: IssuedKey,
+  revoked: RevocationSet,
+  note: { revokedAtMs: number; reason: string } | undefined,
+  lastUsedMs: number | undefined,
+) {
+  const isRevoked =
+    note !== undefined ||
+    revoked.keyRevoked({ id: key.id, tenant: key.tenant, issuedAtSeconds: key.createdAtMs / 1000 });
+  return {
+    id: key.id,
+    name: key.id,
+    scopes: key.scopes,
+    rate_limit: key.rateLimit ?? null,
+    created_at: iso(key.createdAtMs),
+    expires_at: null,
+    last_used_at: lastUsedMs === undefined ? null : iso(lastUsedMs),
+    state: isRevoked ? "revoked" : "active",
+    refused_from: null,
+    rolled_from: null,
+    revoked_reason: note?.reason ?? null,
+    issued_by: "operator",
   } as const;
 }
 
 export function createTenantKeyRoutes(deps: TenantKeyRoutesDeps) {
-  const { sessions, apiKeys, findManager, catalog, registry, revoke, lastUsed, clock } = deps;
+  const { sessions, apiKeys, findManager, catalog, registry, revocations, revoke, lastUsed, clock } = deps;
   const record = (
     c: Context<AppEnv>,
     action: string,
@@ -280,6 +328,10 @@ export function createTenantKeyRoutes(deps: TenantKeyRoutesDeps) {
       });
     }
   };
+
+  /** The tenant's key `id` that an operator issued, if there is one (the catalog holds the tenant's own). */
+  const operatorKey = async (tenant: string, id: string) =>
+    (await registry().keysOf(tenant)).find((key) => key.id === id);
 
   const unknownKey = (c: Context<AppEnv>, action: string, subject: string) => {
     record(c, action, "refused", subject, "unknown-key");
@@ -359,10 +411,24 @@ export function createTenantKeyRoutes(deps: TenantKeyRoutesDeps) {
   return router
     .openapi(listKeys, async (c) => {
       const manager = await currentManager(c);
-      const [keys, lastUsedMs] = await Promise.all([catalog(manager.tenant).list(), lastUsed()]);
+      const tenantCatalog = catalog(manager.tenant);
+      const [keys, issued, notes, revoked, lastUsedMs] = await Promise.all([
+        tenantCatalog.list(),
+        registry().keysOf(manager.tenant),
+        tenantCatalog.revocationNotes(),
+        revocations(c, manager.tenant),
+        lastUsed(),
+      ]);
       const nowMs = clock();
+      const own = new Set(keys.map((key) => key.id));
+      const listed = [
+        ...keys.map((key) => view(key, nowMs, lastUsedMs[key.id])),
+        ...issued
+          .filter((key) => !own.has(key.id))
+          .map((key) => operatorView(key, revoked, notes[key.id], lastUsedMs[key.id])),
+      ].sort((a, b) => b.created_at.localeCompare(a.created_at) || a.id.localeCompare(b.id));
       record(c, "list", "success", manager.tenant);
-      return c.json({ keys: keys.map((key) => view(key, nowMs, lastUsedMs[key.id])) }, 200);
+      return c.json({ keys: listed }, 200);
     })
     .openapi(createKey, async (c) => {
       const manager = await currentManager(c);
@@ -389,7 +455,18 @@ export function createTenantKeyRoutes(deps: TenantKeyRoutesDeps) {
       const { grace_seconds: graceSeconds } = c.req.valid("json");
       const tenantCatalog = catalog(manager.tenant);
       const old = await tenantCatalog.get(id);
-      if (old === undefined) throw unknownKey(c, "roll", `${manager.tenant}/${id}`);
+      if (old === undefined) {
+        if ((await operatorKey(manager.tenant, id)) === undefined)
+          throw unknownKey(c, "roll", `${manager.tenant}/${id}`);
+        record(c, "roll", "refused", `${manager.tenant}/${id}`, "operator-key");
+        throw new AppError({
+          status: 409,
+          code: "operator-key",
+          title: "Issued by the operator",
+          detail:
+            "An operator's key can be revoked here, not rolled: create a key of the tenant's own and revoke this one.",
+        });
+      }
       // Before the grace period starts: a predecessor must never be on its way out without a successor.
       signingKid();
       const nowMs = clock();
@@ -422,8 +499,20 @@ export function createTenantKeyRoutes(deps: TenantKeyRoutesDeps) {
       const { id } = c.req.valid("param");
       const tenantCatalog = catalog(manager.tenant);
       const held = await tenantCatalog.get(id);
-      if (held === undefined) throw unknownKey(c, "revoke", `${manager.tenant}/${id}`);
       const nowMs = clock();
+      if (held === undefined) {
+        const issued = await operatorKey(manager.tenant, id);
+        if (issued === undefined) throw unknownKey(c, "revoke", `${manager.tenant}/${id}`);
+        // Both idempotent: a key id is revoked once, and the first reason noted stays.
+        await revoke(manager.tenant, id);
+        await tenantCatalog.noteRevoked(id, nowMs, `revoked by ${manager.username}`);
+        record(c, "revoke", "success", `${manager.tenant}/${id}`);
+        const notes = await tenantCatalog.revocationNotes();
+        return c.json(
+          operatorView(issued, await revocations(c, manager.tenant), notes[id], (await lastUsed())[id]),
+          200,
+        );
+      }
       if (held.revokedAtMs === undefined) {
         await revoke(manager.tenant, id);
         await tenantCatalog.noteRevoked(id, nowMs, `revoked by ${manager.username}`);

@@ -66,7 +66,31 @@ function report(fetch: IsolateFetch, body: string, headers: Record<string, strin
 const withKey = (fetch: IsolateFetch, key: string) =>
   fetch("/auth/me", { headers: { "X-API-Key": key, "CF-Connecting-IP": freshIp() } });
 
-const app = (clock: TestClock) => isolateApp(clock, { SECRET_SCANNING_PUBLIC_KEYS: publicKeys });
+const KEYS_URL = "https://keys.partner.test/meta/public_keys/secret_scanning";
+
+/** The partner's key endpoint, in-test: it serves `keys` (or fails when "down") and counts its calls. */
+function keyEndpoint(keys: Record<string, string> | "down") {
+  const endpoint = {
+    calls: 0,
+    fetch: (async (input: RequestInfo | URL) => {
+      endpoint.calls++;
+      expect(new Request(input).url).toBe(KEYS_URL);
+      if (keys === "down") return new Response("unavailable", { status: 503 });
+      return Response.json({
+        public_keys: Object.entries(keys).map(([key_identifier, key]) => ({ key_identifier, key, is_current: true })),
+      });
+    }) as typeof fetch,
+  };
+  return endpoint;
+}
+
+/** Configured keys only; the key endpoint, when asked, is down. */
+const app = (clock: TestClock) =>
+  isolateApp(
+    clock,
+    { SECRET_SCANNING_PUBLIC_KEYS: publicKeys, SECRET_SCANNING_KEYS_URL: KEYS_URL },
+    { fetch: keyEndpoint("down").fetch },
+  );
 
 /** A key the tenant's admin created in the dashboard, and the admin's page to list keys with. */
 async function tenantKey(fetch: IsolateFetch): Promise<{ id: string; key: string; list: () => Promise<Response> }> {
@@ -143,6 +167,11 @@ describe("POST /security/leaked-keys", () => {
       state: "revoked",
       revoked_reason: `reported leaked at ${LEAK_URL}`,
     });
+    expect(listed.keys.find((key) => key.id === operatorId)).toMatchObject({
+      state: "revoked",
+      revoked_reason: `reported leaked at ${LEAK_URL}`,
+      issued_by: "operator",
+    });
     const audits = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(audits).toEqual(
       expect.arrayContaining([
@@ -208,8 +237,8 @@ describe("POST /security/leaked-keys", () => {
     expect((await withKey(fetch, key)).status).toBe(200);
   });
 
-  it("refuses every report when no partner key is configured", async () => {
-    const fetch = isolateApp(testClock());
+  it("refuses every report when no partner key is configured nor published", async () => {
+    const fetch = isolateApp(testClock(), { SECRET_SCANNING_KEYS_URL: "" });
     const body = "[]";
     const refused = await report(fetch, body, {
       "Github-Public-Key-Identifier": IDENTIFIER,
@@ -226,5 +255,77 @@ describe("POST /security/leaked-keys", () => {
       expect(derToRaw(rawToDer(raw))).toEqual(raw);
     }
     expect(derToRaw(new Uint8Array([0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x02, 0x01]))).toBeUndefined();
+  });
+});
+
+describe("POST /security/leaked-keys: the partner's published keys", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  const signedReport = async (key: string, identifier: string) => {
+    const body = JSON.stringify([{ token: key, type: "streamforge_api_key", url: LEAK_URL, source: "content" }]);
+    return {
+      body,
+      headers: { "Github-Public-Key-Identifier": identifier, "Github-Public-Key-Signature": await signatureOf(body) },
+    };
+  };
+
+  it("revokes under a key only the partner's endpoint publishes, none configured", async () => {
+    const endpoint = keyEndpoint({ "published-key-1": await pemOf(partner.publicKey) });
+    const fetch = isolateApp(
+      testClock(),
+      { SECRET_SCANNING_PUBLIC_KEYS: "", SECRET_SCANNING_KEYS_URL: KEYS_URL },
+      { fetch: endpoint.fetch },
+    );
+    const { key } = await tenantKey(fetch);
+    const { body, headers } = await signedReport(key, "published-key-1");
+    const answer = await report(fetch, body, headers);
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toEqual([expect.objectContaining({ label: "true_positive" })]);
+    expect((await withKey(fetch, key)).status).toBe(403);
+    expect(endpoint.calls).toBe(1);
+  });
+
+  it("makes at most one fetch for a flood of reports naming made-up identifiers, and the partner's report still revokes", async () => {
+    vi.spyOn(console, "info").mockImplementation(() => undefined);
+    const endpoint = keyEndpoint({ "published-key-1": await pemOf(partner.publicKey) });
+    const clock = testClock();
+    const fetch = isolateApp(
+      clock,
+      { SECRET_SCANNING_PUBLIC_KEYS: "", SECRET_SCANNING_KEYS_URL: KEYS_URL },
+      { fetch: endpoint.fetch },
+    );
+    const { key } = await tenantKey(fetch);
+    for (let index = 0; index < 40; index++) {
+      const forged = await signedReport(key, `made-up-${crypto.randomUUID()}`);
+      const refused = await report(fetch, forged.body, forged.headers);
+      expect(refused.status).toBe(401);
+      clock.advance(5_000);
+    }
+    expect(endpoint.calls).toBe(1);
+    expect((await withKey(fetch, key)).status).toBe(200);
+    const genuine = await signedReport(key, "published-key-1");
+    expect((await report(fetch, genuine.body, genuine.headers)).status).toBe(200);
+    expect((await withKey(fetch, key)).status).toBe(403);
+    expect(endpoint.calls).toBe(1);
+  });
+
+  it("with the key endpoint down, verifies under a configured key and refuses an unknown one (401), revoking nothing", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const endpoint = keyEndpoint("down");
+    const fetch = isolateApp(
+      testClock(),
+      { SECRET_SCANNING_PUBLIC_KEYS: publicKeys, SECRET_SCANNING_KEYS_URL: KEYS_URL },
+      { fetch: endpoint.fetch },
+    );
+    const unknown = await tenantKey(fetch);
+    const refusedReport = await signedReport(unknown.key, "published-key-1");
+    expect((await report(fetch, refusedReport.body, refusedReport.headers)).status).toBe(401);
+    expect(endpoint.calls).toBe(1);
+    expect((await withKey(fetch, unknown.key)).status).toBe(200);
+
+    const configured = await tenantKey(fetch);
+    const accepted = await signedReport(configured.key, IDENTIFIER);
+    expect((await report(fetch, accepted.body, accepted.headers)).status).toBe(200);
+    expect((await withKey(fetch, configured.key)).status).toBe(403);
   });
 });

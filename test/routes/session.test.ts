@@ -7,7 +7,15 @@ import { issueToken } from "../../src/auth/tokens.ts";
 import { revocationShard } from "../../src/keys/registry.ts";
 import { sessionFamilies } from "../../src/keys/session-families.ts";
 import { TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_TOKENS } from "../support/constants.ts";
-import { adminRequest, type IsolateFetch, isolateApp, type TestClock, testClock } from "../support/isolate.ts";
+import {
+  adminRequest,
+  dashboardSession,
+  type IsolateFetch,
+  isolateApp,
+  type TestClock,
+  testClock,
+} from "../support/isolate.ts";
+import { createTenant, deleteUser, moveUser } from "../support/owner-db.ts";
 
 const DASHBOARD = "http://localhost:5173";
 const COOKIE_ATTRIBUTES = "Path=/; HttpOnly; Secure; SameSite=Strict";
@@ -616,6 +624,55 @@ describe("principals re-read on refresh", () => {
     const { page } = await signedInAs(clock, { subject: "initech_analyst", tenant: "initech", role: "analyst" });
     expect((await withSession(isolateApp(clock), "/auth/session/refresh", page, { method: "POST" })).status).toBe(200);
   });
+});
+
+describe("a user moved to another tenant or deleted", () => {
+  const FROM = "session-move-from";
+  const TO = "session-move-to";
+
+  it.each([
+    ["moved to another tenant", "session_moved_user", (username: string) => moveUser(username, TO)],
+    ["deleted", "session_deleted_user", deleteUser],
+  ] as const)(
+    "once %s: the session's refresh is refused and ends it, and a bearer token from before works no longer than its lifetime",
+    async (_label, username, change) => {
+      await createTenant({ slug: TO, users: [] });
+      await createTenant({ slug: FROM, users: [{ username, role: "analyst" }] });
+      const clock = testClock();
+      const fetch = isolateApp(clock);
+      const login = await fetch("/auth/login", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+        body: JSON.stringify({ username, password: DEMO_PASSWORD }),
+      });
+      expect(login.status).toBe(200);
+      const { access_token: token, expires_in: lifetimeSeconds } = (await login.json()) as {
+        access_token: string;
+        expires_in: number;
+      };
+      const page = await dashboardSession(fetch, username, { Origin: DASHBOARD, "CF-Connecting-IP": freshIp() });
+      const withToken = () =>
+        fetch("/auth/me", { headers: { Authorization: `Bearer ${token}`, "CF-Connecting-IP": freshIp() } });
+      expect(await (await withToken()).json()).toMatchObject({ subject: username, tenant: FROM });
+      expect((await withSession(fetch, "/auth/me", page)).status).toBe(200);
+
+      await change(username);
+
+      const refresh = await withSession(fetch, "/auth/session/refresh", page, { method: "POST" });
+      expect(refresh.status).toBe(401);
+      expect(refresh.headers.getSetCookie()).toEqual([]);
+      expect((await withSession(fetch, "/auth/me", page)).status).toBe(401);
+      // A signed token is not looked up: it keeps the tenant it was issued for until it expires, and not a second longer.
+      clock.advance(lifetimeSeconds * 1000 - 1000);
+      const lastSecond = await withToken();
+      expect(lastSecond.status).toBe(200);
+      expect(await lastSecond.json()).toMatchObject({ subject: username, tenant: FROM });
+      clock.advance(1000);
+      const expired = await withToken();
+      expect(expired.status).toBe(401);
+      expect(expired.headers.get("www-authenticate")).toBe('Bearer realm="streamforge", error="invalid_token"');
+    },
+  );
 });
 
 describe("session audit lines", () => {

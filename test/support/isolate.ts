@@ -6,7 +6,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { expect } from "vitest";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
-import { createApp } from "../../src/app.ts";
+import { type AppDeps, createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/env.ts";
 import { ORIGIN } from "./app.ts";
 import { TEST_ADMIN_SECRET } from "./constants.ts";
@@ -28,10 +28,15 @@ export function testClock(startMs = Date.now()): TestClock {
 
 export type IsolateFetch = (path: string, init?: RequestInit) => Promise<Response>;
 
-export function isolateApp(clock: TestClock, overrides: Record<string, unknown> = {}): IsolateFetch {
+/** `deps.fetch` stands in for the outside world (the partner's key endpoint): tests never reach the network. */
+export function isolateApp(
+  clock: TestClock,
+  overrides: Record<string, unknown> = {},
+  deps: Pick<AppDeps, "fetch"> = {},
+): IsolateFetch {
   const result = loadConfig({ ...env, ...overrides });
   if (!result.ok) throw new Error(`test config does not parse: ${JSON.stringify(result.problems)}`);
-  const app = createApp({ config: result.config, clock: clock.now });
+  const app = createApp({ config: result.config, clock: clock.now, ...deps });
   return async (path, init) => {
     const ctx = createExecutionContext();
     const response = await app.request(ORIGIN + path, init, env, ctx);

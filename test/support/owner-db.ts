@@ -54,6 +54,19 @@ export async function createTenant(tenant: {
   ]);
 }
 
+/** Moves a user to another tenant, as an operator would in the database. */
+export async function moveUser(username: string, tenantSlug: string): Promise<void> {
+  await ownerSql.query("update users set tenant_id = (select id from tenants where slug = $2) where username = $1", [
+    username,
+    tenantSlug,
+  ]);
+}
+
+/** Deletes a user, as an operator would in the database. */
+export async function deleteUser(username: string): Promise<void> {
+  await ownerSql.query("delete from users where username = $1", [username]);
+}
+
 /** Changes a user's role, as an operator would in the database. */
 export async function setRole(username: string, role: UserRole): Promise<void> {
   await ownerSql.query("update users set role = $2 where username = $1", [username, role]);

@@ -14,13 +14,14 @@ interface TenantKey {
   id: string;
   name: string;
   scopes: string[];
-  rate_limit: string;
+  rate_limit: string | null;
   created_at: string;
-  expires_at: string;
+  expires_at: string | null;
   last_used_at: string | null;
   state: "active" | "rolling" | "expired" | "revoked";
   refused_from: string | null;
   revoked_reason: string | null;
+  issued_by: "tenant" | "operator";
 }
 
 const GRACE_CHOICES = [
@@ -166,7 +167,8 @@ export function apiKeysView(context: ViewContext): { element: HTMLElement; dispo
           await load();
         }),
       );
-      return [grace, roll, revoke];
+      // An operator's key is revoked here, never rolled (src/routes/tenant-keys.ts says why).
+      return key.issued_by === "operator" ? [revoke] : [grace, roll, revoke];
     };
     cell.replaceChildren(...buttons());
     return cell;
@@ -188,7 +190,11 @@ export function apiKeysView(context: ViewContext): { element: HTMLElement; dispo
             h(
               "tr",
               { "data-key": key.id, "data-state": key.state },
-              h("th", { scope: "row" }, key.name),
+              h(
+                "th",
+                { scope: "row" },
+                key.issued_by === "operator" ? `${key.name} (issued by the operator)` : key.name,
+              ),
               h("td", {}, h("code", {}, key.id)),
               h("td", {}, key.scopes.join(", ")),
               h("td", {}, day(key.created_at)),
