@@ -33,7 +33,7 @@ const GRACE_CHOICES = [
 const day = (iso: string | null) => (iso === null ? "never" : iso.slice(0, 16).replace("T", " "));
 
 function stateText(key: TenantKey): string {
-  if (key.state === "revoked") return `revoked: ${key.revoked_reason ?? "revoked"}`;
+  if (key.state === "revoked") return key.revoked_reason === null ? "revoked" : `revoked: ${key.revoked_reason}`;
   if (key.state === "rolling") return `rolling: refused from ${day(key.refused_from)}`;
   return key.state;
 }
