@@ -10,6 +10,7 @@ import {
   TEST_SIGNING_SECRETS,
   TEST_TENANT_SCOPE_KEY,
 } from "./test/support/constants.ts";
+import { longestFirst } from "./test/support/longest-first.ts";
 
 const sha256Hex = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -50,6 +51,20 @@ const STATEFUL_FILES = [
   "test/rate-limit/multi-isolate.test.ts",
   "test/routes/login-limits.test.ts",
   "test/routes/database-faults.test.ts",
+];
+
+/** The longest files, longest first: they start before the rest (test/support/longest-first.ts). */
+const RUN_FIRST = [
+  "test/fuzz/requests.test.ts",
+  "test/browser/dashboard.test.ts",
+  "test/scripts/dev.test.ts",
+  "test/rate-limit/multi-isolate.test.ts",
+  "test/routes/login-limits.test.ts",
+  "test/routes/session.test.ts",
+  "test/browser/dashboard-limits.test.ts",
+  "test/browser/api-keys.test.ts",
+  "test/keys/revocation-shards.test.ts",
+  "test/routes/tenant-keys.test.ts",
 ];
 
 /** A project of test files that run inside workerd, on the suite's Postgres and SQL endpoint. */
@@ -111,6 +126,7 @@ export default defineConfig({
     // most of a script or browser file is waiting on a process it started. No project turns file
     // parallelism off: vitest would run such a project after all the others, one file at a time.
     maxWorkers: 3,
+    sequence: { sequencer: longestFirst(RUN_FIRST) },
     projects: [
       workerProject({
         name: "worker",
