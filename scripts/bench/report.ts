@@ -85,6 +85,7 @@ export interface BenchReport {
     rounds: number;
     durationSeconds: number;
     warmupSeconds: number;
+    warmupRequests: number;
     connections: number;
     threads: number;
     durableObjectStorage: string;
@@ -266,7 +267,7 @@ export function formatReport(report: BenchReport): string {
   const lastNumericColumn = rows[0]!.length - 2;
   const lines = [
     `machine: ${machine.cpus} CPUs, ${machine.cpuModel}; Node ${machine.node}; ${machine.workerd}; ${machine.wrk}`,
-    `load: wrk -t${settings.threads} -c${settings.connections}, ${settings.rounds} rounds × ${settings.durationSeconds} s per scenario (after ${settings.warmupSeconds} s warm-up); medians; CPU = workerd utime+stime / completed requests`,
+    `load: wrk -t${settings.threads} -c${settings.connections}, ${settings.rounds} rounds × ${settings.durationSeconds} s per scenario (after a warm-up of ${settings.warmupRequests} requests, at most ${settings.warmupSeconds} s); medians; CPU = workerd utime+stime / completed requests`,
     `Durable Object storage: ${settings.durableObjectStorage}; other load = cores used by other processes during a run (highest round)`,
     ...(withDatabase
       ? [

@@ -28,6 +28,31 @@ export interface TokenClaims {
   role?: UserRole;
 }
 
+// Spelled through the function so it type-checks under both the Workers and the Node typings.
+type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+
+/**
+ * The HMAC key of each settings object, imported on first use and kept for the isolate's life:
+ * given the secret as text, Hono's helpers import it again on every call, which costs about as
+ * much as the signature itself. Settings are made once per isolate and never changed.
+ */
+const importedKeys = new WeakMap<TokenSettings, Promise<HmacKey>>();
+
+function signingKeyOf(settings: TokenSettings): Promise<HmacKey> {
+  let key = importedKeys.get(settings);
+  if (key === undefined) {
+    key = crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(settings.signingKey),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign", "verify"],
+    );
+    importedKeys.set(settings, key);
+  }
+  return key;
+}
+
 export async function issueToken(claims: TokenClaims, settings: TokenSettings, nowMs = Date.now()): Promise<string> {
   const iat = Math.floor(nowMs / 1000);
   return signClaims(
@@ -40,7 +65,7 @@ export async function issueToken(claims: TokenClaims, settings: TokenSettings, n
       exp: iat + settings.ttlSeconds,
       jti: crypto.randomUUID(),
     },
-    settings.signingKey,
+    await signingKeyOf(settings),
   );
 }
 
@@ -56,7 +81,7 @@ export async function verifyToken(
   settings: TokenSettings,
   nowMs = Date.now(),
 ): Promise<VerifiedToken | undefined> {
-  const payload = await verifyClaims(token, settings, nowMs);
+  const payload = await verifyClaims(token, { ...settings, signingKey: await signingKeyOf(settings) }, nowMs);
   return payload === undefined
     ? undefined
     : { sub: payload.sub, tenant: payload.tenant, role: roleOf(payload.role), issuedAtSeconds: payload.iat };

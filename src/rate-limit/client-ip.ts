@@ -51,7 +51,20 @@ function parseClientAddress(header: string | undefined): ClientAddress {
 
 const hex = (hextets: number[]) => hextets.map((h) => h.toString(16)).join(":");
 
-export function clientKeyFromIp(header: string | undefined): string {
+/**
+ * `derive` keeping the answer for the last header it was given: a request asks about its own client
+ * several times (the flood gate, the invalid-credential bound, each tier of the per-network limit),
+ * each time with the same header text. Only a pure function of that text may be wrapped.
+ */
+function keepingLastAnswer<T>(derive: (header: string | undefined) => T): (header: string | undefined) => T {
+  let last: { header: string | undefined; answer: T } | undefined;
+  return (header) => {
+    if (last === undefined || last.header !== header) last = { header, answer: derive(header) };
+    return last.answer;
+  };
+}
+
+export const clientKeyFromIp = keepingLastAnswer((header): string => {
   const address = header?.trim() ?? "";
   // The common case first, without building an address: this runs before every limited request.
   if (IPV4.test(address)) return `ip:${address}`;
@@ -59,7 +72,7 @@ export function clientKeyFromIp(header: string | undefined): string {
   if (client.kind === "ipv4") return `ip:${client.octets.join(".")}`;
   if (client.kind === "ipv6") return `ip6:${hex(client.hextets.slice(0, 4))}::/64`;
   return UNKNOWN_CLIENT;
-}
+});
 
 /** Networks wider than one subscriber, for limits on what a whole block of addresses may do. */
 export type NetworkPrefix = "ipv4-24" | "ipv6-56" | "ipv6-48";
@@ -69,12 +82,16 @@ export type NetworkPrefix = "ipv4-24" | "ipv6-56" | "ipv6-48";
  * and /48 (a /48 is what a tunnel broker hands anyone for free: 65,536 /64s). None for an
  * unusable address, which is already limited as the single `unknown` client.
  */
-export function networkKeysFromIp(header: string | undefined): Partial<Record<NetworkPrefix, string>> {
+export const networkKeysFromIp = keepingLastAnswer((header): Readonly<Partial<Record<NetworkPrefix, string>>> => {
   const client = parseClientAddress(header);
-  if (client.kind === "ipv4") return { "ipv4-24": `ip:${client.octets.slice(0, 3).join(".")}.0/24` };
+  // Frozen: every caller with the same header shares this answer.
+  if (client.kind === "ipv4") return Object.freeze({ "ipv4-24": `ip:${client.octets.slice(0, 3).join(".")}.0/24` });
   if (client.kind === "ipv6") {
     const [a, b, c, d] = client.hextets as [number, number, number, number];
-    return { "ipv6-56": `ip6:${hex([a, b, c, d & 0xff00])}::/56`, "ipv6-48": `ip6:${hex([a, b, c])}::/48` };
+    return Object.freeze({
+      "ipv6-56": `ip6:${hex([a, b, c, d & 0xff00])}::/56`,
+      "ipv6-48": `ip6:${hex([a, b, c])}::/48`,
+    });
   }
-  return {};
-}
+  return Object.freeze({});
+});
