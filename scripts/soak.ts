@@ -132,6 +132,8 @@ async function main(): Promise<number> {
       await sample();
     }
   })();
+  // Awaited after the load; until then a failed sample must not end the process before cleanup.
+  sampling.catch(() => undefined);
   const answers: (Answer & { atSeconds: number })[] = [];
   await Promise.all(
     Array.from({ length: connections }, async () => {
