@@ -2,9 +2,10 @@
  * `npm run soak [-- --duration 300 --warmup 150 --connections 8 --port 8811]` (warm-up: half the run): a bounded, mixed, realistic load
  * against the project's worker on workerd (Miniflare, as the bench runs it; loopback only) and a
  * real PostgreSQL behind the local SQL endpoint: logins, overviews, time series, stream lists,
- * 429s and bad input (scripts/soak/load.ts). It samples the workerd process's resident memory
- * every few seconds and, at the end, reports every unexpected answer and whether memory stayed
- * flat after warm-up. Exit status 1 when either check fails. Figures: BENCHMARKS.md ("Soak").
+ * 429s and bad input (scripts/soak/load.ts). Every few seconds it has every V8 isolate of the
+ * workerd process collect its garbage, through workerd's inspector, and then samples the process's
+ * resident memory and the worker's JavaScript heap; at the end it reports every unexpected answer
+ * and whether resident memory stayed flat after warm-up. Exit status 1 when either check fails. Figures: BENCHMARKS.md ("Soak").
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -26,6 +27,8 @@ import {
 import { startInstance } from "./bench/miniflare.ts";
 import { median } from "./bench/report.ts";
 import { DEMO_TENANTS } from "./lib/demo-data.ts";
+import { freePort } from "./lib/postgres.ts";
+import { connectIsolates } from "./soak/isolates.ts";
 import { type Answer, type LoadContext, sendOne } from "./soak/load.ts";
 import { judgeMemory, type MemorySample, residentMiB } from "./soak/memory.ts";
 
@@ -88,14 +91,18 @@ async function main(): Promise<number> {
     log,
   });
   const context = { port, apiKey, database: databases.connections[spec.database] };
+  const inspectorPort = await freePort();
   const instance = await startInstance({
     spec,
     bundle,
     compatibility,
     context,
     persistDir: path.join(workDir, "state"),
+    inspectorPort,
   });
   cleanups.push(() => instance.dispose());
+  const isolates = await connectIsolates(inspectorPort, spec.name);
+  cleanups.push(async () => isolates.close());
   log(
     `worker on ${instance.url} (workerd pid ${instance.pid}); ${connections} connections for ${durationSeconds} s, warm-up ${warmupSeconds} s`,
   );
@@ -111,12 +118,22 @@ async function main(): Promise<number> {
 
   const started = performance.now();
   const elapsedSeconds = () => (performance.now() - started) / 1000;
-  const samples: MemorySample[] = [{ atSeconds: 0, rssMiB: residentMiB(instance.pid) }];
-  const sampler = setInterval(
-    () => samples.push({ atSeconds: elapsedSeconds(), rssMiB: residentMiB(instance.pid) }),
-    SAMPLE_EVERY_MS,
-  );
+  // Each sample after a full collection in every isolate: memory that is still held then is
+  // retained, not garbage V8 has yet to collect (scripts/soak/isolates.ts says whose and why).
+  const samples: (MemorySample & { workerHeapMiB: number })[] = [];
+  const sample = async () => {
+    const workerHeapMiB = await isolates.collect();
+    samples.push({ atSeconds: elapsedSeconds(), rssMiB: residentMiB(instance.pid), workerHeapMiB });
+  };
   const deadline = started + durationSeconds * 1000;
+  const sampling = (async () => {
+    while (performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(SAMPLE_EVERY_MS, deadline - performance.now())));
+      await sample();
+    }
+  })();
+  // Awaited after the load; until then a failed sample must not end the process before cleanup.
+  sampling.catch(() => undefined);
   const answers: (Answer & { atSeconds: number })[] = [];
   await Promise.all(
     Array.from({ length: connections }, async () => {
@@ -124,9 +141,8 @@ async function main(): Promise<number> {
         answers.push({ ...(await sendOne(load, REQUEST_TIMEOUT_MS)), atSeconds: elapsedSeconds() });
     }),
   );
-  clearInterval(sampler);
   clearInterval(renewal);
-  samples.push({ atSeconds: elapsedSeconds(), rssMiB: residentMiB(instance.pid) });
+  await sampling;
   const workerErrors = instance.takeErrors();
 
   const byKind = new Map<string, { statuses: Map<number, number>; latencies: number[] }>();
@@ -150,6 +166,7 @@ async function main(): Promise<number> {
       .slice(0, KEPT_UNEXPECTED)
       .map(({ kind, atSeconds, unexpected: why }) => `${Math.round(atSeconds)} s, ${kind}: ${why}`),
     workerErrorLines: workerErrors.count,
+    isolatesNotCollected: isolates.skipped,
     firstWorkerErrorLines: workerErrors.first,
     kinds: Object.fromEntries(
       [...byKind].map(([kind, { statuses, latencies }]) => {
@@ -167,6 +184,11 @@ async function main(): Promise<number> {
     memory: {
       ...memory,
       samples: samples.map(({ atSeconds, rssMiB }) => [Math.round(atSeconds), Math.round(rssMiB * 10) / 10]),
+      /** The worker's own JavaScript heap after each collection, MiB: per-request state in its maps would show here. */
+      workerHeapMiB: samples.map(({ atSeconds, workerHeapMiB }) => [
+        Math.round(atSeconds),
+        Math.round(workerHeapMiB * 100) / 100,
+      ]),
     },
   };
   console.log(JSON.stringify(report, null, 2));

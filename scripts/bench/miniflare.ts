@@ -31,6 +31,8 @@ export interface StartOptions {
   context: BindingContext;
   /** Directory for this instance's Durable Object storage; the caller removes it. */
   persistDir: string;
+  /** Port of workerd's V8 inspector on 127.0.0.1, to read the worker's heap; none when omitted. */
+  inspectorPort?: number;
 }
 
 /** One worker's Miniflare config: the bundle's ES modules, text bindings and SQLite-backed Durable Objects. */
@@ -79,6 +81,7 @@ export async function startInstance({
   compatibility,
   context,
   persistDir,
+  inspectorPort,
 }: StartOptions): Promise<RunningInstance> {
   const workerdBefore = new Set(childProcessesNamed("workerd"));
   // The worker logs at error level only when something is wrong — e.g. the limiter did not answer
@@ -92,6 +95,7 @@ export async function startInstance({
     logRequests: false,
     resourcePersistencePath: persistDir,
     telemetry: { enabled: false },
+    ...(inspectorPort === undefined ? {} : { inspectorPort, inspectorHost: "127.0.0.1" }),
     handleStructuredLogs: ({ level, message }) => {
       if (level !== "error") return;
       errors.count += 1;
