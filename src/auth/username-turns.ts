@@ -11,7 +11,7 @@ import { AppError } from "../errors.ts";
 import { rateLimitedProblem } from "../middleware/rate-limit.ts";
 import { networkKeysFromIp, UNKNOWN_CLIENT } from "../rate-limit/client-ip.ts";
 import type { RatePolicy } from "../rate-limit/policy.ts";
-import { logLimiterUnavailable } from "../rate-limit/unavailable-log.ts";
+import { limiterUnavailable, logLimiterUnavailable } from "../rate-limit/unavailable.ts";
 import { type Turn, type TurnDecision, turnSettings } from "./sign-in-turns.ts";
 import type { SignInTurns } from "./sign-in-turns-object.ts";
 
@@ -86,13 +86,7 @@ export function usernameTurns(options: UsernameTurnsOptions): UsernameTurns {
         decision = await withTimeout(stubFor(username).take(networkOf(c), settings));
       } catch (error) {
         logLimiterUnavailable(c, policy.name, "closed", error);
-        throw new AppError({
-          status: 503,
-          code: "rate-limiter-unavailable",
-          title: "Service temporarily unavailable",
-          detail: "The request could not be checked against its rate limit. Try again shortly.",
-          headers: { "Retry-After": "5" },
-        });
+        throw limiterUnavailable();
       }
       if (decision.turn !== undefined) return decision.turn;
       const nowMs = clock();

@@ -20,7 +20,7 @@ import type { Grant, RateLimiter, Release } from "../rate-limit/durable-object.t
 import { FailOpenAllowance } from "../rate-limit/fail-open.ts";
 import { LeaseTable } from "../rate-limit/lease.ts";
 import { policyHeader, type RatePolicy, rateLimitHeader, ratePolicy } from "../rate-limit/policy.ts";
-import { logLimiterUnavailable } from "../rate-limit/unavailable-log.ts";
+import { limiterUnavailable, logLimiterUnavailable } from "../rate-limit/unavailable.ts";
 import { secondsUntil } from "../rate-limit/window.ts";
 
 export interface RateLimitOptions {
@@ -335,13 +335,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
             refuse(nextAdmitAtMs, nowMs);
           }
           settleLate(c, key, (error as LimiterUnavailableError).late, 0);
-          throw new AppError({
-            status: 503,
-            code: "rate-limiter-unavailable",
-            title: "Service temporarily unavailable",
-            detail: "The request could not be checked against its rate limit. Try again shortly.",
-            headers: { "Retry-After": "5" },
-          });
+          throw limiterUnavailable();
         } finally {
           if (asking.get(leaseKey) === mine) asking.delete(leaseKey);
           callLatencyMs += (Math.min(Date.now() - mine.startedMs, timeoutMs) - callLatencyMs) / 4;
