@@ -18,7 +18,8 @@ import { findLoginRecord, type LoginRecord } from "../db/users.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import { jsonBody } from "../middleware/json-body.ts";
-import type { Permit, RateLimiterHandle } from "../middleware/rate-limit.ts";
+import { enforceNarrowestFirst } from "../middleware/network-rate-limit.ts";
+import type { RateLimiterHandle } from "../middleware/rate-limit.ts";
 import type { IsolateBudget } from "../rate-limit/isolate-budget.ts";
 import type { DeviceCookies } from "./device-cookie.ts";
 import { PBKDF2_ITERATIONS, verifyPassword } from "./password.ts";
@@ -84,19 +85,16 @@ export interface SignIn {
  * spent: a client refused by its own limit costs its neighbours nothing.
  */
 async function enforceTiers(c: Context<AppEnv>, tiers: LoginLimits["byNetwork"]): Promise<void> {
-  const spent: { limiter: RateLimiterHandle; key: string; permit: Permit }[] = [];
-  for (const { limiter, keyOf } of tiers) {
+  const calls = tiers.flatMap(({ limiter, keyOf }) => {
     const key = keyOf(c);
-    if (key === undefined) continue;
-    try {
-      const permit = await limiter.enforce(c, key);
-      if (permit !== undefined) spent.push({ limiter, key, permit });
-    } catch (error) {
-      for (const narrower of spent) narrower.limiter.refund(c, narrower.key, narrower.permit);
-      const requestId = c.get("requestId");
-      audit({ action: "auth.login", outcome: "refused", reason: "network-rate-limited", requestId, ...auditClient(c) });
-      throw error;
-    }
+    return key === undefined ? [] : [{ limiter, key }];
+  });
+  try {
+    await enforceNarrowestFirst(c, calls);
+  } catch (error) {
+    const requestId = c.get("requestId");
+    audit({ action: "auth.login", outcome: "refused", reason: "network-rate-limited", requestId, ...auditClient(c) });
+    throw error;
   }
 }
 

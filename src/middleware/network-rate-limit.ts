@@ -25,6 +25,26 @@ export interface NetworkRateLimitOptions {
 }
 
 /**
+ * Spends a permit of each limiter in turn, narrowest first; when one refuses, hands back what the
+ * narrower ones spent and rethrows its refusal. The rule of every tiered limit (reads and logins).
+ */
+export async function enforceNarrowestFirst(
+  c: Context<AppEnv>,
+  calls: readonly { limiter: RateLimiterHandle; key: string }[],
+): Promise<void> {
+  const spent: { limiter: RateLimiterHandle; key: string; permit: Permit }[] = [];
+  for (const { limiter, key } of calls) {
+    try {
+      const permit = await limiter.enforce(c, key);
+      if (permit !== undefined) spent.push({ limiter, key, permit });
+    } catch (error) {
+      for (const narrower of spent) narrower.limiter.refund(c, narrower.key, narrower.permit);
+      throw error;
+    }
+  }
+}
+
+/**
  * @example app.use("/metrics/*", networkRateLimit({ tiers: [{ limiter: perClient, keyOf: clientIpKey }, { limiter: per48, keyOf: ipv6Network48 }] }))
  */
 export function networkRateLimit({ tiers }: NetworkRateLimitOptions): MiddlewareHandler<AppEnv> {
@@ -35,18 +55,10 @@ export function networkRateLimit({ tiers }: NetworkRateLimitOptions): Middleware
       const key = keys[index];
       if (key !== undefined) tier.limiter.refuseIfKnownExhausted(key);
     }
-    const spent: { limiter: RateLimiterHandle; key: string; permit: Permit }[] = [];
-    for (const [index, { limiter }] of tiers.entries()) {
-      const key = keys[index];
-      if (key === undefined) continue;
-      try {
-        const permit = await limiter.enforce(c, key);
-        if (permit !== undefined) spent.push({ limiter, key, permit });
-      } catch (error) {
-        for (const narrower of spent) narrower.limiter.refund(c, narrower.key, narrower.permit);
-        throw error;
-      }
-    }
+    await enforceNarrowestFirst(
+      c,
+      tiers.flatMap(({ limiter }, index) => (keys[index] === undefined ? [] : [{ limiter, key: keys[index] }])),
+    );
     await next();
   };
 }
