@@ -24,33 +24,15 @@ const NOT_WORKER_FILES = [
   "test/docs/**",
 ];
 /**
- * Worker files that assert on what Durable Objects hold (limiter counts for a fixed client, user or
- * key; registry entries; session families), or that write users the others read: each gets a
- * runtime, and so storage, of its own, and they share this project's Postgres, not the `worker`
- * project's, whose injection tests fingerprint whole tables.
+ * Worker files that write tenants and users: they run beside each other on a Postgres of their
+ * own, because the `worker` project's injection and database-fault tests fingerprint whole tables
+ * and assert that nothing changed while they ran.
  */
-const STATEFUL_FILES = [
-  "test/keys/*.test.ts",
-  "test/fuzz/*.test.ts",
-  "test/audit.test.ts",
+const DATABASE_WRITERS = [
   "test/auth/roles.test.ts",
   "test/routes/leaked-keys.test.ts",
   "test/routes/tenant-keys.test.ts",
-  "test/middleware/authenticate.test.ts",
-  "test/middleware/rate-limit.test.ts",
-  "test/rate-limit/anonymous.test.ts",
-  "test/rate-limit/durable-object.test.ts",
-  "test/rate-limit/principal.test.ts",
-  "test/routes/admin.test.ts",
-  "test/routes/auth.test.ts",
-  "test/routes/metrics.test.ts",
   "test/routes/session.test.ts",
-  // Counts and bounds under concurrency (many isolates, skewed clocks, injected database faults):
-  // their clocks are simulated and their time bounds are the production ones, so they hold beside
-  // other files on a busy machine.
-  "test/rate-limit/multi-isolate.test.ts",
-  "test/routes/login-limits.test.ts",
-  "test/routes/database-faults.test.ts",
 ];
 
 /** The longest files, longest first: they start before the rest (test/support/longest-first.ts). */
@@ -65,16 +47,20 @@ const RUN_FIRST = [
   "test/browser/api-keys.test.ts",
   "test/keys/revocation-shards.test.ts",
   "test/routes/tenant-keys.test.ts",
+  "test/routes/database-faults.test.ts",
 ];
+/**
+ * Then the rest, project by project: first the files that mostly wait for what they start (Chromium,
+ * `wrangler dev`, PostgreSQL), so that their waits overlap the CPU-bound workerd files after them.
+ */
+const PROJECT_ORDER = ["browser", "node", "worker-writers", "worker"];
 
-/** A project of test files that run inside workerd, on the suite's Postgres and SQL endpoint. */
-function workerProject(options: {
-  name: string;
-  include: string[];
-  exclude: string[];
-  /** One runtime for the project's files in a row (test/support/fresh-runtime.ts), not one per file. */
-  sharedRuntime: boolean;
-}) {
+/**
+ * A project of test files that run inside workerd, on a Postgres and SQL endpoint of its own. A
+ * runtime serves the project's files one after another (test/support/fresh-runtime.ts): starting
+ * workerd and importing the worker was most of a file's time.
+ */
+function workerProject(options: { name: string; include: string[]; exclude: string[] }) {
   return {
     plugins: [
       cloudflareTest(({ inject }) => ({
@@ -113,7 +99,8 @@ function workerProject(options: {
       include: options.include,
       exclude: options.exclude,
       globalSetup: ["test/support/global-setup.ts"],
-      ...(options.sharedRuntime ? { isolate: false, setupFiles: ["test/support/fresh-runtime.ts"] } : {}),
+      isolate: false,
+      setupFiles: ["test/support/fresh-runtime.ts"],
       testTimeout: 15_000,
     },
   };
@@ -126,21 +113,14 @@ export default defineConfig({
     // most of a script or browser file is waiting on a process it started. No project turns file
     // parallelism off: vitest would run such a project after all the others, one file at a time.
     maxWorkers: 3,
-    sequence: { sequencer: longestFirst(RUN_FIRST) },
+    sequence: { sequencer: longestFirst(RUN_FIRST, PROJECT_ORDER) },
     projects: [
       workerProject({
         name: "worker",
         include: ["test/**/*.test.ts"],
-        exclude: [...NOT_WORKER_FILES, ...STATEFUL_FILES],
-        sharedRuntime: true,
+        exclude: [...NOT_WORKER_FILES, ...DATABASE_WRITERS],
       }),
-      workerProject({
-        name: "worker-isolated",
-        include: STATEFUL_FILES,
-        exclude: [],
-        // Each file starts a runtime of its own (the plugin has no reuse), most of a file's time.
-        sharedRuntime: false,
-      }),
+      workerProject({ name: "worker-writers", include: DATABASE_WRITERS, exclude: [] }),
       {
         test: {
           name: "node",

@@ -17,7 +17,7 @@ if (values.seed !== undefined && !/^-?\d+$/.test(values.seed)) {
   process.exit(1);
 }
 
-const child = spawn("npx", ["vitest", "run", "--project", "worker-isolated", "test/fuzz"], {
+const child = spawn("npx", ["vitest", "run", "--project", "worker", "test/fuzz"], {
   stdio: "inherit",
   env: { ...process.env, FUZZ_RUNS: String(runs), FUZZ_SEED: values.seed ?? "" },
 });

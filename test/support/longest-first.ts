@@ -5,11 +5,16 @@
  * after every browser, script and shared-runtime file. A clean clone has no timings cached, so the
  * long files are named (`RUN_FIRST` in vitest.config.ts); the others follow by the duration vitest
  * cached for them, else by size.
+ *
+ * After the named files, each project's files stay together, in `projectOrder`: vitest keeps a
+ * shared runtime (`isolate: false`) only while the next queued file is of the same project, and
+ * stops it otherwise, so interleaved by size the small files of three projects cost a new workerd
+ * per file.
  */
 import path from "node:path";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
-export function longestFirst(runFirst: readonly string[]) {
+export function longestFirst(runFirst: readonly string[], projectOrder: readonly string[]) {
   return class LongestFirst extends BaseSequencer {
     override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
       const root = this.ctx.config.root;
@@ -23,8 +28,19 @@ export function longestFirst(runFirst: readonly string[]) {
           size: this.ctx.cache.getFileStats(key)?.size ?? 0,
         };
       };
-      const ranked = files.map((spec) => ({ spec, ...rank(spec) }));
-      ranked.sort((a, b) => a.listed - b.listed || b.durationMs - a.durationMs || b.size - a.size);
+      const ranked = files.map((spec) => ({ spec, project: spec.project.name, ...rank(spec) }));
+      const projectRank = (project: string) => {
+        const index = projectOrder.indexOf(project);
+        return index === -1 ? projectOrder.length : index;
+      };
+      ranked.sort(
+        (a, b) =>
+          a.listed - b.listed ||
+          projectRank(a.project) - projectRank(b.project) ||
+          a.project.localeCompare(b.project) ||
+          b.durationMs - a.durationMs ||
+          b.size - a.size,
+      );
       return ranked.map(({ spec }) => spec);
     }
   };
