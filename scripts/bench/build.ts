@@ -65,6 +65,23 @@ export function readCompatibility(configPath: string): Compatibility {
   return { compatibilityDate: config.compatibility_date, compatibilityFlags: config.compatibility_flags ?? [] };
 }
 
+/** The esbuild options a wrangler config sets; wrangler's defaults where it sets none. */
+function esbuildOptions(configPath: string): { minify: boolean; keepNames: boolean } {
+  const config = readJsonc(path.resolve(PROJECT_ROOT, configPath)) as { minify?: boolean; keep_names?: boolean };
+  return { minify: config.minify ?? false, keepNames: config.keep_names ?? true };
+}
+
+/** A reference worker built with other esbuild options than the project's would not measure the same thing. */
+function assertProjectEsbuildOptions(configPath: string): void {
+  const own = esbuildOptions(configPath);
+  const project = esbuildOptions(PROJECT_WORKER.config);
+  if (own.minify !== project.minify || own.keepNames !== project.keepNames) {
+    throw new Error(
+      `${configPath}: minify ${own.minify} and keep_names ${own.keepNames}, where ${PROJECT_WORKER.config} has ${project.minify} and ${project.keepNames}`,
+    );
+  }
+}
+
 function run(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = track(
@@ -96,6 +113,7 @@ export async function buildWorker(
   outDir: string,
   compatibility: Compatibility,
 ): Promise<WorkerBundle> {
+  assertProjectEsbuildOptions(spec.config);
   let entry = spec.entry;
   if (spec.generatedEntry !== undefined) {
     const entryDir = `${outDir}-entry`;
