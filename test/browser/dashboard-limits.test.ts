@@ -140,11 +140,13 @@ describe("dashboard sign-in under a limit of 3 attempts a minute", () => {
     const formError = current.locator("#form-error");
     const submit = current.getByRole("button", { name: "Sign in" });
     let state: string | null = null;
+    // A name of its own per attempt: attempts at one name are also paced per username, whose short
+    // Retry-After (1–2 s) would end the countdown before it could be seen going down.
     for (let attempt = 0; attempt < 6 && state !== "rate-limited"; attempt++) {
       await formError.evaluate((element) =>
         (element as unknown as { removeAttribute(name: string): void }).removeAttribute("data-state"),
       );
-      await signInThroughForm(current, DEMO_TENANTS[2].username, "wrong-password-123");
+      await signInThroughForm(current, `${DEMO_TENANTS[2].username}_${attempt}`, "wrong-password-123");
       await expect.poll(() => formError.getAttribute("data-state")).not.toBeNull();
       state = await formError.getAttribute("data-state");
       expect(["wrong-credentials", "rate-limited"]).toContain(state);
