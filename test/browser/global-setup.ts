@@ -31,10 +31,14 @@ export default async function setup(project: TestProject) {
   const removeWorkerDir = () => rm(workerDir, { recursive: true, force: true });
   // Side by side: the build is CPU, the database mostly waiting.
   const [database, build] = await Promise.allSettled([startSharedDatabase(project), buildApiWorker(workerDir)]);
-  if (database.status === "rejected" || build.status === "rejected") {
-    if (database.status === "fulfilled") await database.value();
+  if (database.status === "rejected") {
     await removeWorkerDir();
-    throw database.status === "rejected" ? database.reason : (build as PromiseRejectedResult).reason;
+    throw database.reason;
+  }
+  if (build.status === "rejected") {
+    await database.value();
+    await removeWorkerDir();
+    throw build.reason;
   }
   project.provide("browserWorkerDir", workerDir);
   return async () => {

@@ -16,15 +16,18 @@ import { PROJECT_ROOT } from "../../scripts/lib/migrate.ts";
 
 const run = promisify(execFile);
 const API_CONFIG = path.join(PROJECT_ROOT, "wrangler.jsonc");
-/** As for `wrangler dev` (scripts/lib/wrangler-dev.ts): offline, no `Request.cf` lookup, no metrics. */
-const OFFLINE_ENV = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
+/**
+ * As the browser files ran `wrangler dev` (scripts/lib/wrangler-dev.ts): offline (no `Request.cf`
+ * lookup, no metrics), and quiet below warnings.
+ */
+const WRANGLER_ENV = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_LOG: "warn" };
 
 /** The API worker as `wrangler deploy` would upload it, written to `outDir`. */
 export async function buildApiWorker(outDir: string): Promise<void> {
   const wrangler = path.join(PROJECT_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
   await run(process.execPath, [wrangler, "deploy", "--dry-run", "--config", API_CONFIG, "--outdir", outDir], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, ...OFFLINE_ENV, WRANGLER_HIDE_BANNER: "true" },
+    env: { ...process.env, ...WRANGLER_ENV, WRANGLER_HIDE_BANNER: "true" },
   });
 }
 
@@ -38,8 +41,8 @@ export interface HarnessWorker {
 }
 
 export async function startHarness(options: TestHarnessOptions): Promise<HarnessWorker> {
-  // Read when the harness starts its runtime; this process is a test file's own.
-  Object.assign(process.env, OFFLINE_ENV);
+  // Wrangler reads them from this process, a test file's own, when it starts and logs.
+  Object.assign(process.env, WRANGLER_ENV);
   // Imported here, not by the global setup, which only builds.
   const { createTestHarness } = await import("wrangler");
   const harness = createTestHarness(options);
