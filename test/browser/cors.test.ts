@@ -4,7 +4,6 @@
  * the proof that the headers the worker suite checks actually unlock (and withhold) responses.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../scripts/lib/postgres.ts";
 import {
   type Chromium,
   corsProbePage,
@@ -28,8 +27,9 @@ describe("CORS allowlist in Chromium", () => {
     // First, so a machine without Chromium fails at once with the install hint.
     browser = await launchChromium();
     cleanups.push(() => browser.close());
-    const workerPort = await freePort();
-    workerUrl = `http://127.0.0.1:${workerPort}`;
+    const worker = await startLocalWorker();
+    cleanups.push(() => worker.stop());
+    workerUrl = `http://127.0.0.1:${worker.port}`;
     const allowedPage = await startStaticPage(corsProbePage(workerUrl));
     cleanups.push(() => allowedPage.close());
     // Same host as the allowed page, another port: a different origin, which the allowlist must refuse.
@@ -37,8 +37,7 @@ describe("CORS allowlist in Chromium", () => {
     cleanups.push(() => refusedPage.close());
     allowedOrigin = allowedPage.origin;
     refusedOrigin = refusedPage.origin;
-    const worker = await startLocalWorker({ port: workerPort, allowedOrigins: [allowedOrigin] });
-    cleanups.push(() => worker.stop());
+    await worker.configure({ allowedOrigins: [allowedOrigin] });
   });
 
   afterAll(() => stopAll(cleanups));

@@ -1,8 +1,9 @@
 /**
- * The dashboard under test as it is deployed: built for this run's API origin, served by `wrangler
- * dev` of dashboard/wrangler.jsonc (so its `_headers` apply), calling the worker under `wrangler dev`
- * cross-origin. Both are `localhost`, one site, as in `npm run dev`. Pages are watched for console
- * errors, uncaught exceptions and CSP violations; axe-core comes from node_modules.
+ * The dashboard under test as it is deployed: built for this run's API origin, served as
+ * dashboard/wrangler.jsonc configures it (so its `_headers` apply), calling the API worker
+ * cross-origin, both in wrangler's test harness (./harness.ts). Both are `localhost`, one site, as
+ * in `npm run dev`. Pages are watched for console errors, uncaught exceptions and CSP violations;
+ * axe-core comes from node_modules.
  */
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -12,10 +13,11 @@ import path from "node:path";
 import type { Page } from "playwright-core";
 import { expect } from "vitest";
 import type { Chromium } from "../../scripts/lib/chromium.ts";
-import { buildDashboard, serveDashboard } from "../../scripts/lib/dashboard.ts";
+import { buildDashboard, DASHBOARD_CONFIG } from "../../scripts/lib/dashboard.ts";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
 import { PROJECT_ROOT } from "../../scripts/lib/migrate.ts";
-import { freePort } from "../../scripts/lib/postgres.ts";
+import { waitForHttp } from "../../scripts/lib/wrangler-dev.ts";
+import { type HarnessWorker, startHarness } from "./harness.ts";
 import { startLocalWorker, stopAll } from "./support.ts";
 
 /** Git-ignored; the run writes its screenshots here for a reviewer. */
@@ -40,26 +42,26 @@ export async function startDashboardStack(
 ): Promise<DashboardStack> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const [apiPort, dashboardPort, refusedPort] = [await freePort(), await freePort(), await freePort()];
-    const apiOrigin = `http://localhost:${apiPort}`;
-    const dashboardOrigin = `http://localhost:${dashboardPort}`;
+    // The API first: the build bakes in its origin, and its allowlist names the site's.
+    const worker = await startLocalWorker();
+    cleanups.push(() => worker.stop());
+    const apiOrigin = `http://localhost:${worker.port}`;
     const outDir = await mkdtemp(path.join(tmpdir(), "streamforge-dashboard-"));
     cleanups.push(() => rm(outDir, { recursive: true, force: true }));
     await buildDashboard({ apiOrigin, outDir });
-    const worker = await startLocalWorker({
-      port: apiPort,
+    const site = await serveDashboardBuild(outDir);
+    cleanups.push(() => site.close());
+    const dashboardOrigin = `http://localhost:${site.port}`;
+    let refusedOrigin: string | undefined;
+    if (options.refusedSite === true) {
+      const refused = await serveDashboardBuild(outDir);
+      cleanups.push(() => refused.close());
+      refusedOrigin = `http://localhost:${refused.port}`;
+    }
+    await worker.configure({
       allowedOrigins: [dashboardOrigin],
       ...(options.vars === undefined ? {} : { vars: options.vars }),
     });
-    cleanups.push(() => worker.stop());
-    const site = await serveDashboard({ port: dashboardPort, assetsDirectory: outDir });
-    cleanups.push(() => site.stop());
-    let refusedOrigin: string | undefined;
-    if (options.refusedSite === true) {
-      const refused = await serveDashboard({ port: refusedPort, assetsDirectory: outDir });
-      cleanups.push(() => refused.stop());
-      refusedOrigin = `http://localhost:${refusedPort}`;
-    }
     return {
       apiOrigin,
       dashboardOrigin,
@@ -70,6 +72,27 @@ export async function startDashboardStack(
     };
   } catch (error) {
     await stopAll(cleanups);
+    throw error;
+  }
+}
+
+/**
+ * dashboard/wrangler.jsonc (its `_headers`, its single-page-application not-found handling) over
+ * the build in `assetsDirectory`, ready when its page answers. The harness serves a configuration
+ * file's own assets directory, so the file's settings are passed inline, with this directory.
+ */
+async function serveDashboardBuild(assetsDirectory: string): Promise<HarnessWorker> {
+  const { experimental_readRawConfig } = await import("wrangler");
+  const { rawConfig } = experimental_readRawConfig({ config: DASHBOARD_CONFIG });
+  const site = await startHarness({
+    root: path.dirname(DASHBOARD_CONFIG),
+    workers: [{ config: { ...rawConfig, assets: { ...rawConfig.assets, directory: assetsDirectory } } }],
+  });
+  try {
+    await waitForHttp(`http://127.0.0.1:${site.port}/`, 60_000);
+    return site;
+  } catch (error) {
+    await site.close();
     throw error;
   }
 }

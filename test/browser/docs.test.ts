@@ -4,7 +4,6 @@
  * up in the console, so an empty console is the proof the policy and the page fit each other.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../scripts/lib/postgres.ts";
 import { type Chromium, launchChromium, startLocalWorker, stopAll } from "./support.ts";
 
 describe("API docs in Chromium", () => {
@@ -15,10 +14,10 @@ describe("API docs in Chromium", () => {
   beforeAll(async () => {
     browser = await launchChromium();
     cleanups.push(() => browser.close());
-    const port = await freePort();
-    // The docs page is same-origin; the allowlist only has to be valid.
-    const worker = await startLocalWorker({ port, allowedOrigins: ["https://app.streamforge.test"] });
+    const worker = await startLocalWorker();
     cleanups.push(() => worker.stop());
+    // The docs page is same-origin; the allowlist only has to be valid.
+    await worker.configure({ allowedOrigins: ["https://app.streamforge.test"] });
     workerUrl = worker.url;
   });
 

@@ -7,7 +7,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO_PASSWORD } from "../../scripts/lib/demo-data.ts";
-import { freePort } from "../../scripts/lib/postgres.ts";
 import { type Chromium, launchChromium, startLocalWorker, startStaticPage, stopAll } from "./support.ts";
 
 interface Step {
@@ -71,16 +70,16 @@ describe("dashboard session in Chromium", () => {
   beforeAll(async () => {
     browser = await launchChromium();
     cleanups.push(() => browser.close());
-    const workerPort = await freePort();
-    const workerUrl = `http://localhost:${workerPort}`;
+    const worker = await startLocalWorker();
+    cleanups.push(() => worker.stop());
+    const workerUrl = `http://localhost:${worker.port}`;
     const dashboard = await startStaticPage(sessionPage(workerUrl), "localhost");
     cleanups.push(() => dashboard.close());
     const refused = await startStaticPage(sessionPage(workerUrl), "localhost");
     cleanups.push(() => refused.close());
     dashboardOrigin = dashboard.origin;
     refusedOrigin = refused.origin;
-    const worker = await startLocalWorker({ port: workerPort, allowedOrigins: [dashboardOrigin] });
-    cleanups.push(() => worker.stop());
+    await worker.configure({ allowedOrigins: [dashboardOrigin] });
   });
 
   afterAll(() => stopAll(cleanups));

@@ -1,15 +1,14 @@
 /**
- * Real-browser harness: the worker under `wrangler dev` on a real Postgres (the way `npm run dev`
- * runs it), static pages on their own loopback origins, and Debian's Chromium driven by
- * playwright-core. Each starter returns something with a stop or close; a start that fails stops
+ * Real-browser harness: the worker built as `wrangler deploy` uploads it, run in wrangler's
+ * in-process test harness (./harness.ts) on a real Postgres, static pages on their own loopback
+ * origins, and Debian's Chromium driven by playwright-core. The harness rather than `wrangler dev`,
+ * which `npm run dev` uses and test/scripts tests: a `wrangler dev` per file cost a Node process and
+ * a bundling each. Each starter returns something with a stop or close; a start that fails stops
  * what it had already started, so a broken run leaves no process behind.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { inject } from "vitest";
 
@@ -17,9 +16,10 @@ export { CHROMIUM_PATH, type Chromium, launchChromium } from "../../scripts/lib/
 
 import { startPostgres } from "../../scripts/lib/postgres.ts";
 import { startSqlEndpoint } from "../../scripts/lib/sql-endpoint.ts";
-import { startWranglerDev, waitForHttp } from "../../scripts/lib/wrangler-dev.ts";
+import { waitForHttp } from "../../scripts/lib/wrangler-dev.ts";
 import { TEST_PEPPER, TEST_TENANT_SCOPE_KEY } from "../support/constants.ts";
 import { seedDatabase } from "./global-setup.ts";
+import { startApiWorker } from "./harness.ts";
 
 /** Test-only; the browser suite never checks a token, the worker just refuses to start without a key. */
 const BROWSER_TEST_JWT_SIGNING_KEY = "browser-test-jwt-signing-key-0123456789abcdef";
@@ -68,7 +68,14 @@ export async function startStaticPage(
 }
 
 export interface LocalWorker {
+  /** `http://127.0.0.1:<port>`. */
   url: string;
+  port: number;
+  /**
+   * Answers for 127.0.0.1 and localhost on its port and allows exactly `allowedOrigins`; `vars` add
+   * to or override the worker's variables (tighter limits, shorter sessions). Ready when it returns.
+   */
+  configure(options: { allowedOrigins: readonly string[]; vars?: Record<string, string> }): Promise<void>;
   /** Closes the local SQL endpoint: from then on every database call of the worker fails, as when its database is unreachable. */
   cutDatabase(): Promise<void>;
   stop(): Promise<void>;
@@ -93,15 +100,11 @@ async function browserDatabase(): Promise<{
 }
 
 /**
- * `wrangler dev` in local mode on `port`, reaching a migrated and seeded Postgres through the local SQL endpoint,
- * answering for 127.0.0.1 and localhost on that port and allowing exactly `allowedOrigins`; `vars`
- * add to or override the worker's variables (tighter limits, shorter sessions).
+ * The worker in local mode on a loopback port, reaching a migrated and seeded Postgres through the
+ * local SQL endpoint. It keeps wrangler.jsonc's hosts and origins until `configure`: those name its
+ * port, which the harness picks, and a test may need the port first (for a page or a build).
  */
-export async function startLocalWorker(options: {
-  port: number;
-  allowedOrigins: readonly string[];
-  vars?: Record<string, string>;
-}): Promise<LocalWorker> {
+export async function startLocalWorker(): Promise<LocalWorker> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const postgres = await browserDatabase();
@@ -118,17 +121,10 @@ export async function startLocalWorker(options: {
     const cutDatabase = () => (closed ??= sqlEndpoint.close());
     cleanups.push(cutDatabase);
 
-    // Its own state directory, so this run cannot collide with a `wrangler dev` elsewhere in the tree.
-    const persistTo = await mkdtemp(path.join(tmpdir(), "streamforge-wrangler-"));
-    cleanups.push(() => rm(persistTo, { recursive: true, force: true }));
-
-    const worker = await startWranglerDev({
-      port: options.port,
-      logLevel: "warn",
-      persistTo,
-      vars: {
-        APP_ENV: "local",
-        LOCAL_SQL_ENDPOINT: sqlEndpoint.url,
+    const worker = await startApiWorker({
+      prebuiltWorkerDir: inject("browserWorkerDir"),
+      vars: { APP_ENV: "local", LOCAL_SQL_ENDPOINT: sqlEndpoint.url },
+      secrets: {
         LOCAL_SQL_SECRET: sqlSecret,
         DATABASE_URL: postgres.databaseUrl,
         // One database plays both roles here; the auth secrets only have to satisfy the env schema.
@@ -136,27 +132,28 @@ export async function startLocalWorker(options: {
         PASSWORD_PEPPER: TEST_PEPPER,
         JWT_SIGNING_KEY: BROWSER_TEST_JWT_SIGNING_KEY,
         TENANT_SCOPE_KEY: TEST_TENANT_SCOPE_KEY,
-        ALLOWED_HOSTS: `127.0.0.1:${options.port},localhost:${options.port}`,
-        ALLOWED_ORIGINS: options.allowedOrigins.join(","),
-        ...options.vars,
       },
     });
-    cleanups.push(() => worker.stop());
-    // Drained so a chatty wrangler cannot block on a full pipe, and kept for the failure message.
-    let output = "";
-    const keep = (chunk: Buffer) => {
-      output = (output + chunk.toString()).slice(-4000);
+    cleanups.push(() => worker.close());
+    const url = `http://127.0.0.1:${worker.port}`;
+    return {
+      url,
+      port: worker.port,
+      configure: async ({ allowedOrigins, vars }) => {
+        await worker.setVars({
+          ALLOWED_HOSTS: `127.0.0.1:${worker.port},localhost:${worker.port}`,
+          ALLOWED_ORIGINS: allowedOrigins.join(","),
+          ...vars,
+        });
+        await waitForHttp(`${url}/health/ready`, 60_000).catch((error: unknown) => {
+          throw new Error(
+            `${error instanceof Error ? error.message : String(error)}\nworker output:\n${worker.logs()}`,
+          );
+        });
+      },
+      cutDatabase,
+      stop: () => stopAll(cleanups),
     };
-    worker.child.stdout?.on("data", keep);
-    worker.child.stderr?.on("data", keep);
-    const exited = new Promise<never>((_resolve, reject) => {
-      worker.child.once("exit", (code) => reject(new Error(`wrangler dev exited with ${code} before it was ready`)));
-    });
-    exited.catch(() => undefined);
-    await Promise.race([waitForHttp(`${worker.url}/health/ready`, 60_000), exited]).catch((error: unknown) => {
-      throw new Error(`${error instanceof Error ? error.message : String(error)}\nwrangler output:\n${output}`);
-    });
-    return { url: worker.url, cutDatabase, stop: () => stopAll(cleanups) };
   } catch (error) {
     await stopAll(cleanups);
     throw error;
