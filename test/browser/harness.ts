@@ -9,9 +9,12 @@
  * `listen()` and sets what depends on it (the allowed hosts) with `update()` afterwards.
  */
 import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { TestHarnessOptions } from "wrangler";
+import { readJsonc } from "../../scripts/lib/jsonc.ts";
 import { PROJECT_ROOT } from "../../scripts/lib/migrate.ts";
 
 const run = promisify(execFile);
@@ -71,11 +74,55 @@ export async function startHarness(options: TestHarnessOptions): Promise<Harness
   }
 }
 
+/**
+ * wrangler.jsonc copied into a private directory, its paths made absolute: the harness loads the
+ * `.dev.vars` or `.env` beside a worker's config (or, for an inline config, in the working
+ * directory), and a developer's own there, such as a database of their own, must not reach the
+ * test worker. Here there is none.
+ */
+async function apiConfigWithoutLocalVars(): Promise<{ configPath: string; remove(): Promise<void> }> {
+  const config = readJsonc(API_CONFIG) as {
+    main: string;
+    alias?: Record<string, string>;
+    assets?: { directory: string };
+    $schema?: string;
+  };
+  const absolute = (relative: string) => path.resolve(PROJECT_ROOT, relative);
+  const { $schema: _schema, ...rest } = config;
+  const copy = {
+    ...rest,
+    main: absolute(config.main),
+    ...(config.alias === undefined
+      ? {}
+      : { alias: Object.fromEntries(Object.entries(config.alias).map(([name, file]) => [name, absolute(file)])) }),
+    ...(config.assets === undefined
+      ? {}
+      : { assets: { ...config.assets, directory: absolute(config.assets.directory) } }),
+  };
+  const directory = await mkdtemp(path.join(tmpdir(), "streamforge-harness-"));
+  const configPath = path.join(directory, "wrangler.json");
+  await writeFile(configPath, JSON.stringify(copy), { mode: 0o600 });
+  return { configPath, remove: () => rm(directory, { recursive: true, force: true }) };
+}
+
 /** The API worker from `prebuiltWorkerDir` with wrangler.jsonc's bindings, Durable Objects and assets. */
-export function startApiWorker(options: {
+export async function startApiWorker(options: {
   prebuiltWorkerDir: string;
   vars: Record<string, string>;
   secrets: Record<string, string>;
 }): Promise<HarnessWorker> {
-  return startHarness({ root: PROJECT_ROOT, workers: [{ configPath: API_CONFIG, ...options }] });
+  const config = await apiConfigWithoutLocalVars();
+  try {
+    const worker = await startHarness({ root: PROJECT_ROOT, workers: [{ configPath: config.configPath, ...options }] });
+    return {
+      ...worker,
+      close: async () => {
+        await worker.close();
+        await config.remove();
+      },
+    };
+  } catch (error) {
+    await config.remove();
+    throw error;
+  }
 }
