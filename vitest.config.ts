@@ -35,6 +35,13 @@ const DATABASE_WRITERS = [
   "test/routes/session.test.ts",
 ];
 
+/**
+ * The database faults assert that nothing was written while they ran, by a whole-table fingerprint,
+ * as the injection tests do; but the injection tests' check that the fingerprint can move writes a
+ * probe row. Each needs a database no other file writes while it runs.
+ */
+const DATABASE_FAULTS = ["test/routes/database-faults.test.ts"];
+
 /** The longest files, longest first: they start before the rest (test/support/longest-first.ts). */
 const RUN_FIRST = [
   "test/fuzz/requests.test.ts",
@@ -52,7 +59,7 @@ const RUN_FIRST = [
  * Then the rest, project by project in this order. The orders tried (this one; browser and node
  * first) differed by less than a run's spread, 192–204 s.
  */
-const PROJECT_ORDER = ["worker", "browser", "node", "worker-writers"];
+const PROJECT_ORDER = ["worker", "worker-faults", "browser", "node", "worker-writers"];
 
 /**
  * A project of test files that run inside workerd, on a Postgres and SQL endpoint of its own. A
@@ -117,9 +124,10 @@ export default defineConfig({
       workerProject({
         name: "worker",
         include: ["test/**/*.test.ts"],
-        exclude: [...NOT_WORKER_FILES, ...DATABASE_WRITERS],
+        exclude: [...NOT_WORKER_FILES, ...DATABASE_WRITERS, ...DATABASE_FAULTS],
       }),
       workerProject({ name: "worker-writers", include: DATABASE_WRITERS, exclude: [] }),
+      workerProject({ name: "worker-faults", include: DATABASE_FAULTS, exclude: [] }),
       {
         test: {
           name: "node",
