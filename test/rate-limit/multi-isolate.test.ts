@@ -1,5 +1,5 @@
 import { env, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { seededRandom } from "../../scripts/lib/seeded-random.ts";
 import { LEASE_TTL_MS } from "../../src/rate-limit/lease.ts";
 import { createWorld, type Pattern, router, runSequential } from "../support/isolates.ts";
@@ -84,9 +84,22 @@ describe("rate limiter across isolates (100/minute, real app per isolate, skewed
 
   it("gives a 1000/hour client spread over 25 isolates at least 950 of its 1000", async () => {
     const world = createWorld({ isolates: 25, seed: SEED, vars: { RATE_LIMIT_API: "1000/hour" } });
-    const admitted = await runSequential(world, freshIp(), 1100, router("random", 25, seededRandom(SEED)));
+    // 1,100 requests one after another: seconds of work, more beside other files on two cores,
+    // where an object call can outlast the limiter's 500 ms timeout. The policy fails open: such a
+    // call may admit one request the object did not count (fail-open.ts bounds them), and the
+    // isolate logs each failure. Only those may go over the limit.
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    let admitted: number;
+    let failures: number;
+    try {
+      admitted = await runSequential(world, freshIp(), 1100, router("random", 25, seededRandom(SEED)));
+      failures = errors.mock.calls.filter(([line]) =>
+        String(line).includes('"event":"rate_limiter_unavailable"'),
+      ).length;
+    } finally {
+      errors.mockRestore();
+    }
     expect(admitted).toBeGreaterThanOrEqual(950);
-    expect(admitted).toBeLessThanOrEqual(1000);
-    // 1,100 requests one after another: seconds of work, more beside other files on two cores.
+    expect(admitted).toBeLessThanOrEqual(1000 + failures);
   }, 60_000);
 });
