@@ -11,6 +11,9 @@ import {
   TEST_TENANT_SCOPE_KEY,
 } from "./test/support/constants.ts";
 import { longestFirst } from "./test/support/longest-first.ts";
+import { useMemoryTmpdir } from "./test/support/memory-tmpdir.ts";
+
+useMemoryTmpdir();
 
 const sha256Hex = (text: string) => createHash("sha256").update(text).digest("hex");
 
