@@ -4,7 +4,6 @@
  */
 import type { Context } from "hono";
 import { methodNotAllowed } from "hono/method-not-allowed";
-import { requestId } from "hono/request-id";
 import { createApiKeyVerifier } from "./auth/api-keys.ts";
 import { deviceCookies } from "./auth/device-cookie.ts";
 import { partnerKeySource, publishedKeysFetcher } from "./auth/partner-keys.ts";
@@ -35,6 +34,7 @@ import { floodGate } from "./middleware/flood-gate.ts";
 import { invalidCredentialBound } from "./middleware/invalid-credential-bound.ts";
 import { networkRateLimit } from "./middleware/network-rate-limit.ts";
 import { apiKeyRateLimit, clientIpKey, createRateLimiter, principalKey, rateLimit } from "./middleware/rate-limit.ts";
+import { requestId } from "./middleware/request-id.ts";
 import { requireScope } from "./middleware/require-scope.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { tenantBudget } from "./middleware/tenant-budget.ts";
@@ -94,9 +94,8 @@ const API_LIMITER_TIMEOUT_MS = 500;
 
 /** Request id and security headers: the outer layers every response gets, whatever else happens. */
 function useOuterLayers(app: ReturnType<typeof createRouter>): void {
-  // So every response — errors included — carries an id. limitLength 0 makes Hono discard any
-  // client-sent X-Request-Id: ids in our logs are always ours, so a client cannot forge a correlation.
-  app.use(requestId({ limitLength: 0 }));
+  // So every response — errors included — carries an id.
+  app.use(requestId());
   // Outermost after the id: its headers land on every response, including the refusals below.
   app.use(securityHeaders({ docsPath: DOCS_PATH }));
 }
