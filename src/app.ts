@@ -33,7 +33,7 @@ import { corsAllowlist } from "./middleware/cors.ts";
 import { floodGate } from "./middleware/flood-gate.ts";
 import { invalidCredentialBound } from "./middleware/invalid-credential-bound.ts";
 import { networkRateLimit } from "./middleware/network-rate-limit.ts";
-import { apiKeyRateLimit, clientIpKey, createRateLimiter, principalKey, rateLimit } from "./middleware/rate-limit.ts";
+import { apiKeyRateLimit, createRateLimiter, principalKey, rateLimit } from "./middleware/rate-limit.ts";
 import { requestId } from "./middleware/request-id.ts";
 import { requireScope } from "./middleware/require-scope.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
@@ -256,12 +256,11 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
       legacyHeaders,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
-  const networkKey = (prefix: NetworkPrefix) => (c: Context<AppEnv>) =>
-    networkKeysFromIp(c.req.header("cf-connecting-ip"))[prefix];
+  const networkKey = (prefix: NetworkPrefix) => (clientIp: string | undefined) => networkKeysFromIp(clientIp)[prefix];
   // Per client, then per IPv6 /56 and /48, narrowest first (network-rate-limit.ts says why).
   const limitByIp = networkRateLimit({
     tiers: [
-      { limiter: limiterFor(config.RATE_LIMIT_API, API_LIMITER_TIMEOUT_MS), keyOf: clientIpKey },
+      { limiter: limiterFor(config.RATE_LIMIT_API, API_LIMITER_TIMEOUT_MS), keyOf: clientKeyFromIp },
       { limiter: limiterFor(config.RATE_LIMIT_API_IPV6_56, API_LIMITER_TIMEOUT_MS), keyOf: networkKey("ipv6-56") },
       { limiter: limiterFor(config.RATE_LIMIT_API_IPV6_48, API_LIMITER_TIMEOUT_MS), keyOf: networkKey("ipv6-48") },
     ],
@@ -327,7 +326,7 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
     passwordPepper: config.PASSWORD_PEPPER,
     limits: {
       byNetwork: [
-        { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IP), keyOf: clientIpKey },
+        { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IP), keyOf: clientKeyFromIp },
         { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV4_24), keyOf: networkKey("ipv4-24") },
         { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV6_56), keyOf: networkKey("ipv6-56") },
         { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV6_48), keyOf: networkKey("ipv6-48") },

@@ -126,11 +126,18 @@ export function rateLimitHeaders(
   if (legacyHeaders) {
     headers["X-RateLimit-Limit"] = String(policy.limit);
     headers["X-RateLimit-Remaining"] = String(remaining);
-    // Epoch seconds, as GitHub and express-rate-limit send it.
-    headers["X-RateLimit-Reset"] = String(Math.ceil(nowMs / 1000) + resetSeconds);
+    headers["X-RateLimit-Reset"] = legacyReset(nowMs, resetSeconds);
   }
   return headers;
 }
+
+/** `X-RateLimit-Reset`: epoch seconds, as GitHub and express-rate-limit send it. */
+function legacyReset(nowMs: number, resetSeconds: number): string {
+  return String(Math.ceil(nowMs / 1000) + resetSeconds);
+}
+
+/** Repeated limits add to the RateLimit fields: each names its own policy. */
+const APPEND = { append: true } as const;
 
 /** The 429 problem for `policy`, saying when to retry and nothing about the account or key. */
 export function rateLimitedProblem(
@@ -176,6 +183,8 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   const keyOffset = policy.name.length + 1;
   const stubFor = (key: string) => namespace.get(namespace.idFromName(`${policy.name}:${key}`));
   const failOpen = new FailOpenAllowance(failOpenIntervalMs(policy, timeoutMs));
+  const policyField = policyHeader(policy);
+  const limitField = String(policy.limit);
 
   async function withTimeout<T>(call: Promise<T>, waitMs = timeoutMs): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -286,21 +295,17 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
         const blockedUntil = permit === undefined ? denyCache.blockedUntil(leaseKey, nowMs) : undefined;
         if (blockedUntil !== undefined) refuse(blockedUntil, nowMs);
         if (permit !== undefined) {
-          const headers = rateLimitHeaders(
-            policy,
-            permit.remaining,
-            secondsUntil(permit.resetAtMs, nowMs),
-            nowMs,
-            legacyHeaders,
-          );
-          c.header("RateLimit-Policy", headers["RateLimit-Policy"], { append: true });
-          c.header("RateLimit", headers.RateLimit, { append: true });
+          // Written field by field rather than through rateLimitHeaders: no object per admission.
+          const resetSeconds = secondsUntil(permit.resetAtMs, nowMs);
+          c.header("RateLimit-Policy", policyField, APPEND);
+          c.header("RateLimit", rateLimitHeader(policy, permit.remaining, resetSeconds), APPEND);
           // The legacy triple has room for one policy: the one closest to refusing.
           const tightest = c.get("rateLimitRemaining");
           if (legacyHeaders && (tightest === undefined || permit.remaining < tightest)) {
             c.set("rateLimitRemaining", permit.remaining);
-            for (const name of ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"])
-              c.header(name, headers[name]);
+            c.header("X-RateLimit-Limit", limitField);
+            c.header("X-RateLimit-Remaining", String(permit.remaining));
+            c.header("X-RateLimit-Reset", legacyReset(nowMs, resetSeconds));
           }
           return { windowStartMs: permit.windowStartMs };
         }
