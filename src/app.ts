@@ -32,8 +32,15 @@ import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
 import { floodGate } from "./middleware/flood-gate.ts";
 import { invalidCredentialBound } from "./middleware/invalid-credential-bound.ts";
-import { networkRateLimit } from "./middleware/network-rate-limit.ts";
-import { apiKeyRateLimit, createRateLimiter, principalKey, rateLimit } from "./middleware/rate-limit.ts";
+import { networkLimit } from "./middleware/network-rate-limit.ts";
+import {
+  apiKeyLimit,
+  createRateLimiter,
+  keyedLimit,
+  principalKey,
+  rateLimit,
+  rateLimits,
+} from "./middleware/rate-limit.ts";
 import { requestId } from "./middleware/request-id.ts";
 import { requireScope } from "./middleware/require-scope.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
@@ -258,15 +265,16 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
     });
   const networkKey = (prefix: NetworkPrefix) => (clientIp: string | undefined) => networkKeysFromIp(clientIp)[prefix];
   // Per client, then per IPv6 /56 and /48, narrowest first (network-rate-limit.ts says why).
-  const limitByIp = networkRateLimit({
+  const perIp = networkLimit({
     tiers: [
       { limiter: limiterFor(config.RATE_LIMIT_API, API_LIMITER_TIMEOUT_MS), keyOf: clientKeyFromIp },
       { limiter: limiterFor(config.RATE_LIMIT_API_IPV6_56, API_LIMITER_TIMEOUT_MS), keyOf: networkKey("ipv6-56") },
       { limiter: limiterFor(config.RATE_LIMIT_API_IPV6_48, API_LIMITER_TIMEOUT_MS), keyOf: networkKey("ipv6-48") },
     ],
   });
+  const limitByIp = rateLimits({ limits: [perIp] });
   const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage, sessions, clock });
-  const limitByPrincipal = rateLimit({
+  const perPrincipal = keyedLimit({
     namespace,
     policy: config.RATE_LIMIT_PRINCIPAL,
     clock,
@@ -275,17 +283,11 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
     timeoutMs: API_LIMITER_TIMEOUT_MS,
     key: principalKey,
   });
-  const limitByApiKey = apiKeyRateLimit({
-    namespace,
-    clock,
-    denyCache,
-    legacyHeaders,
-    timeoutMs: API_LIMITER_TIMEOUT_MS,
-  });
+  const perApiKey = apiKeyLimit({ namespace, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
   // Before authentication: a network that keeps presenting invalid credentials is refused from memory.
   const boundInvalid = invalidCredentialBound({ clock, legacyHeaders });
-  for (const path of AUTHENTICATED_PATHS)
-    app.use(path, boundInvalid, requirePrincipal, limitByIp, limitByPrincipal, limitByApiKey);
+  const limitPrincipal = rateLimits({ limits: [perIp, perPrincipal, perApiKey] });
+  for (const path of AUTHENTICATED_PATHS) app.use(path, boundInvalid, requirePrincipal, limitPrincipal);
   app.use(READINESS_PATH, limitByIp);
   for (const path of SESSION_COOKIE_PATHS) app.use(path, limitByIp);
   app.on("GET", "/auth/session", limitByIp);

@@ -9,9 +9,9 @@
  * knows to be exhausted refuses from memory, so a flood from a refused network costs no object
  * call per request, not even for its new /64s.
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
-import type { Permit, RateLimiterHandle } from "./rate-limit.ts";
+import type { Permit, RateLimiterHandle, RequestLimit } from "./rate-limit.ts";
 
 export interface RateLimitTier {
   limiter: RateLimiterHandle;
@@ -67,12 +67,10 @@ export function tierCalls(
 }
 
 /**
- * @example app.use("/metrics/*", networkRateLimit({ tiers: [{ limiter: perClient, keyOf: clientKeyFromIp }, { limiter: per48, keyOf: ipv6Network48 }] }))
+ * The per-network limit as one step of `rateLimits` (rate-limit.ts).
+ * @example app.use("/metrics/*", rateLimits({ limits: [networkLimit({ tiers: [{ limiter: perClient, keyOf: clientKeyFromIp }, { limiter: per48, keyOf: ipv6Network48 }] })] }))
  */
-export function networkRateLimit({ tiers }: NetworkRateLimitOptions): MiddlewareHandler<AppEnv> {
-  if (tiers.length === 0) throw new Error("networkRateLimit needs at least one tier");
-  return async function networkRateLimit(c, next) {
-    await enforceNarrowestFirst(c, tierCalls(tiers, c.req.header("cf-connecting-ip")));
-    await next();
-  };
+export function networkLimit({ tiers }: NetworkRateLimitOptions): RequestLimit {
+  if (tiers.length === 0) throw new Error("networkLimit needs at least one tier");
+  return (c) => enforceNarrowestFirst(c, tierCalls(tiers, c.req.header("cf-connecting-ip")));
 }
