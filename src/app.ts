@@ -137,7 +137,7 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
   const gate = floodGate({
     denyCache,
     clock,
-    clientKey: (request) => clientKeyFromIp(request.headers.get("cf-connecting-ip") ?? undefined),
+    clientKey: (headers) => clientKeyFromIp(headers.get("cf-connecting-ip") ?? undefined),
     allowedOrigins: new Set(config.ALLOWED_ORIGINS),
     legacyHeaders: config.RATE_LIMIT_LEGACY_HEADERS,
     httpsOnly: config.APP_ENV !== "local",
