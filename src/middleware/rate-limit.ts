@@ -391,8 +391,11 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   };
 }
 
-/** One limit on a request: resolves once it admits (its headers set), rejects with its refusal. */
-export type RequestLimit = (c: Context<AppEnv>) => Promise<unknown>;
+/**
+ * One limit on a request: resolves once it admits (its headers set), rejects with its refusal;
+ * undefined when it does not apply to the request.
+ */
+export type RequestLimit = (c: Context<AppEnv>) => Promise<unknown> | undefined;
 
 /**
  * Limits in one middleware layer, applied in order: every layer of Hono's chain costs about 1 µs a
@@ -406,7 +409,11 @@ export function rateLimits({ limits }: { limits: readonly RequestLimit[] }): Mid
     const fields = new RateLimitFields();
     c.set("rateLimitFields", fields);
     try {
-      for (const limit of limits) await limit(c);
+      for (const limit of limits) {
+        // Only what applies is awaited: an await costs a turn of the microtask queue.
+        const applied = limit(c);
+        if (applied !== undefined) await applied;
+      }
     } finally {
       c.set("rateLimitFields", undefined);
       fields.write(c);
@@ -443,14 +450,14 @@ export function rateLimit(
  */
 export function apiKeyLimit(options: Omit<RateLimitOptions, "policy">): RequestLimit {
   const limiters = new Map<string, RateLimiterHandle>();
-  return async function apiKeyLimit(c) {
+  return function apiKeyLimit(c) {
     const principal = c.get("principal");
-    if (principal.kind !== "api-key" || principal.rateLimit === undefined) return;
+    if (principal.kind !== "api-key" || principal.rateLimit === undefined) return undefined;
     let limiter = limiters.get(principal.rateLimit);
     if (limiter === undefined) {
       limiter = createRateLimiter({ ...options, policy: ratePolicy("api-key", principal.rateLimit, "open") });
       limiters.set(principal.rateLimit, limiter);
     }
-    await limiter.enforce(c, `key:${principal.subject}`);
+    return limiter.enforce(c, `key:${principal.subject}`);
   };
 }
