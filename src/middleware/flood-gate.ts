@@ -183,8 +183,8 @@ export function floodGate(options: FloodGateOptions): FloodGate {
       if (!routedPaths.has(c.req.path) && problemInstance(c, REQUEST_ID_SLOT) === c.req.path)
         routedPaths.add(c.req.path);
       if (
-        c.res.status === 429 &&
         !templates.has(policy.name) &&
+        c.res.status === 429 &&
         c.res.headers.get("ratelimit-policy") === policyHeader(policy)
       ) {
         templates.set(
