@@ -32,6 +32,7 @@ import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
 import { floodGate } from "./middleware/flood-gate.ts";
 import { invalidCredentialBound } from "./middleware/invalid-credential-bound.ts";
+import { layer } from "./middleware/layer.ts";
 import { networkLimit } from "./middleware/network-rate-limit.ts";
 import {
   apiKeyLimit,
@@ -101,10 +102,9 @@ const API_LIMITER_TIMEOUT_MS = 500;
 
 /** Request id and security headers: the outer layers every response gets, whatever else happens. */
 function useOuterLayers(app: ReturnType<typeof createRouter>): void {
-  // So every response — errors included — carries an id.
-  app.use(requestId());
-  // Outermost after the id: its headers land on every response, including the refusals below.
-  app.use(securityHeaders({ docsPath: DOCS_PATH }));
+  // So every response — errors included — carries an id; the security headers, written last, land
+  // on every response, including the refusals below.
+  app.use(layer(requestId(), securityHeaders({ docsPath: DOCS_PATH })));
 }
 
 /** Serves only the fixed misconfiguration problem; the log names the bad keys, never their values. */
@@ -200,9 +200,13 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
   });
 
   // Before anything reads the request: a foreign Host is refused without running any other code.
-  app.use(trustedHost({ allowedHosts: config.ALLOWED_HOSTS }));
-  // Plain http is redirected or refused before CORS or auth could act on it.
-  app.use(transportSecurity({ requireHttps: config.APP_ENV !== "local", hstsPreload: config.HSTS_PRELOAD }));
+  // Then plain http is redirected or refused before CORS or auth could act on it.
+  app.use(
+    layer(
+      trustedHost({ allowedHosts: config.ALLOWED_HOSTS }),
+      transportSecurity({ requireHttps: config.APP_ENV !== "local", hstsPreload: config.HSTS_PRELOAD }),
+    ),
+  );
   // Admin routes before CORS, and everything under /admin answered here (a 404 past the routes), so
   // no browser origin ever gets a CORS answer from them, preflight or not. Limited per IP before the
   // credential is checked, failing closed: the limit is what slows a guess of the admin secret.

@@ -4,17 +4,19 @@
  * forge a correlation. Hono's `requestId` with `limitLength: 0` answered the same, but read the
  * client's header first and tested it, on every request, only to discard it.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
+import type { LayerParts } from "./layer.ts";
 
 /**
- * @example app.use(requestId())
+ * @example app.use(layer(requestId()))
  */
-export function requestId(): MiddlewareHandler<AppEnv> {
-  return async function requestId(c, next) {
+export function requestId(): LayerParts {
+  function requestId(c: Context<AppEnv>): undefined {
     const id = crypto.randomUUID();
     c.set("requestId", id);
     c.header("X-Request-Id", id);
-    await next();
-  };
+    return undefined;
+  }
+  return { before: requestId };
 }

@@ -5,9 +5,10 @@
  * patterns; a wildcard matches one or more labels but never the bare apex. Ports are explicit: an
  * entry without a port accepts no port (or the scheme's default), an entry with one accepts only it.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
+import type { LayerParts } from "./layer.ts";
 
 export interface HostPattern {
   /** Lower-case host name; for a wildcard, the part after `*.`. */
@@ -68,12 +69,12 @@ function matches(
 }
 
 /**
- * @example app.use(trustedHost({ allowedHosts: ["api.example.com", "*.api.example.com"].map(parseHostPattern) }))
+ * @example app.use(layer(trustedHost({ allowedHosts: ["api.example.com", "*.api.example.com"].map(parseHostPattern) })))
  */
-export function trustedHost(options: TrustedHostOptions): MiddlewareHandler<AppEnv> {
+export function trustedHost(options: TrustedHostOptions): LayerParts {
   if (options.allowedHosts.length === 0) throw new Error("trustedHost needs at least one allowed host");
   const patterns = [...options.allowedHosts];
-  return async function trustedHost(c, next) {
+  function trustedHost(c: Context<AppEnv>): undefined {
     const parts = splitPort((c.req.header("host") ?? new URL(c.req.url).host).toLowerCase());
     const defaultPort = c.req.url.startsWith("https:") ? 443 : 80;
     const trusted =
@@ -86,6 +87,7 @@ export function trustedHost(options: TrustedHostOptions): MiddlewareHandler<AppE
         detail: "This service does not answer for the requested host.",
       });
     }
-    await next();
-  };
+    return undefined;
+  }
+  return { before: trustedHost };
 }

@@ -1,13 +1,14 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import type { AppEnv } from "../../src/env.ts";
+import { layer } from "../../src/middleware/layer.ts";
 import { requestId } from "../../src/middleware/request-id.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 function app() {
   const router = new Hono<AppEnv>();
-  router.use(requestId());
+  router.use(layer(requestId()));
   router.get("/", (c) => c.json({ seen: c.get("requestId") }));
   return router;
 }
