@@ -47,6 +47,9 @@ export function parseHostPattern(entry: string): HostPattern {
   return { hostname, wildcard, ...(parts.port === undefined ? {} : { port: parts.port }) };
 }
 
+/** Host texts whose verdicts are kept per scheme. */
+const REMEMBERED_HOSTS = 256;
+
 export interface TrustedHostOptions {
   /** Parsed ALLOWED_HOSTS; at least one. */
   allowedHosts: readonly HostPattern[];
@@ -74,12 +77,24 @@ function matches(
 export function trustedHost(options: TrustedHostOptions): LayerParts {
   if (options.allowedHosts.length === 0) throw new Error("trustedHost needs at least one allowed host");
   const patterns = [...options.allowedHosts];
+  // The verdict per Host text, for https and for http: a host seen before costs a lookup instead of
+  // a parse. Bounded, since the Host is the client's text.
+  const verdicts = { 443: new Map<string, boolean>(), 80: new Map<string, boolean>() };
+  const isTrusted = (host: string, defaultPort: 443 | 80): boolean => {
+    const known = verdicts[defaultPort];
+    let trusted = known.get(host);
+    if (trusted === undefined) {
+      const parts = splitPort(host.toLowerCase());
+      trusted =
+        parts !== undefined && patterns.some((pattern) => matches(pattern, parts.name, parts.port, defaultPort));
+      if (known.size >= REMEMBERED_HOSTS) known.clear();
+      known.set(host, trusted);
+    }
+    return trusted;
+  };
   function trustedHost(c: Context<AppEnv>): undefined {
-    const parts = splitPort((c.req.header("host") ?? new URL(c.req.url).host).toLowerCase());
-    const defaultPort = c.req.url.startsWith("https:") ? 443 : 80;
-    const trusted =
-      parts !== undefined && patterns.some((pattern) => matches(pattern, parts.name, parts.port, defaultPort));
-    if (!trusted) {
+    const url = c.req.url;
+    if (!isTrusted(c.req.header("host") ?? new URL(url).host, url.startsWith("https:") ? 443 : 80)) {
       throw new AppError({
         status: 400,
         code: "untrusted-host",
