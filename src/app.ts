@@ -4,7 +4,6 @@
  */
 import type { Context } from "hono";
 import { methodNotAllowed } from "hono/method-not-allowed";
-import { requestId } from "hono/request-id";
 import { createApiKeyVerifier } from "./auth/api-keys.ts";
 import { deviceCookies } from "./auth/device-cookie.ts";
 import { partnerKeySource, publishedKeysFetcher } from "./auth/partner-keys.ts";
@@ -33,8 +32,17 @@ import { authenticate } from "./middleware/authenticate.ts";
 import { corsAllowlist } from "./middleware/cors.ts";
 import { floodGate } from "./middleware/flood-gate.ts";
 import { invalidCredentialBound } from "./middleware/invalid-credential-bound.ts";
-import { networkRateLimit } from "./middleware/network-rate-limit.ts";
-import { apiKeyRateLimit, clientIpKey, createRateLimiter, principalKey, rateLimit } from "./middleware/rate-limit.ts";
+import { layer } from "./middleware/layer.ts";
+import { networkLimit } from "./middleware/network-rate-limit.ts";
+import {
+  apiKeyLimit,
+  createRateLimiter,
+  keyedLimit,
+  principalKey,
+  rateLimit,
+  rateLimits,
+} from "./middleware/rate-limit.ts";
+import { requestId } from "./middleware/request-id.ts";
 import { requireScope } from "./middleware/require-scope.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { tenantBudget } from "./middleware/tenant-budget.ts";
@@ -94,11 +102,9 @@ const API_LIMITER_TIMEOUT_MS = 500;
 
 /** Request id and security headers: the outer layers every response gets, whatever else happens. */
 function useOuterLayers(app: ReturnType<typeof createRouter>): void {
-  // So every response — errors included — carries an id. limitLength 0 makes Hono discard any
-  // client-sent X-Request-Id: ids in our logs are always ours, so a client cannot forge a correlation.
-  app.use(requestId({ limitLength: 0 }));
-  // Outermost after the id: its headers land on every response, including the refusals below.
-  app.use(securityHeaders({ docsPath: DOCS_PATH }));
+  // So every response — errors included — carries an id; the security headers, written last, land
+  // on every response, including the refusals below.
+  app.use(layer(requestId(), securityHeaders({ docsPath: DOCS_PATH })));
 }
 
 /** Serves only the fixed misconfiguration problem; the log names the bad keys, never their values. */
@@ -131,7 +137,7 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
   const gate = floodGate({
     denyCache,
     clock,
-    clientKey: (request) => clientKeyFromIp(request.headers.get("cf-connecting-ip") ?? undefined),
+    clientKey: (headers) => clientKeyFromIp(headers.get("cf-connecting-ip") ?? undefined),
     allowedOrigins: new Set(config.ALLOWED_ORIGINS),
     legacyHeaders: config.RATE_LIMIT_LEGACY_HEADERS,
     httpsOnly: config.APP_ENV !== "local",
@@ -194,9 +200,13 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
   });
 
   // Before anything reads the request: a foreign Host is refused without running any other code.
-  app.use(trustedHost({ allowedHosts: config.ALLOWED_HOSTS }));
-  // Plain http is redirected or refused before CORS or auth could act on it.
-  app.use(transportSecurity({ requireHttps: config.APP_ENV !== "local", hstsPreload: config.HSTS_PRELOAD }));
+  // Then plain http is redirected or refused before CORS or auth could act on it.
+  app.use(
+    layer(
+      trustedHost({ allowedHosts: config.ALLOWED_HOSTS }),
+      transportSecurity({ requireHttps: config.APP_ENV !== "local", hstsPreload: config.HSTS_PRELOAD }),
+    ),
+  );
   // Admin routes before CORS, and everything under /admin answered here (a 404 past the routes), so
   // no browser origin ever gets a CORS answer from them, preflight or not. Limited per IP before the
   // credential is checked, failing closed: the limit is what slows a guess of the admin secret.
@@ -257,18 +267,18 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
       legacyHeaders,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
-  const networkKey = (prefix: NetworkPrefix) => (c: Context<AppEnv>) =>
-    networkKeysFromIp(c.req.header("cf-connecting-ip"))[prefix];
+  const networkKey = (prefix: NetworkPrefix) => (clientIp: string | undefined) => networkKeysFromIp(clientIp)[prefix];
   // Per client, then per IPv6 /56 and /48, narrowest first (network-rate-limit.ts says why).
-  const limitByIp = networkRateLimit({
+  const perIp = networkLimit({
     tiers: [
-      { limiter: limiterFor(config.RATE_LIMIT_API, API_LIMITER_TIMEOUT_MS), keyOf: clientIpKey },
+      { limiter: limiterFor(config.RATE_LIMIT_API, API_LIMITER_TIMEOUT_MS), keyOf: clientKeyFromIp },
       { limiter: limiterFor(config.RATE_LIMIT_API_IPV6_56, API_LIMITER_TIMEOUT_MS), keyOf: networkKey("ipv6-56") },
       { limiter: limiterFor(config.RATE_LIMIT_API_IPV6_48, API_LIMITER_TIMEOUT_MS), keyOf: networkKey("ipv6-48") },
     ],
   });
+  const limitByIp = rateLimits({ limits: [perIp] });
   const requirePrincipal = authenticate({ apiKeys, tokens, revocations, usage, sessions, clock });
-  const limitByPrincipal = rateLimit({
+  const perPrincipal = keyedLimit({
     namespace,
     policy: config.RATE_LIMIT_PRINCIPAL,
     clock,
@@ -277,17 +287,11 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
     timeoutMs: API_LIMITER_TIMEOUT_MS,
     key: principalKey,
   });
-  const limitByApiKey = apiKeyRateLimit({
-    namespace,
-    clock,
-    denyCache,
-    legacyHeaders,
-    timeoutMs: API_LIMITER_TIMEOUT_MS,
-  });
+  const perApiKey = apiKeyLimit({ namespace, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
   // Before authentication: a network that keeps presenting invalid credentials is refused from memory.
   const boundInvalid = invalidCredentialBound({ clock, legacyHeaders });
-  for (const path of AUTHENTICATED_PATHS)
-    app.use(path, boundInvalid, requirePrincipal, limitByIp, limitByPrincipal, limitByApiKey);
+  const limitPrincipal = rateLimits({ limits: [perIp, perPrincipal, perApiKey] });
+  for (const path of AUTHENTICATED_PATHS) app.use(path, boundInvalid, requirePrincipal, limitPrincipal);
   app.use(READINESS_PATH, limitByIp);
   for (const path of SESSION_COOKIE_PATHS) app.use(path, limitByIp);
   app.on("GET", "/auth/session", limitByIp);
@@ -328,7 +332,7 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
     passwordPepper: config.PASSWORD_PEPPER,
     limits: {
       byNetwork: [
-        { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IP), keyOf: clientIpKey },
+        { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IP), keyOf: clientKeyFromIp },
         { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV4_24), keyOf: networkKey("ipv4-24") },
         { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV6_56), keyOf: networkKey("ipv6-56") },
         { limiter: limiterFor(config.RATE_LIMIT_LOGIN_IPV6_48), keyOf: networkKey("ipv6-48") },

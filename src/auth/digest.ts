@@ -1,8 +1,14 @@
 /** SHA-256 digests and constant-time comparison for credentials that must never be compared as text. */
 const encoder = new TextEncoder();
 
+/** workerd's extension of WebCrypto; spelled out because Node's typings, which scripts use, lack it. */
+type PlatformSubtle = typeof crypto.subtle & { timingSafeEqual(a: ArrayBufferView, b: ArrayBufferView): boolean };
+
+/** Looked up once: `crypto` and `subtle` are each a call into the runtime, and every key check used both twice. */
+const subtle = crypto.subtle as PlatformSubtle;
+
 export async function sha256(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
+  return new Uint8Array(await subtle.digest("SHA-256", encoder.encode(text)));
 }
 
 export function toHex(bytes: Uint8Array): string {
@@ -13,9 +19,6 @@ export function fromHex(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g) ?? [], (pair) => parseInt(pair, 16));
 }
 
-/** workerd's extension of WebCrypto; spelled out because Node's typings, which scripts use, lack it. */
-type PlatformSubtle = typeof crypto.subtle & { timingSafeEqual(a: ArrayBufferView, b: ArrayBufferView): boolean };
-
 /**
  * Constant-time equality by the platform's `crypto.subtle.timingSafeEqual`, whose time depends on
  * the length only, never on where the bytes differ: a comparison written here could be turned into
@@ -24,5 +27,5 @@ type PlatformSubtle = typeof crypto.subtle & { timingSafeEqual(a: ArrayBufferVie
  * of a fixed length, so the length says nothing secret.
  */
 export function timingSafeEqualBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && (crypto.subtle as PlatformSubtle).timingSafeEqual(a, b);
+  return a.byteLength === b.byteLength && subtle.timingSafeEqual(a, b);
 }

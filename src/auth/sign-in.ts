@@ -18,7 +18,7 @@ import { findLoginRecord, type LoginRecord } from "../db/users.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import { jsonBody } from "../middleware/json-body.ts";
-import { enforceNarrowestFirst } from "../middleware/network-rate-limit.ts";
+import { enforceNarrowestFirst, type RateLimitTier } from "../middleware/network-rate-limit.ts";
 import type { RateLimiterHandle } from "../middleware/rate-limit.ts";
 import type { IsolateBudget } from "../rate-limit/isolate-budget.ts";
 import type { DeviceCookies } from "./device-cookie.ts";
@@ -48,7 +48,7 @@ export interface LoginLimits {
    * Per client and per wider network (IPv4 /24, IPv6 /56 and /48), narrowest first: each applies
    * when it has a key for the client.
    */
-  byNetwork: readonly { limiter: RateLimiterHandle; keyOf: (c: Context<AppEnv>) => string | undefined }[];
+  byNetwork: readonly RateLimitTier[];
   /** Failed attempts per username from clients without a device cookie for it. */
   byUsername: UsernameTurns;
   /** Failed attempts per device cookie. */
@@ -85,8 +85,9 @@ export interface SignIn {
  * spent: a client refused by its own limit costs its neighbours nothing.
  */
 async function enforceTiers(c: Context<AppEnv>, tiers: LoginLimits["byNetwork"]): Promise<void> {
+  const clientIp = c.req.header("cf-connecting-ip");
   const calls = tiers.flatMap(({ limiter, keyOf }) => {
-    const key = keyOf(c);
+    const key = keyOf(clientIp);
     return key === undefined ? [] : [{ limiter, key }];
   });
   try {

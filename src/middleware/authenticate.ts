@@ -58,8 +58,10 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
 
   return async function authenticate(c, next) {
     const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
-    const authorization = c.req.header("authorization");
-    const apiKey = c.req.header("x-api-key");
+    // The headers read once: each `c.req.header` is two calls into the runtime.
+    const headers = c.req.raw.headers;
+    const authorization = headers.get("authorization") ?? undefined;
+    const apiKey = headers.get("x-api-key") ?? undefined;
     const sessions = options.sessions?.presented(c) === true ? options.sessions : undefined;
     let principal: Principal;
 

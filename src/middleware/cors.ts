@@ -68,6 +68,8 @@ export function corsAllowlist(options: CorsAllowlistOptions): MiddlewareHandler<
     allowHeaders: ["Authorization", "Content-Type", "X-CSRF-Token"],
     maxAge: options.maxAgeSeconds ?? 3600,
   });
+  // Built once per listed origin: the answer for a listed origin never changes.
+  const exposedTo = new Map([...allowed].map((origin) => [origin, actualResponseCorsHeaders(allowed, origin)]));
   return async function corsAllowlist(c, next) {
     const origin = c.req.header("origin");
     if (
@@ -90,6 +92,7 @@ export function corsAllowlist(options: CorsAllowlistOptions): MiddlewareHandler<
     const headers = c.res.headers;
     // The answer depends on Origin even when it is refused: caches must not reuse it across origins.
     headers.append("Vary", "Origin");
-    for (const [name, value] of actualResponseCorsHeaders(allowed, origin)) headers.set(name, value);
+    const listed = origin === undefined ? undefined : exposedTo.get(origin);
+    if (listed !== undefined) for (const [name, value] of listed) headers.set(name, value);
   };
 }

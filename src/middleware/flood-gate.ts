@@ -31,8 +31,8 @@ export interface FloodGuard {
 
 export interface FloodGateOptions {
   denyCache: DenyCache;
-  /** The deny cache's client key for a request, as the per-IP limiter derives it. */
-  clientKey: (request: Request) => string;
+  /** The deny cache's client key for a request's headers, as the per-IP limiter derives it. */
+  clientKey: (headers: Headers) => string;
   guards: readonly FloodGuard[];
   /** The CORS allowlist, so a listed browser origin can read the refusal as it could the chain's. */
   allowedOrigins: ReadonlySet<string>;
@@ -145,25 +145,28 @@ export function floodGate(options: FloodGateOptions): FloodGate {
     const template = templates.get(policy.name);
     if (template === undefined) return undefined;
     const nowMs = clock();
-    const blockedUntil = options.denyCache.blockedUntil(`${policy.name}:${options.clientKey(request)}`, nowMs);
+    // Read once: each `request.headers` is a call into the runtime.
+    const headers = request.headers;
+    const blockedUntil = options.denyCache.blockedUntil(`${policy.name}:${options.clientKey(headers)}`, nowMs);
     if (blockedUntil === undefined) return undefined;
     const retryAfterSeconds = Math.max(1, secondsUntil(blockedUntil, nowMs));
-    const origin = request.headers.get("origin");
+    const origin = headers.get("origin");
     // Only a listed origin is part of the key, so clients cannot grow the map by varying Origin.
     const listedOrigin = origin !== null && options.allowedOrigins.has(origin) ? origin : "";
     const refusal = refusalFor(policy, template, retryAfterSeconds, nowMs, instance(), listedOrigin);
     const requestId = crypto.randomUUID();
-    // The constructor copies the shared headers, so this set touches this response only.
-    const response = new Response(refusal.body.join(requestId), { status: 429, headers: refusal.headers });
-    response.headers.set("x-request-id", requestId);
-    return response;
+    // Set on the shared headers just before the constructor copies them: one call into the runtime
+    // where setting it on the response took two. Every refusal sets its own id before its copy.
+    refusal.headers.set("x-request-id", requestId);
+    return new Response(refusal.body.join(requestId), { status: 429, headers: refusal.headers });
   }
 
   return {
     answer(request) {
       // A preflight is never limited: the browser must be able to read the 429 that may follow.
       // HEAD goes through Hono, which strips the body a HEAD response must not have.
-      if (request.method === "OPTIONS" || request.method === "HEAD") return undefined;
+      const method = request.method;
+      if (method === "OPTIONS" || method === "HEAD") return undefined;
       if (httpsOnly && !request.url.startsWith("https:")) return undefined;
       const path = getPath(request);
       if (!routedPaths.has(path)) return undefined;
@@ -180,8 +183,8 @@ export function floodGate(options: FloodGateOptions): FloodGate {
       if (!routedPaths.has(c.req.path) && problemInstance(c, REQUEST_ID_SLOT) === c.req.path)
         routedPaths.add(c.req.path);
       if (
-        c.res.status === 429 &&
         !templates.has(policy.name) &&
+        c.res.status === 429 &&
         c.res.headers.get("ratelimit-policy") === policyHeader(policy)
       ) {
         templates.set(

@@ -67,9 +67,12 @@ export function invalidCredentialBound(options: InvalidCredentialBoundOptions = 
     if (current !== undefined && current.count >= policy.limit)
       throw new AppError(rateLimitedProblem(policy, current.windowStartMs + policy.windowMs, nowMs, legacyHeaders));
     await next();
-    // Hono has already turned a thrown refusal into its response here: the status tells.
-    const refusedCredential = (c.res.status === 401 || c.res.status === 403) && c.get("principal") === undefined;
-    if (!refusedCredential) return;
+    // Hono has already turned a thrown refusal into its response here: the status tells. A request
+    // with a principal was not refused for its credential, and needs no look at the status (a call
+    // into the runtime).
+    if (c.get("principal") !== undefined) return;
+    const status = c.res.status;
+    if (status !== 401 && status !== 403) return;
     tallies.delete(network);
     tallies.set(network, { windowStartMs: current?.windowStartMs ?? nowMs, count: (current?.count ?? 0) + 1 });
     if (tallies.size > maxNetworks) tallies.delete(tallies.keys().next().value as string);

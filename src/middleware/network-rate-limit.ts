@@ -9,14 +9,18 @@
  * knows to be exhausted refuses from memory, so a flood from a refused network costs no object
  * call per request, not even for its new /64s.
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
-import type { Permit, RateLimiterHandle } from "./rate-limit.ts";
+import type { Permit, RateLimiterHandle, RequestLimit } from "./rate-limit.ts";
 
 export interface RateLimitTier {
   limiter: RateLimiterHandle;
-  /** The tier's key for the request's client, or undefined when the tier does not apply (an IPv6 tier for IPv4). */
-  keyOf: (c: Context<AppEnv>) => string | undefined;
+  /**
+   * The tier's key for the client's `CF-Connecting-IP` (the only address trusted, client-ip.ts), or
+   * undefined when the tier does not apply (an IPv6 tier for IPv4). Given the header rather than the
+   * context, so a request reads it once for all its tiers: each read crosses into the runtime.
+   */
+  keyOf: (clientIp: string | undefined) => string | undefined;
 }
 
 export interface NetworkRateLimitOptions {
@@ -45,20 +49,28 @@ export async function enforceNarrowestFirst(
 }
 
 /**
- * @example app.use("/metrics/*", networkRateLimit({ tiers: [{ limiter: perClient, keyOf: clientIpKey }, { limiter: per48, keyOf: ipv6Network48 }] }))
+ * The limiter calls of the tiers that apply to `clientIp`, narrowest first; throws the refusal of
+ * the first this isolate already knows to be exhausted, before anything is spent.
  */
-export function networkRateLimit({ tiers }: NetworkRateLimitOptions): MiddlewareHandler<AppEnv> {
-  if (tiers.length === 0) throw new Error("networkRateLimit needs at least one tier");
-  return async function networkRateLimit(c, next) {
-    const keys = tiers.map((tier) => tier.keyOf(c));
-    for (const [index, tier] of tiers.entries()) {
-      const key = keys[index];
-      if (key !== undefined) tier.limiter.refuseIfKnownExhausted(key);
-    }
-    await enforceNarrowestFirst(
-      c,
-      tiers.flatMap(({ limiter }, index) => (keys[index] === undefined ? [] : [{ limiter, key: keys[index] }])),
-    );
-    await next();
-  };
+export function tierCalls(
+  tiers: readonly RateLimitTier[],
+  clientIp: string | undefined,
+): { limiter: RateLimiterHandle; key: string }[] {
+  const calls: { limiter: RateLimiterHandle; key: string }[] = [];
+  for (const { limiter, keyOf } of tiers) {
+    const key = keyOf(clientIp);
+    if (key === undefined) continue;
+    limiter.refuseIfKnownExhausted(key);
+    calls.push({ limiter, key });
+  }
+  return calls;
+}
+
+/**
+ * The per-network limit as one step of `rateLimits` (rate-limit.ts).
+ * @example app.use("/metrics/*", rateLimits({ limits: [networkLimit({ tiers: [{ limiter: perClient, keyOf: clientKeyFromIp }, { limiter: per48, keyOf: ipv6Network48 }] })] }))
+ */
+export function networkLimit({ tiers }: NetworkRateLimitOptions): RequestLimit {
+  if (tiers.length === 0) throw new Error("networkLimit needs at least one tier");
+  return (c) => enforceNarrowestFirst(c, tierCalls(tiers, c.req.header("cf-connecting-ip")));
 }

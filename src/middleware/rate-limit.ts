@@ -126,10 +126,40 @@ export function rateLimitHeaders(
   if (legacyHeaders) {
     headers["X-RateLimit-Limit"] = String(policy.limit);
     headers["X-RateLimit-Remaining"] = String(remaining);
-    // Epoch seconds, as GitHub and express-rate-limit send it.
-    headers["X-RateLimit-Reset"] = String(Math.ceil(nowMs / 1000) + resetSeconds);
+    headers["X-RateLimit-Reset"] = legacyReset(nowMs, resetSeconds);
   }
   return headers;
+}
+
+/** `X-RateLimit-Reset`: epoch seconds, as GitHub and express-rate-limit send it. */
+function legacyReset(nowMs: number, resetSeconds: number): string {
+  return String(Math.ceil(nowMs / 1000) + resetSeconds);
+}
+
+/** Repeated limits add to the RateLimit fields: each names its own policy. */
+const APPEND = { append: true } as const;
+
+/**
+ * The rate-limit fields of the limits a request passed, written to the response together: each
+ * header set crosses into the runtime, so three limits cost two writes of RateLimit-Policy and
+ * RateLimit (their lists joined, which `headers.get` reads as it read the repeated appends) instead
+ * of six, and one legacy triple instead of up to three.
+ */
+export class RateLimitFields {
+  readonly policies: string[] = [];
+  readonly rateLimits: string[] = [];
+  /** X-RateLimit-Limit, -Remaining and -Reset of the policy closest to refusing, when it is one of these. */
+  legacy: [string, string, string] | undefined;
+
+  write(c: Context<AppEnv>): void {
+    if (this.policies.length === 0) return;
+    c.header("RateLimit-Policy", this.policies.join(", "), APPEND);
+    c.header("RateLimit", this.rateLimits.join(", "), APPEND);
+    if (this.legacy === undefined) return;
+    c.header("X-RateLimit-Limit", this.legacy[0]);
+    c.header("X-RateLimit-Remaining", this.legacy[1]);
+    c.header("X-RateLimit-Reset", this.legacy[2]);
+  }
 }
 
 /** The 429 problem for `policy`, saying when to retry and nothing about the account or key. */
@@ -176,6 +206,8 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   const keyOffset = policy.name.length + 1;
   const stubFor = (key: string) => namespace.get(namespace.idFromName(`${policy.name}:${key}`));
   const failOpen = new FailOpenAllowance(failOpenIntervalMs(policy, timeoutMs));
+  const policyField = policyHeader(policy);
+  const limitField = String(policy.limit);
 
   async function withTimeout<T>(call: Promise<T>, waitMs = timeoutMs): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -286,22 +318,19 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
         const blockedUntil = permit === undefined ? denyCache.blockedUntil(leaseKey, nowMs) : undefined;
         if (blockedUntil !== undefined) refuse(blockedUntil, nowMs);
         if (permit !== undefined) {
-          const headers = rateLimitHeaders(
-            policy,
-            permit.remaining,
-            secondsUntil(permit.resetAtMs, nowMs),
-            nowMs,
-            legacyHeaders,
-          );
-          c.header("RateLimit-Policy", headers["RateLimit-Policy"], { append: true });
-          c.header("RateLimit", headers.RateLimit, { append: true });
+          const resetSeconds = secondsUntil(permit.resetAtMs, nowMs);
+          const collecting = c.get("rateLimitFields");
+          const fields = collecting ?? new RateLimitFields();
+          fields.policies.push(policyField);
+          fields.rateLimits.push(rateLimitHeader(policy, permit.remaining, resetSeconds));
           // The legacy triple has room for one policy: the one closest to refusing.
           const tightest = c.get("rateLimitRemaining");
           if (legacyHeaders && (tightest === undefined || permit.remaining < tightest)) {
             c.set("rateLimitRemaining", permit.remaining);
-            for (const name of ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"])
-              c.header(name, headers[name]);
+            fields.legacy = [limitField, String(permit.remaining), legacyReset(nowMs, resetSeconds)];
           }
+          // Outside rateLimits (a limit a route applies itself), nobody collects: written at once.
+          if (collecting === undefined) fields.write(c);
           return { windowStartMs: permit.windowStartMs };
         }
         // One object call per key in flight per isolate: a burst of one client waits for the lease
@@ -363,38 +392,72 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
 }
 
 /**
+ * One limit on a request: resolves once it admits (its headers set), rejects with its refusal;
+ * undefined when it does not apply to the request.
+ */
+export type RequestLimit = (c: Context<AppEnv>) => Promise<unknown> | undefined;
+
+/**
+ * Limits in one middleware layer, applied in order: every layer of Hono's chain costs about 1 µs a
+ * request (BENCHMARKS.md), and an authenticated read passes three limits. Their headers are written
+ * together once the last has admitted, or once one refuses, so a refusal carries what the limits
+ * before it wrote, as when each wrote its own.
+ * @example app.use("/metrics/*", rateLimits({ limits: [perIp, perPrincipal] }))
+ */
+export function rateLimits({ limits }: { limits: readonly RequestLimit[] }): MiddlewareHandler<AppEnv> {
+  return async function rateLimits(c, next) {
+    const fields = new RateLimitFields();
+    c.set("rateLimitFields", fields);
+    try {
+      for (const limit of limits) {
+        // Only what applies is awaited: an await costs a turn of the microtask queue.
+        const applied = limit(c);
+        if (applied !== undefined) await applied;
+      }
+    } finally {
+      c.set("rateLimitFields", undefined);
+      fields.write(c);
+    }
+    await next();
+  };
+}
+
+/**
+ * Limits every request by one key, the client IP unless `key` says otherwise.
+ * @example rateLimits({ limits: [keyedLimit({ namespace: env.RATE_LIMITER, policy, key: principalKey })] })
+ */
+export function keyedLimit(options: RateLimitOptions & { key?: (c: Context<AppEnv>) => string }): RequestLimit {
+  const limiter = createRateLimiter(options);
+  const keyOf = options.key ?? clientIpKey;
+  return (c) => limiter.enforce(c, keyOf(c));
+}
+
+/**
  * Limits every request of a route by client IP.
  * @example app.use("/metrics/*", rateLimit({ namespace: env.RATE_LIMITER, policy: config.RATE_LIMIT_METRICS }))
  */
 export function rateLimit(
   options: RateLimitOptions & { key?: (c: Context<AppEnv>) => string },
 ): MiddlewareHandler<AppEnv> {
-  const limiter = createRateLimiter(options);
-  const keyOf = options.key ?? clientIpKey;
-  return async function rateLimit(c, next) {
-    await limiter.enforce(c, keyOf(c));
-    await next();
-  };
+  return rateLimits({ limits: [keyedLimit(options)] });
 }
 
 /**
  * After authentication: a machine client whose API key carries its own policy (in its signed
  * claims or its API_KEYS entry) is also limited by key id, wherever it calls from. Keys carry the
  * policy, so a limiter is made per distinct policy on first use rather than per key up front.
- * @example app.use("/metrics/*", apiKeyRateLimit({ namespace: env.RATE_LIMITER }))
+ * @example rateLimits({ limits: [apiKeyLimit({ namespace: env.RATE_LIMITER })] })
  */
-export function apiKeyRateLimit(options: Omit<RateLimitOptions, "policy">): MiddlewareHandler<AppEnv> {
+export function apiKeyLimit(options: Omit<RateLimitOptions, "policy">): RequestLimit {
   const limiters = new Map<string, RateLimiterHandle>();
-  return async function apiKeyRateLimit(c, next) {
+  return function apiKeyLimit(c) {
     const principal = c.get("principal");
-    if (principal.kind === "api-key" && principal.rateLimit !== undefined) {
-      let limiter = limiters.get(principal.rateLimit);
-      if (limiter === undefined) {
-        limiter = createRateLimiter({ ...options, policy: ratePolicy("api-key", principal.rateLimit, "open") });
-        limiters.set(principal.rateLimit, limiter);
-      }
-      await limiter.enforce(c, `key:${principal.subject}`);
+    if (principal.kind !== "api-key" || principal.rateLimit === undefined) return undefined;
+    let limiter = limiters.get(principal.rateLimit);
+    if (limiter === undefined) {
+      limiter = createRateLimiter({ ...options, policy: ratePolicy("api-key", principal.rateLimit, "open") });
+      limiters.set(principal.rateLimit, limiter);
     }
-    await next();
+    return limiter.enforce(c, `key:${principal.subject}`);
   };
 }

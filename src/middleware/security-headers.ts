@@ -8,8 +8,9 @@
  * as name/value pairs built once and set through one reference to the response's headers: its
  * middleware looks them up again for every header it sets, and each lookup crosses into the runtime.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
+import type { LayerParts } from "./layer.ts";
 
 const DENIED_FEATURES = [
   "accelerometer",
@@ -51,17 +52,17 @@ export interface SecurityHeadersOptions {
 }
 
 /**
- * @example app.use(securityHeaders({ docsPath: "/docs" }))
+ * @example app.use(layer(securityHeaders({ docsPath: "/docs" })))
  */
-export function securityHeaders(options: SecurityHeadersOptions = {}): MiddlewareHandler<AppEnv> {
+export function securityHeaders(options: SecurityHeadersOptions = {}): LayerParts {
   const docsPath = options.docsPath ?? "/docs";
   const api: readonly [string, string][] = [...COMMON, ["Content-Security-Policy", API_CSP]];
   const docs: readonly [string, string][] = [...COMMON, ["Content-Security-Policy", DOCS_CSP]];
-  return async function securityHeaders(c, next) {
-    await next();
+  function securityHeaders(c: Context<AppEnv>): void {
     const headers = c.res.headers;
     for (const [name, value] of c.req.path === docsPath ? docs : api) headers.set(name, value);
     // API responses are per caller (tenants, tokens): no shared or browser cache may keep them.
     if (!headers.has("Cache-Control")) headers.set("Cache-Control", "no-store");
-  };
+  }
+  return { after: securityHeaders };
 }

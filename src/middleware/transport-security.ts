@@ -8,10 +8,11 @@
  * and the exposure go unseen.
  * Every https response carries Strict-Transport-Security so browsers never try http again.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
+import type { LayerParts } from "./layer.ts";
 
 export interface TransportSecurityOptions {
   /** Off only in local mode (`wrangler dev` speaks http). Default true. */
@@ -30,9 +31,9 @@ export interface TransportSecurityOptions {
 }
 
 /**
- * @example app.use(transportSecurity({ requireHttps: config.APP_ENV !== "local", hstsPreload: false }))
+ * @example app.use(layer(transportSecurity({ requireHttps: config.APP_ENV !== "local", hstsPreload: false })))
  */
-export function transportSecurity(options: TransportSecurityOptions = {}): MiddlewareHandler<AppEnv> {
+export function transportSecurity(options: TransportSecurityOptions = {}): LayerParts {
   const requireHttps = options.requireHttps ?? true;
   const maxAgeSeconds = options.hstsMaxAgeSeconds ?? 31_536_000;
   if (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 0)
@@ -42,35 +43,35 @@ export function transportSecurity(options: TransportSecurityOptions = {}): Middl
   const credentialHeaders = options.credentialHeaders ?? ["Authorization", "X-API-Key", "X-Admin-Key"];
   const credentialCookies = options.credentialCookies ?? ["__Host-sf-session"];
 
-  return async function transportSecurity(c, next) {
-    const isHttps = c.req.url.startsWith("https:");
-    if (!isHttps && requireHttps) {
-      const cookies = credentialCookies.length > 0 && c.req.header("cookie") !== undefined ? getCookie(c) : {};
-      const exposed =
-        credentialHeaders.some((name) => c.req.header(name) !== undefined) ||
-        credentialCookies.some((name) => cookies[name] !== undefined);
-      if (exposed) {
-        throw new AppError({
-          status: 403,
-          code: "credential-exposed",
-          title: "Credential sent over plain HTTP",
-          detail:
-            "This request sent a credential without TLS. Treat it as exposed: revoke or rotate it, then retry over HTTPS.",
-        });
-      }
-      if (c.req.method === "GET" || c.req.method === "HEAD") {
-        const url = new URL(c.req.url);
-        url.protocol = "https:";
-        return c.redirect(url.toString(), 308);
-      }
+  function transportSecurity(c: Context<AppEnv>): Response | undefined {
+    if (c.req.url.startsWith("https:") || !requireHttps) return undefined;
+    const cookies = credentialCookies.length > 0 && c.req.header("cookie") !== undefined ? getCookie(c) : {};
+    const exposed =
+      credentialHeaders.some((name) => c.req.header(name) !== undefined) ||
+      credentialCookies.some((name) => cookies[name] !== undefined);
+    if (exposed) {
       throw new AppError({
         status: 403,
-        code: "https-required",
-        title: "HTTPS required",
-        detail: "This API is served over HTTPS only.",
+        code: "credential-exposed",
+        title: "Credential sent over plain HTTP",
+        detail:
+          "This request sent a credential without TLS. Treat it as exposed: revoke or rotate it, then retry over HTTPS.",
       });
     }
-    await next();
-    if (isHttps) c.res.headers.set("Strict-Transport-Security", hsts);
-  };
+    if (c.req.method === "GET" || c.req.method === "HEAD") {
+      const url = new URL(c.req.url);
+      url.protocol = "https:";
+      return c.redirect(url.toString(), 308);
+    }
+    throw new AppError({
+      status: 403,
+      code: "https-required",
+      title: "HTTPS required",
+      detail: "This API is served over HTTPS only.",
+    });
+  }
+  function strictTransportSecurity(c: Context<AppEnv>): void {
+    if (c.req.url.startsWith("https:")) c.res.headers.set("Strict-Transport-Security", hsts);
+  }
+  return { before: transportSecurity, after: strictTransportSecurity };
 }

@@ -5,9 +5,10 @@
  * patterns; a wildcard matches one or more labels but never the bare apex. Ports are explicit: an
  * entry without a port accepts no port (or the scheme's default), an entry with one accepts only it.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
+import type { LayerParts } from "./layer.ts";
 
 export interface HostPattern {
   /** Lower-case host name; for a wildcard, the part after `*.`. */
@@ -46,6 +47,9 @@ export function parseHostPattern(entry: string): HostPattern {
   return { hostname, wildcard, ...(parts.port === undefined ? {} : { port: parts.port }) };
 }
 
+/** Host texts whose verdicts are kept per scheme. */
+const REMEMBERED_HOSTS = 256;
+
 export interface TrustedHostOptions {
   /** Parsed ALLOWED_HOSTS; at least one. */
   allowedHosts: readonly HostPattern[];
@@ -68,17 +72,29 @@ function matches(
 }
 
 /**
- * @example app.use(trustedHost({ allowedHosts: ["api.example.com", "*.api.example.com"].map(parseHostPattern) }))
+ * @example app.use(layer(trustedHost({ allowedHosts: ["api.example.com", "*.api.example.com"].map(parseHostPattern) })))
  */
-export function trustedHost(options: TrustedHostOptions): MiddlewareHandler<AppEnv> {
+export function trustedHost(options: TrustedHostOptions): LayerParts {
   if (options.allowedHosts.length === 0) throw new Error("trustedHost needs at least one allowed host");
   const patterns = [...options.allowedHosts];
-  return async function trustedHost(c, next) {
-    const parts = splitPort((c.req.header("host") ?? new URL(c.req.url).host).toLowerCase());
-    const defaultPort = c.req.url.startsWith("https:") ? 443 : 80;
-    const trusted =
-      parts !== undefined && patterns.some((pattern) => matches(pattern, parts.name, parts.port, defaultPort));
-    if (!trusted) {
+  // The verdict per Host text, for https and for http: a host seen before costs a lookup instead of
+  // a parse. Bounded, since the Host is the client's text.
+  const verdicts = { 443: new Map<string, boolean>(), 80: new Map<string, boolean>() };
+  const isTrusted = (host: string, defaultPort: 443 | 80): boolean => {
+    const known = verdicts[defaultPort];
+    let trusted = known.get(host);
+    if (trusted === undefined) {
+      const parts = splitPort(host.toLowerCase());
+      trusted =
+        parts !== undefined && patterns.some((pattern) => matches(pattern, parts.name, parts.port, defaultPort));
+      if (known.size >= REMEMBERED_HOSTS) known.clear();
+      known.set(host, trusted);
+    }
+    return trusted;
+  };
+  function trustedHost(c: Context<AppEnv>): undefined {
+    const url = c.req.url;
+    if (!isTrusted(c.req.header("host") ?? new URL(url).host, url.startsWith("https:") ? 443 : 80)) {
       throw new AppError({
         status: 400,
         code: "untrusted-host",
@@ -86,6 +102,7 @@ export function trustedHost(options: TrustedHostOptions): MiddlewareHandler<AppE
         detail: "This service does not answer for the requested host.",
       });
     }
-    await next();
-  };
+    return undefined;
+  }
+  return { before: trustedHost };
 }

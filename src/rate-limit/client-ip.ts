@@ -51,20 +51,29 @@ function parseClientAddress(header: string | undefined): ClientAddress {
 
 const hex = (hextets: number[]) => hextets.map((h) => h.toString(16)).join(":");
 
+/** Client addresses whose answers a derivation keeps: the answers of a busy isolate's recent clients. */
+const REMEMBERED_ADDRESSES = 1_024;
+
 /**
- * `derive` keeping the answer for the last header it was given: a request asks about its own client
- * several times (the flood gate, the invalid-credential bound, each tier of the per-network limit),
- * each time with the same header text. Only a pure function of that text may be wrapped.
+ * `derive` keeping its answers for up to REMEMBERED_ADDRESSES header texts, then starting over: a
+ * request asks about its own client several times (the flood gate, the invalid-credential bound,
+ * each tier of the per-network limit), with requests of other clients running in between while it
+ * awaits. Only a pure function of that text may be wrapped.
  */
-function keepingLastAnswer<T>(derive: (header: string | undefined) => T): (header: string | undefined) => T {
-  let last: { header: string | undefined; answer: T } | undefined;
+function remembering<T>(derive: (header: string | undefined) => T): (header: string | undefined) => T {
+  let answers = new Map<string | undefined, T>();
   return (header) => {
-    if (last === undefined || last.header !== header) last = { header, answer: derive(header) };
-    return last.answer;
+    let answer = answers.get(header);
+    if (answer === undefined) {
+      answer = derive(header);
+      if (answers.size >= REMEMBERED_ADDRESSES) answers = new Map();
+      answers.set(header, answer);
+    }
+    return answer;
   };
 }
 
-export const clientKeyFromIp = keepingLastAnswer((header): string => {
+export const clientKeyFromIp = remembering((header): string => {
   const address = header?.trim() ?? "";
   // The common case first, without building an address: this runs before every limited request.
   if (IPV4.test(address)) return `ip:${address}`;
@@ -82,7 +91,7 @@ export type NetworkPrefix = "ipv4-24" | "ipv6-56" | "ipv6-48";
  * and /48 (a /48 is what a tunnel broker hands anyone for free: 65,536 /64s). None for an
  * unusable address, which is already limited as the single `unknown` client.
  */
-export const networkKeysFromIp = keepingLastAnswer((header): Readonly<Partial<Record<NetworkPrefix, string>>> => {
+export const networkKeysFromIp = remembering((header): Readonly<Partial<Record<NetworkPrefix, string>>> => {
   const client = parseClientAddress(header);
   // Frozen: every caller with the same header shares this answer.
   if (client.kind === "ipv4") return Object.freeze({ "ipv4-24": `ip:${client.octets.slice(0, 3).join(".")}.0/24` });

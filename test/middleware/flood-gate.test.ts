@@ -156,7 +156,7 @@ function gatedApp() {
   const denyCache = new DenyCache();
   const gate = floodGate({
     denyCache,
-    clientKey: (request) => request.headers.get("cf-connecting-ip") ?? "none",
+    clientKey: (headers) => headers.get("cf-connecting-ip") ?? "none",
     allowedOrigins: new Set(),
     guards: [{ paths: ["/limited/*"], policy }],
   });

@@ -1,4 +1,6 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { worker } from "../../src/worker.ts";
 import { readProblem, requestWith } from "../support/app.ts";
 
 const HOSTS = { ALLOWED_HOSTS: "api.example.com,*.edge.example.com,localhost:8787" };
@@ -41,6 +43,24 @@ describe("trusted host middleware", () => {
       headers: { "X-Forwarded-Host": "api.example.com", Forwarded: "host=api.example.com" },
     });
     expect(response.status).toBe(400);
+  });
+
+  it("judges the same Host text by each request's own scheme, however often one isolate sees it", async () => {
+    const isolateEnv = { ...env, ...HOSTS } as Env;
+    const statusOver = async (scheme: "https" | "http") => {
+      const ctx = createExecutionContext();
+      const request = new Request(`${scheme}://api.example.com:443/health`, {
+        headers: { Host: "api.example.com:443" },
+      });
+      const response = await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, isolateEnv, ctx);
+      await waitOnExecutionContext(ctx);
+      return response.status;
+    };
+    // 443 is https's own port, so the port-less entry accepts it there and nowhere else.
+    for (let round = 0; round < 2; round++) {
+      expect(await statusOver("https")).toBe(200);
+      expect(await statusOver("http")).toBe(400);
+    }
   });
 
   it("refuses a malformed Host header", async () => {

@@ -58,6 +58,32 @@ describe("per-principal read limit", () => {
     expect(admitted.headers.get("ratelimit-policy")).toContain('"principal";q=30;w=60');
   });
 
+  it("reports every limit a request passed, the legacy triple of the tightest, and on a refusal the refusing one's alone", async () => {
+    const fetch = isolate({ RATE_LIMIT_PRINCIPAL: "3/minute" });
+    const user = { Authorization: `Bearer ${await issueToken({ sub: "fields_reader", tenant: "acme" }, TOKENS)}` };
+    const admitted = await fetch("/auth/me", "2001:db8:7004::1", user);
+    expect(admitted.status).toBe(200);
+    expect(admitted.headers.get("ratelimit-policy")).toBe(
+      '"api";q=100;w=60, "api-ipv6-56";q=1000;w=60, "api-ipv6-48";q=3000;w=60, "principal";q=3;w=60',
+    );
+    const fields = [...(admitted.headers.get("ratelimit") ?? "").matchAll(/"([a-z0-9-]+)";r=(\d+);t=\d+/g)];
+    expect(fields.map((field) => field[1])).toEqual(["api", "api-ipv6-56", "api-ipv6-48", "principal"]);
+    // The principal's 3/minute is the closest to refusing after its first request.
+    expect(fields[3]![2]).toBe("2");
+    expect(admitted.headers.get("x-ratelimit-limit")).toBe("3");
+    expect(admitted.headers.get("x-ratelimit-remaining")).toBe("2");
+    expect(Number(admitted.headers.get("x-ratelimit-reset"))).toBeGreaterThan(Date.now() / 1000);
+
+    for (let i = 0; i < 2; i++) expect((await fetch("/auth/me", "2001:db8:7004::1", user)).status).toBe(200);
+    const refused = await fetch("/auth/me", "2001:db8:7004::1", user);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("ratelimit-policy")).toBe('"principal";q=3;w=60');
+    expect(refused.headers.get("ratelimit")).toMatch(/^"principal";r=0;t=\d+$/);
+    expect(refused.headers.get("x-ratelimit-limit")).toBe("3");
+    expect(refused.headers.get("x-ratelimit-remaining")).toBe("0");
+    expect(refused.headers.get("retry-after")).toMatch(/^\d+$/);
+  });
+
   it("limits an API key by the principal policy too, and by its own rl on top", { timeout: 60_000 }, async () => {
     const fetch = isolate({ RATE_LIMIT_PRINCIPAL: "12/minute" });
     const statuses = await spread(fetch, { "X-API-Key": TEST_API_KEYS.acmeCurrent.key }, "2001:db8:7002", 4, 5);
