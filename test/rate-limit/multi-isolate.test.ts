@@ -9,6 +9,25 @@ let clientCounter = 0;
 /** A new client address per test, so tests never share a counter. */
 const freshIp = () => `198.18.${Math.floor(++clientCounter / 250)}.${(clientCounter % 250) + 1}`;
 
+/**
+ * Runs `traffic` and counts the limiter failures the isolates logged meanwhile. Beside other files
+ * on two cores, an object call can outlast the limiter's 500 ms timeout; the read policy fails
+ * open, so such a call may admit one request the object did not count (fail-open.ts bounds them)
+ * and the isolate logs it. Only those may go over a limit.
+ */
+async function withLoggedLimiterFailures<T>(traffic: () => Promise<T>): Promise<{ result: T; failures: number }> {
+  const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+  try {
+    const result = await traffic();
+    const failures = errors.mock.calls.filter(([line]) =>
+      String(line).includes('"event":"rate_limiter_unavailable"'),
+    ).length;
+    return { result, failures };
+  } finally {
+    errors.mockRestore();
+  }
+}
+
 describe("rate limiter across isolates (100/minute, real app per isolate, skewed clocks, delayed and reordered object calls)", () => {
   it.each([
     ["sticky", 1, 100],
@@ -21,9 +40,11 @@ describe("rate limiter across isolates (100/minute, real app per isolate, skewed
     "%s over %i isolates admits at least %i of 150 requests, never more than 100",
     async (pattern, isolates, atLeast) => {
       const world = createWorld({ isolates, seed: SEED });
-      const admitted = await runSequential(world, freshIp(), 150, router(pattern, isolates, seededRandom(SEED)));
+      const { result: admitted, failures } = await withLoggedLimiterFailures(() =>
+        runSequential(world, freshIp(), 150, router(pattern, isolates, seededRandom(SEED))),
+      );
       expect(admitted).toBeGreaterThanOrEqual(atLeast);
-      expect(admitted).toBeLessThanOrEqual(100);
+      expect(admitted).toBeLessThanOrEqual(100 + failures);
     },
   );
 
@@ -84,21 +105,10 @@ describe("rate limiter across isolates (100/minute, real app per isolate, skewed
 
   it("gives a 1000/hour client spread over 25 isolates at least 950 of its 1000", async () => {
     const world = createWorld({ isolates: 25, seed: SEED, vars: { RATE_LIMIT_API: "1000/hour" } });
-    // 1,100 requests one after another: seconds of work, more beside other files on two cores,
-    // where an object call can outlast the limiter's 500 ms timeout. The policy fails open: such a
-    // call may admit one request the object did not count (fail-open.ts bounds them), and the
-    // isolate logs each failure. Only those may go over the limit.
-    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
-    let admitted: number;
-    let failures: number;
-    try {
-      admitted = await runSequential(world, freshIp(), 1100, router("random", 25, seededRandom(SEED)));
-      failures = errors.mock.calls.filter(([line]) =>
-        String(line).includes('"event":"rate_limiter_unavailable"'),
-      ).length;
-    } finally {
-      errors.mockRestore();
-    }
+    // 1,100 requests one after another: seconds of work, more beside other files on two cores.
+    const { result: admitted, failures } = await withLoggedLimiterFailures(() =>
+      runSequential(world, freshIp(), 1100, router("random", 25, seededRandom(SEED))),
+    );
     expect(admitted).toBeGreaterThanOrEqual(950);
     expect(admitted).toBeLessThanOrEqual(1000 + failures);
   }, 60_000);
