@@ -21,6 +21,7 @@ import { policyHeader, type RatePolicy } from "../rate-limit/policy.ts";
 import { secondsUntil } from "../rate-limit/window.ts";
 import { actualResponseCorsHeaders } from "./cors.ts";
 import { rateLimitedProblem } from "./rate-limit.ts";
+import { newRequestId } from "./request-id.ts";
 
 export interface FloodGuard {
   /** Exact paths, or `/prefix/*` for everything under a prefix. */
@@ -154,12 +155,17 @@ export function floodGate(options: FloodGateOptions): FloodGate {
     // Only a listed origin is part of the key, so clients cannot grow the map by varying Origin.
     const listedOrigin = origin !== null && options.allowedOrigins.has(origin) ? origin : "";
     const refusal = refusalFor(policy, template, retryAfterSeconds, nowMs, instance(), listedOrigin);
-    const requestId = crypto.randomUUID();
+    const requestId = newRequestId();
     // Set on the shared headers just before the constructor copies them: one call into the runtime
     // where setting it on the response took two. Every refusal sets its own id before its copy.
     refusal.headers.set("x-request-id", requestId);
     return new Response(refusal.body.join(requestId), { status: 429, headers: refusal.headers });
   }
+
+  // The request `answer` just checked and let through: the router calls `middleware` for it in the
+  // same synchronous run, so the check is not repeated there (it reads the client's address and
+  // looks up the deny cache again). Any other request is checked in the middleware.
+  let passedByAnswer: Request | undefined;
 
   return {
     answer(request) {
@@ -171,13 +177,18 @@ export function floodGate(options: FloodGateOptions): FloodGate {
       const path = getPath(request);
       if (!routedPaths.has(path)) return undefined;
       const policy = policyFor(path);
-      return policy === undefined ? undefined : refuse(request, policy, () => path);
+      if (policy === undefined) return undefined;
+      const refusal = refuse(request, policy, () => path);
+      if (refusal === undefined) passedByAnswer = request;
+      return refusal;
     },
     middleware: async function floodGate(c, next) {
       if (c.req.method === "OPTIONS" || (httpsOnly && !c.req.url.startsWith("https:"))) return next();
+      const checked = passedByAnswer === c.req.raw;
+      passedByAnswer = undefined;
       const policy = policyFor(c.req.path);
       if (policy === undefined) return next();
-      const refusal = refuse(c.req.raw, policy, () => problemInstance(c, REQUEST_ID_SLOT));
+      const refusal = checked ? undefined : refuse(c.req.raw, policy, () => problemInstance(c, REQUEST_ID_SLOT));
       if (refusal !== undefined) return refusal;
       await next();
       if (!routedPaths.has(c.req.path) && problemInstance(c, REQUEST_ID_SLOT) === c.req.path)

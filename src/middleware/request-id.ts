@@ -8,12 +8,20 @@ import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
 import type { LayerParts } from "./layer.ts";
 
+/** Looked up once: every read of the global `crypto` is a call into the runtime. */
+const platformCrypto = crypto;
+
+/** A new random (v4) UUID: the id of a response, whichever part of the worker answers. */
+export function newRequestId(): string {
+  return platformCrypto.randomUUID();
+}
+
 /**
  * @example app.use(layer(requestId()))
  */
 export function requestId(): LayerParts {
   function requestId(c: Context<AppEnv>): undefined {
-    const id = crypto.randomUUID();
+    const id = newRequestId();
     c.set("requestId", id);
     c.header("X-Request-Id", id);
     return undefined;

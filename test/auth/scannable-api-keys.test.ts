@@ -73,12 +73,41 @@ describe("scannable API keys (sfk3)", () => {
     expect(passed).toBe(0);
   }, 60_000);
 
-  it("verifies a genuine key with one HMAC", async () => {
+  it("verifies a genuine key with one HMAC, and the same key again with none", async () => {
     const key = await signApiKey(CLAIMS, ISSUED_AT, current);
+    const fresh = createApiKeyVerifier({ signingSecrets: [current], clock: () => ISSUED_AT * 1000 });
+    await fresh.verify(await signApiKey({ ...CLAIMS, id: "warm-up" }, ISSUED_AT, current));
+    const sign = vi.spyOn(crypto.subtle, "sign");
+    expect((await fresh.verify(key))?.id).toBe("scan-etl");
+    expect(sign).toHaveBeenCalledTimes(1);
+    expect(await fresh.verify(key)).toEqual({ ...CLAIMS, issuedAtSeconds: ISSUED_AT });
+    expect(sign).toHaveBeenCalledTimes(1);
+  });
+
+  it("checks a refused key in full every time: only genuine keys are remembered", async () => {
+    const key = await signApiKey(CLAIMS, ISSUED_AT, current);
+    // One MAC character changed and the checksum recomputed: only the HMAC can refuse it.
+    const body = `${key.slice(0, -14)}${key.at(-14) === "A" ? "B" : "A"}${key.slice(-13, -7)}`;
+    const presented = `${body}_${keyChecksum(body)}`;
     await verifier.verify(key);
     const sign = vi.spyOn(crypto.subtle, "sign");
-    expect((await verifier.verify(key))?.id).toBe("scan-etl");
-    expect(sign).toHaveBeenCalledTimes(1);
+    expect(await verifier.verify(presented)).toBeUndefined();
+    expect(await verifier.verify(presented)).toBeUndefined();
+    expect(sign).toHaveBeenCalledTimes(2);
+  });
+
+  it("remembers at most 1,024 keys: a full memory starts over", async () => {
+    const fresh = createApiKeyVerifier({ signingSecrets: [current], clock: () => ISSUED_AT * 1000 });
+    const keys = await Promise.all(
+      Array.from({ length: 1_025 }, (_, index) => signApiKey({ ...CLAIMS, id: `key-${index}` }, ISSUED_AT, current)),
+    );
+    for (const key of keys.slice(0, 1_024)) await fresh.verify(key);
+    const sign = vi.spyOn(crypto.subtle, "sign");
+    await fresh.verify(keys[0]!);
+    expect(sign).toHaveBeenCalledTimes(0);
+    await fresh.verify(keys[1_024]!);
+    await fresh.verify(keys[0]!);
+    expect(sign).toHaveBeenCalledTimes(2);
   });
 
   it.each([
@@ -120,6 +149,15 @@ describe("scannable API keys (sfk3)", () => {
     const at = (seconds: number) => createApiKeyVerifier({ signingSecrets: [current], clock: () => seconds * 1000 });
     expect((await at(ISSUED_AT + 59).verify(key))?.expiresAtSeconds).toBe(ISSUED_AT + 60);
     expect(await at(ISSUED_AT + 60).verify(key)).toBeUndefined();
+  });
+
+  it("refuses a key it verified before once the key expires", async () => {
+    const key = await signApiKey({ ...CLAIMS, expiresAtSeconds: ISSUED_AT + 60 }, ISSUED_AT, current);
+    let nowSeconds = ISSUED_AT + 59;
+    const remembering = createApiKeyVerifier({ signingSecrets: [current], clock: () => nowSeconds * 1000 });
+    expect((await remembering.verify(key))?.id).toBe("scan-etl");
+    nowSeconds = ISSUED_AT + 60;
+    expect(await remembering.verify(key)).toBeUndefined();
   });
 
   it("keeps accepting the sfk2 keys issued before, which carry no checksum", async () => {
