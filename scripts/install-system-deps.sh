@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the full suite needs when they are missing: a PostgreSQL server
-# (role, login and row-level-security tests need a real one, not the embedded PGlite) and Chromium
-# (the browser project proves CORS in a real browser, driven by playwright-core).
+# (role, login and row-level-security tests need a real one, not the embedded PGlite) and Chromium's
+# headless shell (the browser project proves CORS in a real browser, driven by playwright-core).
 # With the argument `bench` it installs only what `npm run bench` needs: wrk, the load generator
 # (a C program, so the load costs less CPU than a Node generator on the same cores).
 set -euo pipefail
@@ -10,7 +10,7 @@ need=()
 case "${1:-}" in
   "")
     compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
-    [ -x /usr/bin/chromium ] || need+=(chromium)
+    [ -x /usr/bin/chromium-headless-shell ] || need+=(chromium-headless-shell)
     ;;
   bench)
     command -v wrk >/dev/null || need+=(wrk)
