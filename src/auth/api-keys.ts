@@ -243,6 +243,11 @@ export interface ApiKeyVerifierOptions {
   timingSafeEqual?: (a: Uint8Array, b: Uint8Array) => boolean;
   /** Epoch ms, against which a key's expiry is checked. Default `Date.now`. */
   clock?: () => number;
+  /**
+   * How many keys that verified the isolate remembers; 0 turns the memory off (the bench does, to
+   * measure verification itself). Default 1,024.
+   */
+  rememberedKeys?: number;
 }
 
 export interface ApiKeyVerifier {
@@ -260,13 +265,13 @@ export interface ApiKeyVerifier {
 }
 
 /**
- * Verified keys an isolate remembers. A lookup by the key's text replaces a SHA-256 or an HMAC and
- * the turns of the event loop its promise takes, the largest part of an admitted request's
- * JavaScript in a CPU profile (BENCHMARKS.md). V8 compares two strings only when their seeded
- * hashes already match, so the lookup tells a caller no more than the answer does. A full map
- * starts over.
+ * Verified keys an isolate remembers by default. A lookup by the key's text replaces a SHA-256 or
+ * an HMAC and the turns of the event loop its promise takes, the largest part of an admitted
+ * request's JavaScript in a CPU profile (BENCHMARKS.md). V8 compares two strings only when their
+ * seeded hashes already match, so the lookup tells a caller no more than the answer does. A full
+ * map starts over.
  */
-const MAX_VERIFIED_KEYS = 1_024;
+const REMEMBERED_KEYS = 1_024;
 
 function isExpired(claims: ApiKeyClaims, nowMs: number): boolean {
   return claims.expiresAtSeconds !== undefined && claims.expiresAtSeconds * 1000 <= nowMs;
@@ -280,6 +285,7 @@ export function createApiKeyVerifier(options: ApiKeyVerifierOptions): ApiKeyVeri
   const legacyEntries = options.legacyEntries ?? [];
   const timingSafeEqual = options.timingSafeEqual ?? timingSafeEqualBytes;
   const clock = options.clock ?? Date.now;
+  const rememberedKeys = options.rememberedKeys ?? REMEMBERED_KEYS;
   // Imported once per isolate, on first use: importKey costs as much as a verification.
   const keysByKid = new Map<string, Promise<HmacKey>>();
   const secretsByKid = new Map(signingSecrets.map((entry) => [entry.kid, entry.secret]));
@@ -357,8 +363,8 @@ export function createApiKeyVerifier(options: ApiKeyVerifierOptions): ApiKeyVeri
       const known = verified.get(presented);
       if (known !== undefined) return isExpired(known, clock()) ? undefined : known;
       const claims = await verifyPresented(presented);
-      if (claims !== undefined) {
-        if (verified.size >= MAX_VERIFIED_KEYS) verified.clear();
+      if (claims !== undefined && rememberedKeys > 0) {
+        if (verified.size >= rememberedKeys) verified.clear();
         verified.set(presented, Object.freeze(claims));
       }
       return claims;

@@ -96,6 +96,20 @@ describe("scannable API keys (sfk3)", () => {
     expect(sign).toHaveBeenCalledTimes(2);
   });
 
+  it("with its memory off, checks every presentation of a key with its HMAC", async () => {
+    const key = await signApiKey(CLAIMS, ISSUED_AT, current);
+    const forgetful = createApiKeyVerifier({
+      signingSecrets: [current],
+      clock: () => ISSUED_AT * 1000,
+      rememberedKeys: 0,
+    });
+    await forgetful.verify(key);
+    const sign = vi.spyOn(crypto.subtle, "sign");
+    expect((await forgetful.verify(key))?.id).toBe("scan-etl");
+    expect((await forgetful.verify(key))?.id).toBe("scan-etl");
+    expect(sign).toHaveBeenCalledTimes(2);
+  });
+
   it("remembers at most 1,024 keys: a full memory starts over", async () => {
     const fresh = createApiKeyVerifier({ signingSecrets: [current], clock: () => ISSUED_AT * 1000 });
     const keys = await Promise.all(
