@@ -6,6 +6,7 @@
  * entry without a port accepts no port (or the scheme's default), an entry with one accepts only it.
  */
 import type { Context } from "hono";
+import { boundedMemo } from "../bounded-memo.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import type { LayerParts } from "./layer.ts";
@@ -49,6 +50,8 @@ export function parseHostPattern(entry: string): HostPattern {
 
 /** Host texts whose verdicts are kept per scheme. */
 const REMEMBERED_HOSTS = 256;
+/** A host name (at most 253 characters), a colon and a port. */
+const MAX_REMEMBERED_HOST_LENGTH = 259;
 
 export interface TrustedHostOptions {
   /** Parsed ALLOWED_HOSTS; at least one. */
@@ -77,21 +80,19 @@ function matches(
 export function trustedHost(options: TrustedHostOptions): LayerParts {
   if (options.allowedHosts.length === 0) throw new Error("trustedHost needs at least one allowed host");
   const patterns = [...options.allowedHosts];
-  // The verdict per Host text, for https and for http: a host seen before costs a lookup instead of
-  // a parse. Bounded, since the Host is the client's text.
-  const verdicts = { 443: new Map<string, boolean>(), 80: new Map<string, boolean>() };
-  const isTrusted = (host: string, defaultPort: 443 | 80): boolean => {
-    const known = verdicts[defaultPort];
-    let trusted = known.get(host);
-    if (trusted === undefined) {
-      const parts = splitPort(host.toLowerCase());
-      trusted =
-        parts !== undefined && patterns.some((pattern) => matches(pattern, parts.name, parts.port, defaultPort));
-      if (known.size >= REMEMBERED_HOSTS) known.clear();
-      known.set(host, trusted);
-    }
-    return trusted;
+  const judge = (host: string, defaultPort: 443 | 80): boolean => {
+    const parts = splitPort(host.toLowerCase());
+    return parts !== undefined && patterns.some((pattern) => matches(pattern, parts.name, parts.port, defaultPort));
   };
+  // The verdict per Host text, for https and for http: a host seen before costs a lookup instead of
+  // a parse. Bounded in entries and in length, since the Host is the client's text: a longer one
+  // cannot be a host name anyway, and is judged each time.
+  const verdicts = {
+    443: boundedMemo((host: string) => judge(host, 443), REMEMBERED_HOSTS),
+    80: boundedMemo((host: string) => judge(host, 80), REMEMBERED_HOSTS),
+  };
+  const isTrusted = (host: string, defaultPort: 443 | 80): boolean =>
+    host.length <= MAX_REMEMBERED_HOST_LENGTH ? verdicts[defaultPort](host) : judge(host, defaultPort);
   function trustedHost(c: Context<AppEnv>): undefined {
     const url = c.req.url;
     if (!isTrusted(c.req.header("host") ?? new URL(url).host, url.startsWith("https:") ? 443 : 80)) {

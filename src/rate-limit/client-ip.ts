@@ -6,6 +6,8 @@
  * count. A request with no usable address (impossible behind Cloudflare; possible only on a local
  * runtime) shares the single `unknown` bucket: it is limited together, never exempted.
  */
+import { boundedMemo } from "../bounded-memo.ts";
+
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 export const UNKNOWN_CLIENT = "ip:unknown";
@@ -51,29 +53,14 @@ function parseClientAddress(header: string | undefined): ClientAddress {
 
 const hex = (hextets: number[]) => hextets.map((h) => h.toString(16)).join(":");
 
-/** Client addresses whose answers a derivation keeps: the answers of a busy isolate's recent clients. */
+/**
+ * Header texts whose answers each derivation keeps: a request asks about its own client several
+ * times (the flood gate, the invalid-credential bound, each tier of the per-network limit), with
+ * requests of other clients running in between while it awaits.
+ */
 const REMEMBERED_ADDRESSES = 1_024;
 
-/**
- * `derive` keeping its answers for up to REMEMBERED_ADDRESSES header texts, then starting over: a
- * request asks about its own client several times (the flood gate, the invalid-credential bound,
- * each tier of the per-network limit), with requests of other clients running in between while it
- * awaits. Only a pure function of that text may be wrapped.
- */
-function remembering<T>(derive: (header: string | undefined) => T): (header: string | undefined) => T {
-  let answers = new Map<string | undefined, T>();
-  return (header) => {
-    let answer = answers.get(header);
-    if (answer === undefined) {
-      answer = derive(header);
-      if (answers.size >= REMEMBERED_ADDRESSES) answers = new Map();
-      answers.set(header, answer);
-    }
-    return answer;
-  };
-}
-
-export const clientKeyFromIp = remembering((header): string => {
+export const clientKeyFromIp = boundedMemo((header: string | undefined): string => {
   const address = header?.trim() ?? "";
   // The common case first, without building an address: this runs before every limited request.
   if (IPV4.test(address)) return `ip:${address}`;
@@ -81,7 +68,7 @@ export const clientKeyFromIp = remembering((header): string => {
   if (client.kind === "ipv4") return `ip:${client.octets.join(".")}`;
   if (client.kind === "ipv6") return `ip6:${hex(client.hextets.slice(0, 4))}::/64`;
   return UNKNOWN_CLIENT;
-});
+}, REMEMBERED_ADDRESSES);
 
 /** Networks wider than one subscriber, for limits on what a whole block of addresses may do. */
 export type NetworkPrefix = "ipv4-24" | "ipv6-56" | "ipv6-48";
@@ -91,16 +78,19 @@ export type NetworkPrefix = "ipv4-24" | "ipv6-56" | "ipv6-48";
  * and /48 (a /48 is what a tunnel broker hands anyone for free: 65,536 /64s). None for an
  * unusable address, which is already limited as the single `unknown` client.
  */
-export const networkKeysFromIp = remembering((header): Readonly<Partial<Record<NetworkPrefix, string>>> => {
-  const client = parseClientAddress(header);
-  // Frozen: every caller with the same header shares this answer.
-  if (client.kind === "ipv4") return Object.freeze({ "ipv4-24": `ip:${client.octets.slice(0, 3).join(".")}.0/24` });
-  if (client.kind === "ipv6") {
-    const [a, b, c, d] = client.hextets as [number, number, number, number];
-    return Object.freeze({
-      "ipv6-56": `ip6:${hex([a, b, c, d & 0xff00])}::/56`,
-      "ipv6-48": `ip6:${hex([a, b, c])}::/48`,
-    });
-  }
-  return Object.freeze({});
-});
+export const networkKeysFromIp = boundedMemo(
+  (header: string | undefined): Readonly<Partial<Record<NetworkPrefix, string>>> => {
+    const client = parseClientAddress(header);
+    // Frozen: every caller with the same header shares this answer.
+    if (client.kind === "ipv4") return Object.freeze({ "ipv4-24": `ip:${client.octets.slice(0, 3).join(".")}.0/24` });
+    if (client.kind === "ipv6") {
+      const [a, b, c, d] = client.hextets as [number, number, number, number];
+      return Object.freeze({
+        "ipv6-56": `ip6:${hex([a, b, c, d & 0xff00])}::/56`,
+        "ipv6-48": `ip6:${hex([a, b, c])}::/48`,
+      });
+    }
+    return Object.freeze({});
+  },
+  REMEMBERED_ADDRESSES,
+);
