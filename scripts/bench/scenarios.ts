@@ -180,6 +180,28 @@ export const SCENARIOS: readonly Scenario[] = [
     expectedHeader: "Retry-After",
     group: "attribution",
   },
+  {
+    name: "refusal-two-long-headers",
+    summary: "the same 429 with the same header bytes in 2 headers: whether a header costs by count or by bytes",
+    instance: "refusal",
+    path: "/refusal-two-long-headers",
+    headers: clientHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 429,
+    group: "attribution",
+  },
+  {
+    name: "refusal-fewer-headers",
+    summary:
+      "the same 429 without the legacy triple and the 4 headers that act only on documents (COOP, Permissions-Policy, Referrer-Policy, X-XSS-Protection): 13 headers",
+    instance: "refusal",
+    path: "/refusal-fewer-headers",
+    headers: clientHeaders,
+    clientIps: CLIENT_POOL,
+    expectedStatus: 429,
+    expectedHeader: "Retry-After",
+    group: "attribution",
+  },
   // What a request with a broken credential costs, against one with none: the scannable format's
   // checksum must refuse a malformed key before any HMAC (COMPARISONS below).
   {

@@ -4,7 +4,10 @@
  * built the two ways the flood gate could build it: from name/value pairs (`/refusal-pairs`), or
  * by copying one prebuilt Headers object (`/refusal-headers`, what src/middleware/flood-gate.ts
  * does). With `bare` and `full-blocked`, it splits a refusal's cost into the response itself,
- * how its headers are made, and what the project's worker adds.
+ * how its headers are made, and what the project's worker adds. Two more routes copy other header
+ * sets the same way: the same bytes in two headers (`/refusal-two-long-headers`: whether a header
+ * costs by its count or by its bytes), and the set without the legacy triple and the four headers
+ * that act only on documents (`/refusal-fewer-headers`: what a refusal would cost without them).
  */
 import { Hono } from "hono";
 
@@ -37,8 +40,26 @@ const problemBody = (requestId: string) =>
 
 const resetSeconds = () => String(Math.ceil(Date.now() / 1000) + 59);
 
-// Built on first use: the runtime allows no Headers at global scope.
-let prebuilt: Headers | undefined;
+/** Headers a browser applies only to a document, and the triple `RATE_LIMIT_LEGACY_HEADERS` switches. */
+const DOCUMENT_AND_LEGACY = new Set([
+  "cross-origin-opener-policy",
+  "permissions-policy",
+  "referrer-policy",
+  "x-xss-protection",
+  "X-RateLimit-Limit",
+  "X-RateLimit-Remaining",
+]);
+
+/** The same bytes as HEADERS, in two headers. */
+const TWO_LONG_HEADERS: [string, string][] = [
+  ["Content-Type", "application/problem+json"],
+  [
+    "x-all",
+    HEADERS.slice(1)
+      .map(([name, value]) => `${name}: ${value}`)
+      .join("; "),
+  ],
+];
 
 const app = new Hono();
 app.get("/refusal-pairs", () => {
@@ -48,13 +69,24 @@ app.get("/refusal-pairs", () => {
     headers: [...HEADERS, ["x-request-id", requestId], ["X-RateLimit-Reset", resetSeconds()]],
   });
 });
-app.get("/refusal-headers", () => {
-  const requestId = crypto.randomUUID();
-  prebuilt ??= new Headers(HEADERS);
-  const response = new Response(problemBody(requestId), { status: 429, headers: prebuilt });
-  response.headers.set("x-request-id", requestId);
-  response.headers.set("X-RateLimit-Reset", resetSeconds());
-  return response;
-});
+/** A route answering with `headers` copied from one Headers object, built on first use (the runtime allows none at global scope). */
+function prebuiltRefusal(path: string, headers: [string, string][], withReset: boolean): void {
+  let prebuilt: Headers | undefined;
+  app.get(path, () => {
+    const requestId = crypto.randomUUID();
+    prebuilt ??= new Headers(headers);
+    const response = new Response(problemBody(requestId), { status: 429, headers: prebuilt });
+    response.headers.set("x-request-id", requestId);
+    if (withReset) response.headers.set("X-RateLimit-Reset", resetSeconds());
+    return response;
+  });
+}
+prebuiltRefusal("/refusal-headers", HEADERS, true);
+prebuiltRefusal("/refusal-two-long-headers", TWO_LONG_HEADERS, true);
+prebuiltRefusal(
+  "/refusal-fewer-headers",
+  HEADERS.filter(([name]) => !DOCUMENT_AND_LEGACY.has(name)),
+  false,
+);
 
 export default app;
