@@ -18,8 +18,8 @@ import { findLoginRecord, type LoginRecord } from "../db/users.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import { jsonBody } from "../middleware/json-body.ts";
-import { enforceNarrowestFirst, type RateLimitTier } from "../middleware/network-rate-limit.ts";
-import type { RateLimiterHandle } from "../middleware/rate-limit.ts";
+import type { RateLimitTier } from "../middleware/network-rate-limit.ts";
+import { enforceInOrder, type RateLimiterHandle } from "../middleware/rate-limit.ts";
 import type { IsolateBudget } from "../rate-limit/isolate-budget.ts";
 import type { DeviceCookies } from "./device-cookie.ts";
 import { PBKDF2_ITERATIONS, verifyPassword } from "./password.ts";
@@ -91,7 +91,7 @@ async function enforceTiers(c: Context<AppEnv>, tiers: LoginLimits["byNetwork"])
     return key === undefined ? [] : [{ limiter, key }];
   });
   try {
-    await enforceNarrowestFirst(c, calls);
+    await enforceInOrder(c, calls);
   } catch (error) {
     const requestId = c.get("requestId");
     audit({ action: "auth.login", outcome: "refused", reason: "network-rate-limited", requestId, ...auditClient(c) });

@@ -9,9 +9,7 @@
  * knows to be exhausted refuses from memory, so a flood from a refused network costs no object
  * call per request, not even for its new /64s.
  */
-import type { Context } from "hono";
-import type { AppEnv } from "../env.ts";
-import type { Permit, RateLimiterHandle, RequestLimit } from "./rate-limit.ts";
+import type { LimitCall, RateLimiterHandle, RequestLimit } from "./rate-limit.ts";
 
 export interface RateLimitTier {
   limiter: RateLimiterHandle;
@@ -29,34 +27,11 @@ export interface NetworkRateLimitOptions {
 }
 
 /**
- * Spends a permit of each limiter in turn, narrowest first; when one refuses, hands back what the
- * narrower ones spent and rethrows its refusal. The rule of every tiered limit (reads and logins).
- */
-export async function enforceNarrowestFirst(
-  c: Context<AppEnv>,
-  calls: readonly { limiter: RateLimiterHandle; key: string }[],
-): Promise<void> {
-  const spent: { limiter: RateLimiterHandle; key: string; permit: Permit }[] = [];
-  for (const { limiter, key } of calls) {
-    try {
-      const permit = await limiter.enforce(c, key);
-      if (permit !== undefined) spent.push({ limiter, key, permit });
-    } catch (error) {
-      for (const narrower of spent) narrower.limiter.refund(c, narrower.key, narrower.permit);
-      throw error;
-    }
-  }
-}
-
-/**
  * The limiter calls of the tiers that apply to `clientIp`, narrowest first; throws the refusal of
  * the first this isolate already knows to be exhausted, before anything is spent.
  */
-export function tierCalls(
-  tiers: readonly RateLimitTier[],
-  clientIp: string | undefined,
-): { limiter: RateLimiterHandle; key: string }[] {
-  const calls: { limiter: RateLimiterHandle; key: string }[] = [];
+export function tierCalls(tiers: readonly RateLimitTier[], clientIp: string | undefined): LimitCall[] {
+  const calls: LimitCall[] = [];
   for (const { limiter, keyOf } of tiers) {
     const key = keyOf(clientIp);
     if (key === undefined) continue;
@@ -72,5 +47,5 @@ export function tierCalls(
  */
 export function networkLimit({ tiers }: NetworkRateLimitOptions): RequestLimit {
   if (tiers.length === 0) throw new Error("networkLimit needs at least one tier");
-  return (c) => enforceNarrowestFirst(c, tierCalls(tiers, c.req.header("cf-connecting-ip")));
+  return (c) => tierCalls(tiers, c.req.header("cf-connecting-ip"));
 }

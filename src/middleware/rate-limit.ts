@@ -391,17 +391,44 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiterHandle 
   };
 }
 
-/**
- * One limit on a request: resolves once it admits (its headers set), rejects with its refusal;
- * undefined when it does not apply to the request.
- */
-export type RequestLimit = (c: Context<AppEnv>) => Promise<unknown> | undefined;
+/** One limiter and the key a request spends a permit under. */
+export interface LimitCall {
+  limiter: RateLimiterHandle;
+  key: string;
+}
 
 /**
- * Limits in one middleware layer, applied in order: every layer of Hono's chain costs about 1 µs a
- * request (BENCHMARKS.md), and an authenticated read passes three limits. Their headers are written
- * together once the last has admitted, or once one refuses, so a refusal carries what the limits
- * before it wrote, as when each wrote its own.
+ * One limit on a request: the limiters and keys it spends under (none when it does not apply).
+ * Called before anything is spent, it throws the 429 for a key this isolate already knows to be
+ * exhausted, so a known refusal spends nothing and calls no object.
+ */
+export type RequestLimit = (c: Context<AppEnv>) => readonly LimitCall[];
+
+/**
+ * Spends a permit of each limiter in turn; when one refuses, hands back what the ones before it
+ * spent and rethrows its refusal. So a limit's permit is spent only by a request every limit before
+ * it admitted, and a client refused by its own limit costs whoever shares the others nothing: the
+ * rule of the network tiers (reads and logins) and of the limits of an authenticated read.
+ */
+export async function enforceInOrder(c: Context<AppEnv>, calls: readonly LimitCall[]): Promise<void> {
+  const spent: (LimitCall & { permit: Permit })[] = [];
+  for (const { limiter, key } of calls) {
+    try {
+      const permit = await limiter.enforce(c, key);
+      if (permit !== undefined) spent.push({ limiter, key, permit });
+    } catch (error) {
+      for (const earlier of spent) earlier.limiter.refund(c, earlier.key, earlier.permit);
+      throw error;
+    }
+  }
+}
+
+/**
+ * Limits in one middleware layer: every layer of Hono's chain costs about 1 µs a request
+ * (BENCHMARKS.md), and an authenticated read passes three limits. Each limit's known refusal comes
+ * first; then the limits spend in the order given, and a refusal hands back what the limits before
+ * it spent (an API key past its own `rl` spends nothing of the address it calls from). Their headers
+ * are written together once the last has admitted, or once one refuses.
  * @example app.use("/metrics/*", rateLimits({ limits: [perIp, perPrincipal] }))
  */
 export function rateLimits({ limits }: { limits: readonly RequestLimit[] }): MiddlewareHandler<AppEnv> {
@@ -409,11 +436,10 @@ export function rateLimits({ limits }: { limits: readonly RequestLimit[] }): Mid
     const fields = new RateLimitFields();
     c.set("rateLimitFields", fields);
     try {
-      for (const limit of limits) {
-        // Only what applies is awaited: an await costs a turn of the microtask queue.
-        const applied = limit(c);
-        if (applied !== undefined) await applied;
-      }
+      const calls: LimitCall[] = [];
+      for (const limit of limits) calls.push(...limit(c));
+      // Only when something applies: an await costs a turn of the microtask queue.
+      if (calls.length > 0) await enforceInOrder(c, calls);
     } finally {
       c.set("rateLimitFields", undefined);
       fields.write(c);
@@ -429,7 +455,11 @@ export function rateLimits({ limits }: { limits: readonly RequestLimit[] }): Mid
 export function keyedLimit(options: RateLimitOptions & { key?: (c: Context<AppEnv>) => string }): RequestLimit {
   const limiter = createRateLimiter(options);
   const keyOf = options.key ?? clientIpKey;
-  return (c) => limiter.enforce(c, keyOf(c));
+  return (c) => {
+    const key = keyOf(c);
+    limiter.refuseIfKnownExhausted(key);
+    return [{ limiter, key }];
+  };
 }
 
 /**
@@ -452,12 +482,14 @@ export function apiKeyLimit(options: Omit<RateLimitOptions, "policy">): RequestL
   const limiters = new Map<string, RateLimiterHandle>();
   return function apiKeyLimit(c) {
     const principal = c.get("principal");
-    if (principal.kind !== "api-key" || principal.rateLimit === undefined) return undefined;
+    if (principal.kind !== "api-key" || principal.rateLimit === undefined) return [];
     let limiter = limiters.get(principal.rateLimit);
     if (limiter === undefined) {
       limiter = createRateLimiter({ ...options, policy: ratePolicy("api-key", principal.rateLimit, "open") });
       limiters.set(principal.rateLimit, limiter);
     }
-    return limiter.enforce(c, `key:${principal.subject}`);
+    const key = `key:${principal.subject}`;
+    limiter.refuseIfKnownExhausted(key);
+    return [{ limiter, key }];
   };
 }

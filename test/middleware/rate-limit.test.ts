@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { onError } from "../../src/errors.ts";
-import { type RateLimitOptions, rateLimit } from "../../src/middleware/rate-limit.ts";
+import { keyedLimit, type RateLimitOptions, rateLimit, rateLimits } from "../../src/middleware/rate-limit.ts";
 import { createRouter } from "../../src/openapi.ts";
 import type { RateLimiter } from "../../src/rate-limit/durable-object.ts";
 import { type FailMode, type RatePolicy, ratePolicy } from "../../src/rate-limit/policy.ts";
@@ -266,5 +266,50 @@ describe("rate limit middleware", () => {
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push((await get(prompt, "198.51.100.14")).status);
     expect(statuses).toEqual([200, 200, 429]);
+  });
+});
+
+/** An address limit, then an account's own limit (by `X-Account`), in one `rateLimits` layer. */
+function addressThenAccountApp(addressLimit: string, accountLimit: string, namespace: Namespace = env.RATE_LIMITER) {
+  const perAddress = keyedLimit({ namespace, policy: ratePolicy(`t${++policyCounter}`, addressLimit, "closed") });
+  const perAccount = keyedLimit({
+    namespace,
+    policy: ratePolicy(`t${++policyCounter}`, accountLimit, "closed"),
+    key: (c) => `account:${c.req.header("x-account")}`,
+  });
+  const app = createRouter();
+  app.get("/limited", rateLimits({ limits: [perAddress, perAccount] }), (c) => c.json({ ok: true }));
+  app.onError(onError);
+  return app;
+}
+
+/** Lets hand-backs, which run after the response, reach their objects. */
+const afterResponses = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+describe("limits in one layer", () => {
+  it("hands the address's permit back when an account's own limit refuses, so the address's other accounts keep it", async () => {
+    const app = addressThenAccountApp("5/minute", "1/minute");
+    const attacker: number[] = [];
+    for (let i = 0; i < 10; i++) attacker.push((await get(app, "198.51.100.50", { "X-Account": "a" })).status);
+    expect(attacker).toEqual([200, ...Array(9).fill(429)]);
+    await afterResponses();
+    const neighbours: number[] = [];
+    for (let i = 0; i < 5; i++) neighbours.push((await get(app, "198.51.100.50", { "X-Account": `n${i}` })).status);
+    expect(neighbours, "the address's 5 less the 1 the refused account was admitted").toEqual([
+      200, 200, 200, 200, 429,
+    ]);
+  });
+
+  it("refuses a limit this isolate already knows to be exhausted without spending the others or calling any object", async () => {
+    const { namespace, calls } = countingNamespace();
+    const app = addressThenAccountApp("100/minute", "1/minute", namespace);
+    expect((await get(app, "198.51.100.51", { "X-Account": "b" })).status).toBe(200);
+    // The object tells this refusal; the address's permit goes back to its object.
+    expect((await get(app, "198.51.100.51", { "X-Account": "b" })).status).toBe(429);
+    await afterResponses();
+    const callsBefore = calls();
+    for (let i = 0; i < 20; i++) expect((await get(app, "198.51.100.51", { "X-Account": "b" })).status).toBe(429);
+    await afterResponses();
+    expect(calls()).toBe(callsBefore);
   });
 });

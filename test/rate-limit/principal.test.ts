@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { issueToken } from "../../src/auth/tokens.ts";
 import { worker } from "../../src/worker.ts";
 import { ORIGIN } from "../support/app.ts";
-import { TEST_API_KEYS, TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
+import { TEST_API_KEYS, TEST_JWT_SIGNING_KEY, TEST_SIGNING_SECRETS } from "../support/constants.ts";
+import { signSfk2Key } from "../support/sfk2-keys.ts";
 
 const TOKENS = {
   signingKey: TEST_JWT_SIGNING_KEY,
@@ -94,5 +95,34 @@ describe("per-principal read limit", () => {
       limited.filter((status) => status === 200),
       JSON.stringify(limited),
     ).toHaveLength(3);
+  });
+
+  it("leaves a shared address's allowance to its other users while a key sends past its own rl from it", {
+    timeout: 60_000,
+  }, async () => {
+    const fetch = isolate({ RATE_LIMIT_API: "10/minute" });
+    const sharedAddress = "198.51.100.77";
+    // A key of its own: the key limits of the tests above must not be what refuses here.
+    const claims = {
+      id: `shared-${crypto.randomUUID()}`,
+      tenant: "globex",
+      scopes: ["metrics:read"] as const,
+      rateLimit: "3/minute",
+    };
+    const key = await signSfk2Key(claims, Math.floor(Date.now() / 1000), TEST_SIGNING_SECRETS.current);
+    const attacker = { "X-API-Key": key };
+    const attackerStatuses: number[] = [];
+    for (let i = 0; i < 30; i++) attackerStatuses.push((await fetch("/auth/me", sharedAddress, attacker)).status);
+    // The key's own 3/minute admits 3; everything after is its own refusal, not the address's.
+    expect(
+      attackerStatuses.filter((status) => status === 200),
+      JSON.stringify(attackerStatuses),
+    ).toHaveLength(3);
+    expect(attackerStatuses.filter((status) => status === 429)).toHaveLength(27);
+
+    const victim = { Authorization: `Bearer ${await issueToken({ sub: "acme_analyst", tenant: "acme" }, TOKENS)}` };
+    const victimStatuses: number[] = [];
+    for (let i = 0; i < 7; i++) victimStatuses.push((await fetch("/auth/me", sharedAddress, victim)).status);
+    expect(victimStatuses, "the address's 10 less the key's 3 admitted").toEqual(Array(7).fill(200));
   });
 });
