@@ -288,8 +288,11 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
     key: principalKey,
   });
   const perApiKey = apiKeyLimit({ namespace, clock, denyCache, legacyHeaders, timeoutMs: API_LIMITER_TIMEOUT_MS });
-  // Before authentication: a network that keeps presenting invalid credentials is refused from memory.
-  const boundInvalid = invalidCredentialBound({ clock, legacyHeaders });
+  // Before authentication: a network that keeps presenting invalid credentials is refused from
+  // memory, but for credentials authentication already accepted, read here as it reads them.
+  const presentedCredential = (c: Context<AppEnv>) =>
+    c.req.header("authorization") ?? c.req.header("x-api-key") ?? sessions.presentedToken(c);
+  const boundInvalid = invalidCredentialBound({ clock, legacyHeaders, credentialOf: presentedCredential });
   const limitPrincipal = rateLimits({ limits: [perIp, perPrincipal, perApiKey] });
   for (const path of AUTHENTICATED_PATHS) app.use(path, boundInvalid, requirePrincipal, limitPrincipal);
   app.use(READINESS_PATH, limitByIp);

@@ -225,6 +225,8 @@ export type AppEnv = {
   Variables: {
     requestId: string;
     principal: Principal;
+    /** The credential text the principal was authenticated by: a bearer token, an API key or a session cookie. */
+    credential?: string;
     /** The fewest permits left under any rate-limit policy applied so far: what the legacy headers report. */
     rateLimitRemaining?: number;
     /** Set while `rateLimits` applies its limits: where they collect their headers (rate-limit.ts). */

@@ -63,8 +63,8 @@ export interface SessionCookieOptions {
 export interface SessionCookie {
   /** Throws the 403 problem when the request names an Origin outside the allowlist. */
   checkOrigin(c: Context<AppEnv>): void;
-  /** Whether the request carries a session cookie at all (valid or not). */
-  presented(c: Context<AppEnv>): boolean;
+  /** The session cookie's value when the request carries one, valid or not. */
+  presentedToken(c: Context<AppEnv>): string | undefined;
   /**
    * The session the cookie stands for; throws the 401 or 403 problem otherwise. `family: false`
    * leaves the family's liveness to the owner (a refresh: `rotate` asks it, so a replay is seen).
@@ -148,7 +148,7 @@ export function sessionCookie(options: SessionCookieOptions): SessionCookie {
 
   return {
     checkOrigin,
-    presented: (c) => getCookie(c, COOKIE_NAME, "host") !== undefined,
+    presentedToken: (c) => getCookie(c, COOKIE_NAME, "host"),
 
     async authenticate(c, { csrf, family = true }) {
       checkOrigin(c);

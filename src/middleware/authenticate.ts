@@ -62,7 +62,8 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
     const headers = c.req.raw.headers;
     const authorization = headers.get("authorization") ?? undefined;
     const apiKey = headers.get("x-api-key") ?? undefined;
-    const sessions = options.sessions?.presented(c) === true ? options.sessions : undefined;
+    const sessionToken = options.sessions?.presentedToken(c);
+    const sessions = sessionToken === undefined ? undefined : options.sessions;
     let principal: Principal;
 
     if (Number(authorization !== undefined) + Number(apiKey !== undefined) + Number(sessions !== undefined) > 1) {
@@ -129,6 +130,7 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
       throw unauthorized("Send a bearer token or an X-API-Key header.", challenge);
     }
     c.set("principal", principal);
+    c.set("credential", authorization ?? apiKey ?? sessionToken);
     await next();
   };
 }

@@ -9,7 +9,8 @@ import { invalidCredentialBound } from "../../src/middleware/invalid-credential-
 import { ratePolicy } from "../../src/rate-limit/policy.ts";
 import { worker } from "../../src/worker.ts";
 import { ORIGIN } from "../support/app.ts";
-import { TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
+import { TEST_API_KEYS, TEST_JWT_SIGNING_KEY } from "../support/constants.ts";
+import { dashboardSession, isolateApp, testClock } from "../support/isolate.ts";
 
 const TOKENS = {
   signingKey: TEST_JWT_SIGNING_KEY,
@@ -85,9 +86,46 @@ describe("invalid credential bound through the worker", () => {
     expect(victim.status).toBe(200);
     expect(await victim.json()).toEqual({ kind: "user", subject: "globex_analyst", tenant: "globex" });
   });
+
+  it("keeps answering a token, a key and a session cookie that authenticated in this isolate while an attacker has their /24 refused, and refuses one first seen there", async () => {
+    const fetch = isolateApp(testClock());
+    const me = (ip: string, headers: Record<string, string>) =>
+      fetch("/auth/me", { headers: { "CF-Connecting-IP": ip, ...headers } });
+    const dashboard = "http://localhost:5173";
+    const session = await dashboardSession(fetch, "acme_analyst", {
+      Origin: dashboard,
+      "CF-Connecting-IP": "100.88.19.5",
+    });
+    const token = await issueToken({ sub: "globex_analyst", tenant: "globex" }, TOKENS);
+    const victims: Record<string, string>[] = [
+      { Authorization: `Bearer ${token}` },
+      { "X-API-Key": TEST_API_KEYS.acmeCurrent.key },
+      { Cookie: session.cookie, "X-CSRF-Token": session.csrf, Origin: dashboard },
+    ];
+    const answers = async () => {
+      const statuses: number[] = [];
+      for (const [n, headers] of victims.entries()) statuses.push((await me(`100.88.19.${10 + n}`, headers)).status);
+      return statuses;
+    };
+    expect(await answers()).toEqual([200, 200, 200]);
+
+    const forged = await issueToken(
+      { sub: "globex_analyst", tenant: "globex" },
+      { ...TOKENS, signingKey: "not-the-signing-key-0123456789abcdef" },
+    );
+    for (let n = 0; n < 50; n++) await me(`100.88.19.${100 + n}`, { Authorization: `Bearer ${forged}` });
+    expect((await me("100.88.19.200", { Authorization: `Bearer ${forged}` })).status).toBe(429);
+
+    expect(await answers(), "the victims' credentials, each authenticated here before").toEqual([200, 200, 200]);
+    const firstSeen = await issueToken({ sub: "acme_admin", tenant: "acme" }, TOKENS);
+    expect((await me("100.88.19.20", { Authorization: `Bearer ${firstSeen}` })).status).toBe(429);
+  });
 });
 
-/** A tiny app: `x-valid: yes` authenticates; `/scoped` then refuses the principal with 403 anyway. */
+/**
+ * A tiny app: `x-valid: yes` authenticates, by the `Authorization` text when there is one;
+ * `/scoped` then refuses the principal with 403 anyway.
+ */
 function tinyApp(options: Parameters<typeof invalidCredentialBound>[0]) {
   const app = new Hono<AppEnv>();
   app.use(requestId());
@@ -95,6 +133,7 @@ function tinyApp(options: Parameters<typeof invalidCredentialBound>[0]) {
     if (c.req.header("x-valid") !== "yes")
       throw new AppError({ status: 401, code: "unauthorized", title: "Authentication required" });
     c.set("principal", { kind: "user", subject: "tiny_user", tenant: "tiny", role: "analyst" });
+    c.set("credential", c.req.header("authorization"));
     await next();
   });
   app.get("/open", (c) => c.text("ok"));
@@ -102,8 +141,14 @@ function tinyApp(options: Parameters<typeof invalidCredentialBound>[0]) {
     throw new AppError({ status: 403, code: "forbidden", title: "Forbidden" });
   });
   app.onError(onError);
-  return (path: string, ip: string, valid = false) =>
-    app.request(path, { headers: { "CF-Connecting-IP": ip, ...(valid ? { "x-valid": "yes" } : {}) } });
+  return (path: string, ip: string, valid = false, authorization?: string) =>
+    app.request(path, {
+      headers: {
+        "CF-Connecting-IP": ip,
+        ...(valid ? { "x-valid": "yes" } : {}),
+        ...(authorization === undefined ? {} : { Authorization: authorization }),
+      },
+    });
 }
 
 describe("invalid credential bound", () => {
@@ -127,6 +172,16 @@ describe("invalid credential bound", () => {
     expect((await request("/open", "2001:db8:41::2")).status).toBe(401);
     expect((await request("/open", "2001:db8:41::3", true)).status).toBe(429);
     expect((await request("/open", "2001:db8:41:1::1", true)).status).toBe(200);
+  });
+
+  it("passes a credential that authenticated before, and forgets it once it no longer does", async () => {
+    const request = tinyApp({ policy });
+    expect((await request("/open", "192.0.2.71", true, "Bearer kept")).status).toBe(200);
+    for (let i = 0; i < 2; i++) expect((await request("/open", "192.0.2.72")).status).toBe(401);
+    expect((await request("/open", "192.0.2.73", true, "Bearer kept")).status).toBe(200);
+    // Revoked or expired since: authentication refuses it, and the bound stops passing it.
+    expect((await request("/open", "192.0.2.73", false, "Bearer kept")).status).toBe(401);
+    expect((await request("/open", "192.0.2.73", false, "Bearer kept")).status).toBe(429);
   });
 
   it("opens again when the window ends", async () => {
