@@ -70,6 +70,8 @@ export function invalidCredentialBound(options: InvalidCredentialBoundOptions = 
   const credentialOf = options.credentialOf ?? presentedHeader;
   const maxCredentials = options.maxCredentials ?? 4_096;
   if (!Number.isInteger(maxNetworks) || maxNetworks < 1) throw new Error("maxNetworks must be a positive integer");
+  if (!Number.isInteger(maxCredentials) || maxCredentials < 1)
+    throw new Error("maxCredentials must be a positive integer");
   /** Insertion order is recency: a network is moved to the end each time it is counted. */
   const tallies = new Map<string, Tally>();
   // Grows with the principals that use this isolate, not with requests: only what authenticated.
