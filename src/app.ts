@@ -76,12 +76,14 @@ export interface AppDeps {
   fetch?: typeof fetch;
 }
 
+/** The authenticated routes that read Postgres: each tenant's database budget applies to them. */
+const DATABASE_PATHS = ["/metrics/*", "/streams"];
 /**
  * Routes that need a principal: authenticated first (verifying needs no I/O, so a request without a
  * valid credential gets its 401 without creating a limiter object), then limited per IP, per
  * principal from all its addresses together, and per key by the key's own policy.
  */
-const AUTHENTICATED_PATHS = ["/auth/me", "/metrics/*", "/streams"];
+const AUTHENTICATED_PATHS = ["/auth/me", ...DATABASE_PATHS];
 /**
  * Session routes that take the cookie (sign-in, POST /auth/session, has the login limits): limited
  * per IP like the reads.
@@ -293,22 +295,24 @@ export function createApp({ config, clock = Date.now, fetch: outboundFetch = fet
   const presentedCredential = (c: Context<AppEnv>) =>
     c.req.header("authorization") ?? c.req.header("x-api-key") ?? sessions.presentedToken(c);
   const boundInvalid = invalidCredentialBound({ clock, legacyHeaders, credentialOf: presentedCredential });
+  // After authentication, the limits and the scope check: a request any of them refuses spends none
+  // of its tenant's database budget, and one the budget refuses spends nothing of theirs.
+  const databaseBudget = tenantBudget({
+    limiter: limiterFor(config.RATE_LIMIT_TENANT_QUERIES, API_LIMITER_TIMEOUT_MS),
+    maxInFlight: config.TENANT_QUERY_CONCURRENCY,
+    clock,
+  });
   const limitPrincipal = rateLimits({ limits: [perIp, perPrincipal, perApiKey] });
-  for (const path of AUTHENTICATED_PATHS) app.use(path, boundInvalid, requirePrincipal, limitPrincipal);
+  const limitReads = rateLimits({ limits: [perIp, perPrincipal, perApiKey, databaseBudget.knownRefusal] });
+  app.use("/auth/me", boundInvalid, requirePrincipal, limitPrincipal);
+  for (const path of DATABASE_PATHS) app.use(path, boundInvalid, requirePrincipal, limitReads);
   app.use(READINESS_PATH, limitByIp);
   for (const path of SESSION_COOKIE_PATHS) app.use(path, limitByIp);
   app.on("GET", "/auth/session", limitByIp);
   // Least privilege for keys, per route; users keep their account's read rights.
   app.use("/metrics/*", requireScope({ anyOf: ["metrics:read"] }));
   app.use("/streams", requireScope({ anyOf: ["metrics:read", "streams:read"] }));
-  // After authentication, the limits and the scope check: a request any of them refuses spends none
-  // of its tenant's database budget.
-  const limitByTenant = tenantBudget({
-    limiter: limiterFor(config.RATE_LIMIT_TENANT_QUERIES, API_LIMITER_TIMEOUT_MS),
-    maxInFlight: config.TENANT_QUERY_CONCURRENCY,
-    clock,
-  });
-  for (const path of ["/metrics/*", "/streams"]) app.use(path, limitByTenant);
+  for (const path of DATABASE_PATHS) app.use(path, databaseBudget.middleware);
 
   // One query runner per role for the isolate: the HTTP path holds no connection between requests.
   const localEndpoint =

@@ -12,7 +12,7 @@ import type { KeyRegistry } from "./keys/registry.ts";
 import type { SessionFamilies } from "./keys/session-families.ts";
 import type { TenantKeys } from "./keys/tenant-keys.ts";
 import { parseAllowedOrigin } from "./middleware/cors.ts";
-import type { RateLimitFields } from "./middleware/rate-limit.ts";
+import type { RateLimitFields, SpentPermit } from "./middleware/rate-limit.ts";
 import { parseHostPattern } from "./middleware/trusted-host.ts";
 import type { RateLimiter } from "./rate-limit/durable-object.ts";
 import { type FailMode, ratePolicy } from "./rate-limit/policy.ts";
@@ -231,6 +231,8 @@ export type AppEnv = {
     rateLimitRemaining?: number;
     /** Set while `rateLimits` applies its limits: where they collect their headers (rate-limit.ts). */
     rateLimitFields?: RateLimitFields;
+    /** What `rateLimits` spent for the request, for a later limit's refusal to hand back. */
+    spentPermits?: readonly SpentPermit[];
   };
 };
 

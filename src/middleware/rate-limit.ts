@@ -397,6 +397,11 @@ export interface LimitCall {
   key: string;
 }
 
+/** A permit a request spent under one limiter and key: what a later refusal hands back. */
+export interface SpentPermit extends LimitCall {
+  permit: Permit;
+}
+
 /**
  * One limit on a request: the limiters and keys it spends under (none when it does not apply).
  * Called before anything is spent, it throws the 429 for a key this isolate already knows to be
@@ -410,17 +415,33 @@ export type RequestLimit = (c: Context<AppEnv>) => readonly LimitCall[];
  * it admitted, and a client refused by its own limit costs whoever shares the others nothing: the
  * rule of the network tiers (reads and logins) and of the limits of an authenticated read.
  */
-export async function enforceInOrder(c: Context<AppEnv>, calls: readonly LimitCall[]): Promise<void> {
-  const spent: (LimitCall & { permit: Permit })[] = [];
+export async function enforceInOrder(c: Context<AppEnv>, calls: readonly LimitCall[]): Promise<SpentPermit[]> {
+  const spent: SpentPermit[] = [];
   for (const { limiter, key } of calls) {
     try {
       const permit = await limiter.enforce(c, key);
       if (permit !== undefined) spent.push({ limiter, key, permit });
     } catch (error) {
-      for (const earlier of spent) earlier.limiter.refund(c, earlier.key, earlier.permit);
+      handBack(c, spent);
       throw error;
     }
   }
+  return spent;
+}
+
+function handBack(c: Context<AppEnv>, spent: readonly SpentPermit[]): void {
+  for (const { limiter, key, permit } of spent) limiter.refund(c, key, permit);
+}
+
+/**
+ * Hands back what `rateLimits` spent for this request: for a limit further down the chain that
+ * refuses it (the tenant's database budget), so that refusal too costs the request's address and
+ * principal nothing.
+ */
+export function handBackSpentPermits(c: Context<AppEnv>): void {
+  const spent = c.get("spentPermits");
+  c.set("spentPermits", undefined);
+  if (spent !== undefined) handBack(c, spent);
 }
 
 /**
@@ -439,7 +460,7 @@ export function rateLimits({ limits }: { limits: readonly RequestLimit[] }): Mid
       const calls: LimitCall[] = [];
       for (const limit of limits) calls.push(...limit(c));
       // Only when something applies: an await costs a turn of the microtask queue.
-      if (calls.length > 0) await enforceInOrder(c, calls);
+      if (calls.length > 0) c.set("spentPermits", await enforceInOrder(c, calls));
     } finally {
       c.set("rateLimitFields", undefined);
       fields.write(c);

@@ -15,13 +15,17 @@
  * reads, while a flood of time series (any stream, any range) or of stream lists would pass it
  * untouched; a budget bounds every route, and no tenant ever sees data older than its read.
  * A refusal is a 429 problem with `Retry-After`: the tenant's requests, not the service, are
- * what is too many.
+ * what is too many. It costs the request's address and principal nothing: a refusal this isolate
+ * can foresee (the tenant's slots all held, its query budget known to be spent) comes through
+ * `knownRefusal` among the read limits, before they spend, and any other hands back what they
+ * spent. So a tenant over its budget leaves an address it shares (a NAT, an office) to the other
+ * tenants' users behind it.
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import { InFlightLimit } from "../rate-limit/in-flight.ts";
-import type { RateLimiterHandle } from "./rate-limit.ts";
+import { handBackSpentPermits, type RateLimiterHandle, type RequestLimit } from "./rate-limit.ts";
 
 export interface TenantBudgetOptions {
   /** The per-tenant query rate, keyed `tenant:<id>`. */
@@ -40,33 +44,59 @@ export interface TenantBudgetOptions {
 /** Retry-After of a refusal for reads in flight: they last about one database round trip. */
 const RETRY_AFTER_BUSY_SECONDS = "1";
 
+export interface TenantBudget {
+  /** Among the read limits of `rateLimits`: refuses what the budget already knows it would, spending nothing. */
+  knownRefusal: RequestLimit;
+  /** After the read limits and the scope check: holds a slot and spends from the query budget. */
+  middleware: MiddlewareHandler<AppEnv>;
+}
+
+function tenantBusy(): AppError {
+  return new AppError({
+    status: 429,
+    code: "tenant-busy",
+    title: "Too many requests",
+    detail: "Your organisation has too many reads in progress. Retry in 1 s.",
+    headers: { "Retry-After": RETRY_AFTER_BUSY_SECONDS },
+  });
+}
+
 /**
- * @example app.use("/metrics/*", tenantBudget({ limiter: createRateLimiter({ namespace, policy: config.RATE_LIMIT_TENANT_QUERIES }), maxInFlight: 6 }))
+ * @example const budget = tenantBudget({ limiter: createRateLimiter({ namespace, policy: config.RATE_LIMIT_TENANT_QUERIES }), maxInFlight: 6 });
+ * app.use("/metrics/*", rateLimits({ limits: [perIp, budget.knownRefusal] }), budget.middleware)
  */
 export function tenantBudget({
   limiter,
   maxInFlight,
   maxHoldMs = 10_000,
   clock = Date.now,
-}: TenantBudgetOptions): MiddlewareHandler<AppEnv> {
+}: TenantBudgetOptions): TenantBudget {
   const inFlight = new InFlightLimit(maxInFlight, maxHoldMs);
-  return async function tenantBudget(c, next) {
-    const tenant = c.get("principal").tenant;
-    const slot = inFlight.take(tenant, clock());
-    if (slot === undefined) {
-      throw new AppError({
-        status: 429,
-        code: "tenant-busy",
-        title: "Too many requests",
-        detail: "Your organisation has too many reads in progress. Retry in 1 s.",
-        headers: { "Retry-After": RETRY_AFTER_BUSY_SECONDS },
-      });
-    }
-    try {
-      await limiter.enforce(c, `tenant:${tenant}`);
-      await next();
-    } finally {
-      inFlight.release(slot);
-    }
+  return {
+    knownRefusal: (c) => {
+      const tenant = c.get("principal").tenant;
+      if (inFlight.full(tenant, clock())) throw tenantBusy();
+      limiter.refuseIfKnownExhausted(`tenant:${tenant}`);
+      return [];
+    },
+    middleware: async function tenantBudget(c, next) {
+      const tenant = c.get("principal").tenant;
+      const slot = inFlight.take(tenant, clock());
+      if (slot === undefined) {
+        handBackSpentPermits(c);
+        throw tenantBusy();
+      }
+      try {
+        try {
+          await limiter.enforce(c, `tenant:${tenant}`);
+        } catch (error) {
+          handBackSpentPermits(c);
+          throw error;
+        }
+        await next();
+      } finally {
+        inFlight.release(slot);
+      }
+    },
   };
 }

@@ -35,6 +35,15 @@ export class InFlightLimit {
     return slot;
   }
 
+  /** Whether `take` would refuse `key` now; takes nothing. */
+  full(key: string, nowMs: number): boolean {
+    const held = this.slots.get(key);
+    if (held === undefined) return false;
+    let live = 0;
+    for (const slot of held) if (nowMs - slot.takenAtMs < this.maxHoldMs) live++;
+    return live >= this.maxInFlight;
+  }
+
   release(slot: Slot): void {
     const held = this.slots.get(slot.key);
     if (held === undefined) return;

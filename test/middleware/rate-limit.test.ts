@@ -5,21 +5,9 @@ import { keyedLimit, type RateLimitOptions, rateLimit, rateLimits } from "../../
 import { createRouter } from "../../src/openapi.ts";
 import type { RateLimiter } from "../../src/rate-limit/durable-object.ts";
 import { type FailMode, type RatePolicy, ratePolicy } from "../../src/rate-limit/policy.ts";
+import { countingNamespace } from "../support/counting-namespace.ts";
 
 type Namespace = DurableObjectNamespace<RateLimiter>;
-
-/** A real namespace that counts how often a limiter object is asked. */
-function countingNamespace(): { namespace: Namespace; calls: () => number } {
-  let calls = 0;
-  const namespace = {
-    idFromName: (name: string) => env.RATE_LIMITER.idFromName(name),
-    get: (id: DurableObjectId) => {
-      calls++;
-      return env.RATE_LIMITER.get(id);
-    },
-  } as unknown as Namespace;
-  return { namespace, calls: () => calls };
-}
 
 /** The ways an object call fails in production: a deploy's reset, overload, the network, no answer at all. */
 const FAILURES = {

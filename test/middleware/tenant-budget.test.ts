@@ -11,6 +11,7 @@ import { ratePolicy } from "../../src/rate-limit/policy.ts";
 import { worker } from "../../src/worker.ts";
 import { ORIGIN } from "../support/app.ts";
 import { TEST_TOKENS } from "../support/constants.ts";
+import { countingNamespace } from "../support/counting-namespace.ts";
 
 /** Tenants of this file alone and of this run: their budgets start whole whatever ran before. */
 const RUN = crypto.randomUUID().slice(0, 8);
@@ -33,7 +34,8 @@ function budgetedApp(options: { maxInFlight: number; queriesPerMinute?: number; 
     await next();
   });
   app.use(
-    tenantBudget({ limiter, maxInFlight: options.maxInFlight, ...(options.clock ? { clock: options.clock } : {}) }),
+    tenantBudget({ limiter, maxInFlight: options.maxInFlight, ...(options.clock ? { clock: options.clock } : {}) })
+      .middleware,
   );
   app.get("/read", async (c) => {
     await new Promise<void>((resolve) => pending.push(resolve));
@@ -52,9 +54,12 @@ function budgetedApp(options: { maxInFlight: number; queriesPerMinute?: number; 
   return { read, finishReads, reading };
 }
 
+/** Limiter objects asked for, through the namespace every isolate is given. */
+const limiters = countingNamespace();
+
 /** One isolate of the worker with its own configuration. */
 function isolate(vars: Record<string, string>) {
-  const isolateEnv = { ...env, ...vars } as Env;
+  const isolateEnv = { ...env, RATE_LIMITER: limiters.namespace, ...vars } as unknown as Env;
   return async (path: string, ip: string, credential: Record<string, string>) => {
     const ctx = createExecutionContext();
     const request = new Request(`${ORIGIN}${path}`, { headers: { "CF-Connecting-IP": ip, ...credential } });
@@ -169,5 +174,33 @@ describe("per-tenant database budget", () => {
     expect(refused.some((answer) => answer.headers.get("ratelimit-policy")?.includes('"tenant-queries";q=15'))).toBe(
       true,
     );
+  });
+
+  it("leaves an address it shares to another tenant's users while a tenant over its budget keeps reading from it", {
+    timeout: 60_000,
+  }, async () => {
+    const fetch = isolate({ RATE_LIMIT_TENANT_QUERIES: "3/minute", RATE_LIMIT_API: "10/minute" });
+    const sharedAddress = "10.87.0.5";
+    const over = {
+      Authorization: `Bearer ${await issueToken({ sub: `over-${RUN}`, tenant: tenantName("over-a") }, TEST_TOKENS)}`,
+    };
+    const overStatuses: number[] = [];
+    const read = async () => overStatuses.push((await fetch("/metrics/overview", sharedAddress, over)).status);
+    for (let i = 0; i < 4; i++) await read();
+    // Once the tenant's object has said so, its refusals come from memory: nothing spent, no object asked.
+    const callsBefore = limiters.calls();
+    for (let i = 0; i < 16; i++) await read();
+    expect(limiters.calls()).toBe(callsBefore);
+    // Its tenant's 3 a minute, then its tenant's refusals: none of them the address's.
+    expect(overStatuses).toEqual([200, 200, 200, ...Array(17).fill(429)]);
+
+    const neighbour = {
+      Authorization: `Bearer ${await issueToken({ sub: `neighbour-${RUN}`, tenant: tenantName("neighbour-b") }, TEST_TOKENS)}`,
+    };
+    // Its own tenant's 3 a minute, each from the address's 10 less the 3 the other tenant was admitted.
+    const neighbourAnswers = [];
+    for (let i = 0; i < 3; i++) neighbourAnswers.push(await fetch("/metrics/overview", sharedAddress, neighbour));
+    expect(neighbourAnswers.map((answer) => answer.status)).toEqual([200, 200, 200]);
+    expect(neighbourAnswers[0]!.headers.get("ratelimit")).toMatch(/^"api";r=6;/);
   });
 });
