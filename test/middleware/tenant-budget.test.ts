@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { issueToken } from "../../src/auth/tokens.ts";
 import type { AppEnv } from "../../src/env.ts";
 import { onError } from "../../src/errors.ts";
-import { createRateLimiter } from "../../src/middleware/rate-limit.ts";
+import { createRateLimiter, keyedLimit, rateLimits } from "../../src/middleware/rate-limit.ts";
 import { tenantBudget } from "../../src/middleware/tenant-budget.ts";
 import { ratePolicy } from "../../src/rate-limit/policy.ts";
 import { worker } from "../../src/worker.ts";
@@ -87,6 +87,38 @@ describe("per-tenant database budget", () => {
     await reading(1);
     finishReads();
     expect((await again).status).toBe(200);
+  });
+
+  it("refuses a read while its tenant's slots are all held before the read limits spend anything, asking no object", async () => {
+    const { namespace, calls } = countingNamespace();
+    const policy = ratePolicy("tenant-queries", "1000/minute", "open");
+    const budget = tenantBudget({ limiter: createRateLimiter({ namespace, policy }), maxInFlight: 1 });
+    const perAddress = keyedLimit({ namespace, policy: ratePolicy(`budget-address-${RUN}`, "100/minute", "closed") });
+    const pending: (() => void)[] = [];
+    const app = new Hono<AppEnv>();
+    app.use(requestId());
+    app.use(async (c, next) => {
+      c.set("principal", { kind: "user", subject: "someone", tenant: tenantName("slots"), role: "analyst" });
+      await next();
+    });
+    app.use(rateLimits({ limits: [perAddress, budget.knownRefusal] }), budget.middleware);
+    app.get("/read", async (c) => {
+      await new Promise<void>((resolve) => pending.push(resolve));
+      return c.text("read");
+    });
+    app.onError(onError);
+    const read = () => app.request("/read", { headers: { "CF-Connecting-IP": "198.51.100.90" } });
+
+    const first = read();
+    while (pending.length < 1) await new Promise((resolve) => setTimeout(resolve, 5));
+    const callsBefore = calls();
+    const refused = await read();
+    expect(await refused.json()).toMatchObject({ status: 429, code: "tenant-busy" });
+    // Neither a lease for the address nor a hand-back of one: the refusal came before any spending.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(calls()).toBe(callsBefore);
+    for (const resolve of pending) resolve();
+    expect((await first).status).toBe(200);
   });
 
   it("keeps another tenant's reads admitted while one tenant holds all its slots", async () => {
