@@ -18,7 +18,7 @@ import { findLoginRecord, type LoginRecord } from "../db/users.ts";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../errors.ts";
 import { jsonBody } from "../middleware/json-body.ts";
-import type { RateLimitTier } from "../middleware/network-rate-limit.ts";
+import { type RateLimitTier, tierCalls } from "../middleware/network-rate-limit.ts";
 import { enforceInOrder, type RateLimiterHandle } from "../middleware/rate-limit.ts";
 import type { IsolateBudget } from "../rate-limit/isolate-budget.ts";
 import type { DeviceCookies } from "./device-cookie.ts";
@@ -85,13 +85,9 @@ export interface SignIn {
  * spent: a client refused by its own limit costs its neighbours nothing.
  */
 async function enforceTiers(c: Context<AppEnv>, tiers: LoginLimits["byNetwork"]): Promise<void> {
-  const clientIp = c.req.header("cf-connecting-ip");
-  const calls = tiers.flatMap(({ limiter, keyOf }) => {
-    const key = keyOf(clientIp);
-    return key === undefined ? [] : [{ limiter, key }];
-  });
   try {
-    await enforceInOrder(c, calls);
+    // A network this isolate knows to be exhausted refuses before a narrower tier spends.
+    await enforceInOrder(c, tierCalls(tiers, c.req.header("cf-connecting-ip")));
   } catch (error) {
     const requestId = c.get("requestId");
     audit({ action: "auth.login", outcome: "refused", reason: "network-rate-limited", requestId, ...auditClient(c) });

@@ -5,6 +5,7 @@ import { turnsObjectName } from "../../src/auth/username-turns.ts";
 import { ratePolicy } from "../../src/rate-limit/policy.ts";
 import { worker } from "../../src/worker.ts";
 import { ORIGIN } from "../support/app.ts";
+import { countingNamespace } from "../support/counting-namespace.ts";
 
 let networkCounter = 0;
 /** An IPv4 address in a /24 no other test uses. */
@@ -13,9 +14,12 @@ const freshNetworkIp = () => {
   return `10.${200 + Math.floor(networkCounter / 250)}.${networkCounter % 250}.7`;
 };
 
+/** Limiter objects asked for by the isolates of this file. */
+const limiters = countingNamespace();
+
 /** One isolate of the worker with its own configuration: the same env object means the same app. */
 function isolate(vars: Record<string, string> = {}) {
-  const isolateEnv = { ...env, ...vars } as Env;
+  const isolateEnv = { ...env, RATE_LIMITER: limiters.namespace, ...vars } as unknown as Env;
   return async (body: { username: string; password: string }, init: { ip: string; cookie?: string }) => {
     const ctx = createExecutionContext();
     const headers: Record<string, string> = { "Content-Type": "application/json", "CF-Connecting-IP": init.ip };
@@ -276,6 +280,22 @@ describe("network tiers that cannot drain each other", () => {
       (await login({ username: "globex_analyst", password: DEMO_PASSWORD }, { ip: "2001:db8:5601:200::1" })).status,
     ).toBe(200);
   });
+
+  it(
+    "refuses every address of a /24 this isolate knows to be exhausted before any of them spends a permit, asking no object",
+    SLOW,
+    async () => {
+      const login = isolate({ RATE_LIMIT_LOGIN_ISOLATE: "1000/second", RATE_LIMIT_LOGIN_IPV4_24: "3/minute" });
+      const attempt = (host: number) =>
+        login({ username: `v4_known_${host}`, password: "wrong-password" }, { ip: `10.198.3.${host}` });
+      for (const host of [1, 2, 3]) expect((await attempt(host)).status).toBe(401);
+      // The object says the /24 is exhausted: from here on this isolate knows it.
+      expect((await attempt(4)).status).toBe(429);
+      const callsBefore = limiters.calls();
+      for (let host = 5; host < 25; host++) expect((await attempt(host)).status).toBe(429);
+      expect(limiters.calls()).toBe(callsBefore);
+    },
+  );
 
   it("hands a client's own permit back when a wider network refuses it", SLOW, async () => {
     const vars = { RATE_LIMIT_LOGIN_IPV4_24: "3/minute" };
